@@ -1,0 +1,169 @@
+package config
+
+import "time"
+
+// Config is the whole validated configuration of a gateway node. Its YAML
+// shape is the contract in DESIGN.md; every field here has a yaml tag and an
+// environment override SWITCHYARD_<SECTION>_<FIELD> for scalar fields.
+type Config struct {
+	Server    Server             `yaml:"server"`
+	Log       Log                `yaml:"log"`
+	Database  Database           `yaml:"database"`
+	Redis     Redis              `yaml:"redis"`
+	SecretKey Secret             `yaml:"secret_key"`
+	Admin     Admin              `yaml:"admin"`
+	Scheduler Scheduler          `yaml:"scheduler"`
+	Upstream  Upstream           `yaml:"upstream"`
+	Groups    []Group            `yaml:"groups"`
+	Channels  []Channel          `yaml:"channels"`
+	Users     []User             `yaml:"users"`
+	Keys      []Key              `yaml:"keys"`
+	Billing   Billing            `yaml:"billing"`
+	Pricing   map[string]Price   `yaml:"pricing"`
+	Images    Images             `yaml:"images"`
+}
+
+// Secret is a string that never prints: fmt, slog and error messages show
+// "[redacted]" (or "" when empty) instead of the value.
+type Secret string
+
+// Server is the HTTP listener and its limits.
+type Server struct {
+	Listen    string `yaml:"listen"`     // host:port
+	PublicURL string `yaml:"public_url"` // base of signed image URLs
+	DataDir   string `yaml:"data_dir"`
+
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 120s
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`    // in-flight grace on SIGTERM, default 30s
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`      // JSON bodies, default 32 MiB
+	MaxUploadBytes    int64         `yaml:"max_upload_bytes"`    // multipart bodies, default 64 MiB
+	TrustedProxies    []string      `yaml:"trusted_proxies"`     // CIDRs whose X-Forwarded-For is believed
+}
+
+// Log selects the slog handler.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Database selects the dialect by URL scheme.
+type Database struct {
+	URL          Secret        `yaml:"url"` // sqlite://path | postgres://… | mysql://…
+	MaxOpenConns int           `yaml:"max_open_conns"`
+	ConnMaxIdle  time.Duration `yaml:"conn_max_idle"`
+}
+
+// Redis is optional; when URL is set, shared state lives there.
+type Redis struct {
+	URL Secret `yaml:"url"`
+}
+
+// Admin bootstraps the first administrator; there is no default password.
+type Admin struct {
+	Email    string `yaml:"email"`
+	Password Secret `yaml:"password"`
+}
+
+// Scheduler tunes how credentials are picked and rested.
+type Scheduler struct {
+	Strategy            string        `yaml:"strategy"` // round_robin | random | weighted | least_used | least_latency
+	MinInterval         time.Duration `yaml:"min_interval"`
+	Cooldown429         time.Duration `yaml:"cooldown_429"`
+	DailyUsageRatio     float64       `yaml:"daily_usage_ratio"`
+	MaxAttempts         int           `yaml:"max_attempts"`
+	ChannelTestInterval time.Duration `yaml:"channel_test_interval"`
+	CircuitFailures     int           `yaml:"circuit_failures"` // consecutive failures that open the circuit
+	CircuitPause        time.Duration `yaml:"circuit_pause"`    // open time before a half-open probe
+}
+
+// Upstream holds transport timeouts shared by every channel.
+type Upstream struct {
+	ConnectTimeout   time.Duration `yaml:"connect_timeout"`     // default 10s
+	FirstByteTimeout time.Duration `yaml:"first_byte_timeout"`  // default 120s
+	StreamIdle       time.Duration `yaml:"stream_idle_timeout"` // default 300s
+	MaxIdleConns     int           `yaml:"max_idle_conns_per_host"`
+}
+
+// Group is a pricing tier.
+type Group struct {
+	Name  string  `yaml:"name"`
+	Ratio float64 `yaml:"ratio"`
+}
+
+// Channel is one upstream endpoint with its pool of credentials.
+type Channel struct {
+	Name       string            `yaml:"name"`
+	Type       string            `yaml:"type"` // openai | azure | anthropic | gemini
+	BaseURL    string            `yaml:"base_url"`
+	APIVersion string            `yaml:"api_version"` // azure
+	TokenURL   string            `yaml:"token_url"`   // OAuth2 refresh_token grant
+	Models     []string          `yaml:"models"`
+	ModelMap   map[string]string `yaml:"model_map"`
+	Groups     []string          `yaml:"groups"`
+	Priority   int               `yaml:"priority"`
+	Weight     int               `yaml:"weight"`
+	Proxy      string            `yaml:"proxy"`
+	Strategy   string            `yaml:"strategy"` // overrides scheduler.strategy
+	Disabled   bool              `yaml:"disabled"`
+	Credentials []Credential     `yaml:"credentials"`
+}
+
+// Credential is an API key or an OAuth token pair.
+type Credential struct {
+	Key          Secret    `yaml:"key"`
+	AccessToken  Secret    `yaml:"access_token"`
+	RefreshToken Secret    `yaml:"refresh_token"`
+	ExpiresAt    time.Time `yaml:"expires_at"`
+	Email        string    `yaml:"email"`
+	DailyLimit   int64     `yaml:"daily_limit"`  // requests per day, 0 = none
+	DailyTokens  int64     `yaml:"daily_tokens"` // tokens per day, 0 = none
+	DailySpend   float64   `yaml:"daily_spend"`  // USD per day, 0 = none
+	Proxy        string    `yaml:"proxy"`
+	Weight       int       `yaml:"weight"`
+}
+
+// User is declared by the file and created once.
+type User struct {
+	Email  string  `yaml:"email"`
+	Name   string  `yaml:"name"`
+	Group  string  `yaml:"group"`
+	Role   string  `yaml:"role"`   // user | admin
+	Credit float64 `yaml:"credit"` // USD, granted once
+}
+
+// Key is an API key declared by the file; its value is stored hashed.
+type Key struct {
+	Name           string    `yaml:"name"`
+	User           string    `yaml:"user"`
+	Key            Secret    `yaml:"key"`
+	Models         []string  `yaml:"models"`
+	Quota          *float64  `yaml:"quota"` // USD; nil = no cap
+	RPM            int       `yaml:"rpm"`
+	TPM            int       `yaml:"tpm"`
+	DailyRequests  int       `yaml:"daily_requests"`
+	IPAllow        []string  `yaml:"ip_allow"`
+	ExpiresAt      time.Time `yaml:"expires_at"`
+	Admin          bool      `yaml:"admin"`
+}
+
+// Billing holds wallet defaults.
+type Billing struct {
+	NewUserCredit float64 `yaml:"new_user_credit"` // USD
+}
+
+// Price is a model's price in USD: tokens per 1M, images per image.
+type Price struct {
+	Input       float64            `yaml:"input"`
+	Output      float64            `yaml:"output"`
+	CachedInput float64            `yaml:"cached_input"`
+	PerRequest  float64            `yaml:"per_request"`
+	PerImage    map[string]float64 `yaml:"per_image"` // size (or size/quality) → USD; "default"
+	Free        bool               `yaml:"free"`
+}
+
+// Images configures stored results.
+type Images struct {
+	Storage string        `yaml:"storage"` // file://dir | s3://bucket/prefix?endpoint=…&region=…
+	URLTTL  time.Duration `yaml:"url_ttl"`
+}
