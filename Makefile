@@ -1,0 +1,36 @@
+# Switchyard — build, test and run targets. `make test` is the project's test
+# command; CI (.ci/run) calls it after starting PostgreSQL, MariaDB and Redis.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BIN       := bin/switchyard
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: build test test-short lint run demo bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/switchyard
+
+# Every package, with the race detector. Database and Redis suites run when
+# SWITCHYARD_TEST_{POSTGRES,MYSQL,REDIS}_URL are set (.ci/run sets them).
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+run: build
+	$(BIN) serve
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
