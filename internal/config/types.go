@@ -6,21 +6,21 @@ import "time"
 // shape is the contract in DESIGN.md; every field here has a yaml tag and an
 // environment override SWITCHYARD_<SECTION>_<FIELD> for scalar fields.
 type Config struct {
-	Server    Server             `yaml:"server"`
-	Log       Log                `yaml:"log"`
-	Database  Database           `yaml:"database"`
-	Redis     Redis              `yaml:"redis"`
-	SecretKey Secret             `yaml:"secret_key"`
-	Admin     Admin              `yaml:"admin"`
-	Scheduler Scheduler          `yaml:"scheduler"`
-	Upstream  Upstream           `yaml:"upstream"`
-	Groups    []Group            `yaml:"groups"`
-	Channels  []Channel          `yaml:"channels"`
-	Users     []User             `yaml:"users"`
-	Keys      []Key              `yaml:"keys"`
-	Billing   Billing            `yaml:"billing"`
-	Pricing   map[string]Price   `yaml:"pricing"`
-	Images    Images             `yaml:"images"`
+	Server    Server           `yaml:"server"`
+	Log       Log              `yaml:"log"`
+	Database  Database         `yaml:"database"`
+	Redis     Redis            `yaml:"redis"`
+	SecretKey Secret           `yaml:"secret_key"`
+	Admin     Admin            `yaml:"admin"`
+	Scheduler Scheduler        `yaml:"scheduler"`
+	Upstream  Upstream         `yaml:"upstream"`
+	Groups    []Group          `yaml:"groups"`
+	Channels  []Channel        `yaml:"channels"`
+	Users     []User           `yaml:"users"`
+	Keys      []Key            `yaml:"keys"`
+	Billing   Billing          `yaml:"billing"`
+	Pricing   map[string]Price `yaml:"pricing"`
+	Images    Images           `yaml:"images"`
 }
 
 // Secret is a string that never prints: fmt, slog and error messages show
@@ -93,20 +93,20 @@ type Group struct {
 
 // Channel is one upstream endpoint with its pool of credentials.
 type Channel struct {
-	Name       string            `yaml:"name"`
-	Type       string            `yaml:"type"` // openai | azure | anthropic | gemini
-	BaseURL    string            `yaml:"base_url"`
-	APIVersion string            `yaml:"api_version"` // azure
-	TokenURL   string            `yaml:"token_url"`   // OAuth2 refresh_token grant
-	Models     []string          `yaml:"models"`
-	ModelMap   map[string]string `yaml:"model_map"`
-	Groups     []string          `yaml:"groups"`
-	Priority   int               `yaml:"priority"`
-	Weight     int               `yaml:"weight"`
-	Proxy      string            `yaml:"proxy"`
-	Strategy   string            `yaml:"strategy"` // overrides scheduler.strategy
-	Disabled   bool              `yaml:"disabled"`
-	Credentials []Credential     `yaml:"credentials"`
+	Name        string            `yaml:"name"`
+	Type        string            `yaml:"type"` // openai | azure | anthropic | gemini
+	BaseURL     string            `yaml:"base_url"`
+	APIVersion  string            `yaml:"api_version"` // azure
+	TokenURL    string            `yaml:"token_url"`   // OAuth2 refresh_token grant
+	Models      []string          `yaml:"models"`
+	ModelMap    map[string]string `yaml:"model_map"`
+	Groups      []string          `yaml:"groups"`
+	Priority    int               `yaml:"priority"`
+	Weight      int               `yaml:"weight"`
+	Proxy       string            `yaml:"proxy"`
+	Strategy    string            `yaml:"strategy"` // overrides scheduler.strategy
+	Disabled    bool              `yaml:"disabled"`
+	Credentials []Credential      `yaml:"credentials"`
 }
 
 // Credential is an API key or an OAuth token pair.
@@ -134,17 +134,17 @@ type User struct {
 
 // Key is an API key declared by the file; its value is stored hashed.
 type Key struct {
-	Name           string    `yaml:"name"`
-	User           string    `yaml:"user"`
-	Key            Secret    `yaml:"key"`
-	Models         []string  `yaml:"models"`
-	Quota          *float64  `yaml:"quota"` // USD; nil = no cap
-	RPM            int       `yaml:"rpm"`
-	TPM            int       `yaml:"tpm"`
-	DailyRequests  int       `yaml:"daily_requests"`
-	IPAllow        []string  `yaml:"ip_allow"`
-	ExpiresAt      time.Time `yaml:"expires_at"`
-	Admin          bool      `yaml:"admin"`
+	Name          string    `yaml:"name"`
+	User          string    `yaml:"user"`
+	Key           Secret    `yaml:"key"`
+	Models        []string  `yaml:"models"`
+	Quota         *float64  `yaml:"quota"` // USD; nil = no cap
+	RPM           int       `yaml:"rpm"`
+	TPM           int       `yaml:"tpm"`
+	DailyRequests int       `yaml:"daily_requests"`
+	IPAllow       []string  `yaml:"ip_allow"`
+	ExpiresAt     time.Time `yaml:"expires_at"`
+	Admin         bool      `yaml:"admin"`
 }
 
 // Billing holds wallet defaults.

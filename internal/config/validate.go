@@ -1,0 +1,590 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Enumerations accepted by Validate; other packages may use them for their
+// own checks and help text.
+var (
+	Strategies   = []string{"round_robin", "random", "weighted", "least_used", "least_latency"}
+	ChannelTypes = []string{"openai", "azure", "anthropic", "gemini"}
+	LogLevels    = []string{"debug", "info", "warn", "error"}
+	LogFormats   = []string{"text", "json"}
+	Roles        = []string{"user", "admin"}
+)
+
+const (
+	minAdminPassword = 12
+	minKeyLength     = 20
+	maxAttempts      = 10
+)
+
+// Validate checks every setting and reports all problems at once as Errors.
+// Each message names what is wrong and how to fix it, and never contains a
+// secret: database and Redis URLs are not echoed because they carry
+// passwords, and proxy or upstream URLs are echoed without user info or query.
+func (c *Config) Validate() error { return c.validate().orNil() }
+
+// MultiNode reports whether other gateway nodes may share this node's state:
+// Redis is configured, or the database is a server rather than a local file.
+func (c *Config) MultiNode() bool {
+	return c.Redis.URL != "" || c.DatabaseDialect() != "sqlite"
+}
+
+// DatabaseDialect is "sqlite", "postgres" or "mysql" from database.url's
+// scheme, or "" when the scheme is none of those.
+func (c *Config) DatabaseDialect() string {
+	scheme, _, _ := strings.Cut(string(c.Database.URL), "://")
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		return "sqlite"
+	case "postgres", "postgresql":
+		return "postgres"
+	case "mysql":
+		return "mysql"
+	}
+	return ""
+}
+
+// SQLitePath is the file path of a sqlite:// database URL without its query
+// (sqlite://./data/switchyard.db → ./data/switchyard.db), or "".
+func (d Database) SQLitePath() string {
+	rest, ok := strings.CutPrefix(string(d.URL), "sqlite://")
+	if !ok {
+		return ""
+	}
+	p, _, _ := strings.Cut(rest, "?")
+	return p
+}
+
+type validator struct{ errs Errors }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validate() Errors {
+	v := &validator{}
+	v.server(c.Server)
+	v.oneOf("log.level", c.Log.Level, LogLevels)
+	v.oneOf("log.format", c.Log.Format, LogFormats)
+	v.database(c.Database)
+	v.redis(c.Redis)
+	v.secretKey(c)
+	v.admin(c.Admin)
+	v.scheduler(c.Scheduler)
+	v.upstream(c.Upstream)
+	groups := v.groups(c.Groups)
+	v.channels(c.Channels, groups)
+	users := v.users(c.Users, groups)
+	v.keys(c.Keys, users, c.Admin.Email)
+	v.nonNegative("billing.new_user_credit", c.Billing.NewUserCredit)
+	v.pricing(c.Pricing)
+	v.images(c.Images)
+	return v.errs
+}
+
+func (v *validator) server(s Server) {
+	if problem := checkListen(s.Listen); problem != "" {
+		v.add("server.listen", "%s", problem)
+	}
+	// An empty public_url means listen was unusable, already reported above.
+	if s.PublicURL != "" {
+		if v.httpURL("server.public_url", s.PublicURL) {
+			if u, _ := url.Parse(s.PublicURL); u.RawQuery != "" || u.Fragment != "" {
+				v.add("server.public_url", "must not have a query or fragment; it is the base other paths are appended to")
+			}
+		}
+	}
+	if strings.TrimSpace(s.DataDir) == "" {
+		v.add("server.data_dir", "must not be empty; it holds the SQLite database, images and the generated secret key (default ./data)")
+	}
+	v.positiveDuration("server.read_header_timeout", s.ReadHeaderTimeout)
+	v.nonNegativeDuration("server.idle_timeout", s.IdleTimeout)
+	v.nonNegativeDuration("server.shutdown_timeout", s.ShutdownTimeout)
+	if s.MaxBodyBytes <= 0 {
+		v.add("server.max_body_bytes", "must be greater than 0 (default 33554432, 32 MiB)")
+	}
+	if s.MaxUploadBytes <= 0 {
+		v.add("server.max_upload_bytes", "must be greater than 0 (default 67108864, 64 MiB)")
+	}
+	for i, p := range s.TrustedProxies {
+		v.ipOrCIDR(fmt.Sprintf("server.trusted_proxies[%d]", i), p)
+	}
+}
+
+func checkListen(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port; write it like 127.0.0.1:8080, [::1]:8080 or :8080", listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("port %q must be a number from 0 to 65535", port)
+	}
+	if strings.ContainsAny(host, " /\t") {
+		return fmt.Sprintf("host %q is not a host name or IP address", host)
+	}
+	return ""
+}
+
+func (v *validator) database(d Database) {
+	raw := string(d.URL)
+	scheme, rest, ok := strings.Cut(raw, "://")
+	switch {
+	case raw == "":
+		v.add("database.url", "must not be empty; the default is sqlite://<data_dir>/switchyard.db")
+	case !ok || (scheme != "sqlite" && scheme != "postgres" && scheme != "postgresql" && scheme != "mysql"):
+		v.add("database.url", "scheme must be sqlite://, postgres:// or mysql:// (value not shown: it may contain a password)")
+	case scheme == "sqlite" && d.SQLitePath() == "":
+		v.add("database.url", "sqlite:// needs a file path, e.g. sqlite://./data/switchyard.db")
+	case scheme != "sqlite" && rest == "":
+		v.add("database.url", "%s:// needs a host and database, e.g. %s", scheme, exampleDB[scheme])
+	case scheme == "postgres" || scheme == "postgresql":
+		if u, err := url.Parse(raw); err != nil || u.Host == "" {
+			v.add("database.url", "is not a valid PostgreSQL URL; write it like %s (value not shown: it may contain a password)", exampleDB[scheme])
+		}
+	}
+	if d.MaxOpenConns < 0 {
+		v.add("database.max_open_conns", "must be 0 (driver default) or more")
+	}
+	v.nonNegativeDuration("database.conn_max_idle", d.ConnMaxIdle)
+}
+
+var exampleDB = map[string]string{
+	"postgres":   "postgres://user:password@host:5432/db",
+	"postgresql": "postgresql://user:password@host:5432/db",
+	"mysql":      "mysql://user:password@tcp(host:3306)/db",
+}
+
+func (v *validator) redis(r Redis) {
+	if r.URL == "" {
+		return
+	}
+	scheme, rest, ok := strings.Cut(string(r.URL), "://")
+	if !ok || (scheme != "redis" && scheme != "rediss") {
+		v.add("redis.url", "scheme must be redis:// or rediss:// (value not shown: it may contain a password)")
+		return
+	}
+	if u, err := url.Parse(string(r.URL)); rest == "" || err != nil || u.Host == "" {
+		v.add("redis.url", "needs a host, e.g. redis://127.0.0.1:6379/0 (value not shown: it may contain a password)")
+	}
+}
+
+func (v *validator) secretKey(c *Config) {
+	k := string(c.SecretKey)
+	if k == "" {
+		// An unknown scheme is reported on database.url; no second error.
+		if c.Redis.URL != "" || (c.MultiNode() && c.DatabaseDialect() != "") {
+			// Each node would generate its own key, and image URLs signed by
+			// one node would fail on the others.
+			v.add("secret_key", "required when nodes share a database server or Redis, so every node signs and seals alike; generate one with `openssl rand -hex 32`")
+		}
+		return
+	}
+	if _, err := hex.DecodeString(k); len(k) != 64 || err != nil {
+		v.add("secret_key", "must be exactly 64 hexadecimal characters (32 bytes); generate one with `openssl rand -hex 32` (value not shown)")
+	}
+}
+
+func (v *validator) admin(a Admin) {
+	if a.Email != "" && !validEmail(a.Email) {
+		v.add("admin.email", "%q is not an email address (name@example.com)", a.Email)
+	}
+	if a.Password != "" {
+		if utf8.RuneCountInString(string(a.Password)) < minAdminPassword {
+			v.add("admin.password", "too short: use at least %d characters (value not shown)", minAdminPassword)
+		}
+		if a.Email == "" {
+			v.add("admin.email", "required when admin.password is set: it is the administrator's login")
+		}
+	}
+}
+
+func (v *validator) scheduler(s Scheduler) {
+	v.oneOf("scheduler.strategy", s.Strategy, Strategies)
+	v.nonNegativeDuration("scheduler.min_interval", s.MinInterval)
+	v.nonNegativeDuration("scheduler.cooldown_429", s.Cooldown429)
+	v.nonNegativeDuration("scheduler.channel_test_interval", s.ChannelTestInterval)
+	v.nonNegativeDuration("scheduler.circuit_pause", s.CircuitPause)
+	if !(s.DailyUsageRatio > 0 && s.DailyUsageRatio <= 1) {
+		v.add("scheduler.daily_usage_ratio", "%v must be greater than 0 and at most 1 (default 0.8)", s.DailyUsageRatio)
+	}
+	if s.MaxAttempts < 1 || s.MaxAttempts > maxAttempts {
+		v.add("scheduler.max_attempts", "%d must be from 1 to %d (default 3)", s.MaxAttempts, maxAttempts)
+	}
+	if s.CircuitFailures < 0 {
+		v.add("scheduler.circuit_failures", "%d must be 0 (never open the circuit) or more", s.CircuitFailures)
+	}
+}
+
+func (v *validator) upstream(u Upstream) {
+	v.positiveDuration("upstream.connect_timeout", u.ConnectTimeout)
+	v.positiveDuration("upstream.first_byte_timeout", u.FirstByteTimeout)
+	v.positiveDuration("upstream.stream_idle_timeout", u.StreamIdle)
+	if u.MaxIdleConns < 0 {
+		v.add("upstream.max_idle_conns_per_host", "%d must be 0 or more", u.MaxIdleConns)
+	}
+}
+
+// groups returns the set of declared group names.
+func (v *validator) groups(groups []Group) map[string]bool {
+	names := map[string]bool{}
+	first := map[string]int{}
+	for i, g := range groups {
+		p := fmt.Sprintf("groups[%d]", i)
+		if strings.TrimSpace(g.Name) == "" {
+			v.add(p+".name", "must not be empty")
+		} else if j, dup := first[g.Name]; dup {
+			v.add(p+".name", "group %q is already declared at groups[%d]; names must be unique", g.Name, j)
+		} else {
+			first[g.Name] = i
+		}
+		names[g.Name] = true
+		v.nonNegative(p+".ratio", g.Ratio)
+	}
+	return names
+}
+
+func (v *validator) channels(chs []Channel, groups map[string]bool) {
+	first := map[string]int{}
+	for i, ch := range chs {
+		p := fmt.Sprintf("channels[%d]", i)
+		if strings.TrimSpace(ch.Name) == "" {
+			v.add(p+".name", "must not be empty; every channel needs a unique name")
+		} else if j, dup := first[ch.Name]; dup {
+			v.add(p+".name", "channel %q is already declared at channels[%d]; names must be unique", ch.Name, j)
+		} else {
+			first[ch.Name] = i
+		}
+		v.oneOf(p+".type", ch.Type, ChannelTypes)
+		v.httpURL(p+".base_url", ch.BaseURL)
+		if ch.Type == "azure" && ch.APIVersion == "" {
+			v.add(p+".api_version", "required for azure channels, e.g. %s", DefaultAzureAPIVersion)
+		}
+		if ch.TokenURL != "" {
+			v.httpURL(p+".token_url", ch.TokenURL)
+		}
+		v.names(p+".models", ch.Models, "model", true)
+		for _, from := range sortedKeys(ch.ModelMap) {
+			mp := mapKeyPath(p+".model_map", from)
+			if strings.TrimSpace(from) == "" {
+				v.add(mp, "model name to map from must not be empty")
+			}
+			if strings.TrimSpace(ch.ModelMap[from]) == "" {
+				v.add(mp, "upstream model name must not be empty")
+			}
+		}
+		for j, g := range ch.Groups {
+			if !groups[g] {
+				v.add(fmt.Sprintf("%s.groups[%d]", p, j), "group %q is not declared; add it under groups: or use one of %s", g, quoteList(sortedKeys(groups)))
+			}
+		}
+		if ch.Weight < 1 {
+			v.add(p+".weight", "%d must be 1 or more (default 1)", ch.Weight)
+		}
+		if ch.Proxy != "" {
+			v.proxy(p+".proxy", ch.Proxy)
+		}
+		if ch.Strategy != "" {
+			v.oneOf(p+".strategy", ch.Strategy, Strategies)
+		}
+		if len(ch.Credentials) == 0 {
+			v.add(p+".credentials", "no credentials; add at least one (key: or access_token:)")
+		}
+		v.credentials(p, ch)
+	}
+}
+
+func (v *validator) credentials(chPath string, ch Channel) {
+	seen := map[Secret]int{}
+	for i, cr := range ch.Credentials {
+		p := fmt.Sprintf("%s.credentials[%d]", chPath, i)
+		switch {
+		case cr.Key == "" && cr.AccessToken == "":
+			v.add(p+".key", "empty; set key (an API key) or access_token (an OAuth token)")
+		case cr.Key != "" && cr.AccessToken != "":
+			v.add(p+".access_token", "set either key or access_token, not both")
+		case cr.Key != "":
+			if j, dup := seen[cr.Key]; dup {
+				v.add(p+".key", "same key as credentials[%d] of this channel; remove the duplicate", j)
+			} else {
+				seen[cr.Key] = i
+			}
+		}
+		if cr.RefreshToken != "" {
+			if cr.AccessToken == "" {
+				v.add(p+".refresh_token", "goes with access_token; an API key (key:) is never refreshed")
+			}
+			if ch.TokenURL == "" {
+				v.add(p+".refresh_token", "needs token_url on the channel to refresh against")
+			}
+		}
+		if cr.Email != "" && !validEmail(cr.Email) {
+			v.add(p+".email", "%q is not an email address", cr.Email)
+		}
+		if cr.DailyLimit < 0 {
+			v.add(p+".daily_limit", "%d must be 0 (no limit) or more", cr.DailyLimit)
+		}
+		if cr.DailyTokens < 0 {
+			v.add(p+".daily_tokens", "%d must be 0 (no limit) or more", cr.DailyTokens)
+		}
+		v.nonNegative(p+".daily_spend", cr.DailySpend)
+		if cr.Proxy != "" {
+			v.proxy(p+".proxy", cr.Proxy)
+		}
+		if cr.Weight < 1 {
+			v.add(p+".weight", "%d must be 1 or more (default 1)", cr.Weight)
+		}
+	}
+}
+
+// users returns the declared emails, lower-cased.
+func (v *validator) users(users []User, groups map[string]bool) map[string]bool {
+	emails := map[string]bool{}
+	first := map[string]int{}
+	for i, u := range users {
+		p := fmt.Sprintf("users[%d]", i)
+		low := strings.ToLower(u.Email)
+		switch {
+		case u.Email == "":
+			v.add(p+".email", "must not be empty; users are identified by email")
+		case !validEmail(u.Email):
+			v.add(p+".email", "%q is not an email address (name@example.com)", u.Email)
+		default:
+			if j, dup := first[low]; dup {
+				v.add(p+".email", "%q is already declared at users[%d]", u.Email, j)
+			} else {
+				first[low] = i
+			}
+		}
+		emails[low] = true
+		if !groups[u.Group] {
+			v.add(p+".group", "group %q is not declared; add it under groups: or use one of %s", u.Group, quoteList(sortedKeys(groups)))
+		}
+		v.oneOf(p+".role", u.Role, Roles)
+		v.nonNegative(p+".credit", u.Credit)
+	}
+	return emails
+}
+
+func (v *validator) keys(keys []Key, users map[string]bool, adminEmail string) {
+	names := map[string]int{}
+	values := map[Secret]int{}
+	for i, k := range keys {
+		p := fmt.Sprintf("keys[%d]", i)
+		if strings.TrimSpace(k.Name) == "" {
+			v.add(p+".name", "must not be empty; every key needs a unique name")
+		} else if j, dup := names[k.Name]; dup {
+			v.add(p+".name", "key %q is already declared at keys[%d]; names must be unique", k.Name, j)
+		} else {
+			names[k.Name] = i
+		}
+		switch low := strings.ToLower(k.User); {
+		case k.User == "":
+			v.add(p+".user", "must not be empty; name a user's email from users: or admin.email")
+		case !users[low] && (adminEmail == "" || low != strings.ToLower(adminEmail)):
+			v.add(p+".user", "%q is not declared; add it under users: (or use admin.email)", k.User)
+		}
+		switch {
+		case k.Key == "":
+			v.add(p+".key", "empty; set the key value clients will send (at least %d characters)", minKeyLength)
+		case len(k.Key) < minKeyLength:
+			v.add(p+".key", "too short: use at least %d characters so it cannot be guessed (value not shown)", minKeyLength)
+		default:
+			if j, dup := values[k.Key]; dup {
+				v.add(p+".key", "same value as keys[%d]; every key must be distinct (value not shown)", j)
+			} else {
+				values[k.Key] = i
+			}
+		}
+		v.names(p+".models", k.Models, "model", false)
+		if k.Quota != nil {
+			v.nonNegative(p+".quota", *k.Quota)
+		}
+		for _, f := range []struct {
+			name string
+			n    int
+		}{{"rpm", k.RPM}, {"tpm", k.TPM}, {"daily_requests", k.DailyRequests}} {
+			if f.n < 0 {
+				v.add(p+"."+f.name, "%d must be 0 (no limit) or more", f.n)
+			}
+		}
+		for j, a := range k.IPAllow {
+			v.ipOrCIDR(fmt.Sprintf("%s.ip_allow[%d]", p, j), a)
+		}
+	}
+}
+
+func (v *validator) pricing(prices map[string]Price) {
+	for _, model := range sortedKeys(prices) {
+		pr := prices[model]
+		p := mapKeyPath("pricing", model)
+		if strings.TrimSpace(model) == "" {
+			v.add(p, "model name must not be empty")
+		}
+		v.nonNegative(p+".input", pr.Input)
+		v.nonNegative(p+".output", pr.Output)
+		v.nonNegative(p+".cached_input", pr.CachedInput)
+		v.nonNegative(p+".per_request", pr.PerRequest)
+		for _, size := range sortedKeys(pr.PerImage) {
+			ip := mapKeyPath(p+".per_image", size)
+			if strings.TrimSpace(size) == "" {
+				v.add(ip, "size must not be empty; use a size such as 1024x1024, or default")
+			}
+			v.nonNegative(ip, pr.PerImage[size])
+		}
+	}
+}
+
+func (v *validator) images(im Images) {
+	scheme, rest, ok := strings.Cut(im.Storage, "://")
+	switch {
+	case !ok || (scheme != "file" && scheme != "s3"):
+		v.add("images.storage", "%q: scheme must be file:// (a directory) or s3:// (bucket/prefix?endpoint=…&region=…)", redactURL(im.Storage))
+	case scheme == "file" && rest == "":
+		v.add("images.storage", "file:// needs a directory, e.g. file://./data/images")
+	case scheme == "s3":
+		bucket, _, _ := strings.Cut(strings.SplitN(rest, "?", 2)[0], "/")
+		if bucket == "" {
+			v.add("images.storage", "s3:// needs a bucket, e.g. s3://my-bucket/images?region=us-east-1")
+		}
+	}
+	v.positiveDuration("images.url_ttl", im.URLTTL)
+}
+
+// --- shared checks ---
+
+func (v *validator) oneOf(path, val string, allowed []string) {
+	if !slices.Contains(allowed, val) {
+		v.add(path, "%q is not one of %s", val, quoteList(allowed))
+	}
+}
+
+func (v *validator) nonNegative(path string, f float64) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		v.add(path, "%v must be 0 or more", f)
+	}
+}
+
+func (v *validator) nonNegativeDuration(path string, d time.Duration) {
+	if d < 0 {
+		v.add(path, "%s must not be negative", d)
+	}
+}
+
+func (v *validator) positiveDuration(path string, d time.Duration) {
+	if d <= 0 {
+		v.add(path, "%s must be greater than 0 (e.g. 30s)", d)
+	}
+}
+
+// names checks a list of names: entries non-empty and distinct, and the list
+// itself non-empty when required.
+func (v *validator) names(path string, list []string, what string, required bool) {
+	if required && len(list) == 0 {
+		v.add(path, "empty; list at least one %s this channel serves", what)
+	}
+	seen := map[string]int{}
+	for i, n := range list {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		if strings.TrimSpace(n) == "" {
+			v.add(ip, "%s name must not be empty", what)
+			continue
+		}
+		if j, dup := seen[n]; dup {
+			v.add(ip, "%q is already listed at [%d]", n, j)
+			continue
+		}
+		seen[n] = i
+	}
+}
+
+// httpURL reports problems with an http(s) URL and whether it was valid.
+func (v *validator) httpURL(path, s string) bool {
+	u, err := url.Parse(s)
+	switch {
+	case s == "":
+		v.add(path, "must not be empty; write an http(s) URL such as https://api.openai.com")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https"):
+		v.add(path, "%q is not an http(s) URL; write it like https://api.example.com", redactURL(s))
+	case u.Host == "":
+		v.add(path, "%q has no host; write it like https://api.example.com", redactURL(s))
+	default:
+		return true
+	}
+	return false
+}
+
+func (v *validator) proxy(path, s string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		v.add(path, "is not a valid URL; write it like http://host:3128 or socks5://host:1080")
+	case !slices.Contains([]string{"http", "https", "socks5", "socks5h"}, u.Scheme):
+		v.add(path, "%q: scheme must be http, https, socks5 or socks5h", redactURL(s))
+	case u.Hostname() == "":
+		v.add(path, "%q has no host; write it like socks5://127.0.0.1:1080", redactURL(s))
+	}
+}
+
+func (v *validator) ipOrCIDR(path, s string) {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return
+	}
+	v.add(path, "%q is not an IP address or CIDR range (e.g. 10.0.0.0/8 or 127.0.0.1)", s)
+}
+
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s
+}
+
+// redactURL makes a URL safe to print: user info and query are replaced,
+// since both commonly carry credentials. Unparseable input is not echoed.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "xxxxx"
+	}
+	u.Fragment = ""
+	return u.String()
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
