@@ -1,0 +1,194 @@
+// Package apierror is the one coded error type that may reach a client, and
+// its translation to the wire.
+//
+// Handlers and the relay return *Error (possibly wrapped with fmt.Errorf and
+// %w); the edge calls WriteOpenAI or WriteAnthropic exactly once. Anything
+// that is not an *Error becomes a generic 500: internal errors carry SQL,
+// hostnames or upstream bodies and are logged by the caller, never echoed.
+//
+// The retry headers (Retry-After, retry-after-ms, x-should-retry) are the ones
+// the official OpenAI and Anthropic SDKs read, so a client backs off or gives
+// up exactly as the gateway intends.
+package apierror
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// OpenAI error types used in the "type" field.
+const (
+	TypeInvalidRequest    = "invalid_request_error"
+	TypeAuthentication    = "authentication_error"
+	TypePermission        = "permission_error"
+	TypeNotFound          = "not_found_error"
+	TypeRateLimit         = "rate_limit_error"
+	TypeInsufficientQuota = "insufficient_quota"
+	TypeServer            = "server_error"
+	TypeUpstream          = "upstream_error"
+)
+
+// Codes, stable and documented in DESIGN.md; clients may switch on them.
+const (
+	CodeInvalidAPIKey        = "invalid_api_key"
+	CodeModelNotAllowed      = "model_not_allowed"
+	CodeIPNotAllowed         = "ip_not_allowed"
+	CodeModelNotFound        = "model_not_found"
+	CodeRateLimitExceeded    = "rate_limit_exceeded"
+	CodeInsufficientQuota    = "insufficient_quota"
+	CodeNoAvailableChannel   = "no_available_channel"
+	CodeUpstreamError        = "upstream_error"
+	CodeInvalidRequest       = "invalid_request_error"
+	CodeRequestTooLarge      = "request_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeServerError          = "server_error"
+)
+
+// Error is an error meant for the client: every field is safe to show.
+type Error struct {
+	Status  int    // HTTP status
+	Type    string // OpenAI "type"
+	Code    string // stable machine-readable code
+	Message string // human-readable, never contains a secret or internal detail
+	Param   string // offending request field, "" for none
+
+	// RetryAfter, when positive, is sent as Retry-After and retry-after-ms.
+	RetryAfter time.Duration
+	// ShouldRetry overrides the default x-should-retry (true for 408, 409,
+	// 429 and 5xx, as the SDKs decide by themselves). Set it to false where
+	// retrying cannot help, such as an exhausted quota.
+	ShouldRetry *bool
+	// Allow lists the allowed methods for a 405.
+	Allow string
+}
+
+func (e *Error) Error() string {
+	if e.Param != "" {
+		return fmt.Sprintf("%d %s: %s (param %s)", e.Status, e.Code, e.Message, e.Param)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Retryable reports the x-should-retry value this error is answered with.
+func (e *Error) Retryable() bool {
+	if e.ShouldRetry != nil {
+		return *e.ShouldRetry
+	}
+	switch {
+	case e.Status == http.StatusRequestTimeout, e.Status == http.StatusConflict,
+		e.Status == http.StatusTooManyRequests, e.Status >= 500:
+		return true
+	}
+	return false
+}
+
+// As returns the *Error in err's chain, or the generic internal error when
+// there is none, so that callers always have something safe to send.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) && e != nil {
+		return e
+	}
+	return Internal()
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// InvalidAPIKey is a missing, unknown, disabled or expired key. One message
+// for all four so that a prober learns nothing about which keys exist.
+func InvalidAPIKey() *Error {
+	return &Error{Status: http.StatusUnauthorized, Type: TypeAuthentication, Code: CodeInvalidAPIKey,
+		Message: "Invalid or missing API key."}
+}
+
+// ModelNotAllowed is a model the key or its group may not use.
+func ModelNotAllowed(model string) *Error {
+	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodeModelNotAllowed,
+		Message: fmt.Sprintf("This API key is not allowed to use the model %q.", model), Param: "model"}
+}
+
+// IPNotAllowed is a request from an address outside the key's allow list.
+func IPNotAllowed() *Error {
+	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodeIPNotAllowed,
+		Message: "This API key may not be used from this IP address."}
+}
+
+// ModelNotFound is a model no channel serves.
+func ModelNotFound(model string) *Error {
+	return &Error{Status: http.StatusNotFound, Type: TypeInvalidRequest, Code: CodeModelNotFound,
+		Message: fmt.Sprintf("The model %q does not exist or you do not have access to it.", model), Param: "model"}
+}
+
+// RateLimited is a key or user over its rpm/tpm/daily limit.
+func RateLimited(retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Type: TypeRateLimit, Code: CodeRateLimitExceeded,
+		Message: "Rate limit exceeded; retry after the time in the Retry-After header.", RetryAfter: retryAfter}
+}
+
+// InsufficientQuota is an exhausted key quota or wallet: retrying cannot help.
+func InsufficientQuota() *Error {
+	return &Error{Status: http.StatusTooManyRequests, Type: TypeInsufficientQuota, Code: CodeInsufficientQuota,
+		Message: "You exceeded your current quota; top up or raise the key's quota.", ShouldRetry: boolPtr(false)}
+}
+
+// NoAvailableChannel is a model that exists but that no upstream can serve now
+// (all credentials cooling down, circuits open). retryAfter may be zero when
+// the earliest recovery is unknown.
+func NoAvailableChannel(retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: CodeNoAvailableChannel,
+		Message: "No upstream channel can serve this model right now; retry later.", RetryAfter: retryAfter}
+}
+
+// UpstreamError is every attempt failing. msg must already be safe for the
+// client (no upstream body, no key, no host).
+func UpstreamError(msg string) *Error {
+	if msg == "" {
+		msg = "The upstream provider failed to answer."
+	}
+	return &Error{Status: http.StatusBadGateway, Type: TypeUpstream, Code: CodeUpstreamError, Message: msg}
+}
+
+// InvalidRequest is a malformed request; param names the offending field.
+func InvalidRequest(msg, param string) *Error {
+	return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: CodeInvalidRequest,
+		Message: msg, Param: param}
+}
+
+// UnsupportedMediaType is a body in a content type the endpoint does not read.
+func UnsupportedMediaType(got, want string) *Error {
+	return &Error{Status: http.StatusUnsupportedMediaType, Type: TypeInvalidRequest, Code: CodeUnsupportedMediaType,
+		Message: fmt.Sprintf("Unsupported Content-Type %q; send %s.", got, want)}
+}
+
+// RequestTooLarge is a body over the configured limit (in bytes).
+func RequestTooLarge(limit int64) *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Type: TypeInvalidRequest, Code: CodeRequestTooLarge,
+		Message: fmt.Sprintf("Request body too large; the limit is %d bytes.", limit)}
+}
+
+// NotFound is an unknown path.
+func NotFound(path string) *Error {
+	return &Error{Status: http.StatusNotFound, Type: TypeInvalidRequest, Code: CodeNotFound,
+		Message: fmt.Sprintf("Unknown request URL: %s.", path)}
+}
+
+// MethodNotAllowed is a known path asked with the wrong method; allow is the
+// value of the Allow header ("GET, HEAD"), possibly empty.
+func MethodNotAllowed(method, allow string) *Error {
+	msg := fmt.Sprintf("Method %s is not allowed on this URL.", method)
+	if allow != "" {
+		msg = fmt.Sprintf("Method %s is not allowed on this URL; allowed: %s.", method, allow)
+	}
+	return &Error{Status: http.StatusMethodNotAllowed, Type: TypeInvalidRequest, Code: CodeMethodNotAllowed,
+		Message: msg, Allow: allow}
+}
+
+// Internal is the generic answer for anything unexpected.
+func Internal() *Error {
+	return &Error{Status: http.StatusInternalServerError, Type: TypeServer, Code: CodeServerError,
+		Message: "The server had an error while processing your request."}
+}

@@ -1,0 +1,35 @@
+// Package mock is a fake AI upstream speaking the OpenAI, Azure OpenAI,
+// Anthropic and Gemini wire formats, with fault injection. The gateway's
+// tests, demo and benchmarks talk to it over real sockets.
+//
+// Design choices:
+//
+//   - Deterministic: a reply is "Mock reply to: <first 40 chars of the last
+//     user text>" followed by filler words, split into Fault.Chunks pieces
+//     (default 8). Prompt tokens are len(input text)/4 (+85 per image, min 1);
+//     completion tokens are the words produced (a quarter of the bytes for a
+//     tool call). Stream and non-stream answers carry the same text and usage.
+//   - Tools: declared tools (and a tool_choice that is not "none") answer with
+//     a call to the chosen or first tool, its arguments synthesised from the
+//     schema's required properties; a trailing tool result answers with text.
+//   - Streams are generated piece by piece and flushed per event, never built
+//     in memory: per-chunk events are pre-marshalled templates with holes, so
+//     long streams cost a few appends per chunk.
+//   - Faults are per request (X-Mock-Fault header, then a [[mock k=v …]]
+//     directive anywhere in the body — the last one wins) or per credential
+//     (SetFault, PUT /_mock/faults). Directive text survives JSON escaping and
+//     format translation, so tests through a gateway can trigger faults from
+//     the prompt. Per-credential rules are a copy-on-write map behind an
+//     atomic pointer: no lock on the request path.
+//   - Counters are atomics and sync.Map cells; recorded requests live in a
+//     ring per credential with its own lock, so concurrent keys never contend.
+//     Options.DisableRecording removes even that for benchmarks.
+//   - Images are solid-colour PNG/JPEG/WebP (a hand-written zero-bit VP8L,
+//     as the standard library has no WebP encoder), encoded once per
+//     size/format/padding and cached with their base64 form.
+//
+// Control API (no credential, never counted): GET /_mock/counters,
+// GET /_mock/requests[?credential=k], POST /_mock/reset,
+// GET|PUT|DELETE /_mock/faults (PUT body {"credential":"k","fault":{…}},
+// durations as Go strings), GET /_mock/files/{id} (images returned as URLs).
+package mock
