@@ -1,0 +1,24 @@
+//go:build !unix
+
+package store
+
+import (
+	"context"
+	"sync"
+)
+
+// Without flock, lockFile only excludes handles within this process; two
+// processes migrating one SQLite file at once are not guarded on these
+// platforms (SQLite is the single-node setup, so that takes a deliberate act).
+var fileLocks sync.Map // path → chan struct{} (a one-slot semaphore)
+
+func lockFile(ctx context.Context, path string) (unlock func() error, err error) {
+	v, _ := fileLocks.LoadOrStore(path, make(chan struct{}, 1))
+	sem := v.(chan struct{})
+	select {
+	case sem <- struct{}{}:
+		return func() error { <-sem; return nil }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
