@@ -214,6 +214,14 @@ func TestBadConfig(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "server.lisen") {
 		t.Fatalf("SWITCHYARD_CONFIG: exit %d stderr %q", r.code, r.stderr)
 	}
+	// --set reaches any path and is validated like the file.
+	r = runCLI(t, dir, "serve", "--set", "scheduler.max_attempts=0", "--set", "server.listn=x")
+	if r.code != 1 || !strings.Contains(r.stderr, "\n  scheduler.max_attempts: ") || !strings.Contains(r.stderr, "\n  server.listn: ") {
+		t.Fatalf("--set: exit %d stderr %q", r.code, r.stderr)
+	}
+	if r = runCLI(t, dir, "serve", "--set", "no-equals-sign"); r.code != 2 || !strings.Contains(r.stderr, "PATH=VALUE") {
+		t.Fatalf("--set without =: exit %d stderr %q", r.code, r.stderr)
+	}
 	r = runCLI(t, dir, "serve", "-c", filepath.Join(dir, "missing.yaml"))
 	if r.code != 1 || !strings.Contains(r.stderr, "missing.yaml") {
 		t.Fatalf("missing file: exit %d stderr %q", r.code, r.stderr)

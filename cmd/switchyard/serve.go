@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/switchyard/switchyard/internal/app"
@@ -21,6 +22,21 @@ type configFlags struct {
 	fs     *flag.FlagSet
 	path   string
 	byFlag map[string]string // flag name → config path
+	sets   setFlag           // --set PATH=VALUE, any number of times
+}
+
+// setFlag collects repeated --set PATH=VALUE flags.
+type setFlag map[string]string
+
+func (s setFlag) String() string { return "" }
+
+func (s setFlag) Set(v string) error {
+	path, value, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(path) == "" {
+		return fmt.Errorf("want PATH=VALUE, e.g. scheduler.max_attempts=5, got %q", v)
+	}
+	s[strings.TrimSpace(path)] = value
+	return nil
 }
 
 // override is a flag that sets one config path: name, config path, help.
@@ -35,10 +51,12 @@ var (
 )
 
 func addConfigFlags(fs *flag.FlagSet, overrides ...override) *configFlags {
-	cf := &configFlags{fs: fs, byFlag: map[string]string{}}
+	cf := &configFlags{fs: fs, byFlag: map[string]string{}, sets: setFlag{}}
 	fs.StringVar(&cf.path, "c", "", "configuration `FILE` (YAML); also from $SWITCHYARD_CONFIG. Without one,\n"+
 		"built-in defaults apply: 127.0.0.1:8080 with SQLite under ./data")
 	fs.StringVar(&cf.path, "config", "", "`FILE`: same as -c")
+	fs.Var(cf.sets, "set", "set any setting by its path, `PATH=VALUE` (e.g. scheduler.max_attempts=5,\n"+
+		"channels[0].weight=2); may be repeated; wins over the file and the environment")
 	for _, o := range overrides {
 		fs.String(o.name, "", o.help)
 		cf.byFlag[o.name] = o.path
@@ -54,6 +72,9 @@ func (cf *configFlags) load(extra map[string]string) (*config.Config, error) {
 		path = os.Getenv("SWITCHYARD_CONFIG")
 	}
 	set := map[string]string{}
+	for k, v := range cf.sets {
+		set[k] = v
+	}
 	cf.fs.Visit(func(f *flag.Flag) {
 		if p, ok := cf.byFlag[f.Name]; ok {
 			set[p] = f.Value.String()
