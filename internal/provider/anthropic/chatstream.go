@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/switchyard/switchyard/internal/provider/internal/jsonw"
+	"github.com/switchyard/switchyard/internal/jsonw"
 	"github.com/switchyard/switchyard/internal/provider/openai"
 )
 

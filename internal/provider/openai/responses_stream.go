@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/switchyard/switchyard/internal/provider/internal/jsonw"
+	"github.com/switchyard/switchyard/internal/jsonw"
 )
 
 // ChatToResponsesStream turns chat completion chunks into the Responses
