@@ -1,0 +1,21 @@
+// Package compat drives a Switchyard endpoint with the official OpenAI and
+// Anthropic SDKs for Node (the openai and @anthropic-ai/sdk npm packages,
+// pinned in package-lock.json), so "any SDK just works" is tested with the
+// SDKs themselves rather than with our reading of their wire formats.
+//
+// Design choices:
+//
+//   - The SDK side is plain .mjs files run by node's built-in test runner
+//     (node --test): no JavaScript test framework, two npm dependencies.
+//     openai stays on 6.x: 7.x requires Node 22, and the suite must run on
+//     the Node 20 that CI machines carry.
+//   - Everything about the endpoint reaches the scripts through environment
+//     variables (see lib.mjs), described here by a target. The first target
+//     is the mock upstream itself, which proves the mock's shapes satisfy the
+//     real SDKs; a gateway in front of the mock is one more row in targets.
+//   - npm ci runs only when node_modules is missing or package-lock.json (or
+//     the node version) changed since the last install, recorded in a stamp
+//     inside node_modules; it reaches only the npm registry.
+//   - Without node the test is skipped, unless SWITCHYARD_TEST_REQUIRE_SERVICES
+//     is set (CI), where a skip would hide that nothing ran.
+package compat

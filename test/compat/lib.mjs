@@ -1,0 +1,102 @@
+// Shared settings and helpers for the SDK compatibility scripts.
+//
+// Everything about the target comes from the environment (compat_test.go sets
+// it), so the same scripts run against the mock upstream directly or against
+// a gateway in front of it:
+//
+//   BASE_URL         server root, without /v1 (the OpenAI client adds /v1)
+//   API_KEY          a key the target accepts
+//   INVALID_API_KEY  a key the target answers with 401
+//   CHAT_MODEL, EMBED_MODEL, IMAGE_MODEL, CLAUDE_MODEL
+//   CONTROL_URL      the mock's /_mock base when the scripts reach the mock
+//                    directly; empty through a gateway (its upstream
+//                    credentials are not the client's key)
+//   MOCK_REPLIES     "1" when the answers come from the mock, so its
+//                    deterministic text can be asserted
+import assert from 'node:assert/strict';
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set; run these scripts through compat_test.go`);
+  return v;
+}
+
+export const env = {
+  baseURL: need('BASE_URL').replace(/\/+$/, ''),
+  apiKey: need('API_KEY'),
+  invalidKey: need('INVALID_API_KEY'),
+  chatModel: need('CHAT_MODEL'),
+  embedModel: need('EMBED_MODEL'),
+  imageModel: need('IMAGE_MODEL'),
+  claudeModel: need('CLAUDE_MODEL'),
+  controlURL: (process.env.CONTROL_URL || '').replace(/\/+$/, ''),
+  mockReplies: process.env.MOCK_REPLIES === '1',
+};
+
+// directive returns the mock's per-request fault directive. It travels in
+// prompt text, so it reaches the mock through a gateway's translation too.
+export function directive(fields) {
+  return `[[mock ${fields}]]`;
+}
+
+// countingFetch wraps fetch and records each attempt's status, so a test can
+// see the SDK's retries rather than trust them.
+export function countingFetch() {
+  const statuses = [];
+  const f = async (url, init) => {
+    const res = await fetch(url, init);
+    statuses.push(res.status);
+    return res;
+  };
+  return { fetch: f, statuses };
+}
+
+// failNext makes the next request carrying credential fail with fault
+// (per-credential rule with times=1 through the mock's control API). Each
+// test uses its own credential: node --test may run the script files in
+// parallel, and a shared key would let another request take the fault.
+export async function failNext(credential, fault) {
+  assert.ok(env.controlURL, 'failNext needs CONTROL_URL');
+  const res = await fetch(`${env.controlURL}/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ credential, fault: { ...fault, times: 1 } }),
+  });
+  assert.equal(res.status, 200, `PUT /_mock/faults: ${await res.text()}`);
+}
+
+// recordedRequests lists what the mock received for credential.
+export async function recordedRequests(credential) {
+  assert.ok(env.controlURL, 'recordedRequests needs CONTROL_URL');
+  const res = await fetch(`${env.controlURL}/requests?credential=${encodeURIComponent(credential)}`);
+  assert.equal(res.status, 200);
+  return (await res.json()) ?? [];
+}
+
+// uniqueKey names a throwaway credential for one fault test.
+export function uniqueKey(label) {
+  return `compat-${label}-${process.pid}-${Date.now().toString(36)}`;
+}
+
+// assertMockText checks the mock's deterministic reply when it is the source.
+export function assertMockText(text, prompt) {
+  assert.equal(typeof text, 'string');
+  assert.ok(text.length > 0, 'empty reply text');
+  if (env.mockReplies) {
+    assert.ok(text.startsWith(`Mock reply to: ${prompt.slice(0, 20)}`), `unexpected reply ${JSON.stringify(text.slice(0, 80))}`);
+  }
+}
+
+// assertSequence asserts sequence numbers grow by one from their first value.
+export function assertSequence(nums) {
+  for (let i = 1; i < nums.length; i++) {
+    assert.equal(nums[i], nums[i - 1] + 1, `sequence_number ${nums[i]} follows ${nums[i - 1]}`);
+  }
+}
+
+// A tool both SDK scripts declare; "city" is required so the mock fills it.
+export const weatherSchema = {
+  type: 'object',
+  properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['c', 'f'] } },
+  required: ['city'],
+};

@@ -1,0 +1,381 @@
+// The official openai package against the target. Each test exercises one
+// SDK surface the way an application would, including the SDK's own stream
+// accumulators, which are stricter about event shapes than hand-written
+// parsers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI, { toFile } from 'openai';
+import {
+  env, directive, countingFetch, failNext, recordedRequests, uniqueKey,
+  assertMockText, assertSequence, weatherSchema,
+} from './lib.mjs';
+
+const baseURL = `${env.baseURL}/v1`;
+const client = new OpenAI({ apiKey: env.apiKey, baseURL, maxRetries: 0, timeout: 30_000 });
+
+const weatherTool = {
+  type: 'function',
+  function: { name: 'get_weather', description: 'Weather for a city', parameters: weatherSchema },
+};
+
+test('chat completion, non-stream', async () => {
+  const prompt = 'Say hello to the compatibility harness';
+  const res = await client.chat.completions.create({
+    model: env.chatModel,
+    messages: [{ role: 'user', content: prompt }],
+  });
+  assert.equal(res.object, 'chat.completion');
+  assert.ok(res.id);
+  assert.equal(res.choices.length, 1);
+  const choice = res.choices[0];
+  assert.equal(choice.message.role, 'assistant');
+  assert.equal(choice.finish_reason, 'stop');
+  assertMockText(choice.message.content, prompt);
+  assert.ok(res.usage.prompt_tokens > 0);
+  assert.ok(res.usage.completion_tokens > 0);
+  assert.equal(res.usage.total_tokens, res.usage.prompt_tokens + res.usage.completion_tokens);
+});
+
+test('chat completion, stream with include_usage', async () => {
+  const prompt = 'Stream a few words back to me please';
+  const stream = await client.chat.completions.create({
+    model: env.chatModel,
+    messages: [{ role: 'user', content: prompt }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  assert.ok(chunks.length >= 3, `only ${chunks.length} chunks`);
+  const ids = new Set(chunks.map((c) => c.id));
+  assert.equal(ids.size, 1, 'every chunk carries the same id');
+  for (const c of chunks) assert.equal(c.object, 'chat.completion.chunk');
+  assert.equal(chunks[0].choices[0].delta.role, 'assistant', 'the first delta names the role');
+
+  const last = chunks.at(-1);
+  assert.deepEqual(last.choices, [], 'the usage chunk has no choices');
+  assert.ok(last.usage, 'usage on the last chunk');
+  assert.ok(last.usage.prompt_tokens > 0 && last.usage.completion_tokens > 0);
+  for (const c of chunks.slice(0, -1)) assert.ok(!c.usage, 'usage only on the last chunk');
+
+  const content = chunks.flatMap((c) => c.choices).map((ch) => ch.delta?.content ?? '').join('');
+  const finish = chunks.flatMap((c) => c.choices).map((ch) => ch.finish_reason).filter(Boolean);
+  assert.deepEqual(finish, ['stop']);
+  assertMockText(content, prompt);
+
+  // The same request without streaming gives the same text and usage.
+  const whole = await client.chat.completions.create({
+    model: env.chatModel,
+    messages: [{ role: 'user', content: prompt }],
+  });
+  if (env.mockReplies) {
+    assert.equal(content, whole.choices[0].message.content);
+    assert.deepEqual(
+      [last.usage.prompt_tokens, last.usage.completion_tokens],
+      [whole.usage.prompt_tokens, whole.usage.completion_tokens],
+    );
+  }
+});
+
+test('chat completion, tool call through the stream helper', async () => {
+  const runner = client.chat.completions.stream({
+    model: env.chatModel,
+    messages: [{ role: 'user', content: 'What is the weather in Lisbon?' }],
+    tools: [weatherTool],
+    stream_options: { include_usage: true },
+  });
+  const argDeltas = [];
+  runner.on('tool_calls.function.arguments.delta', (e) => argDeltas.push(e.arguments_delta));
+  const done = [];
+  runner.on('tool_calls.function.arguments.done', (e) => done.push(e));
+  const final = await runner.finalChatCompletion();
+
+  const choice = final.choices[0];
+  assert.equal(choice.finish_reason, 'tool_calls');
+  assert.equal(choice.message.tool_calls.length, 1);
+  const call = choice.message.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.ok(call.id, 'tool call id');
+  assert.equal(call.function.name, 'get_weather');
+  const args = JSON.parse(call.function.arguments);
+  assert.equal(typeof args.city, 'string');
+  assert.equal(argDeltas.join(''), call.function.arguments);
+  assert.equal(done.length, 1);
+  assert.deepEqual(done[0].parsed_arguments ?? JSON.parse(done[0].arguments), args);
+  assert.ok(final.usage?.completion_tokens > 0, 'usage reaches the final completion');
+
+  // A tool result turns the conversation back into text.
+  const next = await client.chat.completions.create({
+    model: env.chatModel,
+    messages: [
+      { role: 'user', content: 'What is the weather in Lisbon?' },
+      choice.message,
+      { role: 'tool', tool_call_id: call.id, content: '{"temp_c": 21}' },
+    ],
+    tools: [weatherTool],
+  });
+  assert.equal(next.choices[0].finish_reason, 'stop');
+  assert.ok(next.choices[0].message.content.length > 0);
+});
+
+test('chat completion, stream helper with text → finalChatCompletion', async () => {
+  const prompt = 'Use the chat stream helper for plain text';
+  const runner = client.chat.completions.stream({
+    model: env.chatModel,
+    messages: [{ role: 'user', content: prompt }],
+  });
+  const deltas = [];
+  runner.on('content.delta', (e) => deltas.push(e.delta));
+  const final = await runner.finalChatCompletion();
+  const msg = final.choices[0].message;
+  assert.equal(msg.role, 'assistant');
+  assert.equal(msg.content, deltas.join(''));
+  assert.equal(await runner.finalContent(), msg.content);
+  assertMockText(msg.content, prompt);
+  assert.equal(final.choices[0].finish_reason, 'stop');
+});
+
+test('chat completion, stream cut mid-way → the SDK throws', async () => {
+  const stream = await client.chat.completions.create({
+    model: env.chatModel,
+    messages: [{ role: 'user', content: `cut me off ${directive('drop_after=3 chunks=8')}` }],
+    stream: true,
+  });
+  let seen = 0;
+  await assert.rejects(async () => {
+    for await (const chunk of stream) seen += chunk.choices.length;
+  }, /terminated|aborted|closed/i, 'a truncated stream must not look like a complete answer');
+  assert.ok(seen >= 1, 'some chunks arrived before the cut');
+});
+
+test('responses, non-stream', async () => {
+  const prompt = 'Describe the responses API in one line';
+  const res = await client.responses.create({ model: env.chatModel, input: prompt });
+  assert.equal(res.object, 'response');
+  assert.equal(res.status, 'completed');
+  assert.ok(res.id.startsWith('resp_'), res.id);
+  assertMockText(res.output_text, prompt); // the SDK's convenience accessor
+  assert.ok(res.usage.input_tokens > 0 && res.usage.output_tokens > 0);
+  assert.equal(res.usage.total_tokens, res.usage.input_tokens + res.usage.output_tokens);
+});
+
+test('responses, stream helper: event order, ids, finalResponse', async () => {
+  const prompt = 'Stream the responses API please';
+  const stream = client.responses.stream({ model: env.chatModel, input: prompt });
+  const events = [];
+  for await (const e of stream) events.push(e);
+  const final = await stream.finalResponse();
+
+  const types = events.map((e) => e.type);
+  const deltas = types.filter((t) => t === 'response.output_text.delta').length;
+  assert.ok(deltas >= 2, `only ${deltas} text deltas`);
+  assert.deepEqual(types, [
+    'response.created',
+    'response.in_progress',
+    'response.output_item.added',
+    'response.content_part.added',
+    ...Array(deltas).fill('response.output_text.delta'),
+    'response.output_text.done',
+    'response.content_part.done',
+    'response.output_item.done',
+    'response.completed',
+  ]);
+  assert.equal(events[0].sequence_number, 0);
+  assertSequence(events.map((e) => e.sequence_number));
+
+  const respID = events[0].response.id;
+  assert.equal(events[0].response.status, 'in_progress');
+  assert.equal(final.id, respID);
+  assert.equal(final.status, 'completed');
+  const item = events.find((e) => e.type === 'response.output_item.added').item;
+  assert.equal(item.type, 'message');
+  assert.equal(item.status, 'in_progress');
+  assert.deepEqual(item.content, []);
+  const doneItem = events.find((e) => e.type === 'response.output_item.done').item;
+  assert.equal(doneItem.status, 'completed');
+  for (const e of events.filter((e) => 'item_id' in e)) {
+    assert.equal(e.item_id, item.id, `${e.type} names the added item`);
+    assert.equal(e.output_index, 0);
+  }
+  const text = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join('');
+  assert.equal(events.find((e) => e.type === 'response.output_text.done').text, text);
+  assert.equal(final.output_text, text);
+  assert.equal(final.output[0].id, item.id);
+  assertMockText(text, prompt);
+  assert.ok(final.usage.output_tokens > 0);
+});
+
+test('responses, stream helper with a function call', async () => {
+  const stream = client.responses.stream({
+    model: env.chatModel,
+    input: 'Weather in Oslo?',
+    tools: [{ type: 'function', name: 'get_weather', parameters: weatherSchema, strict: false }],
+  });
+  const types = [];
+  for await (const e of stream) types.push(e.type);
+  const final = await stream.finalResponse();
+  assert.ok(types.includes('response.function_call_arguments.done'));
+  const call = final.output.find((o) => o.type === 'function_call');
+  assert.ok(call, 'a function_call output item');
+  assert.equal(call.name, 'get_weather');
+  assert.ok(call.call_id);
+  assert.equal(typeof JSON.parse(call.arguments).city, 'string');
+});
+
+test('embeddings: SDK default (base64 decoded), float, explicit base64', async () => {
+  const input = ['first text to embed', 'second text'];
+  const dflt = await client.embeddings.create({ model: env.embedModel, input });
+  const float = await client.embeddings.create({ model: env.embedModel, input, encoding_format: 'float' });
+  const b64 = await client.embeddings.create({ model: env.embedModel, input, encoding_format: 'base64' });
+  for (const res of [dflt, float, b64]) {
+    assert.equal(res.object, 'list');
+    assert.equal(res.data.length, 2);
+    assert.deepEqual(res.data.map((d) => d.index), [0, 1]);
+    assert.ok(res.usage.prompt_tokens > 0);
+  }
+  for (let i = 0; i < 2; i++) {
+    const f = float.data[i].embedding;
+    assert.ok(Array.isArray(f) && f.length > 0);
+    // The SDK asks for base64 by default and hands back float32 values.
+    assert.ok(Array.isArray(dflt.data[i].embedding), 'SDK decoded base64 into numbers');
+    assert.deepEqual(dflt.data[i].embedding, f.map(Math.fround));
+    const s = b64.data[i].embedding;
+    assert.equal(typeof s, 'string', 'explicit base64 stays a string');
+    const buf = Buffer.from(s, 'base64');
+    const decoded = Array.from(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4));
+    assert.deepEqual(decoded, f.map(Math.fround));
+  }
+  assert.notDeepEqual(float.data[0].embedding, float.data[1].embedding);
+});
+
+test('models list and retrieve', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) {
+    assert.equal(m.object, 'model');
+    ids.push(m.id);
+  }
+  assert.ok(ids.includes(env.chatModel), `${env.chatModel} listed in ${ids}`);
+  const m = await client.models.retrieve(env.chatModel);
+  assert.equal(m.id, env.chatModel);
+  assert.equal(m.object, 'model');
+  assert.equal(typeof m.created, 'number');
+  assert.equal(typeof m.owned_by, 'string');
+});
+
+const pngMagic = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+function assertPNG(b64) {
+  const raw = Buffer.from(b64, 'base64');
+  assert.ok(raw.subarray(0, 8).equals(pngMagic), 'a PNG image');
+}
+
+test('images generate, b64_json', async () => {
+  const res = await client.images.generate({
+    model: env.imageModel, prompt: 'a red square', size: '1024x1024', n: 2,
+  });
+  assert.equal(res.data.length, 2);
+  for (const d of res.data) assertPNG(d.b64_json);
+  assert.ok(res.usage?.output_tokens > 0, 'gpt-image usage');
+  assert.equal(res.size, '1024x1024');
+});
+
+test('images edit with an array of images (toFile)', async () => {
+  const key = uniqueKey('edit');
+  const c = env.controlURL ? new OpenAI({ apiKey: key, baseURL, maxRetries: 0 }) : client;
+  const src = Buffer.from((await client.images.generate({ model: env.imageModel, prompt: 'src', size: '1024x1024' })).data[0].b64_json, 'base64');
+  const res = await c.images.edit({
+    model: env.imageModel,
+    prompt: 'merge these',
+    image: [
+      await toFile(src, 'one.png', { type: 'image/png' }),
+      await toFile(src, 'two.png', { type: 'image/png' }),
+    ],
+    size: '1024x1024',
+  });
+  assert.equal(res.data.length, 1);
+  assertPNG(res.data[0].b64_json);
+  assert.ok(res.usage.input_tokens_details.image_tokens > 0, 'input images billed');
+  if (env.controlURL) {
+    // The mock saw two files in one multipart body.
+    const [req] = await recordedRequests(key);
+    const files = (req.parts ?? []).filter((p) => p.filename);
+    assert.equal(files.length, 2, JSON.stringify(req.parts));
+    assert.deepEqual(new Set(files.map((p) => p.field)).size, 1, 'both files under one field name');
+  }
+});
+
+test('images generate and edit, streaming partial images', async () => {
+  const gen = await client.images.generate({
+    model: env.imageModel, prompt: 'a blue square', size: '1024x1024', stream: true, partial_images: 2,
+  });
+  const gtypes = [];
+  for await (const e of gen) {
+    gtypes.push(e.type);
+    assertPNG(e.b64_json);
+    if (e.type === 'image_generation.completed') assert.ok(e.usage.total_tokens > 0);
+    else assert.equal(e.partial_image_index, gtypes.length - 1);
+  }
+  assert.deepEqual(gtypes, ['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed']);
+
+  const src = Buffer.from(pngMagic); // the mock counts files; it does not decode them
+  const edit = await client.images.edit({
+    model: env.imageModel, prompt: 'edit it', image: await toFile(src, 'in.png', { type: 'image/png' }),
+    stream: true, partial_images: 1,
+  });
+  const etypes = [];
+  for await (const e of edit) etypes.push(e.type);
+  assert.deepEqual(etypes, ['image_edit.partial_image', 'image_edit.completed']);
+});
+
+test('400 → BadRequestError', async () => {
+  await assert.rejects(
+    client.images.generate({ model: env.imageModel, prompt: 'x', size: 'not-a-size' }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err.constructor.name}: ${err.message}`);
+      assert.equal(err.status, 400);
+      return true;
+    },
+  );
+});
+
+test('401 → AuthenticationError', async () => {
+  const bad = new OpenAI({ apiKey: env.invalidKey, baseURL, maxRetries: 0 });
+  await assert.rejects(
+    bad.chat.completions.create({ model: env.chatModel, messages: [{ role: 'user', content: 'hi' }] }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.AuthenticationError, `got ${err.constructor.name}: ${err.message}`);
+      assert.equal(err.status, 401);
+      assert.ok(err.error?.message, 'OpenAI error body {"error":{"message":…}}');
+      return true;
+    },
+  );
+});
+
+test('404 → NotFoundError', async () => {
+  await assert.rejects(client.models.retrieve('no-such-model-compat'), (err) => {
+    assert.ok(err instanceof OpenAI.NotFoundError, `got ${err.constructor.name}: ${err.message}`);
+    assert.equal(err.status, 404);
+    return true;
+  });
+});
+
+test('429 once → the SDK retries and succeeds', { skip: !env.controlURL && 'needs CONTROL_URL' }, async () => {
+  const key = uniqueKey('retry-openai');
+  await failNext(key, { status: 429, retry_after_ms: 10 });
+  const counted = countingFetch();
+  const c = new OpenAI({ apiKey: key, baseURL, maxRetries: 2, fetch: counted.fetch });
+  const res = await c.chat.completions.create({ model: env.chatModel, messages: [{ role: 'user', content: 'retry me' }] });
+  assert.equal(res.choices[0].finish_reason, 'stop');
+  assert.deepEqual(counted.statuses, [429, 200]);
+});
+
+test('429 every time → RateLimitError after maxRetries', async () => {
+  const counted = countingFetch();
+  const c = new OpenAI({ apiKey: env.apiKey, baseURL, maxRetries: 2, fetch: counted.fetch });
+  const content = `keep failing ${directive('status=429 retry_after_ms=10')}`;
+  await assert.rejects(c.chat.completions.create({ model: env.chatModel, messages: [{ role: 'user', content }] }), (err) => {
+    assert.ok(err instanceof OpenAI.RateLimitError, `got ${err.constructor.name}: ${err.message}`);
+    return true;
+  });
+  assert.deepEqual(counted.statuses, [429, 429, 429]);
+});
