@@ -24,8 +24,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchyard/switchyard/internal/api"
+	openaiapi "github.com/switchyard/switchyard/internal/api/openai"
+	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/metrics"
+	"github.com/switchyard/switchyard/internal/provider/anthropic"
+	"github.com/switchyard/switchyard/internal/provider/azure"
+	"github.com/switchyard/switchyard/internal/provider/gemini"
+	openaiup "github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/secret"
 	"github.com/switchyard/switchyard/internal/store"
 )
@@ -41,14 +48,15 @@ var ErrSecretKeyMismatch = errors.New("secret_key differs from the one this data
 
 // App is one gateway node.
 type App struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	db      *store.DB
-	redis   *redis.Client // nil when not configured
-	keyring *secret.Keyring
-	metrics *metrics.Metrics
-	router  *api.Router
-	srv     *http.Server
+	cfg          *config.Config
+	log          *slog.Logger
+	db           *store.DB
+	redis        *redis.Client // nil when not configured
+	keyring      *secret.Keyring
+	metrics      *metrics.Metrics
+	router       *api.Router
+	relayMetrics *relay.Metrics
+	srv          *http.Server
 
 	ready     chan struct{} // closed once Run is listening
 	addr      string        // bound address, set before ready is closed
@@ -115,6 +123,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *App, err
 		MaxUploadBytes: cfg.Server.MaxUploadBytes,
 		TrustedProxies: trusted,
 	})
+	if err = a.mountRelay(); err != nil {
+		return a, err
+	}
 	a.srv = &http.Server{
 		Handler:           a.router.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
@@ -128,6 +139,42 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *App, err
 	}
 	return a, nil
 }
+
+// mountRelay builds the key index, the relay over the configured channels
+// and the /v1 handlers.
+func (a *App) mountRelay() error {
+	keys, err := auth.New(a.cfg.Keys, nil)
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	rm, err := relay.NewMetrics(a.metrics.Registry())
+	if err != nil {
+		return fmt.Errorf("register relay metrics: %w", err)
+	}
+	a.relayMetrics = rm
+	rl, err := relay.New(relay.Options{
+		Logger:    a.log,
+		Channels:  a.cfg.Channels,
+		Scheduler: a.cfg.Scheduler,
+		Upstream:  a.cfg.Upstream,
+		Adapters: map[string]relay.ChatAdapter{
+			"openai":    openaiup.NewUpstream(),
+			"azure":     azure.NewUpstream(),
+			"anthropic": anthropic.NewUpstream(),
+			"gemini":    gemini.NewUpstream(),
+		},
+		Metrics: rm,
+	})
+	if err != nil {
+		return fmt.Errorf("build relay: %w", err)
+	}
+	openaiapi.New(a.log, keys, rl).Mount(a.router)
+	return nil
+}
+
+// RelayMetrics is the relay's instruments (streams open, for tests and
+// drain reports).
+func (a *App) RelayMetrics() *relay.Metrics { return a.relayMetrics }
 
 // loadKeyring loads (or, single-node, generates) the secret key and pins its
 // fingerprint in the database, so a node started with another key refuses to

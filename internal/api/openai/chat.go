@@ -1,0 +1,176 @@
+// Package openai serves the OpenAI-shaped /v1 endpoints. A handler knows
+// HTTP: it authenticates, reads the body once, peeks at the few fields that
+// decide routing (model, stream, stream_options), and hands the raw body to
+// the relay. Streaming is decided by the body's stream field, never by the
+// Accept header, as OpenAI does.
+package openai
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/switchyard/switchyard/internal/api"
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/relay"
+)
+
+// Handler holds what the endpoints need.
+type Handler struct {
+	log   *slog.Logger
+	keys  *auth.Keys
+	relay *relay.Relay
+}
+
+// New returns the handlers; Mount puts them on a router.
+func New(log *slog.Logger, keys *auth.Keys, r *relay.Relay) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{log: log, keys: keys, relay: r}
+}
+
+// Mount registers the endpoints.
+func (h *Handler) Mount(rt *api.Router) {
+	rt.Handle("POST /v1/chat/completions", http.HandlerFunc(h.ChatCompletions))
+	rt.Handle("GET /v1/models", http.HandlerFunc(h.ListModels))
+}
+
+// chatPeek is the part of a chat body the gateway itself needs.
+type chatPeek struct {
+	Model         string `json:"model"`
+	Stream        bool   `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+// ChatCompletions serves POST /v1/chat/completions.
+func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	key, err := h.keys.Authenticate(r, api.ClientIP(ctx))
+	if err != nil {
+		apierror.WriteOpenAI(w, r, err)
+		return
+	}
+	body, err := readJSONBody(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var peek chatPeek
+	if err := json.Unmarshal(body, &peek); err != nil {
+		h.fail(w, r, peekError(err))
+		return
+	}
+	if peek.Model == "" {
+		h.fail(w, r, apierror.InvalidRequest("The model field is required.", "model"))
+		return
+	}
+	if err := key.AllowModel(peek.Model); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	call := &relay.ChatCall{
+		RequestID:    api.RequestID(ctx),
+		Body:         body,
+		Model:        peek.Model,
+		Stream:       peek.Stream,
+		IncludeUsage: peek.Stream && peek.StreamOptions != nil && peek.StreamOptions.IncludeUsage,
+	}
+	if err := h.relay.Chat(auth.WithKey(ctx, key), w, call); err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+// fail answers err, logging what the client does not see.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apierror.Error
+	if !errors.As(err, &ae) || ae.Status >= 500 {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed",
+			slog.String("request_id", api.RequestID(r.Context())), slog.String("error", err.Error()))
+	}
+	if r.Context().Err() != nil {
+		return // the client is gone; nobody reads the answer
+	}
+	apierror.WriteOpenAI(w, r, err)
+}
+
+// readJSONBody reads the whole body, which the middleware has bounded.
+func readJSONBody(r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, apierror.UnsupportedMediaType(ct, "Content-Type: application/json")
+		}
+	}
+	if r.Body == nil {
+		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, apierror.RequestTooLarge(mbe.Limit)
+		}
+		return nil, fmt.Errorf("%w: %w", apierror.InvalidRequest("Could not read the request body.", ""), err)
+	}
+	if len(b) == 0 {
+		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
+	}
+	return b, nil
+}
+
+func peekError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return apierror.InvalidRequest(fmt.Sprintf(
+			"The request body is not valid JSON: %s (at byte offset %d).", syn.Error(), syn.Offset), "")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return apierror.InvalidRequest("The request body must be a JSON object.", "")
+		}
+		return apierror.InvalidRequest(fmt.Sprintf("Invalid type for %s: expected %s, got %s.",
+			typ.Field, typ.Type, typ.Value), typ.Field)
+	}
+	return apierror.InvalidRequest("The request body is not valid JSON.", "")
+}
+
+// modelList is GET /v1/models.
+type modelList struct {
+	Object string       `json:"object"`
+	Data   []modelEntry `json:"data"`
+}
+
+type modelEntry struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// ListModels serves GET /v1/models: the models the key may use that some
+// channel serves.
+func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) {
+	key, err := h.keys.Authenticate(r, api.ClientIP(r.Context()))
+	if err != nil {
+		apierror.WriteOpenAI(w, r, err)
+		return
+	}
+	out := modelList{Object: "list", Data: []modelEntry{}}
+	for _, m := range h.relay.Models() {
+		if key.AllowModel(m) == nil {
+			out.Data = append(out.Data, modelEntry{ID: m, Object: "model", OwnedBy: "switchyard"})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}

@@ -1,0 +1,119 @@
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/switchyard/switchyard/internal/provider"
+	"github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/relay"
+	"github.com/switchyard/switchyard/internal/sse"
+)
+
+// APIVersion is the anthropic-version header sent upstream.
+const APIVersion = "2023-06-01"
+
+// Upstream relays OpenAI chat requests to the Messages API, translating both
+// ways through the pivot types.
+type Upstream struct{}
+
+var _ relay.ChatAdapter = Upstream{}
+
+// NewUpstream returns the adapter for "anthropic" channels.
+func NewUpstream() Upstream { return Upstream{} }
+
+// MessagesURL is {base}/v1/messages, with or without /v1 in base.
+func MessagesURL(base string) string {
+	base = strings.TrimRight(base, "/")
+	if strings.HasSuffix(base, "/v1") {
+		return base + "/messages"
+	}
+	return base + "/v1/messages"
+}
+
+// DecodeChat decodes a client chat body for translation; a body the pivot
+// types cannot hold is the client's error.
+func DecodeChat(body []byte) (*openai.ChatRequest, error) {
+	var req openai.ChatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, provider.Invalid("body", err.Error())
+	}
+	return &req, nil
+}
+
+// NewChatRequest implements relay.ChatAdapter.
+func (Upstream) NewChatRequest(ctx context.Context, t *relay.Target, call *relay.ChatCall) (*http.Request, error) {
+	req, err := DecodeChat(call.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Model, req.Stream = call.UpstreamModel, call.Stream
+	msg, err := FromChat(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("encode messages request: %w", err)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, MessagesURL(t.Channel.BaseURL), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build messages request: %w", err)
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("x-api-key", t.Secret())
+	hr.Header.Set("anthropic-version", APIVersion)
+	return hr, nil
+}
+
+// ChatResponse implements relay.ChatAdapter.
+func (Upstream) ChatResponse(body []byte, call *relay.ChatCall) ([]byte, relay.Usage, error) {
+	var msg Message
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return nil, relay.Usage{}, fmt.Errorf("decode messages response: %w", err)
+	}
+	resp := ToChatResponse(&msg, call.Model)
+	out, err := json.Marshal(resp)
+	if err != nil {
+		return nil, relay.Usage{}, fmt.Errorf("encode chat response: %w", err)
+	}
+	var u relay.Usage
+	if resp.Usage != nil {
+		u = openai.RelayUsage(*resp.Usage)
+	}
+	return out, u, nil
+}
+
+// NewChatStream implements relay.ChatAdapter.
+func (Upstream) NewChatStream(call *relay.ChatCall) relay.ChatStream {
+	return &chatStream{t: NewStreamToChat(call.Model, call.IncludeUsage)}
+}
+
+// chatStream marshals each translated chunk into one reused buffer.
+type chatStream struct {
+	t   *StreamToChat
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func (s *chatStream) Feed(ev sse.Event, emit func([]byte) error) error {
+	return s.t.Feed(ev, s.emitter(emit))
+}
+
+func (s *chatStream) Finish(emit func([]byte) error) error { return s.t.Finish(s.emitter(emit)) }
+
+func (s *chatStream) Usage() relay.Usage { return openai.RelayUsage(s.t.Usage()) }
+
+func (s *chatStream) emitter(emit func([]byte) error) func(*openai.ChatChunk) error {
+	return func(c *openai.ChatChunk) error {
+		b, err := openai.AppendChunk(&s.buf, &s.enc, c)
+		if err != nil {
+			return err
+		}
+		return emit(b)
+	}
+}

@@ -1,0 +1,150 @@
+package openai
+
+import (
+	"bytes"
+	"errors"
+)
+
+// Byte-level edits of top-level JSON object members. Same-format relaying
+// changes one or two members of a body it otherwise passes through: a full
+// decode and re-encode would cost time proportional to the body (often
+// megabytes of base64 images) and would drop fields the structs do not know.
+
+var errNotObject = errors.New("not a JSON object")
+
+// FindMember returns the byte range [start, end) of the value of the
+// top-level member key in the JSON object b. Keys are compared as raw bytes
+// (a key written with escapes is not found).
+func FindMember(b []byte, key string) (start, end int, ok bool, err error) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return 0, 0, false, errNotObject
+	}
+	i++
+	for {
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return 0, 0, false, errNotObject
+		}
+		if b[i] == '}' {
+			return 0, 0, false, nil
+		}
+		if b[i] == ',' {
+			i = skipWS(b, i+1)
+		}
+		if i >= len(b) || b[i] != '"' {
+			return 0, 0, false, errNotObject
+		}
+		ks := i + 1
+		ke, err := skipString(b, i)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		k := b[ks : ke-1]
+		i = skipWS(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return 0, 0, false, errNotObject
+		}
+		vs := skipWS(b, i+1)
+		ve, err := skipValue(b, vs)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if string(k) == key {
+			return vs, ve, true, nil
+		}
+		i = ve
+	}
+}
+
+// SetMember returns b with the top-level member key set to the raw JSON
+// value v: replaced in place when present, appended otherwise. b is not
+// modified; the result is a new slice.
+func SetMember(b []byte, key string, v []byte) ([]byte, error) {
+	s, e, ok, err := FindMember(b, key)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		out := make([]byte, 0, len(b)-(e-s)+len(v))
+		out = append(out, b[:s]...)
+		out = append(out, v...)
+		return append(out, b[e:]...), nil
+	}
+	end := bytes.LastIndexByte(b, '}')
+	if end < 0 {
+		return nil, errNotObject
+	}
+	before := bytes.TrimRight(b[:end], " \t\r\n")
+	empty := len(before) > 0 && before[len(before)-1] == '{'
+	out := make([]byte, 0, len(b)+len(key)+len(v)+4)
+	out = append(out, b[:end]...)
+	if !empty {
+		out = append(out, ',')
+	}
+	out = append(out, '"')
+	out = append(out, key...)
+	out = append(out, '"', ':')
+	out = append(out, v...)
+	return append(out, b[end:]...), nil
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string literal starting at b[i].
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errors.New("unterminated JSON string")
+}
+
+// skipValue returns the index after the JSON value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errors.New("missing JSON value")
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				e, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errors.New("unterminated JSON value")
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' &&
+		b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return 0, errors.New("missing JSON value")
+	}
+	return j, nil
+}

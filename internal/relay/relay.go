@@ -1,0 +1,415 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/provider"
+	"github.com/switchyard/switchyard/internal/sse"
+)
+
+// ChatCall is one client chat completion request in OpenAI shape.
+type ChatCall struct {
+	RequestID     string
+	Body          []byte // the client's raw JSON body; adapters must not modify it
+	Model         string // the model the client asked for; answers carry this name
+	UpstreamModel string // after the channel's model_map; set per attempt
+	Stream        bool
+	IncludeUsage  bool // the client asked for stream_options.include_usage
+}
+
+// Target is one (channel, credential) pair an attempt goes to.
+type Target struct {
+	Channel   *config.Channel
+	Cred      *config.Credential
+	CredIndex int
+	client    *http.Client
+}
+
+// Secret is the credential's value (an API key or an access token).
+func (t *Target) Secret() string {
+	if t.Cred.Key != "" {
+		return t.Cred.Key.Value()
+	}
+	return t.Cred.AccessToken.Value()
+}
+
+// Usage is what the upstream reported for one request.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+	CachedTokens     int
+	ReasoningTokens  int
+}
+
+// ChatAdapter speaks one upstream type for chat completions.
+type ChatAdapter interface {
+	// NewChatRequest builds the upstream request for call on t. An error
+	// for which provider.IsClientError holds is the client's to fix.
+	NewChatRequest(ctx context.Context, t *Target, call *ChatCall) (*http.Request, error)
+	// ChatResponse turns a 2xx non-stream upstream body into OpenAI chat
+	// completion JSON carrying call.Model.
+	ChatResponse(body []byte, call *ChatCall) ([]byte, Usage, error)
+	// NewChatStream returns the translator for one 2xx stream.
+	NewChatStream(call *ChatCall) ChatStream
+}
+
+// ChatStream turns upstream stream events into OpenAI chunk payloads.
+type ChatStream interface {
+	// Feed handles one upstream event; emit gets each chunk's JSON, valid
+	// only during the call.
+	Feed(ev sse.Event, emit func(data []byte) error) error
+	// Finish is called at the end of the upstream stream; an error means
+	// the stream was truncated.
+	Finish(emit func(data []byte) error) error
+	Usage() Usage
+}
+
+// Result describes a finished request, for billing and logs.
+type Result struct {
+	RequestID string
+	Model     string // as the client asked
+	Upstream  string // model name sent upstream
+	Channel   string // "" when no upstream was reached
+	CredIndex int
+	Stream    bool
+	Status    int // what the client got; 499 when it went away mid-stream
+	Usage     Usage
+	Attempts  int
+	TTFB      time.Duration
+	Duration  time.Duration
+	Err       error // nil on success
+}
+
+// Options configures a Relay.
+type Options struct {
+	Logger      *slog.Logger
+	Channels    []config.Channel
+	Scheduler   config.Scheduler
+	Upstream    config.Upstream
+	Adapters    map[string]ChatAdapter // by channel type
+	Metrics     *Metrics               // nil: no relay metrics
+	OnDone      func(ctx context.Context, r Result)
+	MaxSSELine  int // longest upstream SSE line; 0 → sse.DefaultMaxLine
+	transportFn func(proxy string) (*http.Client, error)
+}
+
+// Relay is the chat pipeline.
+type Relay struct {
+	log         *slog.Logger
+	router      *Router
+	adapters    map[string]ChatAdapter
+	maxAttempts int
+	streamIdle  time.Duration
+	metrics     *Metrics
+	onDone      func(context.Context, Result)
+	maxLine     int
+}
+
+// New builds a Relay; it fails on a channel whose type has no adapter or
+// whose proxy URL is invalid.
+func New(opts Options) (*Relay, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	transports := NewTransports(opts.Upstream)
+	rt, err := NewRouter(opts.Channels, transports)
+	if err != nil {
+		return nil, err
+	}
+	for _, ch := range opts.Channels {
+		if _, ok := opts.Adapters[ch.Type]; !ok && !ch.Disabled {
+			return nil, fmt.Errorf("channel %s: no adapter for type %q", ch.Name, ch.Type)
+		}
+	}
+	r := &Relay{
+		log: opts.Logger, router: rt, adapters: opts.Adapters,
+		maxAttempts: opts.Scheduler.MaxAttempts, streamIdle: opts.Upstream.StreamIdle,
+		metrics: opts.Metrics, onDone: opts.OnDone, maxLine: opts.MaxSSELine,
+	}
+	if r.maxAttempts <= 0 {
+		r.maxAttempts = 3
+	}
+	return r, nil
+}
+
+// HasModel reports whether any enabled channel serves model.
+func (r *Relay) HasModel(model string) bool { return r.router.Has(model) }
+
+// Models lists every model some enabled channel serves, sorted.
+func (r *Relay) Models() []string { return r.router.Models() }
+
+// attemptError is one failed attempt, classified.
+type attemptError struct {
+	status     int // upstream status, 0 for a transport error
+	retryAfter time.Duration
+	msg        string // upstream's error message, only shown for 4xx client errors
+	err        error
+}
+
+func (e *attemptError) Error() string {
+	if e.status != 0 {
+		return fmt.Sprintf("upstream status %d: %v", e.status, e.err)
+	}
+	return e.err.Error()
+}
+
+// retryable reports whether another target may succeed where this failed.
+func (e *attemptError) retryable() bool {
+	switch {
+	case e.status == 0, e.status == http.StatusUnauthorized, e.status == http.StatusForbidden,
+		e.status == http.StatusNotFound, e.status == http.StatusRequestTimeout,
+		e.status == http.StatusTooManyRequests, e.status >= 500:
+		return true
+	}
+	return false
+}
+
+// clientError maps the last failure to what the client sees.
+func (e *attemptError) clientError(saw429 bool, retryAfter time.Duration) *apierror.Error {
+	switch {
+	case !e.retryable():
+		msg := e.msg
+		if msg == "" {
+			msg = "The upstream provider rejected the request."
+		}
+		ae := apierror.InvalidRequest(msg, "")
+		if e.status != 0 && e.status < 500 {
+			ae.Status = e.status
+		}
+		return ae
+	case e.status == http.StatusTooManyRequests || saw429:
+		return apierror.NoAvailableChannel(retryAfter)
+	}
+	return apierror.UpstreamError("")
+}
+
+// Chat serves one chat completion. It writes the answer to w and returns
+// nil, or returns an error (an *apierror.Error in its chain) when nothing
+// was written, for the caller to answer in its own shape.
+func (r *Relay) Chat(ctx context.Context, w http.ResponseWriter, call *ChatCall) error {
+	targets := r.router.Pick(call.Model, r.maxAttempts)
+	if len(targets) == 0 {
+		return apierror.ModelNotFound(call.Model)
+	}
+	start := time.Now()
+	res := Result{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream}
+	var last *attemptError
+	saw429 := false
+	var minRetry time.Duration
+	for _, t := range targets {
+		res.Attempts++
+		res.Channel, res.CredIndex = t.Channel.Name, t.CredIndex
+		call.UpstreamModel = upstreamModel(t.Channel, call.Model)
+		res.Upstream = call.UpstreamModel
+		committed, aerr, err := r.attempt(ctx, w, t, call, &res, start)
+		if err != nil { // a client error found before sending: no retry
+			res.Status, res.Err = apierror.As(err).Status, err
+			r.done(ctx, &res, start)
+			return err
+		}
+		if aerr == nil || committed {
+			r.done(ctx, &res, start)
+			return nil
+		}
+		last = aerr
+		r.metrics.attemptFailed(call.Model, t.Channel.Name, aerr.status)
+		r.log.LogAttrs(ctx, slog.LevelWarn, "upstream attempt failed",
+			slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
+			slog.Int("credential", t.CredIndex), slog.String("model", call.Model),
+			slog.Int("status", aerr.status), slog.String("error", aerr.Error()))
+		if aerr.status == http.StatusTooManyRequests {
+			saw429 = true
+			if aerr.retryAfter > 0 && (minRetry == 0 || aerr.retryAfter < minRetry) {
+				minRetry = aerr.retryAfter
+			}
+		}
+		if !aerr.retryable() || ctx.Err() != nil {
+			break
+		}
+	}
+	ae := last.clientError(saw429, minRetry)
+	if ctx.Err() != nil {
+		res.Status, res.Err = 499, ctx.Err()
+		r.done(ctx, &res, start)
+		return fmt.Errorf("%w: client gone: %w", ae, ctx.Err())
+	}
+	res.Status, res.Err = ae.Status, last
+	r.done(ctx, &res, start)
+	return ae
+}
+
+func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
+	res.Duration = time.Since(start)
+	r.metrics.done(res)
+	if r.log.Enabled(ctx, slog.LevelDebug) {
+		r.log.LogAttrs(ctx, slog.LevelDebug, "relay done",
+			slog.String("request_id", res.RequestID), slog.String("model", res.Model),
+			slog.String("channel", res.Channel), slog.Int("status", res.Status),
+			slog.Int("attempts", res.Attempts), slog.Bool("stream", res.Stream),
+			slog.Int("prompt_tokens", res.Usage.PromptTokens),
+			slog.Int("completion_tokens", res.Usage.CompletionTokens),
+			slog.Int("cached_tokens", res.Usage.CachedTokens),
+			slog.Int("reasoning_tokens", res.Usage.ReasoningTokens),
+			slog.Duration("ttfb", res.TTFB), slog.Duration("duration", res.Duration))
+	}
+	if r.onDone != nil {
+		r.onDone(ctx, *res)
+	}
+}
+
+// attempt sends call to t. committed means bytes reached the client (the
+// request is over whatever happened); aerr is a failure that may be retried;
+// err is a client error found before anything was sent.
+func (r *Relay) attempt(ctx context.Context, w http.ResponseWriter, t *Target, call *ChatCall, res *Result, start time.Time) (committed bool, aerr *attemptError, err error) {
+	adapter := r.adapters[t.Channel.Type]
+	// The cause lets the idle timer say why it cancelled.
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := adapter.NewChatRequest(actx, t, call)
+	if err != nil {
+		if provider.IsClientError(err) {
+			return false, nil, fmt.Errorf("%w: %w", apierror.InvalidRequest(err.Error(), ""), err)
+		}
+		return false, &attemptError{err: fmt.Errorf("build request for channel %s: %w", t.Channel.Name, err)}, nil
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return false, &attemptError{err: fmt.Errorf("send to channel %s: %w", t.Channel.Name, err)}, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return false, upstreamFailure(resp), nil
+	}
+	res.TTFB = time.Since(start)
+	r.metrics.ttfb(call.Model, t.Channel.Name, res.TTFB)
+	if !call.Stream {
+		return r.relayJSON(w, resp, adapter, call, res)
+	}
+	body := newIdleReader(resp.Body, r.streamIdle, cancel)
+	defer body.stop()
+	return r.relayStream(ctx, w, body, adapter, call, res)
+}
+
+func (r *Relay) relayJSON(w http.ResponseWriter, resp *http.Response, adapter ChatAdapter, call *ChatCall, res *Result) (bool, *attemptError, error) {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		// Nothing reached the client yet, so another target may try.
+		return false, &attemptError{err: fmt.Errorf("read upstream body: %w", err)}, nil
+	}
+	out, u, err := adapter.ChatResponse(body, call)
+	if err != nil {
+		return false, &attemptError{status: http.StatusBadGateway, err: fmt.Errorf("translate upstream body: %w", err)}, nil
+	}
+	res.Usage, res.Status = u, http.StatusOK
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out) // a client gone now has its answer billed anyway
+	return true, nil, nil
+}
+
+// streamAbort is the event sent when a committed stream cannot finish: the
+// OpenAI SDKs raise an error for a data payload carrying "error".
+var streamAbort = []byte(`{"error":{"message":"The upstream stream ended unexpectedly.","type":"upstream_error","code":"upstream_error"}}`)
+
+func (r *Relay) relayStream(ctx context.Context, w http.ResponseWriter, body *idleReader, adapter ChatAdapter, call *ChatCall, res *Result) (bool, *attemptError, error) {
+	st := adapter.NewChatStream(call)
+	rc := http.NewResponseController(w)
+	sw := sse.NewWriter(w)
+	sw.SetFlush(rc.Flush)
+	committed := false
+	var writeErr error
+	commit := func() {
+		if committed {
+			return
+		}
+		committed = true
+		r.metrics.streamOpened()
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+	}
+	emit := func(data []byte) error {
+		commit()
+		if err := sw.WriteData(data); err != nil {
+			writeErr = err
+			return err
+		}
+		return nil
+	}
+	defer func() {
+		if committed {
+			r.metrics.streamClosed()
+		}
+	}()
+	rd := sse.NewReader(body, r.maxLine)
+	var streamErr error
+	for {
+		ev, err := rd.Next()
+		if err == io.EOF {
+			streamErr = st.Finish(emit)
+			break
+		}
+		if err != nil {
+			streamErr = err
+			break
+		}
+		if err := st.Feed(ev, emit); err != nil {
+			streamErr = err
+			break
+		}
+	}
+	res.Usage = st.Usage()
+	switch {
+	case writeErr != nil || ctx.Err() != nil:
+		res.Status, res.Err = 499, errors.Join(writeErr, ctx.Err())
+		return true, nil, nil
+	case streamErr != nil && !committed:
+		return false, &attemptError{status: http.StatusBadGateway, err: fmt.Errorf("upstream stream: %w", streamErr)}, nil
+	case streamErr != nil:
+		if body.timedOut() {
+			streamErr = fmt.Errorf("%w: %w", errStreamIdle, streamErr)
+		}
+		r.log.LogAttrs(ctx, slog.LevelWarn, "upstream stream broke",
+			slog.String("request_id", call.RequestID), slog.String("model", call.Model),
+			slog.String("error", streamErr.Error()))
+		_ = sw.WriteData(streamAbort)
+		res.Status, res.Err = http.StatusBadGateway, streamErr
+		return true, nil, nil
+	}
+	commit() // a stream with no content at all still owes the client a stream
+
+	_ = sw.WriteDone()
+	res.Status = http.StatusOK
+	return true, nil, nil
+}
+
+// upstreamFailure reads a non-2xx answer into an attemptError, keeping the
+// upstream's message (OpenAI, Azure, Anthropic and Gemini all use
+// {"error":{"message":…}}) to pass on for a client error.
+func upstreamFailure(resp *http.Response) *attemptError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e := &attemptError{status: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header),
+		err: fmt.Errorf("%s", http.StatusText(resp.StatusCode))}
+	e.msg = errorMessage(b)
+	return e
+}
+
+func upstreamModel(ch *config.Channel, model string) string {
+	if m, ok := ch.ModelMap[model]; ok && m != "" {
+		return m
+	}
+	return model
+}

@@ -1,0 +1,175 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/config"
+)
+
+// Transports hands out one *http.Client per proxy URL ("" = direct), built
+// on demand and shared, so every channel behind the same proxy shares one
+// connection pool.
+type Transports struct {
+	cfg     config.Upstream
+	mu      sync.Mutex
+	clients map[string]*http.Client
+}
+
+// NewTransports returns an empty set tuned by cfg.
+func NewTransports(cfg config.Upstream) *Transports {
+	return &Transports{cfg: cfg, clients: map[string]*http.Client{}}
+}
+
+// Client returns the client for proxy, building it on first use. It runs at
+// start (the router resolves every target once), not per request.
+func (ts *Transports) Client(proxy string) (*http.Client, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if c, ok := ts.clients[proxy]; ok {
+		return c, nil
+	}
+	tr, err := newTransport(ts.cfg, proxy)
+	if err != nil {
+		return nil, err
+	}
+	// No Client.Timeout: it would bound a whole stream. The transport's
+	// ResponseHeaderTimeout and the relay's idle timer bound the waits.
+	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // an API answering a redirect is misconfigured; never resend a body
+	}}
+	ts.clients[proxy] = c
+	return c, nil
+}
+
+func newTransport(cfg config.Upstream, proxy string) (*http.Transport, error) {
+	connect := cfg.ConnectTimeout
+	if connect <= 0 {
+		connect = 10 * time.Second
+	}
+	idle := cfg.MaxIdleConns
+	if idle <= 0 {
+		idle = 256
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0, // bounded per host below
+		MaxIdleConnsPerHost:   idle,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: cfg.FirstByteTimeout,
+		ExpectContinueTimeout: time.Second,
+		// Streams must reach the client as they arrive; a gzip layer would
+		// buffer, and the upstream bodies are small JSON anyway.
+		DisableCompression: true,
+	}
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("invalid proxy URL (scheme %q)", safeScheme(u))
+		}
+		switch u.Scheme {
+		case "http", "https", "socks5", "socks5h":
+		default:
+			return nil, fmt.Errorf("proxy scheme %q not supported; use http, https or socks5", u.Scheme)
+		}
+		tr.Proxy = http.ProxyURL(u)
+	}
+	return tr, nil
+}
+
+func safeScheme(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Scheme
+}
+
+var errStreamIdle = errors.New("upstream stream idle timeout")
+
+// idleReader cancels the upstream request when no bytes arrive for d. The
+// timer is reset on every Read, which costs one atomic store per read.
+type idleReader struct {
+	r     io.Reader
+	d     time.Duration
+	t     *time.Timer
+	fired atomic.Bool
+}
+
+func newIdleReader(r io.Reader, d time.Duration, cancel func(error)) *idleReader {
+	ir := &idleReader{r: r, d: d}
+	if d > 0 {
+		ir.t = time.AfterFunc(d, func() {
+			ir.fired.Store(true)
+			cancel(errStreamIdle)
+		})
+	}
+	return ir
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	n, err := ir.r.Read(p)
+	if ir.t != nil && n > 0 {
+		ir.t.Reset(ir.d)
+	}
+	return n, err
+}
+
+func (ir *idleReader) stop() {
+	if ir.t != nil {
+		ir.t.Stop()
+	}
+}
+
+func (ir *idleReader) timedOut() bool { return ir.fired.Load() }
+
+// parseRetryAfter reads retry-after-ms, then Retry-After (seconds or an HTTP
+// date).
+func parseRetryAfter(h http.Header) time.Duration {
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// errorMessage extracts error.message, the field every supported upstream
+// puts its human-readable reason in. It is capped: it goes to the client.
+func errorMessage(b []byte) string {
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &body) != nil {
+		return ""
+	}
+	m := body.Error.Message
+	if len(m) > 1024 {
+		m = m[:1024]
+	}
+	return m
+}
