@@ -27,7 +27,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{serveCommand(), mockCommand(), migrateCommand(), healthcheckCommand(), versionCommand()}
+	return []command{serveCommand(), demoCommand(), mockCommand(), migrateCommand(), healthcheckCommand(), versionCommand()}
 }
 
 func main() {

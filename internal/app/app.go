@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchyard/switchyard/internal/api"
+	anthropicapi "github.com/switchyard/switchyard/internal/api/anthropic"
 	openaiapi "github.com/switchyard/switchyard/internal/api/openai"
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/config"
@@ -169,6 +170,7 @@ func (a *App) mountRelay() error {
 		return fmt.Errorf("build relay: %w", err)
 	}
 	openaiapi.New(a.log, keys, rl).Mount(a.router)
+	anthropicapi.New(a.log, keys, rl).Mount(a.router)
 	return nil
 }
 

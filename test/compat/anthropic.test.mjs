@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import {
-  env, directive, countingFetch, failNext, uniqueKey, assertMockText, weatherSchema,
+  env, directive, countingFetch, failNext, uniqueKey, assertMockText, weatherSchema, unserved,
 } from './lib.mjs';
 
 // The Anthropic client appends /v1/messages itself.
@@ -12,7 +12,7 @@ const client = new Anthropic({ apiKey: env.apiKey, baseURL: env.baseURL, maxRetr
 
 const weatherTool = { name: 'get_weather', description: 'Weather for a city', input_schema: weatherSchema };
 
-test('messages, non-stream', async () => {
+test('messages, non-stream', { skip: unserved('messages') }, async () => {
   const prompt = 'Hello from the Anthropic SDK harness';
   const msg = await client.messages.create({
     model: env.claudeModel,
@@ -29,7 +29,7 @@ test('messages, non-stream', async () => {
   assert.ok(msg.usage.input_tokens > 0 && msg.usage.output_tokens > 0);
 });
 
-test('messages.stream with text → finalMessage', async () => {
+test('messages.stream with text → finalMessage', { skip: unserved('messages') }, async () => {
   const prompt = 'Stream some text through the message stream helper';
   const stream = client.messages.stream({
     model: env.claudeModel,
@@ -63,7 +63,7 @@ test('messages.stream with text → finalMessage', async () => {
   }
 });
 
-test('messages.stream with a tool call → tool_use with parsed input', async () => {
+test('messages.stream with a tool call → tool_use with parsed input', { skip: unserved('messages') }, async () => {
   const stream = client.messages.stream({
     model: env.claudeModel,
     max_tokens: 256,
@@ -98,7 +98,7 @@ test('messages.stream with a tool call → tool_use with parsed input', async ()
   assert.equal(next.content[0].type, 'text');
 });
 
-test('messages, raw stream events (stream: true)', async () => {
+test('messages, raw stream events (stream: true)', { skip: unserved('messages') }, async () => {
   const stream = await client.messages.create({
     model: env.claudeModel,
     max_tokens: 256,
@@ -121,7 +121,7 @@ test('messages, raw stream events (stream: true)', async () => {
   assert.equal(events.at(-1).type, 'message_stop');
 });
 
-test('messages.stream cut mid-way → finalMessage rejects', async () => {
+test('messages.stream cut mid-way → finalMessage rejects', { skip: unserved('messages') }, async () => {
   const stream = client.messages.stream({
     model: env.claudeModel,
     max_tokens: 256,
@@ -133,7 +133,7 @@ test('messages.stream cut mid-way → finalMessage rejects', async () => {
   assert.ok(deltas.length >= 1, 'some text arrived before the cut');
 });
 
-test('count_tokens', async () => {
+test('count_tokens', { skip: unserved('messages.count_tokens') }, async () => {
   const short = await client.messages.countTokens({
     model: env.claudeModel, messages: [{ role: 'user', content: 'short' }],
   });
@@ -145,7 +145,7 @@ test('count_tokens', async () => {
   assert.ok(long.input_tokens > short.input_tokens, `${long.input_tokens} > ${short.input_tokens}`);
 });
 
-test('401 → AuthenticationError', async () => {
+test('401 → AuthenticationError', { skip: unserved('messages') }, async () => {
   const bad = new Anthropic({ apiKey: env.invalidKey, baseURL: env.baseURL, maxRetries: 0 });
   await assert.rejects(
     bad.messages.create({ model: env.claudeModel, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
@@ -171,7 +171,7 @@ test('429 once → the SDK retries and succeeds', { skip: !env.controlURL && 'ne
   assert.deepEqual(counted.statuses, [429, 200]);
 });
 
-test('429 every time → RateLimitError after maxRetries', async () => {
+test('429 every time → RateLimitError after maxRetries', { skip: unserved('messages') }, async () => {
   const counted = countingFetch();
   const c = new Anthropic({ apiKey: env.apiKey, baseURL: env.baseURL, maxRetries: 1, fetch: counted.fetch });
   const content = `keep failing ${directive('status=429 retry_after_ms=10')}`;

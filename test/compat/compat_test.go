@@ -39,9 +39,18 @@ type target struct {
 	mockReplies bool   // answers come from the mock: its deterministic text is asserted
 
 	chatModel, embedModel, imageModel, claudeModel string
+	rateLimitModel                                 string // for the 429 tests; "" = chatModel
+
+	// gateway marks a Switchyard gateway (vs the mock reached directly):
+	// the scripts then assert the gateway's error mapping.
+	gateway bool
+	// unserved lists surfaces the target does not serve yet (see lib.mjs);
+	// their tests skip.
+	unserved []string
 
 	// skipped is how many script tests may legitimately skip on this target
-	// (those needing controlURL); more means a test silently did not run.
+	// (those needing controlURL, and those of unserved surfaces); more means
+	// a test silently did not run.
 	skipped int
 }
 
@@ -50,7 +59,18 @@ func (tg target) env() []string {
 	if tg.mockReplies {
 		mockReplies = "1"
 	}
+	kind := "mock"
+	if tg.gateway {
+		kind = "gateway"
+	}
+	rl := tg.rateLimitModel
+	if rl == "" {
+		rl = tg.chatModel
+	}
 	return []string{
+		"TARGET=" + kind,
+		"RATE_LIMIT_MODEL=" + rl,
+		"UNSERVED=" + strings.Join(tg.unserved, ","),
 		"BASE_URL=" + tg.baseURL,
 		"API_KEY=" + tg.apiKey,
 		"INVALID_API_KEY=" + tg.invalidKey,
@@ -98,9 +118,7 @@ func TestOfficialSDKs(t *testing.T) {
 
 	targets := []func(*testing.T) target{
 		mockTarget,
-		// The gateway in front of the mock joins here once the relay lands:
-		// a target whose baseURL is the gateway, apiKey a configured key,
-		// controlURL "" and skipped = 2.
+		gatewayTarget,
 	}
 	for _, mk := range targets {
 		tg := mk(t)

@@ -12,7 +12,12 @@
 //   - Everything about the endpoint reaches the scripts through environment
 //     variables (see lib.mjs), described here by a target. The first target
 //     is the mock upstream itself, which proves the mock's shapes satisfy the
-//     real SDKs; a gateway in front of the mock is one more row in targets.
+//     real SDKs; the second is a real gateway (app.New) in front of a mock,
+//     which proves the relay does. Surfaces the gateway does not serve yet
+//     are listed in gatewayUnserved (gateway_test.go) and their tests skip;
+//     where mock and gateway rightly differ (a stream cut after commit, 429s
+//     from every upstream → 503 no_available_channel) the scripts branch on
+//     TARGET.
 //   - npm ci runs only when node_modules is missing or package-lock.json (or
 //     the node version) changed since the last install, recorded in a stamp
 //     inside node_modules; it reaches only the npm registry.

@@ -13,6 +13,13 @@
 //                    credentials are not the client's key)
 //   MOCK_REPLIES     "1" when the answers come from the mock, so its
 //                    deterministic text can be asserted
+//   TARGET           "mock" or "gateway": where the two legitimately differ
+//                    (error mapping), a test asserts what the SDK sees on each
+//   RATE_LIMIT_MODEL model for the 429 tests (default CHAT_MODEL), so a
+//                    gateway can rest those credentials without hurting others
+//   UNSERVED         comma-separated surfaces the target does not serve yet
+//                    (responses, embeddings, images, models.retrieve,
+//                    messages); their tests skip. Shrink it as the gateway grows.
 import assert from 'node:assert/strict';
 
 function need(name) {
@@ -31,7 +38,16 @@ export const env = {
   claudeModel: need('CLAUDE_MODEL'),
   controlURL: (process.env.CONTROL_URL || '').replace(/\/+$/, ''),
   mockReplies: process.env.MOCK_REPLIES === '1',
+  target: process.env.TARGET || 'mock',
+  rateLimitModel: process.env.RATE_LIMIT_MODEL || need('CHAT_MODEL'),
+  unserved: new Set((process.env.UNSERVED || '').split(',').map((s) => s.trim()).filter(Boolean)),
 };
+
+// unserved is a test's skip option: false when the target serves surface,
+// else the reason it is skipped.
+export function unserved(surface) {
+  return env.unserved.has(surface) && `${env.target} does not serve ${surface} yet`;
+}
 
 // directive returns the mock's per-request fault directive. It travels in
 // prompt text, so it reaches the mock through a gateway's translation too.

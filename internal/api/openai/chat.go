@@ -40,6 +40,7 @@ func New(log *slog.Logger, keys *auth.Keys, r *relay.Relay) *Handler {
 func (h *Handler) Mount(rt *api.Router) {
 	rt.Handle("POST /v1/chat/completions", http.HandlerFunc(h.ChatCompletions))
 	rt.Handle("GET /v1/models", http.HandlerFunc(h.ListModels))
+	h.MountEndpoints(rt)
 }
 
 // chatPeek is the part of a chat body the gateway itself needs.

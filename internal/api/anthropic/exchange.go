@@ -1,0 +1,292 @@
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/jsonw"
+	"github.com/switchyard/switchyard/internal/provider"
+	wire "github.com/switchyard/switchyard/internal/provider/anthropic"
+	"github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/relay"
+	"github.com/switchyard/switchyard/internal/sse"
+	"github.com/switchyard/switchyard/internal/tokens"
+)
+
+// messagesExchange is one /v1/messages (or count_tokens) request. Attempts
+// run one after another, so the per-attempt chat call needs no lock.
+type messagesExchange struct {
+	requestID   string
+	body        []byte // the client's raw Messages body
+	model       string
+	stream      bool
+	version     string
+	beta        string
+	countTokens bool
+
+	chatBody []byte            // the chat translation, built on first need
+	chatCall *relay.ChatCall   // the current attempt's, for a chat-pivot target
+	adapter  relay.ChatAdapter // the current attempt's channel adapter
+}
+
+var _ relay.Exchange = (*messagesExchange)(nil)
+
+func isPassthrough(t *relay.Target) bool { return t.Channel.Type == "anthropic" }
+
+// Accepts implements relay.Exchange: count_tokens needs an Anthropic upstream.
+func (x *messagesExchange) Accepts(t *relay.Target) bool {
+	return !x.countTokens || isPassthrough(t)
+}
+
+// NewRequest implements relay.Exchange.
+func (x *messagesExchange) NewRequest(ctx context.Context, t *relay.Target, adapter relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
+	if isPassthrough(t) {
+		return x.passthroughRequest(ctx, t, upstreamModel)
+	}
+	if x.chatBody == nil {
+		cr, err := toChat(x.body)
+		if err != nil {
+			return nil, err
+		}
+		if x.chatBody, err = json.Marshal(cr); err != nil {
+			return nil, fmt.Errorf("encode chat translation: %w", err)
+		}
+	}
+	x.chatCall = &relay.ChatCall{
+		RequestID: x.requestID, Body: x.chatBody, Model: x.model, UpstreamModel: upstreamModel,
+		Stream: x.stream, IncludeUsage: x.stream,
+	}
+	x.adapter = adapter
+	return adapter.NewChatRequest(ctx, t, x.chatCall)
+}
+
+func (x *messagesExchange) passthroughRequest(ctx context.Context, t *relay.Target, upstreamModel string) (*http.Request, error) {
+	body := x.body
+	if upstreamModel != x.model {
+		var err error
+		if body, err = openai.SetMember(body, "model", jsonw.String(nil, upstreamModel)); err != nil {
+			return nil, provider.Invalid("body", err.Error())
+		}
+	}
+	url := wire.MessagesURL(t.Channel.BaseURL)
+	if x.countTokens {
+		url += "/count_tokens"
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build messages request: %w", err)
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	if x.stream {
+		hr.Header.Set("Accept", "text/event-stream")
+	}
+	hr.Header.Set("x-api-key", t.Secret())
+	hr.Header.Set("anthropic-version", x.version)
+	if x.beta != "" {
+		hr.Header.Set("anthropic-beta", x.beta)
+	}
+	return hr, nil
+}
+
+// Response implements relay.Exchange.
+func (x *messagesExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Usage, error) {
+	if isPassthrough(t) {
+		var head struct {
+			Usage *wire.Usage `json:"usage"`
+		}
+		if err := json.Unmarshal(body, &head); err != nil {
+			return nil, relay.Usage{}, fmt.Errorf("decode messages response: %w", err)
+		}
+		var u relay.Usage
+		if head.Usage != nil {
+			u = relayUsage(*head.Usage)
+		}
+		if _, _, ok, _ := openai.FindMember(body, "model"); !ok {
+			return body, u, nil // count_tokens answers carry no model
+		}
+		out, err := openai.SetMember(body, "model", jsonw.String(nil, x.model))
+		if err != nil {
+			return nil, relay.Usage{}, fmt.Errorf("set model: %w", err)
+		}
+		return out, u, nil
+	}
+	cb, u, err := x.adapter.ChatResponse(body, x.chatCall)
+	if err != nil {
+		return nil, u, err
+	}
+	var resp openai.ChatResponse
+	if err := json.Unmarshal(cb, &resp); err != nil {
+		return nil, u, fmt.Errorf("decode chat translation: %w", err)
+	}
+	out, err := json.Marshal(wire.FromChatResponse(&resp, x.model))
+	if err != nil {
+		return nil, u, fmt.Errorf("encode message: %w", err)
+	}
+	return out, u, nil
+}
+
+// NewStream implements relay.Exchange.
+func (x *messagesExchange) NewStream(t *relay.Target) relay.EventStream {
+	if isPassthrough(t) {
+		return &passthroughStream{model: jsonw.String(nil, x.model)}
+	}
+	return &pivotStream{chat: x.adapter.NewChatStream(x.chatCall), msgs: wire.NewChatStreamToMessages(x.model)}
+}
+
+// toChat decodes a Messages body and translates it to a chat request.
+func toChat(body []byte) (*openai.ChatRequest, error) {
+	var req wire.MessagesRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, provider.Invalid("body", err.Error())
+	}
+	return wire.ToChatRequest(&req)
+}
+
+// relayUsage converts Anthropic usage (input excludes cache reads and
+// writes) to the relay's prompt-inclusive terms.
+func relayUsage(u wire.Usage) relay.Usage {
+	return relay.Usage{
+		PromptTokens:     u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens,
+		CompletionTokens: u.OutputTokens,
+		CachedTokens:     u.CacheReadInputTokens,
+	}
+}
+
+// countLocal counts a Messages body's input with the OpenAI tokenizer on its
+// chat translation, for models no Anthropic channel serves.
+func countLocal(body []byte) (int, error) {
+	cr, err := toChat(body)
+	if err != nil {
+		return 0, invalid(err)
+	}
+	msgs, err := json.Marshal(cr.Messages)
+	if err != nil {
+		return 0, fmt.Errorf("encode messages: %w", err)
+	}
+	var tools []byte
+	if len(cr.Tools) > 0 {
+		if tools, err = json.Marshal(cr.Tools); err != nil {
+			return 0, fmt.Errorf("encode tools: %w", err)
+		}
+	}
+	n, err := tokens.ForModel(cr.Model).CountChatJSON(msgs, tools)
+	if err != nil {
+		return 0, fmt.Errorf("count tokens: %w", err)
+	}
+	return n, nil
+}
+
+// passthroughStream relays Anthropic events as they are, with the model of
+// message_start set back to the client's name, reading usage on the way.
+type passthroughStream struct {
+	model   []byte
+	buf     []byte
+	usage   wire.Usage
+	stopped bool
+}
+
+var errTruncated = errors.New("anthropic stream ended before message_stop")
+
+func (s *passthroughStream) Feed(ev sse.Event, emit func(string, []byte) error) error {
+	name := ev.Name
+	switch name {
+	case "message_start":
+		var e wire.StreamEvent
+		if err := json.Unmarshal(ev.Data, &e); err == nil && e.Message != nil {
+			s.usage = e.Message.Usage
+		}
+		if ms, me, ok, _ := openai.FindMember(ev.Data, "message"); ok {
+			if out, err := openai.SetMember(ev.Data[ms:me], "model", s.model); err == nil {
+				s.buf = append(append(append(s.buf[:0], ev.Data[:ms]...), out...), ev.Data[me:]...)
+				return emit(name, s.buf)
+			}
+		}
+	case "message_delta":
+		var e wire.StreamEvent
+		if err := json.Unmarshal(ev.Data, &e); err == nil && e.Usage != nil {
+			// message_delta usage is cumulative; input counts appear only
+			// when the upstream revises them.
+			s.usage.OutputTokens = e.Usage.OutputTokens
+			if e.Usage.InputTokens > 0 {
+				s.usage.InputTokens = e.Usage.InputTokens
+			}
+			if e.Usage.CacheReadInputTokens > 0 {
+				s.usage.CacheReadInputTokens = e.Usage.CacheReadInputTokens
+			}
+			if e.Usage.CacheCreationInputTokens > 0 {
+				s.usage.CacheCreationInputTokens = e.Usage.CacheCreationInputTokens
+			}
+		}
+	case "message_stop":
+		s.stopped = true
+	case "error":
+		var e wire.StreamEvent
+		if err := json.Unmarshal(ev.Data, &e); err == nil && e.Error != nil {
+			return &provider.StreamError{Type: e.Error.Type, Message: e.Error.Message}
+		}
+		return &provider.StreamError{Type: "api_error", Message: "upstream error event"}
+	}
+	return emit(name, ev.Data)
+}
+
+func (s *passthroughStream) Finish(func(string, []byte) error) error {
+	if !s.stopped {
+		return errTruncated
+	}
+	return nil
+}
+
+func (s *passthroughStream) Usage() relay.Usage { return relayUsage(s.usage) }
+
+func (s *passthroughStream) Abort() (string, []byte) { return "error", streamAbort }
+
+// streamAbort is Anthropic's error event; the SDKs raise it.
+var streamAbort = []byte(`{"type":"error","error":{"type":"api_error","message":"The upstream stream ended unexpectedly."}}`)
+
+// pivotStream runs the channel's chat stream translator, then turns each
+// chat chunk into Messages events.
+type pivotStream struct {
+	chat relay.ChatStream
+	msgs *wire.ChatStreamToMessages
+}
+
+func (s *pivotStream) chunks(emit func(string, []byte) error) func([]byte) error {
+	return func(data []byte) error {
+		var c openai.ChatChunk
+		if err := json.Unmarshal(data, &c); err != nil {
+			return fmt.Errorf("decode chat chunk: %w", err)
+		}
+		if c.Object == "" && len(c.Choices) == 0 && c.Usage == nil {
+			return nil // an error payload or an extension: nothing a Message holds
+		}
+		return s.msgs.Feed(&c, emit)
+	}
+}
+
+func (s *pivotStream) Feed(ev sse.Event, emit func(string, []byte) error) error {
+	return s.chat.Feed(ev, s.chunks(emit))
+}
+
+func (s *pivotStream) Finish(emit func(string, []byte) error) error {
+	if err := s.chat.Finish(s.chunks(emit)); err != nil {
+		return err
+	}
+	return s.msgs.Finish(emit)
+}
+
+func (s *pivotStream) Usage() relay.Usage { return s.chat.Usage() }
+
+func (s *pivotStream) Abort() (string, []byte) { return "error", streamAbort }
+
+// invalid turns a translation error the client must fix into a 400.
+func invalid(err error) error {
+	if provider.IsClientError(err) {
+		return fmt.Errorf("%w: %w", apierror.InvalidRequest(err.Error(), ""), err)
+	}
+	return err
+}

@@ -1,0 +1,202 @@
+// Package anthropic serves the Anthropic-shaped endpoints POST /v1/messages
+// and POST /v1/messages/count_tokens over the same channels and models as
+// chat completions.
+//
+// Design choices:
+//   - Routing, failover before the first byte, usage, metrics and client
+//     cancellation are the relay's (relay.Exchange); this package only says
+//     how to build each attempt's upstream request and how to read its answer.
+//   - Anthropic channels get the client's bytes with at most the model name
+//     edited, the client's anthropic-version and anthropic-beta headers, and
+//     their events relayed as they come with the model set back to the
+//     client's name. Other channels go through the chat pivot:
+//     anthropic.ToChatRequest, the channel's chat adapter, then
+//     FromChatResponse or the ChatStreamToMessages state machine.
+//   - count_tokens is passed through when an anthropic channel serves the
+//     model; otherwise it is counted locally with the OpenAI tokenizer on the
+//     chat translation, which is what the other upstreams would bill.
+//   - Every error is answered in Anthropic's error shape.
+package anthropic
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/switchyard/switchyard/internal/api"
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/relay"
+)
+
+// Versions are the anthropic-version values accepted; the first is the
+// default when the header is missing.
+var Versions = []string{"2023-06-01", "2026-10-21"}
+
+// Handler holds what the endpoints need.
+type Handler struct {
+	log   *slog.Logger
+	keys  *auth.Keys
+	relay *relay.Relay
+}
+
+// New returns the handlers; Mount puts them on a router.
+func New(log *slog.Logger, keys *auth.Keys, r *relay.Relay) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{log: log, keys: keys, relay: r}
+}
+
+// Mount registers the endpoints.
+func (h *Handler) Mount(rt *api.Router) {
+	rt.Handle("POST /v1/messages", http.HandlerFunc(h.Messages))
+	rt.Handle("POST /v1/messages/count_tokens", http.HandlerFunc(h.CountTokens))
+}
+
+// peek is the part of a Messages body the gateway itself needs.
+type peek struct {
+	Model  string `json:"model"`
+	Stream bool   `json:"stream"`
+}
+
+// request is an authenticated, parsed inbound request.
+type request struct {
+	key     *auth.Key
+	body    []byte
+	peek    peek
+	version string
+	beta    string // the anthropic-beta values, comma-joined
+}
+
+// Messages serves POST /v1/messages.
+func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	x := &messagesExchange{
+		requestID: api.RequestID(ctx), body: req.body, model: req.peek.Model,
+		stream: req.peek.Stream, version: req.version, beta: req.beta,
+	}
+	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Stream: req.peek.Stream}
+	if err := h.relay.Exchange(auth.WithKey(ctx, req.key), w, call, x); err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+// CountTokens serves POST /v1/messages/count_tokens.
+func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if !h.relay.HasModel(req.peek.Model) {
+		h.fail(w, r, apierror.ModelNotFound(req.peek.Model))
+		return
+	}
+	if !slices.Contains(h.relay.ChannelTypes(req.peek.Model), "anthropic") {
+		n, err := countLocal(req.body)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		out, _ := json.Marshal(struct {
+			InputTokens int `json:"input_tokens"`
+		}{n})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out)
+		return
+	}
+	x := &messagesExchange{
+		requestID: api.RequestID(ctx), body: req.body, model: req.peek.Model,
+		version: req.version, beta: req.beta, countTokens: true,
+	}
+	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model}
+	if err := h.relay.Exchange(auth.WithKey(ctx, req.key), w, call, x); err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+// begin authenticates and reads the request; false means the error is
+// already answered.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool) {
+	key, err := h.keys.Authenticate(r, api.ClientIP(r.Context()))
+	if err != nil {
+		apierror.WriteAnthropic(w, r, err)
+		return nil, false
+	}
+	req := &request{key: key, version: r.Header.Get("anthropic-version")}
+	if req.version == "" {
+		req.version = Versions[0]
+	} else if !slices.Contains(Versions, req.version) {
+		h.fail(w, r, apierror.InvalidRequest(fmt.Sprintf(
+			"anthropic-version: %q is not a supported version (use one of %s).",
+			req.version, strings.Join(Versions, ", ")), ""))
+		return nil, false
+	}
+	req.beta = strings.Join(r.Header.Values("anthropic-beta"), ",")
+	if req.body, err = readJSONBody(r); err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
+	if err := json.Unmarshal(req.body, &req.peek); err != nil {
+		h.fail(w, r, apierror.InvalidRequest("The request body is not a valid JSON object: "+err.Error(), ""))
+		return nil, false
+	}
+	if req.peek.Model == "" {
+		h.fail(w, r, apierror.InvalidRequest("model: Field required", "model"))
+		return nil, false
+	}
+	if err := key.AllowModel(req.peek.Model); err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
+	return req, true
+}
+
+// fail answers err in Anthropic's shape, logging what the client does not see.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apierror.Error
+	if !errors.As(err, &ae) || ae.Status >= 500 {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed",
+			slog.String("request_id", api.RequestID(r.Context())), slog.String("error", err.Error()))
+	}
+	if r.Context().Err() != nil {
+		return // the client is gone; nobody reads the answer
+	}
+	apierror.WriteAnthropic(w, r, err)
+}
+
+// readJSONBody reads the whole body, which the middleware has bounded.
+func readJSONBody(r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, apierror.UnsupportedMediaType(ct, "Content-Type: application/json")
+		}
+	}
+	if r.Body == nil {
+		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, apierror.RequestTooLarge(mbe.Limit)
+		}
+		return nil, fmt.Errorf("%w: %w", apierror.InvalidRequest("Could not read the request body.", ""), err)
+	}
+	if len(b) == 0 {
+		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
+	}
+	return b, nil
+}

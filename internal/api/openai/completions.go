@@ -1,0 +1,35 @@
+package openai
+
+import (
+	"net/http"
+
+	"github.com/switchyard/switchyard/internal/provider/azure"
+	oaup "github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/relay"
+)
+
+// completionAdapters serve legacy completions; only OpenAI-shaped upstreams
+// have them.
+var completionAdapters = map[string]relay.ChatAdapter{
+	"openai": oaup.NewCompletionsUpstream(),
+	"azure":  azure.NewCompletionsUpstream(),
+}
+
+// Completions serves POST /v1/completions.
+func (h *Handler) Completions(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	if !h.servable(w, r, req.peek.Model, "completions", func(typ string) bool { return completionAdapters[typ] != nil }) {
+		return
+	}
+	p := req.peek
+	x := &chatShaped{adapters: completionAdapters, call: relay.ChatCall{
+		RequestID: exchangeCall(req).RequestID, Body: req.body, Model: p.Model, Stream: p.Stream,
+		IncludeUsage: p.Stream && p.StreamOptions != nil && p.StreamOptions.IncludeUsage,
+	}}
+	if err := h.relay.Exchange(req.ctx, w, exchangeCall(req), x); err != nil {
+		h.fail(w, r, err)
+	}
+}

@@ -1,0 +1,153 @@
+package openai
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/switchyard/switchyard/internal/api"
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/relay"
+	"github.com/switchyard/switchyard/internal/sse"
+)
+
+// The non-chat endpoints (embeddings, legacy completions, responses) run as
+// relay Exchanges: the relay keeps routing, failover before the first byte,
+// usage and metrics; the exchange picks the channel types that can serve the
+// endpoint and speaks to each. OpenAI-shaped upstreams get the client's
+// bytes with the model renamed; the rest are translated.
+
+// MountEndpoints registers /v1/embeddings, /v1/completions and
+// /v1/responses.
+func (h *Handler) MountEndpoints(rt *api.Router) {
+	rt.Handle("POST /v1/embeddings", http.HandlerFunc(h.Embeddings))
+	rt.Handle("POST /v1/completions", http.HandlerFunc(h.Completions))
+	rt.Handle("POST /v1/responses", http.HandlerFunc(h.Responses))
+}
+
+// request is an authenticated, peeked request body.
+type request struct {
+	ctx  context.Context
+	body []byte
+	peek chatPeek
+}
+
+// begin authenticates and reads the body; on failure it has answered.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool) {
+	ctx := r.Context()
+	key, err := h.keys.Authenticate(r, api.ClientIP(ctx))
+	if err != nil {
+		apierror.WriteOpenAI(w, r, err)
+		return nil, false
+	}
+	body, err := readJSONBody(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
+	var peek chatPeek
+	if err := json.Unmarshal(body, &peek); err != nil {
+		h.fail(w, r, peekError(err))
+		return nil, false
+	}
+	if peek.Model == "" {
+		h.fail(w, r, apierror.InvalidRequest("The model field is required.", "model"))
+		return nil, false
+	}
+	if err := key.AllowModel(peek.Model); err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
+	return &request{ctx: auth.WithKey(ctx, key), body: body, peek: peek}, true
+}
+
+// servable answers a 404 for an unknown model or a 400 when none of the
+// model's channels is of a type the endpoint supports, so the client learns
+// which channel type lacks it; ok means at least one channel fits.
+func (h *Handler) servable(w http.ResponseWriter, r *http.Request, model, endpoint string, accepts func(typ string) bool) bool {
+	types := h.relay.ChannelTypes(model)
+	if len(types) == 0 {
+		h.fail(w, r, apierror.ModelNotFound(model))
+		return false
+	}
+	if slices.ContainsFunc(types, accepts) {
+		return true
+	}
+	slices.Sort(types)
+	h.fail(w, r, apierror.InvalidRequest(fmt.Sprintf(
+		"Model %s is served only by channels of type %s, which have no %s endpoint.",
+		model, strings.Join(slices.Compact(types), ", "), endpoint), "model"))
+	return false
+}
+
+// chatShaped serves an OpenAI-shaped endpoint through chat-style passthrough
+// adapters, one per channel type.
+type chatShaped struct {
+	adapters map[string]relay.ChatAdapter
+	call     relay.ChatCall
+	adapter  relay.ChatAdapter // of the current attempt
+}
+
+func (x *chatShaped) Accepts(t *relay.Target) bool { _, ok := x.adapters[t.Channel.Type]; return ok }
+
+func (x *chatShaped) NewRequest(ctx context.Context, t *relay.Target, _ relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
+	x.adapter = x.adapters[t.Channel.Type]
+	x.call.UpstreamModel = upstreamModel
+	return x.adapter.NewChatRequest(ctx, t, &x.call)
+}
+
+func (x *chatShaped) Response(_ *relay.Target, body []byte) ([]byte, relay.Usage, error) {
+	return x.adapter.ChatResponse(body, &x.call)
+}
+
+func (x *chatShaped) NewStream(*relay.Target) relay.EventStream {
+	return &dataStream{s: x.adapter.NewChatStream(&x.call)}
+}
+
+// dataStream relays a chat-style stream as unnamed data events ending with
+// [DONE].
+type dataStream struct {
+	s    relay.ChatStream
+	emit func(string, []byte) error
+}
+
+func (d *dataStream) data(b []byte) error { return d.emit("", b) }
+
+func (d *dataStream) Feed(ev sse.Event, emit func(string, []byte) error) error {
+	d.emit = emit
+	return d.s.Feed(ev, d.data)
+}
+
+func (d *dataStream) Finish(emit func(string, []byte) error) error {
+	d.emit = emit
+	if err := d.s.Finish(d.data); err != nil {
+		return err
+	}
+	return emit("", doneData)
+}
+
+func (d *dataStream) Usage() relay.Usage { return d.s.Usage() }
+
+func (d *dataStream) Abort() (string, []byte) { return "", dataAbort }
+
+var (
+	doneData  = []byte("[DONE]")
+	dataAbort = []byte(`{"error":{"message":"The upstream stream ended unexpectedly.","type":"upstream_error","code":"upstream_error"}}`)
+)
+
+func exchangeCall(r *request) *relay.ExchangeCall {
+	return &relay.ExchangeCall{RequestID: api.RequestID(r.ctx), Model: r.peek.Model, Stream: r.peek.Stream}
+}
+
+// newResponseID is a Responses id for a translated answer.
+func newResponseID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "resp_" + hex.EncodeToString(b[:])
+}

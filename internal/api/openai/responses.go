@@ -1,0 +1,82 @@
+package openai
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/switchyard/switchyard/internal/provider/azure"
+	oaup "github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/relay"
+)
+
+// responsesPassthrough are the upstreams that speak the Responses API;
+// every other channel type is reached through its chat adapter.
+var responsesPassthrough = map[string]*oaup.ResponsesUpstream{
+	"openai": oaup.NewResponsesUpstream(),
+	"azure": {
+		URL:  func(t *relay.Target) string { return azure.ResponsesURL(t.Channel.BaseURL) },
+		Auth: azure.SetKey,
+	},
+}
+
+// Responses serves POST /v1/responses.
+func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	call := exchangeCall(req)
+	x := &responsesExchange{body: req.body, call: call}
+	if err := h.relay.Exchange(req.ctx, w, call, x); err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+type responsesExchange struct {
+	body []byte
+	call *relay.ExchangeCall
+
+	// per attempt
+	pass     *oaup.ResponsesUpstream
+	rename   bool
+	adapter  relay.ChatAdapter
+	req      *oaup.ResponsesRequest
+	chatCall *relay.ChatCall
+}
+
+// Accepts takes every channel: the chat adapter of a type without a
+// Responses API translates.
+func (x *responsesExchange) Accepts(*relay.Target) bool { return true }
+
+func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
+	x.pass, x.adapter = responsesPassthrough[t.Channel.Type], a
+	if x.pass != nil {
+		x.rename = upstreamModel != x.call.Model
+		return x.pass.NewRequest(ctx, t, x.body, x.call.Model, upstreamModel, x.call.Stream)
+	}
+	req, cc, err := oaup.ResponsesChatCall(x.body, x.call.RequestID, x.call.Model, upstreamModel)
+	if err != nil {
+		return nil, err
+	}
+	x.req, x.chatCall = req, cc
+	return a.NewChatRequest(ctx, t, cc)
+}
+
+func (x *responsesExchange) Response(_ *relay.Target, body []byte) ([]byte, relay.Usage, error) {
+	if x.pass != nil {
+		return x.pass.Response(body, x.call.Model)
+	}
+	chat, u, err := x.adapter.ChatResponse(body, x.chatCall)
+	if err != nil {
+		return nil, u, err
+	}
+	out, err := oaup.ChatBodyToResponse(chat, x.req)
+	return out, u, err
+}
+
+func (x *responsesExchange) NewStream(*relay.Target) relay.EventStream {
+	if x.pass != nil {
+		return x.pass.NewStream(x.call.Model, x.rename)
+	}
+	return oaup.NewResponsesFromChat(x.adapter.NewChatStream(x.chatCall), x.req, newResponseID())
+}
