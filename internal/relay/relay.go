@@ -2,17 +2,14 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/config"
-	"github.com/switchyard/switchyard/internal/provider"
 	"github.com/switchyard/switchyard/internal/sse"
 )
 
@@ -194,58 +191,60 @@ func (e *attemptError) clientError(saw429 bool, retryAfter time.Duration) *apier
 
 // Chat serves one chat completion. It writes the answer to w and returns
 // nil, or returns an error (an *apierror.Error in its chain) when nothing
-// was written, for the caller to answer in its own shape.
+// was written, for the caller to answer in its own shape. It is the
+// Exchange loop with the chat adapters as the translators.
 func (r *Relay) Chat(ctx context.Context, w http.ResponseWriter, call *ChatCall) error {
-	targets := r.router.Pick(call.Model, r.maxAttempts)
-	if len(targets) == 0 {
-		return apierror.ModelNotFound(call.Model)
-	}
-	start := time.Now()
-	res := Result{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream}
-	var last *attemptError
-	saw429 := false
-	var minRetry time.Duration
-	for _, t := range targets {
-		res.Attempts++
-		res.Channel, res.CredIndex = t.Channel.Name, t.CredIndex
-		call.UpstreamModel = upstreamModel(t.Channel, call.Model)
-		res.Upstream = call.UpstreamModel
-		committed, aerr, err := r.attempt(ctx, w, t, call, &res, start)
-		if err != nil { // a client error found before sending: no retry
-			res.Status, res.Err = apierror.As(err).Status, err
-			r.done(ctx, &res, start)
-			return err
-		}
-		if aerr == nil || committed {
-			r.done(ctx, &res, start)
-			return nil
-		}
-		last = aerr
-		r.metrics.attemptFailed(call.Model, t.Channel.Name, aerr.status)
-		r.log.LogAttrs(ctx, slog.LevelWarn, "upstream attempt failed",
-			slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
-			slog.Int("credential", t.CredIndex), slog.String("model", call.Model),
-			slog.Int("status", aerr.status), slog.String("error", aerr.Error()))
-		if aerr.status == http.StatusTooManyRequests {
-			saw429 = true
-			if aerr.retryAfter > 0 && (minRetry == 0 || aerr.retryAfter < minRetry) {
-				minRetry = aerr.retryAfter
-			}
-		}
-		if !aerr.retryable() || ctx.Err() != nil {
-			break
-		}
-	}
-	ae := last.clientError(saw429, minRetry)
-	if ctx.Err() != nil {
-		res.Status, res.Err = 499, ctx.Err()
-		r.done(ctx, &res, start)
-		return fmt.Errorf("%w: client gone: %w", ae, ctx.Err())
-	}
-	res.Status, res.Err = ae.Status, last
-	r.done(ctx, &res, start)
-	return ae
+	x := &chatExchange{call: call, adapters: r.adapters}
+	return r.Exchange(ctx, w, &ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream}, x)
 }
+
+// chatExchange adapts the per-channel-type ChatAdapter to Exchange.
+type chatExchange struct {
+	call     *ChatCall
+	adapters map[string]ChatAdapter // by channel type
+}
+
+func (x *chatExchange) Accepts(*Target) bool { return true }
+
+func (x *chatExchange) NewRequest(ctx context.Context, t *Target, adapter ChatAdapter, upstreamModel string) (*http.Request, error) {
+	x.call.UpstreamModel = upstreamModel
+	return adapter.NewChatRequest(ctx, t, x.call)
+}
+
+func (x *chatExchange) Response(t *Target, body []byte) ([]byte, Usage, error) {
+	return x.adapter(t).ChatResponse(body, x.call)
+}
+
+func (x *chatExchange) NewStream(t *Target) EventStream {
+	return chatEvents{x.adapter(t).NewChatStream(x.call)}
+}
+
+func (x *chatExchange) adapter(t *Target) ChatAdapter { return x.adapters[t.Channel.Type] }
+
+// chatEvents writes chat chunks as unnamed events and ends a complete
+// stream with OpenAI's [DONE] marker.
+type chatEvents struct{ st ChatStream }
+
+var doneMarker = []byte("[DONE]")
+
+func (c chatEvents) Feed(ev sse.Event, emit func(string, []byte) error) error {
+	return c.st.Feed(ev, func(d []byte) error { return emit("", d) })
+}
+
+func (c chatEvents) Finish(emit func(string, []byte) error) error {
+	if err := c.st.Finish(func(d []byte) error { return emit("", d) }); err != nil {
+		return err
+	}
+	return emit("", doneMarker)
+}
+
+func (c chatEvents) Usage() Usage { return c.st.Usage() }
+
+// Abort is the event sent when a committed stream cannot finish: the OpenAI
+// SDKs raise an error for a data payload carrying "error".
+func (c chatEvents) Abort() (string, []byte) { return "", streamAbort }
+
+var streamAbort = []byte(`{"error":{"message":"The upstream stream ended unexpectedly.","type":"upstream_error","code":"upstream_error"}}`)
 
 func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
 	res.Duration = time.Since(start)
@@ -264,136 +263,6 @@ func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
 	if r.onDone != nil {
 		r.onDone(ctx, *res)
 	}
-}
-
-// attempt sends call to t. committed means bytes reached the client (the
-// request is over whatever happened); aerr is a failure that may be retried;
-// err is a client error found before anything was sent.
-func (r *Relay) attempt(ctx context.Context, w http.ResponseWriter, t *Target, call *ChatCall, res *Result, start time.Time) (committed bool, aerr *attemptError, err error) {
-	adapter := r.adapters[t.Channel.Type]
-	// The cause lets the idle timer say why it cancelled.
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	req, err := adapter.NewChatRequest(actx, t, call)
-	if err != nil {
-		if provider.IsClientError(err) {
-			return false, nil, fmt.Errorf("%w: %w", apierror.InvalidRequest(err.Error(), ""), err)
-		}
-		return false, &attemptError{err: fmt.Errorf("build request for channel %s: %w", t.Channel.Name, err)}, nil
-	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return false, &attemptError{err: fmt.Errorf("send to channel %s: %w", t.Channel.Name, err)}, nil
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return false, upstreamFailure(resp), nil
-	}
-	res.TTFB = time.Since(start)
-	r.metrics.ttfb(call.Model, t.Channel.Name, res.TTFB)
-	if !call.Stream {
-		return r.relayJSON(w, resp, adapter, call, res)
-	}
-	body := newIdleReader(resp.Body, r.streamIdle, cancel)
-	defer body.stop()
-	return r.relayStream(ctx, w, body, adapter, call, res)
-}
-
-func (r *Relay) relayJSON(w http.ResponseWriter, resp *http.Response, adapter ChatAdapter, call *ChatCall, res *Result) (bool, *attemptError, error) {
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		// Nothing reached the client yet, so another target may try.
-		return false, &attemptError{err: fmt.Errorf("read upstream body: %w", err)}, nil
-	}
-	out, u, err := adapter.ChatResponse(body, call)
-	if err != nil {
-		return false, &attemptError{status: http.StatusBadGateway, err: fmt.Errorf("translate upstream body: %w", err)}, nil
-	}
-	res.Usage, res.Status = u, http.StatusOK
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out) // a client gone now has its answer billed anyway
-	return true, nil, nil
-}
-
-// streamAbort is the event sent when a committed stream cannot finish: the
-// OpenAI SDKs raise an error for a data payload carrying "error".
-var streamAbort = []byte(`{"error":{"message":"The upstream stream ended unexpectedly.","type":"upstream_error","code":"upstream_error"}}`)
-
-func (r *Relay) relayStream(ctx context.Context, w http.ResponseWriter, body *idleReader, adapter ChatAdapter, call *ChatCall, res *Result) (bool, *attemptError, error) {
-	st := adapter.NewChatStream(call)
-	rc := http.NewResponseController(w)
-	sw := sse.NewWriter(w)
-	sw.SetFlush(rc.Flush)
-	committed := false
-	var writeErr error
-	commit := func() {
-		if committed {
-			return
-		}
-		committed = true
-		r.metrics.streamOpened()
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
-		w.WriteHeader(http.StatusOK)
-	}
-	emit := func(data []byte) error {
-		commit()
-		if err := sw.WriteData(data); err != nil {
-			writeErr = err
-			return err
-		}
-		return nil
-	}
-	defer func() {
-		if committed {
-			r.metrics.streamClosed()
-		}
-	}()
-	rd := sse.NewReader(body, r.maxLine)
-	var streamErr error
-	for {
-		ev, err := rd.Next()
-		if err == io.EOF {
-			streamErr = st.Finish(emit)
-			break
-		}
-		if err != nil {
-			streamErr = err
-			break
-		}
-		if err := st.Feed(ev, emit); err != nil {
-			streamErr = err
-			break
-		}
-	}
-	res.Usage = st.Usage()
-	switch {
-	case writeErr != nil || ctx.Err() != nil:
-		res.Status, res.Err = 499, errors.Join(writeErr, ctx.Err())
-		return true, nil, nil
-	case streamErr != nil && !committed:
-		return false, &attemptError{status: http.StatusBadGateway, err: fmt.Errorf("upstream stream: %w", streamErr)}, nil
-	case streamErr != nil:
-		if body.timedOut() {
-			streamErr = fmt.Errorf("%w: %w", errStreamIdle, streamErr)
-		}
-		r.log.LogAttrs(ctx, slog.LevelWarn, "upstream stream broke",
-			slog.String("request_id", call.RequestID), slog.String("model", call.Model),
-			slog.String("error", streamErr.Error()))
-		_ = sw.WriteData(streamAbort)
-		res.Status, res.Err = http.StatusBadGateway, streamErr
-		return true, nil, nil
-	}
-	commit() // a stream with no content at all still owes the client a stream
-
-	_ = sw.WriteDone()
-	res.Status = http.StatusOK
-	return true, nil, nil
 }
 
 // upstreamFailure reads a non-2xx answer into an attemptError, keeping the

@@ -15,8 +15,8 @@ import (
 	"github.com/switchyard/switchyard/internal/sse"
 )
 
-// Exchange is one client request in an inbound format other than OpenAI
-// chat (Anthropic Messages, count_tokens). It builds each attempt's upstream
+// Exchange is one client request in any inbound format (OpenAI chat,
+// Anthropic Messages, Responses, embeddings…). It builds each attempt's upstream
 // request and turns the answer into the client's format; the relay keeps
 // routing, failover before the first byte, usage, metrics and cancellation,
 // exactly as for Chat. The relay stays format-blind: the implementations live
