@@ -16,20 +16,12 @@ import (
 // gatewayUnserved is what the relay does not serve yet; each entry's tests
 // skip on the gateway target. Remove an entry when the relay serves it:
 //
-//   - "responses": until the relay serves /v1/responses
-//   - "embeddings": until the relay serves /v1/embeddings
 //   - "images": until the relay serves /v1/images/* (and the 400 test, which
 //     uses an invalid image size)
 //   - "models.retrieve": until the gateway serves GET /v1/models/{id}
-//   - "messages", "messages.count_tokens": until the relay serves the
-//     Anthropic /v1/messages (and count_tokens) inbound
 var gatewayUnserved = map[string]int{ // surface → tests it skips
-	"responses":             3,
-	"embeddings":            1,
-	"images":                4,
-	"models.retrieve":       1,
-	"messages":              7,
-	"messages.count_tokens": 1,
+	"images":          4,
+	"models.retrieve": 1,
 }
 
 // gatewayTarget runs a real gateway (app.New, as `switchyard demo` builds
