@@ -40,6 +40,7 @@ func New(log *slog.Logger, keys *auth.Keys, r *relay.Relay) *Handler {
 func (h *Handler) Mount(rt *api.Router) {
 	rt.Handle("POST /v1/chat/completions", http.HandlerFunc(h.ChatCompletions))
 	rt.Handle("GET /v1/models", http.HandlerFunc(h.ListModels))
+	rt.Handle("GET /v1/models/{id...}", http.HandlerFunc(h.GetModel))
 	h.MountEndpoints(rt)
 }
 
@@ -174,4 +175,22 @@ func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// GetModel serves GET /v1/models/{id}: 404 model_not_found unless some
+// channel serves the model and the key may use it (a model the key may not
+// use is not disclosed). {id...} because model ids may contain slashes.
+func (h *Handler) GetModel(w http.ResponseWriter, r *http.Request) {
+	key, err := h.keys.Authenticate(r, api.ClientIP(r.Context()))
+	if err != nil {
+		apierror.WriteOpenAI(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if !h.relay.HasModel(id) || key.AllowModel(id) != nil {
+		apierror.WriteOpenAI(w, r, apierror.ModelNotFound(id))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(modelEntry{ID: id, Object: "model", OwnedBy: "switchyard"})
 }
