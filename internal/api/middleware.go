@@ -218,7 +218,12 @@ func (rt *Router) limitBody(next http.Handler) http.Handler {
 			if r.ContentLength > limit {
 				// Closing lets net/http skip reading the rest of a huge body.
 				w.Header().Set("Connection", "close")
-				apierror.WriteOpenAI(w, r, apierror.RequestTooLarge(limit))
+				// The handler never runs, so answer in its shape here.
+				if strings.HasPrefix(r.URL.Path, "/v1/messages") {
+					apierror.WriteAnthropic(w, r, apierror.RequestTooLarge(limit))
+				} else {
+					apierror.WriteOpenAI(w, r, apierror.RequestTooLarge(limit))
+				}
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)

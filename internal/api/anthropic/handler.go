@@ -149,7 +149,11 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		return nil, false
 	}
 	if err := json.Unmarshal(req.body, &req.peek); err != nil {
-		h.fail(w, r, apierror.InvalidRequest("The request body is not a valid JSON object: "+err.Error(), ""))
+		msg := "The request body is not a valid JSON object: " + err.Error()
+		if syn, ok := errors.AsType[*json.SyntaxError](err); ok {
+			msg = fmt.Sprintf("The request body is not valid JSON: %s (at byte offset %d).", syn.Error(), syn.Offset)
+		}
+		h.fail(w, r, apierror.InvalidRequest(msg, ""))
 		return nil, false
 	}
 	if req.peek.Model == "" {
