@@ -33,6 +33,9 @@ type Fault struct {
 	// cache reads / cache writes in each provider's usage fields.
 	CachedTokens     int
 	CacheWriteTokens int
+	// NoUsage omits usage from OpenAI chat/completions/Responses answers,
+	// as some OpenAI-compatible servers do, to exercise token counting.
+	NoUsage bool
 }
 
 // faultJSON is the wire form of Fault: snake_case names and Go duration
@@ -52,6 +55,7 @@ type faultJSON struct {
 	LineBytes        int    `json:"line_bytes,omitempty"`
 	CachedTokens     int    `json:"cached_tokens,omitempty"`
 	CacheWriteTokens int    `json:"cache_write_tokens,omitempty"`
+	NoUsage          bool   `json:"no_usage,omitempty"`
 }
 
 // MarshalJSON writes the snake_case wire form with duration strings.
@@ -60,7 +64,7 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 		Status: f.Status, RetryAfter: f.RetryAfter, RetryAfterMS: f.RetryAfterMS,
 		Chunks: f.Chunks, DropAfter: f.DropAfter, Hangup: f.Hangup, Malformed: f.Malformed,
 		Times: f.Times, ImageBytes: f.ImageBytes, LineBytes: f.LineBytes,
-		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens,
+		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens, NoUsage: f.NoUsage,
 	}
 	if f.Latency > 0 {
 		j.Latency = f.Latency.String()
@@ -83,7 +87,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		Status: j.Status, RetryAfter: j.RetryAfter, RetryAfterMS: j.RetryAfterMS,
 		Chunks: j.Chunks, DropAfter: j.DropAfter, Hangup: j.Hangup, Malformed: j.Malformed,
 		Times: j.Times, ImageBytes: j.ImageBytes, LineBytes: j.LineBytes,
-		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens,
+		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens, NoUsage: j.NoUsage,
 	}
 	var err error
 	if j.Latency != "" {
@@ -172,17 +176,20 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 		f.Latency, err = parseDuration(key, val)
 	case "chunk_delay":
 		f.ChunkDelay, err = parseDuration(key, val)
-	case "malformed", "hangup":
+	case "malformed", "hangup", "no_usage":
 		b := true
 		if hasVal {
 			if b, err = strconv.ParseBool(val); err != nil {
 				return fmt.Errorf("%s wants true or false", key)
 			}
 		}
-		if key == "malformed" {
+		switch key {
+		case "malformed":
 			f.Malformed = b
-		} else {
+		case "hangup":
 			f.Hangup = b
+		default:
+			f.NoUsage = b
 		}
 	default:
 		return fmt.Errorf("unknown key %q", key)

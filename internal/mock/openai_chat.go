@@ -171,6 +171,9 @@ type complDetail struct {
 }
 
 func (u usage) openAI() *openAIUsage {
+	if u.none {
+		return nil
+	}
 	return &openAIUsage{
 		PromptTokens:            u.prompt,
 		CompletionTokens:        u.completion,
@@ -242,7 +245,7 @@ func (s *Server) chatCompletions(c *call) {
 	cv, legacy := req.convo()
 	a := c.plan(cv, c.modelOr(req.Model, defaultChatModel))
 	if req.Stream {
-		s.chatStream(c, a, legacy, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		s.chatStream(c, a, legacy, req.StreamOptions != nil && req.StreamOptions.IncludeUsage && !a.usage.none)
 		return
 	}
 	msg := chatOutMessage{Role: "assistant", Annotations: []any{}}
@@ -409,7 +412,10 @@ func (s *Server) completions(c *call) {
 		return
 	}
 	a := c.plan(completionPrompt(req.Prompt), c.modelOr(req.Model, defaultInstructModel))
-	usageJSON, _ := json.Marshal(a.usage.openAI())
+	var usageJSON json.RawMessage
+	if !a.usage.none {
+		usageJSON, _ = json.Marshal(a.usage.openAI())
+	}
 	stop := "stop"
 	base := completionResponse{ID: s.newID("cmpl-"), Object: "text_completion", Created: s.now().Unix(), Model: a.model}
 	if !req.Stream {
@@ -429,7 +435,7 @@ func (s *Server) completions(c *call) {
 	}
 	ch.Choices = []completionChoice{{Text: "", Logprobs: jsonNull, FinishReason: &stop}}
 	st.sendJSON("", ch)
-	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage && !a.usage.none {
 		u := base
 		u.Choices = []completionChoice{}
 		u.Usage = usageJSON

@@ -55,7 +55,8 @@ type answer struct {
 
 type usage struct {
 	prompt, completion int
-	cached, cacheWrite int // subsets of prompt
+	cached, cacheWrite int  // subsets of prompt
+	none               bool // fault no_usage: OpenAI-shaped answers carry no usage
 }
 
 var fillers = strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima " +
@@ -115,6 +116,7 @@ func (c *call) plan(cv *convo, model string) *answer {
 	a.usage = usage{prompt: cv.promptTokens(), completion: a.completionTokens()}
 	a.usage.cached = min(f.CachedTokens, a.usage.prompt)
 	a.usage.cacheWrite = min(f.CacheWriteTokens, a.usage.prompt-a.usage.cached)
+	a.usage.none = f.NoUsage
 	return a
 }
 

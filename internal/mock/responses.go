@@ -113,6 +113,9 @@ type responsesUsage struct {
 }
 
 func (u usage) responses() *responsesUsage {
+	if u.none {
+		return nil
+	}
 	return &responsesUsage{
 		InputTokens:         u.prompt,
 		InputTokensDetails:  map[string]int{"cached_tokens": u.cached, "cache_write_tokens": u.cacheWrite},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/apierror"
@@ -45,6 +46,9 @@ type Usage struct {
 	CompletionTokens int
 	CachedTokens     int
 	ReasoningTokens  int
+	// Estimated is set when the upstream reported no usage and the relay
+	// counted the tokens itself (see usage.go).
+	Estimated bool
 }
 
 // ChatAdapter speaks one upstream type for chat completions.
@@ -109,6 +113,9 @@ type Relay struct {
 	metrics     *Metrics
 	onDone      func(context.Context, Result)
 	maxLine     int
+	// reportsUsage remembers, per channel name, whether its last stream
+	// reported usage; such channels skip exact counting (see usage.go).
+	reportsUsage map[string]*atomic.Bool
 }
 
 // New builds a Relay; it fails on a channel whose type has no adapter or
@@ -131,6 +138,10 @@ func New(opts Options) (*Relay, error) {
 		log: opts.Logger, router: rt, adapters: opts.Adapters,
 		maxAttempts: opts.Scheduler.MaxAttempts, streamIdle: opts.Upstream.StreamIdle,
 		metrics: opts.Metrics, onDone: opts.OnDone, maxLine: opts.MaxSSELine,
+	}
+	r.reportsUsage = make(map[string]*atomic.Bool, len(opts.Channels))
+	for _, ch := range opts.Channels {
+		r.reportsUsage[ch.Name] = new(atomic.Bool)
 	}
 	if r.maxAttempts <= 0 {
 		r.maxAttempts = 3
@@ -194,14 +205,15 @@ func (e *attemptError) clientError(saw429 bool, retryAfter time.Duration) *apier
 // was written, for the caller to answer in its own shape. It is the
 // Exchange loop with the chat adapters as the translators.
 func (r *Relay) Chat(ctx context.Context, w http.ResponseWriter, call *ChatCall) error {
-	x := &chatExchange{call: call, adapters: r.adapters}
+	x := &chatExchange{call: call, adapters: r.adapters, reportsUsage: r.reportsUsage}
 	return r.Exchange(ctx, w, &ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream}, x)
 }
 
 // chatExchange adapts the per-channel-type ChatAdapter to Exchange.
 type chatExchange struct {
-	call     *ChatCall
-	adapters map[string]ChatAdapter // by channel type
+	call         *ChatCall
+	adapters     map[string]ChatAdapter // by channel type
+	reportsUsage map[string]*atomic.Bool
 }
 
 func (x *chatExchange) Accepts(*Target) bool { return true }
@@ -212,11 +224,18 @@ func (x *chatExchange) NewRequest(ctx context.Context, t *Target, adapter ChatAd
 }
 
 func (x *chatExchange) Response(t *Target, body []byte) ([]byte, Usage, error) {
-	return x.adapter(t).ChatResponse(body, x.call)
+	out, u, err := x.adapter(t).ChatResponse(body, x.call)
+	if err == nil && u.unreported() {
+		out, u = estimateChatResponse(out, x.call)
+	}
+	return out, u, err
 }
 
 func (x *chatExchange) NewStream(t *Target) EventStream {
-	return chatEvents{x.adapter(t).NewChatStream(x.call)}
+	c := newCountingChat(x.adapter(t).NewChatStream(x.call), x.call)
+	c.learned = x.reportsUsage[t.Channel.Name]
+	c.cheap = c.learned != nil && c.learned.Load()
+	return c
 }
 
 func (x *chatExchange) adapter(t *Target) ChatAdapter { return x.adapters[t.Channel.Type] }
