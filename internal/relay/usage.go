@@ -210,19 +210,19 @@ func (c *countingChat) usageChunk(u Usage) []byte {
 	m, _ := json.Marshal(c.call.Model)
 	b = append(b, m...)
 	b = append(b, `,"choices":[],"usage":`...)
-	return append(b, usageJSON(u)...)
+	b = append(b, OpenAIUsageJSON(u)...)
+	return append(b, '}')
 }
 
-// usageJSON is OpenAI's usage object for u, plus the closing brace of the
-// chunk it ends.
-func usageJSON(u Usage) []byte {
+// OpenAIUsageJSON is OpenAI's usage object for u (chat and completions).
+func OpenAIUsageJSON(u Usage) []byte {
 	b := append([]byte(nil), `{"prompt_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
 	b = append(b, `,"completion_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
 	b = append(b, `,"total_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.PromptTokens+u.CompletionTokens), 10)
-	return append(b, "}}"...)
+	return append(b, '}')
 }
 
 // chatPromptTokens counts a chat request's messages and tools; a body that
@@ -291,8 +291,7 @@ func estimateChatResponse(out []byte, call *ChatCall) ([]byte, Usage) {
 	if json.Unmarshal(out, &top) != nil {
 		return out, u
 	}
-	uj := usageJSON(u)
-	top["usage"] = uj[:len(uj)-1]
+	top["usage"] = OpenAIUsageJSON(u)
 	if b, err := json.Marshal(top); err == nil {
 		out = b
 	}

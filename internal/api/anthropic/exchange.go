@@ -123,7 +123,16 @@ func (x *messagesExchange) Response(t *relay.Target, body []byte) ([]byte, relay
 	if err := json.Unmarshal(cb, &resp); err != nil {
 		return nil, u, fmt.Errorf("decode chat translation: %w", err)
 	}
-	out, err := json.Marshal(wire.FromChatResponse(&resp, x.model))
+	msg := wire.FromChatResponse(&resp, x.model)
+	if u.Unreported() {
+		var texts []string
+		for _, b := range msg.Content {
+			texts = append(texts, b.Text, b.Thinking, string(b.Input))
+		}
+		u = relay.EstimateUsage(x.enc(), relay.ChatPromptTokens(x.enc(), x.chatBody), texts...)
+		msg.Usage.InputTokens, msg.Usage.OutputTokens = u.PromptTokens, u.CompletionTokens
+	}
+	out, err := json.Marshal(msg)
 	if err != nil {
 		return nil, u, fmt.Errorf("encode message: %w", err)
 	}
@@ -135,7 +144,38 @@ func (x *messagesExchange) NewStream(t *relay.Target) relay.EventStream {
 	if isPassthrough(t) {
 		return &passthroughStream{model: jsonw.String(nil, x.model)}
 	}
-	return &pivotStream{chat: x.adapter.NewChatStream(x.chatCall), msgs: wire.NewChatStreamToMessages(x.model)}
+	st := &pivotStream{chat: x.adapter.NewChatStream(x.chatCall), msgs: wire.NewChatStreamToMessages(x.model)}
+	// OpenAI-shaped upstreams may report no usage: count it (see
+	// relay.CountUsage) and put it into message_delta.
+	return relay.CountUsage(st, relay.UsageCounter{
+		Encoding: x.enc(),
+		Text: func(event string, data []byte, write func(string)) {
+			if event == "content_block_delta" {
+				relay.JSONStrings(data, write, deltaKeys...)
+			}
+		},
+		Prompt: func() int { return relay.ChatPromptTokens(x.enc(), x.chatBody) },
+		Emit: func(event string, data []byte, usage func() relay.Usage, emit func(string, []byte) error) error {
+			if event == "message_delta" {
+				u := usage()
+				uj, err := json.Marshal(wire.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens})
+				if err == nil {
+					if out, err := openai.SetMember(data, "usage", uj); err == nil {
+						data = out
+					}
+				}
+			}
+			return emit(event, data)
+		},
+	})
+}
+
+// deltaKeys are the members of a content_block_delta holding completion text.
+var deltaKeys = [][]byte{[]byte(`"text":"`), []byte(`"partial_json":"`), []byte(`"thinking":"`)}
+
+// enc is the tokenizer for the current pivot attempt's upstream model.
+func (x *messagesExchange) enc() tokens.Encoding {
+	return tokens.ForModel(x.chatCall.UpstreamModel)
 }
 
 // toChat decodes a Messages body and translates it to a chat request.

@@ -25,10 +25,10 @@ func (h *Handler) Completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := req.peek
-	x := &chatShaped{adapters: completionAdapters, call: relay.ChatCall{
+	x := &completionsExchange{chatShaped{adapters: completionAdapters, call: relay.ChatCall{
 		RequestID: exchangeCall(req).RequestID, Body: req.body, Model: p.Model, Stream: p.Stream,
 		IncludeUsage: p.Stream && p.StreamOptions != nil && p.StreamOptions.IncludeUsage,
-	}}
+	}}}
 	if err := h.relay.Exchange(req.ctx, w, exchangeCall(req), x); err != nil {
 		h.fail(w, r, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/switchyard/switchyard/internal/provider/azure"
 	oaup "github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
+	"github.com/switchyard/switchyard/internal/tokens"
 )
 
 // responsesPassthrough are the upstreams that speak the Responses API;
@@ -42,14 +43,19 @@ type responsesExchange struct {
 	adapter  relay.ChatAdapter
 	req      *oaup.ResponsesRequest
 	chatCall *relay.ChatCall
+	upstream string // model name
 }
+
+func (x *responsesExchange) enc() tokens.Encoding { return tokens.ForModel(x.upstream) }
+
+func (x *responsesExchange) prompt() int { return responsesPrompt(x.enc(), x.body, x.call) }
 
 // Accepts takes every channel: the chat adapter of a type without a
 // Responses API translates.
 func (x *responsesExchange) Accepts(*relay.Target) bool { return true }
 
 func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
-	x.pass, x.adapter = responsesPassthrough[t.Channel.Type], a
+	x.pass, x.adapter, x.upstream = responsesPassthrough[t.Channel.Type], a, upstreamModel
 	if x.pass != nil {
 		x.rename = upstreamModel != x.call.Model
 		return x.pass.NewRequest(ctx, t, x.body, x.call.Model, upstreamModel, x.call.Stream)
@@ -64,7 +70,11 @@ func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a r
 
 func (x *responsesExchange) Response(_ *relay.Target, body []byte) ([]byte, relay.Usage, error) {
 	if x.pass != nil {
-		return x.pass.Response(body, x.call.Model)
+		out, u, err := x.pass.Response(body, x.call.Model)
+		if err == nil && u.Unreported() {
+			out, u = estimateResponse(out, x.enc(), x.prompt)
+		}
+		return out, u, err
 	}
 	chat, u, err := x.adapter.ChatResponse(body, x.chatCall)
 	if err != nil {
@@ -76,7 +86,7 @@ func (x *responsesExchange) Response(_ *relay.Target, body []byte) ([]byte, rela
 
 func (x *responsesExchange) NewStream(*relay.Target) relay.EventStream {
 	if x.pass != nil {
-		return x.pass.NewStream(x.call.Model, x.rename)
+		return countResponses(x.pass.NewStream(x.call.Model, x.rename), x.enc(), x.prompt)
 	}
 	return oaup.NewResponsesFromChat(x.adapter.NewChatStream(x.chatCall), x.req, newResponseID())
 }
