@@ -80,3 +80,27 @@ func isJSON(contentType string) bool {
 	}
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
+
+// ReadJSONBody reads the whole body (bounded by the middleware) of a request
+// that must be JSON, for handlers that pass it on as bytes instead of
+// decoding it. Failures are *apierror.Error values as for DecodeJSON.
+func ReadJSONBody(r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return nil, apierror.UnsupportedMediaType(ct, "Content-Type: application/json")
+	}
+	if r.Body == nil {
+		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, apierror.RequestTooLarge(mbe.Limit)
+		}
+		return nil, fmt.Errorf("%w: %w", apierror.InvalidRequest("Could not read the request body.", ""), err)
+	}
+	if len(b) == 0 {
+		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
+	}
+	return b, nil
+}

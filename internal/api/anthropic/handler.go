@@ -22,9 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -144,7 +142,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		return nil, false
 	}
 	req.beta = strings.Join(r.Header.Values("anthropic-beta"), ",")
-	if req.body, err = readJSONBody(r); err != nil {
+	if req.body, err = api.ReadJSONBody(r); err != nil {
 		h.fail(w, r, err)
 		return nil, false
 	}
@@ -178,29 +176,4 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client is gone; nobody reads the answer
 	}
 	apierror.WriteAnthropic(w, r, err)
-}
-
-// readJSONBody reads the whole body, which the middleware has bounded.
-func readJSONBody(r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, apierror.UnsupportedMediaType(ct, "Content-Type: application/json")
-		}
-	}
-	if r.Body == nil {
-		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
-	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, apierror.RequestTooLarge(mbe.Limit)
-		}
-		return nil, fmt.Errorf("%w: %w", apierror.InvalidRequest("Could not read the request body.", ""), err)
-	}
-	if len(b) == 0 {
-		return nil, apierror.InvalidRequest("The request body is empty; expected a JSON object.", "")
-	}
-	return b, nil
 }

@@ -46,7 +46,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		apierror.WriteOpenAI(w, r, err)
 		return nil, false
 	}
-	body, err := readJSONBody(r)
+	body, err := api.ReadJSONBody(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return nil, false
