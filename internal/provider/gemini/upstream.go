@@ -12,7 +12,6 @@ import (
 	"github.com/switchyard/switchyard/internal/provider/anthropic"
 	"github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
-	"github.com/switchyard/switchyard/internal/sse"
 )
 
 // Upstream relays OpenAI chat requests to generateContent, translating both
@@ -66,42 +65,10 @@ func (Upstream) ChatResponse(body []byte, call *relay.ChatCall) ([]byte, relay.U
 		return nil, relay.Usage{}, fmt.Errorf("decode generateContent response: %w", err)
 	}
 	resp := ToChatResponse(&gr, call.Model)
-	out, err := json.Marshal(resp)
-	if err != nil {
-		return nil, relay.Usage{}, fmt.Errorf("encode chat response: %w", err)
-	}
-	var u relay.Usage
-	if resp.Usage != nil {
-		u = openai.RelayUsage(*resp.Usage)
-	}
-	return out, u, nil
+	return openai.ChatResponseJSON(resp)
 }
 
 // NewChatStream implements relay.ChatAdapter.
 func (Upstream) NewChatStream(call *relay.ChatCall) relay.ChatStream {
-	return &chatStream{t: NewStreamToChat(call.Model, call.IncludeUsage)}
-}
-
-type chatStream struct {
-	t   *StreamToChat
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-func (s *chatStream) Feed(ev sse.Event, emit func([]byte) error) error {
-	return s.t.Feed(ev, s.emitter(emit))
-}
-
-func (s *chatStream) Finish(emit func([]byte) error) error { return s.t.Finish(s.emitter(emit)) }
-
-func (s *chatStream) Usage() relay.Usage { return openai.RelayUsage(s.t.Usage()) }
-
-func (s *chatStream) emitter(emit func([]byte) error) func(*openai.ChatChunk) error {
-	return func(c *openai.ChatChunk) error {
-		b, err := openai.AppendChunk(&s.buf, &s.enc, c)
-		if err != nil {
-			return err
-		}
-		return emit(b)
-	}
+	return openai.NewChunkStream(NewStreamToChat(call.Model, call.IncludeUsage))
 }
