@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/switchyard/switchyard/internal/provider"
 	"github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
 )
@@ -34,19 +33,9 @@ func MessagesURL(base string) string {
 	return base + "/v1/messages"
 }
 
-// DecodeChat decodes a client chat body for translation; a body the pivot
-// types cannot hold is the client's error.
-func DecodeChat(body []byte) (*openai.ChatRequest, error) {
-	var req openai.ChatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, provider.Invalid("body", err.Error())
-	}
-	return &req, nil
-}
-
 // NewChatRequest implements relay.ChatAdapter.
 func (Upstream) NewChatRequest(ctx context.Context, t *relay.Target, call *relay.ChatCall) (*http.Request, error) {
-	req, err := DecodeChat(call.Body)
+	req, err := openai.DecodeChat(call.Body)
 	if err != nil {
 		return nil, err
 	}

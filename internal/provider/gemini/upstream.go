@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/switchyard/switchyard/internal/provider/anthropic"
 	"github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
 )
@@ -36,7 +35,7 @@ func GenerateURL(base, model string, stream bool) string {
 
 // NewChatRequest implements relay.ChatAdapter.
 func (Upstream) NewChatRequest(ctx context.Context, t *relay.Target, call *relay.ChatCall) (*http.Request, error) {
-	req, err := anthropic.DecodeChat(call.Body)
+	req, err := openai.DecodeChat(call.Body)
 	if err != nil {
 		return nil, err
 	}

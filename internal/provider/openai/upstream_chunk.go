@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/switchyard/switchyard/internal/provider"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
 )
@@ -71,4 +72,14 @@ func ChatResponseJSON(resp *ChatResponse) ([]byte, relay.Usage, error) {
 		u = RelayUsage(*resp.Usage)
 	}
 	return out, u, nil
+}
+
+// DecodeChat decodes a client chat body for translation to another upstream
+// type; a body the pivot types cannot hold is the client's error.
+func DecodeChat(body []byte) (*ChatRequest, error) {
+	var req ChatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, provider.Invalid("body", err.Error())
+	}
+	return &req, nil
 }
