@@ -55,21 +55,12 @@ func FromChat(req *openai.ChatRequest) (*MessagesRequest, error) {
 }
 
 func rejectChatFields(req *openai.ChatRequest) error {
+	if err := openai.RejectNonPortable(req); err != nil {
+		return err
+	}
 	switch {
 	case req.N != nil && *req.N > 1:
 		return provider.Unsupported("n", "only one choice per request")
-	case req.Logprobs || req.TopLogprobs != nil:
-		return provider.Unsupported("logprobs", "")
-	case len(req.LogitBias) > 0:
-		return provider.Unsupported("logit_bias", "")
-	case len(req.Audio) > 0 || hasAudioModality(req.Modalities):
-		return provider.Unsupported("audio", "")
-	case len(req.Prediction) > 0:
-		return provider.Unsupported("prediction", "")
-	case len(req.WebSearchOptions) > 0:
-		return provider.Unsupported("web_search_options", "")
-	case len(req.Functions) > 0 || len(req.FunctionCall) > 0:
-		return provider.Unsupported("functions", "use tools instead of the deprecated functions")
 	case req.PresencePenalty != nil && *req.PresencePenalty != 0:
 		return provider.Unsupported("presence_penalty", "")
 	case req.FrequencyPenalty != nil && *req.FrequencyPenalty != 0:
@@ -79,15 +70,6 @@ func rejectChatFields(req *openai.ChatRequest) error {
 		return provider.Unsupported("response_format", rf.Type+" is not available on this upstream")
 	}
 	return nil
-}
-
-func hasAudioModality(m []string) bool {
-	for _, s := range m {
-		if s == "audio" {
-			return true
-		}
-	}
-	return false
 }
 
 func thinkingFromEffort(req *openai.ChatRequest, out *MessagesRequest) error {

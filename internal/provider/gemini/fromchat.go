@@ -28,7 +28,7 @@ var audioMime = map[string]string{"wav": "audio/wav", "mp3": "audio/mp3"}
 // FromChat translates a chat completions request into a generateContent
 // request. The model name travels in the URL, not the body.
 func FromChat(req *openai.ChatRequest) (*GenerateRequest, error) {
-	if err := rejectChatFields(req); err != nil {
+	if err := openai.RejectNonPortable(req); err != nil {
 		return nil, err
 	}
 	out := &GenerateRequest{}
@@ -46,33 +46,6 @@ func FromChat(req *openai.ChatRequest) (*GenerateRequest, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-func rejectChatFields(req *openai.ChatRequest) error {
-	switch {
-	case req.Logprobs || req.TopLogprobs != nil:
-		return provider.Unsupported("logprobs", "")
-	case len(req.LogitBias) > 0:
-		return provider.Unsupported("logit_bias", "")
-	case len(req.Audio) > 0 || hasAudio(req.Modalities):
-		return provider.Unsupported("audio", "audio output")
-	case len(req.Prediction) > 0:
-		return provider.Unsupported("prediction", "")
-	case len(req.WebSearchOptions) > 0:
-		return provider.Unsupported("web_search_options", "")
-	case len(req.Functions) > 0 || len(req.FunctionCall) > 0:
-		return provider.Unsupported("functions", "use tools instead of the deprecated functions")
-	}
-	return nil
-}
-
-func hasAudio(m []string) bool {
-	for _, s := range m {
-		if s == "audio" {
-			return true
-		}
-	}
-	return false
 }
 
 func generationConfig(req *openai.ChatRequest) (*GenerationConfig, error) {

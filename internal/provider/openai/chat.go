@@ -18,6 +18,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/switchyard/switchyard/internal/provider"
 )
 
 // ChatRequest is a chat completions request.
@@ -316,5 +319,26 @@ func (s *StringList) UnmarshalJSON(b []byte) error {
 		return errors.New("must be a string or an array of strings")
 	}
 	*s = many
+	return nil
+}
+
+// RejectNonPortable refuses the chat fields no other upstream type can
+// carry, so a translator never drops them silently; translators add their
+// own checks for what only their target lacks.
+func RejectNonPortable(req *ChatRequest) error {
+	switch {
+	case req.Logprobs || req.TopLogprobs != nil:
+		return provider.Unsupported("logprobs", "")
+	case len(req.LogitBias) > 0:
+		return provider.Unsupported("logit_bias", "")
+	case len(req.Audio) > 0 || slices.Contains(req.Modalities, "audio"):
+		return provider.Unsupported("audio", "audio output")
+	case len(req.Prediction) > 0:
+		return provider.Unsupported("prediction", "")
+	case len(req.WebSearchOptions) > 0:
+		return provider.Unsupported("web_search_options", "")
+	case len(req.Functions) > 0 || len(req.FunctionCall) > 0:
+		return provider.Unsupported("functions", "use tools instead of the deprecated functions")
+	}
 	return nil
 }
