@@ -21,18 +21,9 @@ func TestMain(m *testing.M) {
 	m.Run()
 }
 
-func decode[T any](t testing.TB, in []byte) *T {
-	t.Helper()
-	v := new(T)
-	if err := json.Unmarshal(in, v); err != nil {
-		t.Fatalf("decode fixture: %v", err)
-	}
-	return v
-}
-
 func TestFromChatGolden(t *testing.T) {
 	golden.Run(t, "testdata/fromchat", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		out, err := FromChat(decode[openai.ChatRequest](t, in))
+		out, err := FromChat(golden.Decode[openai.ChatRequest](t, in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +33,7 @@ func TestFromChatGolden(t *testing.T) {
 
 func TestToChatResponseGolden(t *testing.T) {
 	golden.Run(t, "testdata/tochat_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		out := golden.JSON(t, ToChatResponse(decode[Message](t, in), "claude-client-name"))
+		out := golden.JSON(t, ToChatResponse(golden.Decode[Message](t, in), "claude-client-name"))
 		golden.ValidateOpenAI(t, "CreateChatCompletionResponse", out)
 		return out
 	})
@@ -50,7 +41,7 @@ func TestToChatResponseGolden(t *testing.T) {
 
 func TestToChatRequestGolden(t *testing.T) {
 	golden.Run(t, "testdata/torequest", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		out, err := ToChatRequest(decode[MessagesRequest](t, in))
+		out, err := ToChatRequest(golden.Decode[MessagesRequest](t, in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +53,7 @@ func TestToChatRequestGolden(t *testing.T) {
 
 func TestFromChatResponseGolden(t *testing.T) {
 	golden.Run(t, "testdata/fromchat_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		return golden.JSON(t, FromChatResponse(decode[openai.ChatResponse](t, in), ""))
+		return golden.JSON(t, FromChatResponse(golden.Decode[openai.ChatResponse](t, in), ""))
 	})
 }
 
@@ -122,7 +113,7 @@ func TestChatStreamToMessagesGolden(t *testing.T) {
 			if string(ev.Data) == "[DONE]" {
 				continue
 			}
-			if err := s.Feed(decode[openai.ChatChunk](t, ev.Data), w.WriteEvent); err != nil {
+			if err := s.Feed(golden.Decode[openai.ChatChunk](t, ev.Data), w.WriteEvent); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -226,7 +217,7 @@ func TestUnsupported(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := decode[openai.ChatRequest](t, []byte(tt.req))
+			req := golden.Decode[openai.ChatRequest](t, []byte(tt.req))
 			_, err := FromChat(req)
 			var u *provider.UnsupportedError
 			if !errors.As(err, &u) || u.Feature != tt.feature {
@@ -245,7 +236,7 @@ func TestUnsupported(t *testing.T) {
 	}
 	for _, tt := range reverse {
 		t.Run("reverse "+tt.name, func(t *testing.T) {
-			_, err := ToChatRequest(decode[MessagesRequest](t, []byte(tt.req)))
+			_, err := ToChatRequest(golden.Decode[MessagesRequest](t, []byte(tt.req)))
 			var u *provider.UnsupportedError
 			if !errors.As(err, &u) || u.Feature != tt.feature {
 				t.Fatalf("err = %v, want UnsupportedError{%s}", err, tt.feature)
@@ -264,7 +255,7 @@ func TestInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := FromChat(decode[openai.ChatRequest](t, []byte(tt.req)))
+			_, err := FromChat(golden.Decode[openai.ChatRequest](t, []byte(tt.req)))
 			var inv *provider.InvalidError
 			if !errors.As(err, &inv) || !provider.IsClientError(err) {
 				t.Fatalf("err = %v, want InvalidError", err)
@@ -278,7 +269,7 @@ func TestRoundTripChat(t *testing.T) {
 	for _, name := range []string{"plain", "tool_round_trip", "images"} {
 		t.Run(name, func(t *testing.T) {
 			in := golden.Inputs(t, "testdata/fromchat", name+".json")
-			orig := decode[openai.ChatRequest](t, in[0])
+			orig := golden.Decode[openai.ChatRequest](t, in[0])
 			mid, err := FromChat(orig)
 			if err != nil {
 				t.Fatal(err)
@@ -348,45 +339,10 @@ func TestChatStreamEmpty(t *testing.T) {
 	checkAccumulates(t, out.Bytes())
 }
 
-func FuzzFromChat(f *testing.F) {
-	for _, in := range golden.Inputs(f, "testdata/fromchat", ".json") {
-		f.Add(in)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var req openai.ChatRequest
-		if json.Unmarshal(in, &req) != nil {
-			return
-		}
-		out, err := FromChat(&req)
-		if err != nil {
-			if !provider.IsClientError(err) {
-				t.Fatalf("non-client error: %v", err)
-			}
-			return
-		}
-		if _, err := json.Marshal(out); err != nil {
-			t.Fatalf("result does not marshal: %v", err)
-		}
-	})
-}
+func FuzzFromChat(f *testing.F) { golden.FuzzTranslate(f, "testdata/fromchat", FromChat) }
 
 func FuzzToChatRequest(f *testing.F) {
-	for _, in := range golden.Inputs(f, "testdata/torequest", ".json") {
-		f.Add(in)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var req MessagesRequest
-		if json.Unmarshal(in, &req) != nil {
-			return
-		}
-		out, err := ToChatRequest(&req)
-		if err != nil {
-			return
-		}
-		if _, err := json.Marshal(out); err != nil {
-			t.Fatalf("result does not marshal: %v", err)
-		}
-	})
+	golden.FuzzTranslate(f, "testdata/torequest", ToChatRequest)
 }
 
 func FuzzStreamToChat(f *testing.F) {

@@ -26,18 +26,9 @@ func pinIDs() {
 	newCallID = func() string { n++; return "call_test" + strconv.Itoa(n) }
 }
 
-func decode[T any](t testing.TB, in []byte) *T {
-	t.Helper()
-	v := new(T)
-	if err := json.Unmarshal(in, v); err != nil {
-		t.Fatalf("decode fixture: %v", err)
-	}
-	return v
-}
-
 func TestFromChatGolden(t *testing.T) {
 	golden.Run(t, "testdata/fromchat", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		out, err := FromChat(decode[openai.ChatRequest](t, in))
+		out, err := FromChat(golden.Decode[openai.ChatRequest](t, in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +39,7 @@ func TestFromChatGolden(t *testing.T) {
 func TestToChatResponseGolden(t *testing.T) {
 	golden.Run(t, "testdata/tochat_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
 		pinIDs()
-		out := golden.JSON(t, ToChatResponse(decode[GenerateResponse](t, in), "gemini-client-name"))
+		out := golden.JSON(t, ToChatResponse(golden.Decode[GenerateResponse](t, in), "gemini-client-name"))
 		golden.ValidateOpenAI(t, "CreateChatCompletionResponse", out)
 		return out
 	})
@@ -105,7 +96,7 @@ func TestUnsupported(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := FromChat(decode[openai.ChatRequest](t, []byte(tt.req)))
+			_, err := FromChat(golden.Decode[openai.ChatRequest](t, []byte(tt.req)))
 			var u *provider.UnsupportedError
 			if !errors.As(err, &u) || u.Feature != tt.feature {
 				t.Fatalf("err = %v, want UnsupportedError{%s}", err, tt.feature)
@@ -122,7 +113,7 @@ func TestInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := FromChat(decode[openai.ChatRequest](t, []byte(tt.req)))
+			_, err := FromChat(golden.Decode[openai.ChatRequest](t, []byte(tt.req)))
 			var inv *provider.InvalidError
 			if !errors.As(err, &inv) {
 				t.Fatalf("err = %v, want InvalidError", err)
@@ -159,27 +150,7 @@ func TestStreamTruncatedAndBlocked(t *testing.T) {
 	}
 }
 
-func FuzzFromChat(f *testing.F) {
-	for _, in := range golden.Inputs(f, "testdata/fromchat", ".json") {
-		f.Add(in)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var req openai.ChatRequest
-		if json.Unmarshal(in, &req) != nil {
-			return
-		}
-		out, err := FromChat(&req)
-		if err != nil {
-			if !provider.IsClientError(err) {
-				t.Fatalf("non-client error: %v", err)
-			}
-			return
-		}
-		if _, err := json.Marshal(out); err != nil {
-			t.Fatalf("result does not marshal: %v", err)
-		}
-	})
-}
+func FuzzFromChat(f *testing.F) { golden.FuzzTranslate(f, "testdata/fromchat", FromChat) }
 
 func FuzzStreamToChat(f *testing.F) {
 	for _, in := range golden.Inputs(f, "testdata/stream_to_chat", ".sse") {

@@ -18,15 +18,6 @@ func TestMain(m *testing.M) {
 	m.Run()
 }
 
-func decode[T any](t testing.TB, in []byte) *T {
-	t.Helper()
-	v := new(T)
-	if err := json.Unmarshal(in, v); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return v
-}
-
 // Union fields marshal back to the form they arrived in.
 func TestUnionRoundTrip(t *testing.T) {
 	tests := []struct{ name, in string }{
@@ -38,7 +29,7 @@ func TestUnionRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := decode[ChatMessage](t, []byte(tt.in))
+			m := golden.Decode[ChatMessage](t, []byte(tt.in))
 			got, err := json.Marshal(m)
 			if err != nil {
 				t.Fatal(err)
@@ -50,13 +41,13 @@ func TestUnionRoundTrip(t *testing.T) {
 	}
 	choices := []string{`"auto"`, `"none"`, `"required"`, `{"type":"function","function":{"name":"f"}}`, `{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}}`}
 	for _, in := range choices {
-		tc := decode[ToolChoice](t, []byte(in))
+		tc := golden.Decode[ToolChoice](t, []byte(in))
 		if got, _ := json.Marshal(tc); string(got) != in {
 			t.Errorf("tool_choice %s -> %s", in, got)
 		}
 	}
 	for in, want := range map[string]string{`"x"`: `["x"]`, `["a","b"]`: `["a","b"]`} {
-		s := decode[StringList](t, []byte(in))
+		s := golden.Decode[StringList](t, []byte(in))
 		if got, _ := json.Marshal(s); string(got) != want {
 			t.Errorf("stop %s -> %s", in, got)
 		}
@@ -89,7 +80,7 @@ func TestParseDataURL(t *testing.T) {
 
 func TestResponsesToChatGolden(t *testing.T) {
 	golden.Run(t, "testdata/responses_to_chat", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		out, err := ResponsesToChat(decode[ResponsesRequest](t, in))
+		out, err := ResponsesToChat(golden.Decode[ResponsesRequest](t, in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +94,7 @@ var echoReq = &ResponsesRequest{Model: "m", Instructions: "Be brief.", Tools: []
 
 func TestChatToResponseGolden(t *testing.T) {
 	golden.Run(t, "testdata/chat_to_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		out := golden.JSON(t, ChatToResponse(decode[ChatResponse](t, in), echoReq))
+		out := golden.JSON(t, ChatToResponse(golden.Decode[ChatResponse](t, in), echoReq))
 		golden.ValidateOpenAI(t, "Response", out)
 		return out
 	})
@@ -131,7 +122,7 @@ func TestResponsesStreamGolden(t *testing.T) {
 			if string(ev.Data) == "[DONE]" {
 				continue
 			}
-			if err := s.Feed(decode[ChatChunk](t, ev.Data), emit); err != nil {
+			if err := s.Feed(golden.Decode[ChatChunk](t, ev.Data), emit); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -198,7 +189,7 @@ func checkLifecycle(t *testing.T, transcript []byte) {
 		case "response.output_item.done":
 			items[e.OutputIndex].done = true
 		case "response.completed", "response.incomplete":
-			final = decode[Response](t, e.Response)
+			final = golden.Decode[Response](t, e.Response)
 		}
 	}
 	if final == nil {
@@ -255,7 +246,7 @@ func TestResponsesUnsupported(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ResponsesToChat(decode[ResponsesRequest](t, []byte(tt.req)))
+			_, err := ResponsesToChat(golden.Decode[ResponsesRequest](t, []byte(tt.req)))
 			var u *provider.UnsupportedError
 			if !errors.As(err, &u) || u.Feature != tt.feature {
 				t.Fatalf("err = %v, want UnsupportedError{%s}", err, tt.feature)
@@ -276,25 +267,7 @@ func TestResponsesStreamEmpty(t *testing.T) {
 }
 
 func FuzzResponsesToChat(f *testing.F) {
-	for _, in := range golden.Inputs(f, "testdata/responses_to_chat", ".json") {
-		f.Add(in)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var req ResponsesRequest
-		if json.Unmarshal(in, &req) != nil {
-			return
-		}
-		out, err := ResponsesToChat(&req)
-		if err != nil {
-			if !provider.IsClientError(err) {
-				t.Fatalf("non-client error %v", err)
-			}
-			return
-		}
-		if _, err := json.Marshal(out); err != nil {
-			t.Fatal(err)
-		}
-	})
+	golden.FuzzTranslate(f, "testdata/responses_to_chat", ResponsesToChat)
 }
 
 func FuzzChatRequest(f *testing.F) {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchyard/switchyard/internal/provider"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -93,4 +95,39 @@ func Inputs(t testing.TB, dir, ext string) [][]byte {
 		}
 	}
 	return out
+}
+
+// Decode unmarshals a fixture into a new T, failing the test on error.
+func Decode[T any](t testing.TB, in []byte) *T {
+	t.Helper()
+	v := new(T)
+	if err := json.Unmarshal(in, v); err != nil {
+		t.Fatalf("decode fixture: %v", err)
+	}
+	return v
+}
+
+// FuzzTranslate fuzzes a request translator, seeded with the fixtures in
+// dir: any input that decodes must either translate into something that
+// marshals or fail with an error that is the client's to fix.
+func FuzzTranslate[In, Out any](f *testing.F, dir string, translate func(*In) (Out, error)) {
+	for _, in := range Inputs(f, dir, ".json") {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		req := new(In)
+		if json.Unmarshal(in, req) != nil {
+			return
+		}
+		out, err := translate(req)
+		if err != nil {
+			if !provider.IsClientError(err) {
+				t.Fatalf("non-client error: %v", err)
+			}
+			return
+		}
+		if _, err := json.Marshal(out); err != nil {
+			t.Fatalf("result does not marshal: %v", err)
+		}
+	})
 }
