@@ -1,14 +1,10 @@
 package compat
 
 import (
-	"context"
-	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/switchyard/switchyard/internal/app"
+	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
 )
@@ -32,13 +28,7 @@ func gatewayTarget(t *testing.T) target {
 	t.Cleanup(up.Close)
 
 	const key = "sk-sy-compat0123456789abcdefghijklmnopqrstuvwxyzABCD"
-	dir := filepath.Join(t.TempDir(), "data")
-	cfg := config.Default()
-	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Server.DataDir = dir
-	cfg.Server.ShutdownTimeout = 5 * time.Second
-	cfg.Database.URL = config.Secret("sqlite://" + dir + "/switchyard.db")
-	cfg.Images.Storage = "file://" + dir + "/images"
+	cfg := apptest.Config(t)
 	creds := func(prefix string) []config.Credential {
 		return []config.Credential{{Key: config.Secret(prefix + "-1"), Weight: 1}, {Key: config.Secret(prefix + "-2"), Weight: 1}}
 	}
@@ -59,31 +49,7 @@ func gatewayTarget(t *testing.T) target {
 	}
 	cfg.Keys = []config.Key{{Name: "compat", Key: key}}
 
-	a, err := app.New(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("gateway stopped before listening: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway not listening after 10s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("gateway did not stop within 10s")
-		}
-	})
+	a := apptest.Start(t, cfg)
 
 	unserved, skipped := []string{}, 2 // the two "429 once" tests need the mock's control API
 	for s, n := range gatewayUnserved {

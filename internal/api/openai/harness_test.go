@@ -6,15 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/app"
+	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
 	"github.com/switchyard/switchyard/internal/sse"
@@ -47,12 +46,7 @@ func startGatewayWith(t testing.TB, mopts mock.Options, mutate func(cfg *config.
 	up := httptest.NewServer(m)
 	t.Cleanup(up.Close)
 
-	cfg := config.Default()
-	dir := filepath.Join(t.TempDir(), "data")
-	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Server.DataDir = dir
-	cfg.Server.ShutdownTimeout = 5 * time.Second
-	cfg.Database.URL = config.Secret("sqlite://" + dir + "/switchyard.db")
+	cfg := apptest.Config(t)
 	cfg.Channels = []config.Channel{
 		{Name: "oa", Type: "openai", BaseURL: up.URL, Models: []string{"gpt-4o-mini"},
 			ModelMap: map[string]string{"alias-mini": "gpt-4o-mini"}, Credentials: []config.Credential{{Key: "oa-1"}}},
@@ -76,28 +70,7 @@ func startGatewayWith(t testing.TB, mopts mock.Options, mutate func(cfg *config.
 	if mutate != nil {
 		mutate(cfg)
 	}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway not listening after 10s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return")
-		}
-	})
+	a := apptest.Start(t, cfg)
 	return &gateway{base: "http://" + a.Addr(), mock: m, app: a}
 }
 
