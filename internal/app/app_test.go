@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the admin connection
 
 	"github.com/switchyard/switchyard/internal/config"
@@ -255,71 +250,13 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-func randomName(t *testing.T) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "sy_app_" + hex.EncodeToString(b[:])
-}
-
-// freshPostgres creates a throwaway database next to the test one and
-// returns its URL; it is dropped when the test ends.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	base := testenv.PostgresURL(t)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := randomName(t)
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-func freshMySQL(t *testing.T) string {
-	t.Helper()
-	base := testenv.MySQLURL(t)
-	dsn, err := mysql.ParseDSN(strings.TrimPrefix(base, "mysql://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("mysql", dsn.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := randomName(t)
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	dsn.DBName = name
-	return "mysql://" + dsn.FormatDSN()
-}
-
 func TestServerDatabases(t *testing.T) {
 	tests := []struct {
 		name string
 		url  func(t *testing.T) string
 	}{
-		{"postgres", freshPostgres},
-		{"mysql", freshMySQL},
+		{"postgres", func(t *testing.T) string { return testenv.FreshPostgresURL(t) }},
+		{"mysql", func(t *testing.T) string { return testenv.FreshMySQLURL(t) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
