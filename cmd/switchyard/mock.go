@@ -23,8 +23,9 @@ func mockCommand() command {
 		about: `Runs the mock upstream on its own: a fake AI provider that answers in the
 OpenAI, Azure OpenAI, Anthropic and Gemini shapes (chat, streaming,
 embeddings, images, model lists) with deterministic replies and injectable
-faults. Point a channel's base_url at it to try or benchmark the gateway
-without any provider account. It needs no configuration file and stores
+faults, plus an OAuth2 token endpoint (POST /oauth/token, refresh_token
+grant, rotating refresh tokens). Point a channel's base_url at it to try or
+benchmark the gateway without any provider account. It needs no configuration file and stores
 nothing. Stops gracefully on SIGINT or SIGTERM.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 			addr := fs.String("addr", "127.0.0.1:18080", "`ADDR` to listen on, host:port")

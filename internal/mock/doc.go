@@ -27,6 +27,16 @@
 //   - Images are solid-colour PNG/JPEG/WebP (a hand-written zero-bit VP8L,
 //     as the standard library has no WebP encoder), encoded once per
 //     size/format/padding and cached with their base64 form.
+//   - OAuth2: POST /oauth/token takes the refresh_token grant (RFC 6749 §6,
+//     form-encoded; client_id/client_secret and HTTP Basic client auth are
+//     ignored) and answers a new "mock-at-…" access token and a rotated
+//     "mock-rt-…" refresh token. A refresh token works once: the first use of
+//     any string succeeds (tests seed their own), a second is invalid_grant.
+//     expires_in is 3600 unless the token URL carries ?expires_in=N. The
+//     refresh token is the credential for counters, records and faults; a
+//     fault's status answers in the RFC 6749 §5.2 error shape (400 is
+//     invalid_grant, like a revoked token) and leaves the token unused.
+//     Reset forgets which tokens were used.
 //
 // Control API (no credential, never counted): GET /_mock/counters,
 // GET /_mock/requests[?credential=k], POST /_mock/reset,

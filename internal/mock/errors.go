@@ -15,6 +15,8 @@ func (c *call) fail(status int, msg string) {
 		body = geminiError(status, msg)
 	case provAzure:
 		body = azureError(status, msg)
+	case provOAuth:
+		body = oauthErrBody{Error: oauthFaultCode(status), Description: msg}
 	default:
 		code := ""
 		if status == http.StatusUnauthorized {

@@ -42,6 +42,7 @@ type Server struct {
 	images   imageCache
 	ids      atomic.Uint64
 	nonce    string
+	oauth    oauthState
 }
 
 // New builds a mock with every provider surface routed.
@@ -88,6 +89,9 @@ func (s *Server) routes() {
 	m.Handle("POST /openai/v1/chat/completions", s.wrap(provAzure, s.chatCompletions))
 	m.Handle("POST /openai/v1/responses", s.wrap(provAzure, s.responses))
 	m.Handle("POST /openai/v1/embeddings", s.wrap(provAzure, s.embeddings))
+	// OAuth2 token endpoint (refresh_token grant); not wrapped, as its
+	// credential is a form field rather than a header.
+	m.HandleFunc("POST /oauth/token", s.oauthToken)
 	// Control API.
 	m.HandleFunc("GET /_mock/counters", s.handleCounters)
 	m.HandleFunc("GET /_mock/requests", s.handleRequests)
@@ -119,11 +123,13 @@ func (s *Server) Requests(credential string) []RecordedRequest {
 	return s.rec.list(credential, credential == "")
 }
 
-// Reset clears counters, recorded requests and faults.
+// Reset clears counters, recorded requests, faults and the record of used
+// OAuth refresh tokens.
 func (s *Server) Reset() {
 	s.counters.reset()
 	s.rec.reset()
 	s.faults.clear()
+	s.oauth.reset()
 }
 
 type provider uint8
@@ -133,6 +139,7 @@ const (
 	provAzure
 	provAnthropic
 	provGemini
+	provOAuth // the token endpoint: errors in the RFC 6749 §5.2 shape
 )
 
 // call carries one request through the shared pre-processing (auth, body,
