@@ -36,7 +36,8 @@ func base() *Config {
 			MaxBodyBytes:      32 << 20,
 			MaxUploadBytes:    64 << 20,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:   Log{Level: "info", Format: "text"},
+		Redis: Redis{Prefix: "sy:"},
 		Scheduler: Scheduler{
 			Strategy:            "round_robin",
 			Cooldown429:         300 * time.Second,

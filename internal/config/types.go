@@ -57,6 +57,9 @@ type Database struct {
 // Redis is optional; when URL is set, shared state lives there.
 type Redis struct {
 	URL Secret `yaml:"url"`
+	// Prefix starts every key the gateway writes, so that two deployments
+	// (or a deployment and its tests) can share one Redis.
+	Prefix string `yaml:"prefix"`
 }
 
 // Admin bootstraps the first administrator; there is no default password.

@@ -170,6 +170,9 @@ var exampleDB = map[string]string{
 }
 
 func (v *validator) redis(r Redis) {
+	if r.Prefix == "" || len(r.Prefix) > 64 || strings.ContainsFunc(r.Prefix, func(c rune) bool { return c <= ' ' || c > '~' }) {
+		v.add("redis.prefix", "%q must be 1 to 64 printable ASCII characters without spaces (default \"sy:\")", r.Prefix)
+	}
 	if r.URL == "" {
 		return
 	}
