@@ -27,7 +27,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{serveCommand(), demoCommand(), mockCommand(), migrateCommand(), healthcheckCommand(), versionCommand()}
+	return []command{serveCommand(), demoCommand(), mockCommand(), migrateCommand(), credentialsCommand(), healthcheckCommand(), versionCommand()}
 }
 
 func main() {
@@ -100,9 +100,9 @@ accounts, with keys, quotas, rate limits and billing.`
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "%s\n\nUsage:\n  switchyard <command> [flags]\n\nCommands:\n", intro)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-9s %s\n", "help", "show this help, or `help <command>` for one command")
+	fmt.Fprintf(w, "  %-11s %s\n", "help", "show this help, or `help <command>` for one command")
 	fmt.Fprint(w, "\nRun 'switchyard <command> --help' for one command. Every command and its flags:\n")
 	for _, c := range commands() {
 		fmt.Fprintln(w)

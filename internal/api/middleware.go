@@ -28,6 +28,17 @@ type reqState struct {
 	id       string
 	clientIP netip.Addr
 	route    string
+	attrs    []slog.Attr // added by handlers for the access log line
+}
+
+// Annotate adds attributes to the request's access log line (the relay's
+// channel, credential, attempts and failover reasons), so one line tells
+// the whole story of a request. It must be called from the goroutine
+// serving the request.
+func Annotate(ctx context.Context, attrs ...slog.Attr) {
+	if st := stateFrom(ctx); st != nil {
+		st.attrs = append(st.attrs, attrs...)
+	}
 }
 
 func stateFrom(ctx context.Context) *reqState {
@@ -159,7 +170,7 @@ func (rt *Router) observe(next http.Handler) http.Handler {
 			if !rt.log.Enabled(r.Context(), level) {
 				return
 			}
-			rt.log.LogAttrs(r.Context(), level, "http request",
+			attrs := append([]slog.Attr{
 				slog.String("request_id", st.id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
@@ -168,7 +179,8 @@ func (rt *Router) observe(next http.Handler) http.Handler {
 				slog.Int64("bytes", sw.bytes),
 				slog.Duration("duration", elapsed),
 				slog.String("remote_ip", st.clientIP.String()),
-			)
+			}, st.attrs...)
+			rt.log.LogAttrs(r.Context(), level, "http request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 		aborted = false

@@ -46,6 +46,7 @@ const (
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeServerError          = "server_error"
+	CodePinNotAllowed        = "pin_not_allowed"
 )
 
 // Error is an error meant for the client: every field is safe to show.
@@ -115,6 +116,13 @@ func ModelNotAllowed(model string) *Error {
 func IPNotAllowed() *Error {
 	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodeIPNotAllowed,
 		Message: "This API key may not be used from this IP address."}
+}
+
+// PinNotAllowed is a routing header (X-Switchyard-Channel or
+// X-Switchyard-Credential) sent with a key that is not an admin key.
+func PinNotAllowed(header string) *Error {
+	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodePinNotAllowed,
+		Message: header + " may only be sent with an admin key."}
 }
 
 // ModelNotFound is a model no channel serves.

@@ -14,10 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +29,7 @@ import (
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/metrics"
+	"github.com/switchyard/switchyard/internal/pool"
 	"github.com/switchyard/switchyard/internal/provider/anthropic"
 	"github.com/switchyard/switchyard/internal/provider/azure"
 	"github.com/switchyard/switchyard/internal/provider/gemini"
@@ -57,6 +58,8 @@ type App struct {
 	metrics      *metrics.Metrics
 	router       *api.Router
 	relayMetrics *relay.Metrics
+	pool         *pool.Pool
+	now          func() time.Time
 	srv          *http.Server
 
 	ready     chan struct{} // closed once Run is listening
@@ -68,7 +71,7 @@ type App struct {
 // New builds a node. Its error is fit for the operator: it names what failed
 // and never contains a secret (database and Redis URLs are redacted by store).
 // On success the caller must Run or Close the App.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *App, err error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (a *App, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -76,13 +79,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *App, err
 	if err != nil {
 		return nil, err
 	}
-	// The data dir holds the SQLite file, the generated key and images:
-	// nobody else on the machine needs to read it.
-	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir %s: %w", cfg.Server.DataDir, err)
+	a = &App{cfg: cfg, log: log, ready: make(chan struct{}), now: time.Now}
+	for _, o := range opts {
+		o(a)
 	}
-
-	a = &App{cfg: cfg, log: log, ready: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -90,25 +90,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *App, err
 		}
 	}()
 
-	if a.db, err = store.Open(ctx, cfg.Database.URL.Value(), log); err != nil {
+	st, err := OpenStorage(ctx, cfg, log)
+	if err != nil {
 		return a, err
 	}
-	a.db.SetPoolLimits(cfg.Database.MaxOpenConns, cfg.Database.ConnMaxIdle)
-	// store logs each migration it applies.
-	if _, err = a.db.Migrate(ctx); err != nil {
-		return a, err
-	}
-
-	if cfg.Redis.URL != "" {
-		store.SetRedisLogger(log)
-		if a.redis, err = store.OpenRedis(ctx, cfg.Redis.URL.Value()); err != nil {
-			return a, err
-		}
-	}
-
-	if err = a.loadKeyring(ctx); err != nil {
-		return a, err
-	}
+	a.db, a.redis, a.keyring = st.DB, st.Redis, st.Keyring
 
 	a.metrics = metrics.New()
 	checks := map[string]func(context.Context) error{"database": a.db.Ping}
@@ -124,7 +110,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *App, err
 		MaxUploadBytes: cfg.Server.MaxUploadBytes,
 		TrustedProxies: trusted,
 	})
-	if err = a.mountRelay(); err != nil {
+	if err = a.mountRelay(ctx); err != nil {
 		return a, err
 	}
 	a.srv = &http.Server{
@@ -141,10 +127,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *App, err
 	return a, nil
 }
 
-// mountRelay builds the key index, the relay over the configured channels
-// and the /v1 handlers.
-func (a *App) mountRelay() error {
-	keys, err := auth.New(a.cfg.Keys, nil)
+// mountRelay builds the key index, the account pool over the stored
+// channels (the file's, applied first), the relay and the /v1 handlers.
+func (a *App) mountRelay(ctx context.Context) error {
+	keys, err := auth.New(a.cfg.Keys, a.cfg.Users, nil)
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
@@ -153,9 +139,25 @@ func (a *App) mountRelay() error {
 		return fmt.Errorf("register relay metrics: %w", err)
 	}
 	a.relayMetrics = rm
+	pstore := pool.NewStore(a.db, a.keyring)
+	if err := pstore.ApplyConfig(ctx, a.cfg.Channels); err != nil {
+		return fmt.Errorf("apply channels from the configuration: %w", err)
+	}
+	var state pool.State = pool.NewMemoryState()
+	if a.redis != nil {
+		state = pool.NewRedisState(a.redis, a.cfg.Redis.Prefix+"pool:")
+	}
+	transports := relay.NewTransports(a.cfg.Upstream)
+	a.pool, err = pool.New(ctx, pool.Options{
+		Logger: a.log, Store: pstore, State: state, Scheduler: a.cfg.Scheduler,
+		Clients: transports.Client, Now: a.now, Spend: tokenSpend(a.cfg.Pricing),
+	})
+	if err != nil {
+		return fmt.Errorf("build account pool: %w", err)
+	}
 	rl, err := relay.New(relay.Options{
 		Logger:    a.log,
-		Channels:  a.cfg.Channels,
+		Pool:      a.pool,
 		Scheduler: a.cfg.Scheduler,
 		Upstream:  a.cfg.Upstream,
 		Adapters: map[string]relay.ChatAdapter{
@@ -165,43 +167,52 @@ func (a *App) mountRelay() error {
 			"gemini":    gemini.NewUpstream(),
 		},
 		Metrics: rm,
+		OnDone:  annotateRelay,
 	})
 	if err != nil {
 		return fmt.Errorf("build relay: %w", err)
 	}
+	a.pool.SetProber(rl.Probe)
 	openaiapi.New(a.log, keys, rl).Mount(a.router)
 	anthropicapi.New(a.log, keys, rl).Mount(a.router)
 	return nil
 }
 
+// annotateRelay puts the relay's routing story on the access log line.
+func annotateRelay(ctx context.Context, res relay.Result) {
+	attrs := []slog.Attr{slog.String("model", res.Model), slog.String("channel", res.Channel),
+		slog.Int64("credential", res.Credential), slog.Int("attempts", res.Attempts)}
+	if len(res.Failovers) > 0 {
+		attrs = append(attrs, slog.String("failovers", strings.Join(res.Failovers, "; ")))
+	}
+	api.Annotate(ctx, attrs...)
+}
+
+// tokenSpend prices usage for the pool's daily_spend caps: prices are USD
+// per million tokens, which is exactly micro-USD per token.
+func tokenSpend(prices map[string]config.Price) func(string, relay.Usage) int64 {
+	return func(model string, u relay.Usage) int64 {
+		pr, ok := prices[model]
+		if !ok {
+			return 0
+		}
+		cachedPrice := pr.CachedInput
+		if cachedPrice == 0 {
+			cachedPrice = pr.Input
+		}
+		uncached := max(u.PromptTokens-u.CachedTokens, 0)
+		v := float64(uncached)*pr.Input + float64(u.CachedTokens)*cachedPrice +
+			float64(u.CompletionTokens)*pr.Output + pr.PerRequest*1e6
+		return int64(math.Round(v))
+	}
+}
+
+// Pool is the node's account pool.
+func (a *App) Pool() *pool.Pool { return a.pool }
+
 // RelayMetrics is the relay's instruments (streams open, for tests and
 // drain reports).
 func (a *App) RelayMetrics() *relay.Metrics { return a.relayMetrics }
-
-// loadKeyring loads (or, single-node, generates) the secret key and pins its
-// fingerprint in the database, so a node started with another key refuses to
-// run instead of failing later on every sealed credential.
-func (a *App) loadKeyring(ctx context.Context) error {
-	kr, generated, err := secret.Load(a.cfg.SecretKey.Value(), a.cfg.Server.DataDir, a.cfg.MultiNode())
-	if err != nil {
-		return fmt.Errorf("load secret key: %w", err)
-	}
-	if generated {
-		a.log.Warn("generated a new secret key at "+filepath.Join(a.cfg.Server.DataDir, secret.FileName)+
-			"; back it up with the database, or set secret_key", "fingerprint", kr.Fingerprint())
-	}
-	fp := kr.Fingerprint()
-	stored, err := a.db.SetSettingIfAbsent(ctx, FingerprintSetting, fp)
-	if err != nil {
-		return fmt.Errorf("record secret key fingerprint: %w", err)
-	}
-	if stored != fp {
-		a.log.Error("secret key mismatch", "configured_fingerprint", fp, "database_fingerprint", stored)
-		return ErrSecretKeyMismatch
-	}
-	a.keyring = kr
-	return nil
-}
 
 // Router is the node's router, for mounting handlers before Run.
 func (a *App) Router() *api.Router { return a.router }
@@ -248,6 +259,7 @@ func (a *App) Run(ctx context.Context) error {
 	close(a.ready)
 	a.log.Info("listening", "addr", a.addr, "database", string(a.db.Dialect()), "redis", a.redis != nil)
 
+	a.pool.Start(ctx)
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(ln) }()
 
@@ -281,6 +293,9 @@ func (a *App) Run(ctx context.Context) error {
 // for an App that is never Run. It is safe to call more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		if a.pool != nil {
+			a.pool.Close() // flushes queued credential status writes
+		}
 		var errs []error
 		if a.redis != nil {
 			if err := a.redis.Close(); err != nil {

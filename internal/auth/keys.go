@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 type Key struct {
 	Name      string
 	User      string
+	Group     string   // the user's group; channels must serve it
 	Models    []string // nil = every model
 	IPAllow   []netip.Prefix
 	ExpiresAt time.Time
@@ -41,18 +43,27 @@ type Keys struct {
 	now    func() time.Time
 }
 
-// New indexes the configured keys. now may be nil (time.Now).
-func New(keys []config.Key, now func() time.Time) (*Keys, error) {
+// New indexes the configured keys; each key's group is its user's (the
+// default group for a user the file does not declare). now may be nil
+// (time.Now).
+func New(keys []config.Key, users []config.User, now func() time.Time) (*Keys, error) {
 	if now == nil {
 		now = time.Now
+	}
+	groups := make(map[string]string, len(users))
+	for _, u := range users {
+		groups[u.Email] = u.Group
 	}
 	ks := &Keys{byHash: make(map[[sha256.Size]byte]*Key, len(keys)), now: now}
 	for i, k := range keys {
 		if k.Key == "" {
 			return nil, fmt.Errorf("keys[%d] (%s): empty key", i, k.Name)
 		}
-		key := &Key{Name: k.Name, User: k.User, Models: k.Models, ExpiresAt: k.ExpiresAt, Admin: k.Admin,
-			hash: sha256.Sum256([]byte(k.Key.Value()))}
+		key := &Key{Name: k.Name, User: k.User, Group: groups[k.User], Models: k.Models, ExpiresAt: k.ExpiresAt,
+			Admin: k.Admin, hash: sha256.Sum256([]byte(k.Key.Value()))}
+		if key.Group == "" {
+			key.Group = config.DefaultGroup
+		}
 		for _, s := range k.IPAllow {
 			p, err := parsePrefix(s)
 			if err != nil {
@@ -128,6 +139,36 @@ func (k *Key) AllowModel(model string) error {
 		return apierror.ModelNotAllowed(model)
 	}
 	return nil
+}
+
+// The routing headers an admin key may send to force a route.
+const (
+	ChannelHeader    = "X-Switchyard-Channel"
+	CredentialHeader = "X-Switchyard-Credential"
+)
+
+// Route is the key's group and any route forced by the routing headers,
+// which only an admin key may send. Errors are *apierror.Error.
+func (k *Key) Route(r *http.Request) (group, channel string, credential int64, err error) {
+	channel = strings.TrimSpace(r.Header.Get(ChannelHeader))
+	cred := strings.TrimSpace(r.Header.Get(CredentialHeader))
+	if channel == "" && cred == "" {
+		return k.Group, "", 0, nil
+	}
+	if !k.Admin {
+		h := ChannelHeader
+		if channel == "" {
+			h = CredentialHeader
+		}
+		return "", "", 0, apierror.PinNotAllowed(h)
+	}
+	if cred != "" {
+		credential, err = strconv.ParseInt(cred, 10, 64)
+		if err != nil || credential <= 0 {
+			return "", "", 0, apierror.InvalidRequest(CredentialHeader+": want a credential id (a positive integer), as `switchyard credentials list` shows.", "")
+		}
+	}
+	return k.Group, channel, credential, nil
 }
 
 type ctxKey struct{}

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestAuthenticate(t *testing.T) {
 		{Name: "a", Key: "sk-a", Models: []string{"m1"}},
 		{Name: "old", Key: "sk-old", ExpiresAt: now},
 		{Name: "net", Key: "sk-net", IPAllow: []string{"10.0.0.0/8", "192.168.1.5"}},
-	}, func() time.Time { return now })
+	}, nil, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,62 @@ func TestAuthenticate(t *testing.T) {
 	if k.AllowModel("m1") != nil || apierror.As(k.AllowModel("m2")).Code != apierror.CodeModelNotAllowed {
 		t.Fatal("model allowlist")
 	}
-	if _, err := New([]config.Key{{Name: "x", Key: "d"}, {Name: "y", Key: "d"}}, nil); err == nil {
+	if _, err := New([]config.Key{{Name: "x", Key: "d"}, {Name: "y", Key: "d"}}, nil, nil); err == nil {
 		t.Fatal("duplicate key accepted")
+	}
+}
+
+func TestRoute(t *testing.T) {
+	ks, err := New([]config.Key{
+		{Name: "admin", User: "ops@example.com", Key: "sk-admin", Admin: true},
+		{Name: "user", User: "u@example.com", Key: "sk-user"},
+	}, []config.User{{Email: "ops@example.com", Group: "staff"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(v string) *Key {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+v)
+		k, err := ks.Authenticate(r, netip.MustParseAddr("127.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	admin, user := key("sk-admin"), key("sk-user")
+	cases := []struct {
+		k             *Key
+		ch, cred      string
+		group, wantCh string
+		wantCred      int64
+		wantStatus    int
+	}{
+		{admin, "", "", "staff", "", 0, 0},
+		{user, "", "", config.DefaultGroup, "", 0, 0},
+		{admin, "main", "", "staff", "main", 0, 0},
+		{admin, "", "17", "staff", "", 17, 0},
+		{admin, "main", "x", "", "", 0, 400},
+		{admin, "", "-3", "", "", 0, 400},
+		{user, "main", "", "", "", 0, 403},
+		{user, "", "4", "", "", 0, 403},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("POST", "/", nil)
+		if c.ch != "" {
+			r.Header.Set(ChannelHeader, c.ch)
+		}
+		if c.cred != "" {
+			r.Header.Set(CredentialHeader, c.cred)
+		}
+		g, ch, cred, err := c.k.Route(r)
+		if c.wantStatus != 0 {
+			if err == nil || apierror.As(err).Status != c.wantStatus {
+				t.Errorf("%s %q %q: err %v, want status %d", c.k.Name, c.ch, c.cred, err, c.wantStatus)
+			}
+			continue
+		}
+		if err != nil || g != c.group || ch != c.wantCh || cred != c.wantCred {
+			t.Errorf("%s %q %q: got %q %q %d %v", c.k.Name, c.ch, c.cred, g, ch, cred, err)
+		}
 	}
 }

@@ -22,9 +22,10 @@ import (
 // exactly as for Chat. The relay stays format-blind: the implementations live
 // with the inbound handlers, which may import the provider packages.
 type Exchange interface {
-	// Accepts reports whether t can serve the request at all (a passthrough
-	// to one upstream type, for example); other targets are skipped.
-	Accepts(t *Target) bool
+	// Accepts reports whether a channel of this type can serve the request
+	// at all (a passthrough to one upstream type, for example); channels of
+	// other types are skipped.
+	Accepts(channelType string) bool
 	// NewRequest builds the upstream request for t. adapter is the chat
 	// adapter of t's channel type, for exchanges that translate through the
 	// chat pivot. An error for which provider.IsClientError holds is the
@@ -52,62 +53,75 @@ type ExchangeCall struct {
 	RequestID string
 	Model     string // as the client asked; routing key
 	Stream    bool
+	Route     Route
 }
 
-// ChannelTypes lists the channel type of each target serving model, in ring
-// order, duplicates kept; handlers use it to pick a local answer when no
-// channel of the needed type serves the model.
-func (r *Relay) ChannelTypes(model string) []string {
-	mt := r.router.byModel[model]
-	if mt == nil {
-		return nil
-	}
-	out := make([]string, len(mt.targets))
-	for i, t := range mt.targets {
-		out[i] = t.Channel.Type
-	}
-	return out
+// Route says who asks (the group channels must serve) and any route an
+// admin key forces.
+type Route struct {
+	Group string
+	// PinChannel and PinCredential force the route; the handlers allow
+	// them for admin keys only.
+	PinChannel    string
+	PinCredential int64
 }
 
 // Exchange serves one request through x. Like Chat, it writes the answer and
 // returns nil, or returns an error (an *apierror.Error in its chain) when
 // nothing was written.
 func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *ExchangeCall, x Exchange) error {
-	// Pick the whole ring, then filter, so that an exchange accepting only
-	// some channel types still gets maxAttempts of them.
-	var targets []*Target
-	for _, t := range r.router.Pick(call.Model, len(r.router.byModel[call.Model].all())) {
-		if x.Accepts(t) && len(targets) < r.maxAttempts {
-			targets = append(targets, t)
-		}
-	}
-	if len(targets) == 0 {
-		return apierror.ModelNotFound(call.Model)
-	}
 	start := time.Now()
-	res := Result{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream}
+	res := Result{RequestID: call.RequestID, Model: call.Model, Group: call.Route.Group, Stream: call.Stream}
+	var excluded [8]int64
+	q := PickQuery{Model: call.Model, Group: call.Route.Group, Accept: x.Accepts, Exclude: excluded[:0],
+		PinChannel: call.Route.PinChannel, PinCredential: call.Route.PinCredential}
 	var last *attemptError
 	saw429 := false
 	var minRetry time.Duration
-	for _, t := range targets {
+	for res.Attempts < r.maxAttempts {
+		lease, err := r.sched.Pick(ctx, &q)
+		if err != nil {
+			if last != nil {
+				break // tried some; answer with the last failure
+			}
+			ae := r.pickError(ctx, call, err)
+			res.Status, res.Err = ae.Status, err
+			r.done(ctx, &res, start)
+			return fmt.Errorf("%w: %w", ae, err)
+		}
+		t := lease.Target()
 		res.Attempts++
-		res.Channel, res.CredIndex = t.Channel.Name, t.CredIndex
+		res.Channel, res.Credential = t.Channel.Name, t.CredentialID
 		res.Upstream = upstreamModel(t.Channel, call.Model)
 		committed, aerr, err := r.exchangeAttempt(ctx, w, t, call, x, &res, start)
 		if err != nil {
+			lease.Done(ctx, Outcome{Model: call.Model, ClientGone: true})
 			res.Status, res.Err = apierror.As(err).Status, err
 			r.done(ctx, &res, start)
 			return err
 		}
 		if aerr == nil || committed {
+			o := Outcome{Status: res.Status, Committed: true, TTFB: res.attemptTTFB, Model: call.Model, Usage: res.Usage,
+				ClientGone: res.Status == 499}
+			if res.Err != nil {
+				o.Err = res.Err.Error()
+			}
+			lease.Done(ctx, o)
 			r.done(ctx, &res, start)
 			return nil
 		}
 		last = aerr
+		again := lease.Done(ctx, Outcome{Status: aerr.status, RetryAfter: aerr.retryAfter, Model: call.Model,
+			Err: aerr.Error(), ClientGone: ctx.Err() != nil})
+		if !again {
+			q.Exclude = append(q.Exclude, t.CredentialID)
+		}
+		reason := fmt.Sprintf("channel %s credential %d: %s", t.Channel.Name, t.CredentialID, aerr.Error())
+		res.Failovers = append(res.Failovers, reason)
 		r.metrics.attemptFailed(call.Model, t.Channel.Name, aerr.status)
 		r.log.LogAttrs(ctx, slog.LevelWarn, "upstream attempt failed",
 			slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
-			slog.Int("credential", t.CredIndex), slog.String("model", call.Model),
+			slog.Int64("credential", t.CredentialID), slog.String("model", call.Model),
 			slog.Int("status", aerr.status), slog.String("error", aerr.Error()))
 		if aerr.status == http.StatusTooManyRequests {
 			saw429 = true
@@ -130,17 +144,34 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 	return ae
 }
 
-// all is the target list, nil-safe.
-func (mt *modelTargets) all() []*Target {
-	if mt == nil {
-		return nil
+// pickError maps a failure to find any first target to the client's error.
+func (r *Relay) pickError(ctx context.Context, call *ExchangeCall, err error) *apierror.Error {
+	var nt *NoTargetError
+	switch {
+	case errors.Is(err, ErrNoRoute):
+		return apierror.ModelNotFound(call.Model)
+	case errors.Is(err, ErrGroupDenied):
+		return apierror.ModelNotAllowed(call.Model)
+	case errors.As(err, &nt):
+		var wait time.Duration
+		if !nt.RetryAt.IsZero() {
+			wait = max(time.Until(nt.RetryAt), time.Millisecond)
+		}
+		return apierror.NoAvailableChannel(wait)
 	}
-	return mt.targets
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		return ae // a pinning error from the scheduler
+	}
+	r.log.LogAttrs(ctx, slog.LevelError, "scheduler failed",
+		slog.String("request_id", call.RequestID), slog.String("model", call.Model), slog.String("error", err.Error()))
+	return apierror.NoAvailableChannel(0)
 }
 
 func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *Target, call *ExchangeCall, x Exchange, res *Result, start time.Time) (bool, *attemptError, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	attemptStart := time.Now()
 	req, err := x.NewRequest(actx, t, r.adapters[t.Channel.Type], res.Upstream)
 	if err != nil {
 		if provider.IsClientError(err) {
@@ -157,6 +188,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 		return false, upstreamFailure(resp), nil
 	}
 	res.TTFB = time.Since(start)
+	res.attemptTTFB = time.Since(attemptStart)
 	r.metrics.ttfb(call.Model, t.Channel.Name, res.TTFB)
 	if !call.Stream {
 		b, err := io.ReadAll(resp.Body)

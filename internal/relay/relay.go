@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,22 +23,7 @@ type ChatCall struct {
 	UpstreamModel string // after the channel's model_map; set per attempt
 	Stream        bool
 	IncludeUsage  bool // the client asked for stream_options.include_usage
-}
-
-// Target is one (channel, credential) pair an attempt goes to.
-type Target struct {
-	Channel   *config.Channel
-	Cred      *config.Credential
-	CredIndex int
-	client    *http.Client
-}
-
-// Secret is the credential's value (an API key or an access token).
-func (t *Target) Secret() string {
-	if t.Cred.Key != "" {
-		return t.Cred.Key.Value()
-	}
-	return t.Cred.AccessToken.Value()
+	Route         Route
 }
 
 // Usage is what the upstream reported for one request.
@@ -79,34 +65,40 @@ type Result struct {
 	RequestID string
 	Model     string // as the client asked
 	Upstream  string // model name sent upstream
+	Group     string
 	Channel   string // "" when no upstream was reached
-	CredIndex int
-	Stream    bool
-	Status    int // what the client got; 499 when it went away mid-stream
-	Usage     Usage
-	Attempts  int
+	// Credential is the database id of the last credential tried, 0 if none.
+	Credential int64
+	Stream     bool
+	Status     int // what the client got; 499 when it went away mid-stream
+	Usage      Usage
+	Attempts   int
+	// Failovers holds one reason per failed attempt that was followed by
+	// another ("channel main credential 3: upstream status 429: …").
+	Failovers []string
 	TTFB      time.Duration
 	Duration  time.Duration
 	Err       error // nil on success
+
+	attemptTTFB time.Duration // of the last attempt alone, for the scheduler's latency average
 }
 
 // Options configures a Relay.
 type Options struct {
-	Logger      *slog.Logger
-	Channels    []config.Channel
-	Scheduler   config.Scheduler
-	Upstream    config.Upstream
-	Adapters    map[string]ChatAdapter // by channel type
-	Metrics     *Metrics               // nil: no relay metrics
-	OnDone      func(ctx context.Context, r Result)
-	MaxSSELine  int // longest upstream SSE line; 0 → sse.DefaultMaxLine
-	transportFn func(proxy string) (*http.Client, error)
+	Logger     *slog.Logger
+	Pool       Scheduler
+	Scheduler  config.Scheduler
+	Upstream   config.Upstream
+	Adapters   map[string]ChatAdapter // by channel type
+	Metrics    *Metrics               // nil: no relay metrics
+	OnDone     func(ctx context.Context, r Result)
+	MaxSSELine int // longest upstream SSE line; 0 → sse.DefaultMaxLine
 }
 
 // Relay is the chat pipeline.
 type Relay struct {
 	log         *slog.Logger
-	router      *Router
+	sched       Scheduler
 	adapters    map[string]ChatAdapter
 	maxAttempts int
 	streamIdle  time.Duration
@@ -115,33 +107,22 @@ type Relay struct {
 	maxLine     int
 	// reportsUsage remembers, per channel name, whether its last stream
 	// reported usage; such channels skip exact counting (see usage.go).
-	reportsUsage map[string]*atomic.Bool
+	reportsUsage *usageMemo
 }
 
-// New builds a Relay; it fails on a channel whose type has no adapter or
-// whose proxy URL is invalid.
+// New builds a Relay; it fails on a channel type without an adapter.
 func New(opts Options) (*Relay, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	transports := NewTransports(opts.Upstream)
-	rt, err := NewRouter(opts.Channels, transports)
-	if err != nil {
-		return nil, err
-	}
-	for _, ch := range opts.Channels {
-		if _, ok := opts.Adapters[ch.Type]; !ok && !ch.Disabled {
-			return nil, fmt.Errorf("channel %s: no adapter for type %q", ch.Name, ch.Type)
-		}
+	if opts.Pool == nil {
+		return nil, fmt.Errorf("relay: no scheduler")
 	}
 	r := &Relay{
-		log: opts.Logger, router: rt, adapters: opts.Adapters,
+		log: opts.Logger, sched: opts.Pool, adapters: opts.Adapters,
 		maxAttempts: opts.Scheduler.MaxAttempts, streamIdle: opts.Upstream.StreamIdle,
 		metrics: opts.Metrics, onDone: opts.OnDone, maxLine: opts.MaxSSELine,
-	}
-	r.reportsUsage = make(map[string]*atomic.Bool, len(opts.Channels))
-	for _, ch := range opts.Channels {
-		r.reportsUsage[ch.Name] = new(atomic.Bool)
+		reportsUsage: &usageMemo{},
 	}
 	if r.maxAttempts <= 0 {
 		r.maxAttempts = 3
@@ -150,10 +131,15 @@ func New(opts Options) (*Relay, error) {
 }
 
 // HasModel reports whether any enabled channel serves model.
-func (r *Relay) HasModel(model string) bool { return r.router.Has(model) }
+func (r *Relay) HasModel(model string) bool { return len(r.sched.ChannelTypes(model)) > 0 }
 
 // Models lists every model some enabled channel serves, sorted.
-func (r *Relay) Models() []string { return r.router.Models() }
+func (r *Relay) Models() []string { return r.sched.Models() }
+
+// ChannelTypes lists the types of the enabled channels serving model;
+// handlers use it to pick a local answer when no channel of the needed type
+// serves the model.
+func (r *Relay) ChannelTypes(model string) []string { return r.sched.ChannelTypes(model) }
 
 // attemptError is one failed attempt, classified.
 type attemptError struct {
@@ -206,17 +192,17 @@ func (e *attemptError) clientError(saw429 bool, retryAfter time.Duration) *apier
 // Exchange loop with the chat adapters as the translators.
 func (r *Relay) Chat(ctx context.Context, w http.ResponseWriter, call *ChatCall) error {
 	x := &chatExchange{call: call, adapters: r.adapters, reportsUsage: r.reportsUsage}
-	return r.Exchange(ctx, w, &ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream}, x)
+	return r.Exchange(ctx, w, &ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream, Route: call.Route}, x)
 }
 
 // chatExchange adapts the per-channel-type ChatAdapter to Exchange.
 type chatExchange struct {
 	call         *ChatCall
 	adapters     map[string]ChatAdapter // by channel type
-	reportsUsage map[string]*atomic.Bool
+	reportsUsage *usageMemo
 }
 
-func (x *chatExchange) Accepts(*Target) bool { return true }
+func (x *chatExchange) Accepts(string) bool { return true }
 
 func (x *chatExchange) NewRequest(ctx context.Context, t *Target, adapter ChatAdapter, upstreamModel string) (*http.Request, error) {
 	x.call.UpstreamModel = upstreamModel
@@ -233,7 +219,7 @@ func (x *chatExchange) Response(t *Target, body []byte) ([]byte, Usage, error) {
 
 func (x *chatExchange) NewStream(t *Target) EventStream {
 	c := newCountingChat(x.adapter(t).NewChatStream(x.call), x.call)
-	c.learned = x.reportsUsage[t.Channel.Name]
+	c.learned = x.reportsUsage.of(t.Channel.Name)
 	c.cheap = c.learned != nil && c.learned.Load()
 	return c
 }
@@ -271,7 +257,7 @@ func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
 	if r.log.Enabled(ctx, slog.LevelDebug) {
 		r.log.LogAttrs(ctx, slog.LevelDebug, "relay done",
 			slog.String("request_id", res.RequestID), slog.String("model", res.Model),
-			slog.String("channel", res.Channel), slog.Int("status", res.Status),
+			slog.String("channel", res.Channel), slog.Int64("credential", res.Credential), slog.Int("status", res.Status),
 			slog.Int("attempts", res.Attempts), slog.Bool("stream", res.Stream),
 			slog.Int("prompt_tokens", res.Usage.PromptTokens),
 			slog.Int("completion_tokens", res.Usage.CompletionTokens),
@@ -300,4 +286,17 @@ func upstreamModel(ch *config.Channel, model string) string {
 		return m
 	}
 	return model
+}
+
+// usageMemo holds, per channel name, whether the channel's last stream
+// reported usage. Channels come and go with the pool, so cells are created
+// on first use.
+type usageMemo struct{ m sync.Map } // channel name → *atomic.Bool
+
+func (u *usageMemo) of(channel string) *atomic.Bool {
+	if v, ok := u.m.Load(channel); ok {
+		return v.(*atomic.Bool)
+	}
+	v, _ := u.m.LoadOrStore(channel, new(atomic.Bool))
+	return v.(*atomic.Bool)
 }

@@ -8,43 +8,12 @@ import (
 	"github.com/switchyard/switchyard/internal/config"
 )
 
-func TestRouterRoundRobin(t *testing.T) {
-	chans := []config.Channel{
-		{Name: "a", Type: "openai", Models: []string{"m"}, Credentials: []config.Credential{{Key: "a0"}, {Key: "a1"}}},
-		{Name: "b", Type: "openai", Models: []string{"x"}, ModelMap: map[string]string{"m": "x"}, Credentials: []config.Credential{{Key: "b0"}}},
-		{Name: "off", Type: "openai", Models: []string{"m"}, Disabled: true, Credentials: []config.Credential{{Key: "z"}}},
-	}
-	rt, err := NewRouter(chans, NewTransports(config.Upstream{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var firsts []string
-	for range 3 {
-		ts := rt.Pick("m", 3)
-		if len(ts) != 3 {
-			t.Fatalf("%d targets", len(ts))
-		}
-		firsts = append(firsts, ts[0].Secret())
-	}
-	if firsts[0] == firsts[1] || firsts[1] == firsts[2] || firsts[0] == firsts[2] {
-		t.Fatalf("not round robin: %v", firsts)
-	}
-	if rt.Pick("nope", 3) != nil || rt.Has("nope") || !rt.Has("x") {
-		t.Fatal("model index wrong")
-	}
-	if got := rt.Pick("m", 2); len(got) != 2 {
-		t.Fatalf("max attempts not applied: %d", len(got))
-	}
-}
-
 func TestBadProxy(t *testing.T) {
-	chans := []config.Channel{{Name: "a", Type: "openai", Models: []string{"m"}, Proxy: "ftp://h:1",
-		Credentials: []config.Credential{{Key: "k"}}}}
-	if _, err := NewRouter(chans, NewTransports(config.Upstream{})); err == nil {
+	ts := NewTransports(config.Upstream{})
+	if _, err := ts.Client("ftp://h:1"); err == nil {
 		t.Fatal("ftp proxy accepted")
 	}
-	chans[0].Proxy = "socks5://127.0.0.1:1080"
-	if _, err := NewRouter(chans, NewTransports(config.Upstream{})); err != nil {
+	if _, err := ts.Client("socks5://127.0.0.1:1080"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -39,8 +39,8 @@ var _ relay.Exchange = (*messagesExchange)(nil)
 func isPassthrough(t *relay.Target) bool { return t.Channel.Type == "anthropic" }
 
 // Accepts implements relay.Exchange: count_tokens needs an Anthropic upstream.
-func (x *messagesExchange) Accepts(t *relay.Target) bool {
-	return !x.countTokens || isPassthrough(t)
+func (x *messagesExchange) Accepts(typ string) bool {
+	return !x.countTokens || typ == "anthropic"
 }
 
 // NewRequest implements relay.Exchange.

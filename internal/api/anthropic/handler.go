@@ -67,6 +67,7 @@ type peek struct {
 // request is an authenticated, parsed inbound request.
 type request struct {
 	key     *auth.Key
+	route   relay.Route
 	body    []byte
 	peek    peek
 	version string
@@ -84,7 +85,7 @@ func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
 		requestID: api.RequestID(ctx), body: req.body, model: req.peek.Model,
 		stream: req.peek.Stream, version: req.version, beta: req.beta,
 	}
-	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Stream: req.peek.Stream}
+	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Stream: req.peek.Stream, Route: req.route}
 	if err := h.relay.Exchange(auth.WithKey(ctx, req.key), w, call, x); err != nil {
 		h.fail(w, r, err)
 	}
@@ -118,7 +119,7 @@ func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
 		requestID: api.RequestID(ctx), body: req.body, model: req.peek.Model,
 		version: req.version, beta: req.beta, countTokens: true,
 	}
-	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model}
+	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Route: req.route}
 	if err := h.relay.Exchange(auth.WithKey(ctx, req.key), w, call, x); err != nil {
 		h.fail(w, r, err)
 	}
@@ -162,6 +163,12 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		h.fail(w, r, err)
 		return nil, false
 	}
+	g, ch, cred, err := key.Route(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
+	req.route = relay.Route{Group: g, PinChannel: ch, PinCredential: cred}
 	return req, true
 }
 

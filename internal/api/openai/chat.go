@@ -76,7 +76,13 @@ func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	route, err := routeOf(r, key)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	call := &relay.ChatCall{
+		Route:        route,
 		RequestID:    api.RequestID(ctx),
 		Body:         body,
 		Model:        peek.Model,

@@ -46,7 +46,7 @@ type embeddingsExchange struct {
 	gemini *gemini.EmbeddingsRequest // set on a gemini attempt
 }
 
-func (x *embeddingsExchange) Accepts(t *relay.Target) bool { return embeddingsAccepts(t.Channel.Type) }
+func (x *embeddingsExchange) Accepts(typ string) bool { return embeddingsAccepts(typ) }
 
 func (x *embeddingsExchange) NewRequest(ctx context.Context, t *relay.Target, a relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
 	if t.Channel.Type != "gemini" {

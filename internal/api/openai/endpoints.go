@@ -33,9 +33,10 @@ func (h *Handler) MountEndpoints(rt *api.Router) {
 
 // request is an authenticated, peeked request body.
 type request struct {
-	ctx  context.Context
-	body []byte
-	peek chatPeek
+	ctx   context.Context
+	body  []byte
+	peek  chatPeek
+	route relay.Route
 }
 
 // begin authenticates and reads the body; on failure it has answered.
@@ -64,7 +65,18 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		h.fail(w, r, err)
 		return nil, false
 	}
-	return &request{ctx: auth.WithKey(ctx, key), body: body, peek: peek}, true
+	route, err := routeOf(r, key)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
+	return &request{ctx: auth.WithKey(ctx, key), body: body, peek: peek, route: route}, true
+}
+
+// routeOf is the key's group and any route its admin forces by header.
+func routeOf(r *http.Request, key *auth.Key) (relay.Route, error) {
+	g, ch, cred, err := key.Route(r)
+	return relay.Route{Group: g, PinChannel: ch, PinCredential: cred}, err
 }
 
 // servable answers a 404 for an unknown model or a 400 when none of the
@@ -94,7 +106,7 @@ type chatShaped struct {
 	adapter  relay.ChatAdapter // of the current attempt
 }
 
-func (x *chatShaped) Accepts(t *relay.Target) bool { _, ok := x.adapters[t.Channel.Type]; return ok }
+func (x *chatShaped) Accepts(typ string) bool { _, ok := x.adapters[typ]; return ok }
 
 func (x *chatShaped) NewRequest(ctx context.Context, t *relay.Target, _ relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
 	x.adapter = x.adapters[t.Channel.Type]
@@ -142,7 +154,7 @@ var (
 )
 
 func exchangeCall(r *request) *relay.ExchangeCall {
-	return &relay.ExchangeCall{RequestID: api.RequestID(r.ctx), Model: r.peek.Model, Stream: r.peek.Stream}
+	return &relay.ExchangeCall{RequestID: api.RequestID(r.ctx), Model: r.peek.Model, Stream: r.peek.Stream, Route: r.route}
 }
 
 // newResponseID is a Responses id for a translated answer.

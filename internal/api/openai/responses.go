@@ -52,7 +52,7 @@ func (x *responsesExchange) prompt() int { return responsesPrompt(x.enc(), x.bod
 
 // Accepts takes every channel: the chat adapter of a type without a
 // Responses API translates.
-func (x *responsesExchange) Accepts(*relay.Target) bool { return true }
+func (x *responsesExchange) Accepts(string) bool { return true }
 
 func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
 	x.pass, x.adapter, x.upstream = responsesPassthrough[t.Channel.Type], a, upstreamModel

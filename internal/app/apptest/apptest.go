@@ -32,7 +32,16 @@ func Config(t testing.TB) *config.Config {
 // and stops it (failing the test if it does not drain) when the test ends.
 func Start(t testing.TB, cfg *config.Config) *app.App {
 	t.Helper()
-	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	return StartWith(t, cfg, nil)
+}
+
+// StartWith is Start with a logger (nil discards) and app options.
+func StartWith(t testing.TB, cfg *config.Config, log *slog.Logger, opts ...app.Option) *app.App {
+	t.Helper()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a, err := app.New(context.Background(), cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -1,0 +1,227 @@
+package pool
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/switchyard/switchyard/internal/config"
+)
+
+// Limits on imported values: far above any real key or token, low enough
+// that a garbage file cannot fill the database.
+const (
+	maxImportBytes = 64 << 20
+	maxKeyLen      = 4096
+	maxTokenLen    = 16384
+	maxEmailLen    = 191 // the credentials.email column
+)
+
+// ImportEntry is one credential read by ParseImport.
+type ImportEntry struct {
+	// Line is the 1-based line of a text file, or the 1-based index in a
+	// JSON array.
+	Line int
+	Cred config.Credential
+	// Err says why the entry is invalid; such an entry is reported, never
+	// stored. It never contains a secret.
+	Err error
+}
+
+// importJSON is one element of a JSON import: the field names of
+// config.Credential in the configuration file.
+type importJSON struct {
+	Key          string    `json:"key"`
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Email        string    `json:"email"`
+	DailyLimit   int64     `json:"daily_limit"`
+	DailyTokens  int64     `json:"daily_tokens"`
+	DailySpend   float64   `json:"daily_spend"`
+	Proxy        string    `json:"proxy"`
+	Weight       int       `json:"weight"`
+}
+
+// ParseImport reads credentials for Import: either a JSON array of objects
+// with the configuration's credential fields (key, access_token,
+// refresh_token, expires_at in RFC 3339, email, daily_limit, daily_tokens,
+// daily_spend, proxy, weight), recognised by a first non-space byte '[', or
+// plain text with one API key per line (blank lines and lines starting
+// with # are skipped). Entries that are invalid come back with Err set; the
+// error is for input that cannot be read at all, such as malformed JSON,
+// and names the byte offset.
+func ParseImport(r io.Reader) ([]ImportEntry, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxImportBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read import: %w", err)
+	}
+	if len(data) > maxImportBytes {
+		return nil, fmt.Errorf("read import: larger than %d MiB", maxImportBytes>>20)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from Windows editors
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		return parseJSONImport(data)
+	}
+	return parseTextImport(data), nil
+}
+
+func parseTextImport(data []byte) []ImportEntry {
+	var out []ImportEntry
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		e := ImportEntry{Line: i + 1, Cred: config.Credential{Key: config.Secret(line)}}
+		e.Err = validateCredential(e.Cred)
+		if e.Err == nil {
+			e.Cred.Weight = 1
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func parseJSONImport(data []byte) ([]ImportEntry, error) {
+	var raws []json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raws); err != nil {
+		return nil, jsonDocError(err, dec)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse import: unexpected data after the JSON array at byte offset %d", dec.InputOffset())
+	}
+	out := make([]ImportEntry, len(raws))
+	for i, raw := range raws {
+		out[i] = parseJSONEntry(i+1, raw)
+	}
+	return out, nil
+}
+
+// jsonDocError names where a JSON document went wrong, without quoting it.
+func jsonDocError(err error, dec *json.Decoder) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("parse import: malformed JSON at byte offset %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		return fmt.Errorf("parse import: want a JSON array of objects, found %s at byte offset %d", typ.Value, typ.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("parse import: malformed JSON at byte offset %d: unexpected end of input", dec.InputOffset())
+	}
+	return fmt.Errorf("parse import: malformed JSON at byte offset %d: %w", dec.InputOffset(), err)
+}
+
+func parseJSONEntry(n int, raw json.RawMessage) ImportEntry {
+	e := ImportEntry{Line: n}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		e.Err = errors.New("not a JSON object")
+		return e
+	}
+	var v importJSON
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		e.Err = jsonEntryError(err)
+		return e
+	}
+	e.Cred = config.Credential{
+		Key: config.Secret(v.Key), AccessToken: config.Secret(v.AccessToken), RefreshToken: config.Secret(v.RefreshToken),
+		ExpiresAt: v.ExpiresAt, Email: v.Email, DailyLimit: v.DailyLimit, DailyTokens: v.DailyTokens,
+		DailySpend: v.DailySpend, Proxy: v.Proxy, Weight: v.Weight,
+	}
+	if e.Err = validateCredential(e.Cred); e.Err == nil {
+		e.Cred.Weight = max(e.Cred.Weight, 1)
+	}
+	return e
+}
+
+// jsonEntryError explains a bad entry by field, never by value: a value
+// may be a secret.
+func jsonEntryError(err error) error {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fmt.Errorf("field %s: want %s, found %s", typ.Field, typ.Type, typ.Value)
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return fmt.Errorf("unknown field %s", strings.TrimPrefix(msg, "json: unknown field "))
+	}
+	var perr *time.ParseError
+	if errors.As(err, &perr) {
+		return errors.New("field expires_at: want an RFC 3339 time such as 2030-01-02T15:04:05Z")
+	}
+	return errors.New("not a valid credential object")
+}
+
+// validateCredential reports why c cannot be stored, naming the field but
+// never quoting a secret.
+func validateCredential(c config.Credential) error {
+	key, at, rt := c.Key.Value(), c.AccessToken.Value(), c.RefreshToken.Value()
+	switch {
+	case key == "" && at == "" && rt == "":
+		return errors.New("empty: set key (an API key) or access_token (an OAuth token)")
+	case key != "" && (at != "" || rt != ""):
+		return errors.New("set either key or access_token/refresh_token, not both")
+	case rt != "" && at == "":
+		return errors.New("refresh_token goes with access_token")
+	case len(key) > maxKeyLen:
+		return fmt.Errorf("key longer than %d bytes", maxKeyLen)
+	case len(at) > maxTokenLen:
+		return fmt.Errorf("access_token longer than %d bytes", maxTokenLen)
+	case len(rt) > maxTokenLen:
+		return fmt.Errorf("refresh_token longer than %d bytes", maxTokenLen)
+	case len(c.Email) > maxEmailLen:
+		return fmt.Errorf("email longer than %d bytes", maxEmailLen)
+	case c.Weight < 0:
+		return fmt.Errorf("weight %d is negative", c.Weight)
+	case c.DailyLimit < 0:
+		return fmt.Errorf("daily_limit %d is negative", c.DailyLimit)
+	case c.DailyTokens < 0:
+		return fmt.Errorf("daily_tokens %d is negative", c.DailyTokens)
+	case c.DailySpend < 0 || c.DailySpend != c.DailySpend:
+		return errors.New("daily_spend must be 0 (no limit) or more")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"key", key}, {"access_token", at}, {"refresh_token", rt}, {"email", c.Email}, {"proxy", c.Proxy},
+	} {
+		if err := cleanValue(f.value); err != nil {
+			return fmt.Errorf("%s %w", f.name, err)
+		}
+	}
+	if c.Proxy != "" {
+		u, err := url.Parse(c.Proxy)
+		if err != nil || u.Host == "" {
+			return errors.New("proxy is not a URL such as http://host:3128")
+		}
+		if s := strings.ToLower(u.Scheme); s != "http" && s != "https" && s != "socks5" {
+			return errors.New("proxy scheme must be http, https or socks5")
+		}
+	}
+	return nil
+}
+
+// cleanValue rejects what cannot be part of a key, token or address:
+// a stray space or line break almost always means a mangled paste.
+func cleanValue(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			return errors.New("contains whitespace")
+		case unicode.IsControl(r):
+			return errors.New("contains a control character")
+		}
+	}
+	return nil
+}

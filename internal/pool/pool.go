@@ -1,0 +1,642 @@
+package pool
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/relay"
+)
+
+// LeaseTTL bounds how long a lease outlives a dead node; live leases are
+// renewed every LeaseTTL/3 for as long as their request runs.
+const LeaseTTL = 60 * time.Second
+
+// Options configures a Pool.
+type Options struct {
+	Logger    *slog.Logger
+	Store     *Store
+	State     State
+	Scheduler config.Scheduler
+	// Clients hands out the HTTP client of a proxy URL ("" = direct).
+	Clients func(proxy string) (*http.Client, error)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Spend prices an attempt's usage in micro-USD for daily_spend; nil
+	// means spend is not tracked.
+	Spend func(model string, u relay.Usage) int64
+	// Only, when set, limits routing to these channel names (the
+	// configuration file's); other stored channels are ignored.
+	Only []string
+}
+
+// Pool is the account pool: it routes each attempt to a channel and leases
+// one of its credentials, and learns from each outcome. It implements
+// relay.Scheduler.
+type Pool struct {
+	log       *slog.Logger
+	store     *Store
+	state     State
+	sched     config.Scheduler
+	clients   func(string) (*http.Client, error)
+	now       func() time.Time
+	spend     func(string, relay.Usage) int64
+	only      map[string]bool
+	rt        atomic.Pointer[routing]
+	leases    sync.Map // lease id → *lease, for renewal
+	writes    chan statusWrite
+	probe     func(ctx context.Context, t *relay.Target, model string) error
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	reloadMu  sync.Mutex
+	leaseBase string
+	leaseSeq  atomic.Uint64
+}
+
+var _ relay.Scheduler = (*Pool)(nil)
+
+// New builds a pool and loads its routing table from the store. Call Start
+// to run its background loops and Close to stop them.
+func New(ctx context.Context, opts Options) (*Pool, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	p := &Pool{
+		log: opts.Logger, store: opts.Store, state: opts.State, sched: opts.Scheduler,
+		clients: opts.Clients, now: opts.Now, spend: opts.Spend,
+		writes: make(chan statusWrite, 1024), leaseBase: hex.EncodeToString(b[:]) + "-",
+	}
+	if opts.Only != nil {
+		p.only = make(map[string]bool, len(opts.Only))
+		for _, n := range opts.Only {
+			p.only[n] = true
+		}
+	}
+	if err := p.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SetProber sets the request the periodic test sends to a disabled
+// credential (the relay's Probe). Call it before Start.
+func (p *Pool) SetProber(probe func(ctx context.Context, t *relay.Target, model string) error) {
+	p.probe = probe
+}
+
+// routing is an immutable snapshot of channels and credentials, swapped
+// whole on reload so the hot path reads it without locks.
+type routing struct {
+	byModel map[string][]*tier // tiers by priority, highest first
+	byName  map[string]*channel
+	creds   map[int64]*cred
+	models  []string
+	types   map[string][]string // model → channel types
+}
+
+type tier struct {
+	priority int
+	channels []*channel
+}
+
+type channel struct {
+	id       int64
+	cfg      config.Channel
+	strategy Strategy
+	groups   map[string]bool
+	creds    []*cred
+	cands    []Cand // creds as offered to the state, same order
+}
+
+type cred struct {
+	id      int64
+	ch      *channel
+	kind    string
+	email   string
+	opts    CredOptions
+	cand    Cand
+	client  *http.Client
+	secret  atomic.Pointer[Secret]
+	version atomic.Int64
+	refresh sync.Mutex // one refresh at a time on this node
+}
+
+func (c *cred) token() string {
+	s := c.secret.Load()
+	if s.Key != "" {
+		return s.Key
+	}
+	return s.AccessToken
+}
+
+// Reload rebuilds the routing table from the store. Credentials that keep
+// their id keep their live secret when the stored one is not newer.
+func (p *Pool) Reload(ctx context.Context) error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	chs, creds, err := p.store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load channels: %w", err)
+	}
+	old := p.rt.Load()
+	rt := &routing{byModel: map[string][]*tier{}, byName: map[string]*channel{}, creds: map[int64]*cred{},
+		types: map[string][]string{}}
+	byID := map[int64]*channel{}
+	for _, cr := range chs {
+		if cr.Config.Disabled || (p.only != nil && !p.only[cr.Config.Name]) {
+			continue
+		}
+		ch := &channel{id: cr.ID, cfg: cr.Config, groups: map[string]bool{}}
+		ch.strategy = Strategy(p.sched.Strategy)
+		if cr.Config.Strategy != "" {
+			ch.strategy = Strategy(cr.Config.Strategy)
+		}
+		groups := cr.Config.Groups
+		if len(groups) == 0 {
+			groups = []string{config.DefaultGroup}
+		}
+		for _, g := range groups {
+			ch.groups[g] = true
+		}
+		byID[cr.ID] = ch
+		rt.byName[ch.cfg.Name] = ch
+	}
+	for _, rec := range creds {
+		ch := byID[rec.ChannelID]
+		if ch == nil {
+			continue
+		}
+		proxy := ch.cfg.Proxy
+		if rec.Options.Proxy != "" {
+			proxy = rec.Options.Proxy
+		}
+		client, err := p.clients(proxy)
+		if err != nil {
+			return fmt.Errorf("channel %s credential %d: %w", ch.cfg.Name, rec.ID, err)
+		}
+		c := &cred{id: rec.ID, ch: ch, kind: rec.Kind, email: rec.Email, opts: rec.Options, client: client}
+		c.cand = Cand{ID: rec.ID, Weight: max(rec.Options.Weight, 1), DailyRequests: rec.Options.DailyLimit,
+			DailyTokens: rec.Options.DailyTokens, DailySpend: int64(rec.Options.DailySpend*1e6 + 0.5)}
+		sec := rec.Secret
+		c.secret.Store(&sec)
+		c.version.Store(rec.Version)
+		if old != nil {
+			if oc := old.creds[rec.ID]; oc != nil && oc.version.Load() > rec.Version {
+				c.secret.Store(oc.secret.Load())
+				c.version.Store(oc.version.Load())
+			}
+		}
+		ch.creds = append(ch.creds, c)
+		ch.cands = append(ch.cands, c.cand)
+		rt.creds[rec.ID] = c
+		if rec.Status == StatusDisabled {
+			// The durable status wins at load: a node that starts (or an
+			// operator who disabled it by hand) must not route to it.
+			if err := p.state.Disable(ctx, rec.ID, rec.LastError, p.now()); err != nil {
+				return fmt.Errorf("load credential %d state: %w", rec.ID, err)
+			}
+		}
+	}
+	for _, ch := range byID {
+		if len(ch.creds) == 0 {
+			continue
+		}
+		names := slices.Clone(ch.cfg.Models)
+		for m := range ch.cfg.ModelMap {
+			names = append(names, m)
+		}
+		slices.Sort(names)
+		for _, m := range slices.Compact(names) {
+			rt.addChannel(m, ch)
+		}
+	}
+	for m, tiers := range rt.byModel {
+		slices.SortFunc(tiers, func(a, b *tier) int { return b.priority - a.priority })
+		for _, t := range tiers {
+			slices.SortFunc(t.channels, func(a, b *channel) int { return int(a.id - b.id) })
+			for _, ch := range t.channels {
+				rt.types[m] = append(rt.types[m], ch.cfg.Type)
+			}
+		}
+		rt.models = append(rt.models, m)
+	}
+	slices.Sort(rt.models)
+	p.rt.Store(rt)
+	return nil
+}
+
+func (rt *routing) addChannel(model string, ch *channel) {
+	for _, t := range rt.byModel[model] {
+		if t.priority == ch.cfg.Priority {
+			t.channels = append(t.channels, ch)
+			return
+		}
+	}
+	rt.byModel[model] = append(rt.byModel[model], &tier{priority: ch.cfg.Priority, channels: []*channel{ch}})
+}
+
+// Models implements relay.Scheduler.
+func (p *Pool) Models() []string { return p.rt.Load().models }
+
+// ChannelTypes implements relay.Scheduler.
+func (p *Pool) ChannelTypes(model string) []string { return p.rt.Load().types[model] }
+
+// Pick implements relay.Scheduler: the highest priority tier with a usable
+// credential wins; inside a tier, channels are tried in a weighted random
+// order; inside a channel, the strategy picks the credential.
+func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error) {
+	rt := p.rt.Load()
+	if q.PinChannel != "" || q.PinCredential != 0 {
+		return p.pinned(ctx, rt, q)
+	}
+	tiers := rt.byModel[q.Model]
+	if len(tiers) == 0 {
+		return nil, relay.ErrNoRoute
+	}
+	group := q.Group
+	if group == "" {
+		group = config.DefaultGroup
+	}
+	now := p.now()
+	var retryAt time.Time
+	served := false
+	var order [16]*channel
+	for _, t := range tiers {
+		chs := order[:0]
+		weights := 0
+		for _, ch := range t.channels {
+			if !ch.groups[group] {
+				continue
+			}
+			served = true
+			if q.Accept != nil && !q.Accept(ch.cfg.Type) {
+				continue
+			}
+			chs = append(chs, ch)
+			weights += max(ch.cfg.Weight, 1)
+		}
+		for len(chs) > 0 {
+			i := pickWeighted(chs, weights)
+			ch := chs[i]
+			weights -= max(ch.cfg.Weight, 1)
+			chs = slices.Delete(chs, i, i+1)
+			l, at, err := p.acquire(ctx, ch, q.Exclude, now, false)
+			if err != nil {
+				return nil, err
+			}
+			if l != nil {
+				return l, nil
+			}
+			if !at.IsZero() && (retryAt.IsZero() || at.Before(retryAt)) {
+				retryAt = at
+			}
+		}
+	}
+	if !served {
+		return nil, relay.ErrGroupDenied
+	}
+	return nil, &relay.NoTargetError{RetryAt: retryAt}
+}
+
+// pickWeighted draws an index of chs in proportion to channel weight.
+func pickWeighted(chs []*channel, total int) int {
+	if len(chs) == 1 || total <= 0 {
+		return 0
+	}
+	n := mrand.IntN(total)
+	for i, ch := range chs {
+		n -= max(ch.cfg.Weight, 1)
+		if n < 0 {
+			return i
+		}
+	}
+	return len(chs) - 1
+}
+
+// acquire asks the state for one of ch's credentials not in exclude.
+func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now time.Time, force bool) (*lease, time.Time, error) {
+	cands := ch.cands
+	if len(exclude) > 0 {
+		cands = make([]Cand, 0, len(ch.cands))
+		for _, c := range ch.cands {
+			if !slices.Contains(exclude, c.ID) {
+				cands = append(cands, c)
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil, time.Time{}, nil
+	}
+	id := p.leaseBase + strconv.FormatUint(p.leaseSeq.Add(1), 36)
+	q := acquirePool.Get().(*Acquire)
+	*q = Acquire{
+		Channel: ch.cfg.Name, Cands: cands, Strategy: ch.strategy, Now: now, Day: Day(now),
+		MinInterval: p.sched.MinInterval, Ratio: p.sched.DailyUsageRatio, Rand: mrand.Float64(),
+		LeaseID: id, LeaseTTL: LeaseTTL, Force: force,
+	}
+	g, err := p.state.Acquire(ctx, q)
+	*q = Acquire{}
+	acquirePool.Put(q)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("acquire a credential of channel %s: %w", ch.cfg.Name, err)
+	}
+	if !g.Found {
+		return nil, g.RetryAt, nil
+	}
+	var c *cred
+	for _, cc := range ch.creds {
+		if cc.id == g.CredID {
+			c = cc
+			break
+		}
+	}
+	if c == nil {
+		return nil, time.Time{}, fmt.Errorf("state granted credential %d, not offered by channel %s", g.CredID, ch.cfg.Name)
+	}
+	l := &lease{p: p, c: c, id: id, probe: g.Probe, start: now}
+	if c.kind == KindOAuth && p.expiring(c, now, 30*time.Second) {
+		if err := p.refreshToken(ctx, c, true); err != nil {
+			p.log.LogAttrs(ctx, slog.LevelWarn, "oauth refresh before use failed",
+				slog.String("channel", ch.cfg.Name), slog.Int64("credential", c.id), slog.String("error", err.Error()))
+		}
+	}
+	l.target = relay.NewTarget(&ch.cfg, c.id, c.token(), c.client)
+	p.leases.Store(id, l)
+	return l, time.Time{}, nil
+}
+
+// acquirePool recycles Acquire arguments: the state is an interface, so
+// each one would otherwise escape to the heap on every attempt.
+var acquirePool = sync.Pool{New: func() any { return new(Acquire) }}
+
+// pinned serves the admin headers X-Switchyard-Channel and -Credential.
+func (p *Pool) pinned(ctx context.Context, rt *routing, q *relay.PickQuery) (relay.Lease, error) {
+	var ch *channel
+	if q.PinCredential != 0 {
+		c := rt.creds[q.PinCredential]
+		if c == nil || (q.PinChannel != "" && c.ch.cfg.Name != q.PinChannel) {
+			return nil, apierror.InvalidRequest(fmt.Sprintf("X-Switchyard-Credential: no credential %d in an enabled channel%s", q.PinCredential, pinSuffix(q.PinChannel)), "")
+		}
+		if slices.Contains(q.Exclude, c.id) {
+			return nil, &relay.NoTargetError{}
+		}
+		ch = c.ch
+		only := *ch
+		only.creds, only.cands = []*cred{c}, []Cand{c.cand}
+		ch = &only
+	} else {
+		ch = rt.byName[q.PinChannel]
+		if ch == nil {
+			return nil, apierror.InvalidRequest(fmt.Sprintf("X-Switchyard-Channel: no enabled channel named %q", q.PinChannel), "")
+		}
+	}
+	if q.Accept != nil && !q.Accept(ch.cfg.Type) {
+		return nil, apierror.InvalidRequest(fmt.Sprintf("channel %s (type %s) cannot serve this endpoint", ch.cfg.Name, ch.cfg.Type), "")
+	}
+	now := p.now()
+	// A pinned credential is leased whatever its health (testing a disabled
+	// account is the point); a pinned channel still picks a healthy one.
+	l, at, err := p.acquire(ctx, ch, q.Exclude, now, q.PinCredential != 0)
+	if err != nil || l != nil {
+		return l, err
+	}
+	return nil, &relay.NoTargetError{RetryAt: at}
+}
+
+func pinSuffix(ch string) string {
+	if ch == "" {
+		return ""
+	}
+	return " of channel " + ch
+}
+
+// Day is the UTC day of t, the key of daily counters.
+func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// lease is one attempt's hold on a credential.
+type lease struct {
+	p         *Pool
+	c         *cred
+	id        string
+	target    *relay.Target
+	probe     bool
+	start     time.Time
+	refreshed bool
+	done      atomic.Bool
+}
+
+func (l *lease) Target() *relay.Target { return l.target }
+
+// Done implements relay.Lease: it classifies the outcome, releases the
+// lease with it, and for an OAuth credential answered 401 refreshes the
+// token once and offers the same credential again.
+func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
+	if !l.done.CompareAndSwap(false, true) {
+		return false
+	}
+	p := l.p
+	p.leases.Delete(l.id)
+	now := p.now()
+	so := Outcome{Err: o.Err, Day: Day(now), CircuitFailures: p.sched.CircuitFailures, CircuitPause: p.sched.CircuitPause}
+	again := false
+	switch {
+	case o.Committed && o.Status >= 500:
+		so.Kind = Failed // the stream broke after it reached the client
+	case o.Committed:
+		so.Kind = Success
+		so.TTFB = o.TTFB
+		so.Tokens = int64(o.Usage.PromptTokens + o.Usage.CompletionTokens)
+		if p.spend != nil {
+			so.Spend = p.spend(o.Model, o.Usage)
+		}
+	case o.ClientGone:
+		so.Kind = Neutral
+	case o.Status == http.StatusTooManyRequests:
+		so.Kind = RateLimited
+		so.Cooldown = o.RetryAfter
+		if so.Cooldown <= 0 {
+			so.Cooldown = p.sched.Cooldown429
+		}
+	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
+		so.Kind = AuthFailed
+		if o.Status == http.StatusUnauthorized && l.c.kind == KindOAuth && l.c.ch.cfg.TokenURL != "" {
+			// An access token can be revoked or expire early: one refresh,
+			// then the same credential again.
+			if err := p.refreshToken(ctx, l.c, false); err == nil {
+				so.Kind, again = Neutral, true
+			} else {
+				so.Err = "oauth refresh after 401 failed: " + err.Error()
+			}
+		}
+	case o.Status == 0, o.Status == http.StatusRequestTimeout, o.Status >= 500:
+		so.Kind = Failed
+	default:
+		so.Kind = Neutral // 400-class answers caused by the request itself
+	}
+	if err := p.state.Release(ctx, l.c.id, l.id, so, now); err != nil {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "release credential",
+			slog.Int64("credential", l.c.id), slog.String("error", err.Error()))
+	}
+	if so.Kind == AuthFailed {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "credential disabled",
+			slog.String("channel", l.c.ch.cfg.Name), slog.Int64("credential", l.c.id), slog.String("reason", so.Err))
+		p.persist(l.c.id, StatusDisabled, so.Err)
+	}
+	return again
+}
+
+// statusWrite is a durable status change, written off the hot path.
+type statusWrite struct {
+	id        int64
+	status    string
+	lastError string
+}
+
+func (p *Pool) persist(id int64, status, lastError string) {
+	select {
+	case p.writes <- statusWrite{id, status, lastError}:
+	default:
+		// The state store already holds the change; only its durability is
+		// delayed until the next one for this credential.
+		p.log.Warn("credential status queue full; dropping a durable write", "credential", id, "status", status)
+	}
+}
+
+// Start runs the background loops: status writes, lease renewal, OAuth
+// refresh ahead of expiry, the periodic test of disabled credentials and
+// the reload of channels changed by other processes.
+func (p *Pool) Start(ctx context.Context) {
+	ctx, p.stop = context.WithCancel(context.WithoutCancel(ctx))
+	p.loop(ctx, 0, p.writeStatuses)
+	p.loop(ctx, LeaseTTL/3, p.renewLeases)
+	p.loop(ctx, 30*time.Second, p.refreshExpiring)
+	p.loop(ctx, ReloadInterval, func(ctx context.Context) {
+		if err := p.Reload(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("reload channels", "error", err.Error())
+		}
+	})
+	if p.sched.ChannelTestInterval > 0 && p.probe != nil {
+		p.loop(ctx, p.sched.ChannelTestInterval, p.TestDisabled)
+	}
+}
+
+// ReloadInterval is how often a node rereads channels and credentials, so
+// an import on one node reaches the others.
+var ReloadInterval = 15 * time.Second
+
+// loop runs fn every interval until ctx ends; interval 0 runs fn once (fn
+// loops itself).
+func (p *Pool) loop(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if interval == 0 {
+			fn(ctx)
+			return
+		}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn(ctx)
+			}
+		}
+	}()
+}
+
+func (p *Pool) writeStatuses(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			// Drain what is queued with a short grace, so a status change
+			// just before shutdown is not lost.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			for {
+				select {
+				case w := <-p.writes:
+					p.writeStatus(dctx, w)
+				default:
+					return
+				}
+			}
+		case w := <-p.writes:
+			p.writeStatus(ctx, w)
+		}
+	}
+}
+
+func (p *Pool) writeStatus(ctx context.Context, w statusWrite) {
+	if err := p.store.SetStatus(ctx, w.id, w.status, w.lastError); err != nil {
+		p.log.Warn("persist credential status", "credential", w.id, "status", w.status, "error", err.Error())
+	}
+}
+
+func (p *Pool) renewLeases(ctx context.Context) {
+	now := p.now()
+	p.leases.Range(func(_, v any) bool {
+		l := v.(*lease)
+		if err := p.state.Renew(ctx, l.c.id, l.id, now, LeaseTTL); err != nil && ctx.Err() == nil {
+			p.log.Warn("renew lease", "credential", l.c.id, "error", err.Error())
+		}
+		return true
+	})
+}
+
+// Close stops the background loops and flushes queued status writes.
+func (p *Pool) Close() {
+	if p.stop != nil {
+		p.stop()
+		p.wg.Wait()
+	}
+}
+
+// Enable returns a credential to rotation, durably.
+func (p *Pool) Enable(ctx context.Context, id int64) error {
+	if err := p.state.Enable(ctx, id, p.now()); err != nil {
+		return err
+	}
+	return p.store.SetStatus(ctx, id, StatusActive, "")
+}
+
+// Views is the scheduler's view of every routable credential, for the CLI
+// and the console.
+func (p *Pool) Views(ctx context.Context) ([]CredentialView, error) {
+	_, recs, err := p.store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	now := p.now()
+	snaps, err := p.state.Snapshot(ctx, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	return BuildViews(recs, snaps, now), nil
+}
+
+// errNoProber is returned by TestCredential before SetProber.
+var errNoProber = errors.New("no prober set")
