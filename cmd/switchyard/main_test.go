@@ -14,10 +14,11 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // binary is the switchyard binary built once for every test, with
@@ -258,22 +259,7 @@ func startCLI(t *testing.T, dir string, args ...string) (*exec.Cmd, *syncBuf) {
 	return cmd, out
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = testenv.Output
 
 // waitHTTP polls url until it answers, and returns the answer.
 func waitHTTP(t *testing.T, url string, out *syncBuf, header ...string) (int, []byte) {

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,48 +11,16 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/metrics"
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
-// syncBuffer collects log output written by server goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testenv.Output
 
 // lines returns the JSON log records whose msg is msg.
-func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 type testEnv struct {
 	srv  *httptest.Server
 	rt   *Router
@@ -186,7 +152,7 @@ func TestPanicRecovery(t *testing.T) {
 	if resp, _ := env.do(t, "GET", "/healthz", nil, nil); resp.StatusCode != 200 {
 		t.Fatalf("healthz after panic: %d", resp.StatusCode)
 	}
-	panics := env.logs.lines(t, "handler panic")
+	panics := env.logs.Records(t, "handler panic")
 	if len(panics) != 1 || panics[0]["request_id"] != "panic-req" || panics[0]["level"] != "ERROR" ||
 		!strings.Contains(fmt.Sprint(panics[0]["stack"]), "api_test.go") {
 		t.Fatalf("panic log: %v", panics)
@@ -203,7 +169,7 @@ func TestPanicRecovery(t *testing.T) {
 	if err == nil {
 		t.Fatal("mid-stream panic: body ended cleanly, want a cut connection")
 	}
-	access := env.logs.lines(t, "http request")
+	access := env.logs.Records(t, "http request")
 	found := false
 	for _, l := range access {
 		if l["path"] == "/panic" && l["status"] == float64(500) {
@@ -371,7 +337,7 @@ func TestAccessLog(t *testing.T) {
 	if strings.Contains(env.logs.String(), key) || strings.Contains(env.logs.String(), "zzz") {
 		t.Fatalf("secret or query in log: %s", env.logs.String())
 	}
-	lines := env.logs.lines(t, "http request")
+	lines := env.logs.Records(t, "http request")
 	if len(lines) != 2 {
 		t.Fatalf("want 2 access lines, got %v", lines)
 	}

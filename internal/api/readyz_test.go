@@ -67,7 +67,7 @@ func TestReadyzSQLite(t *testing.T) {
 	if code != 503 || rb.Status != "not_ready" || rb.Checks["database"] == "ok" || rb.Checks["database"] == "" {
 		t.Fatalf("closed db: %d %+v", code, rb)
 	}
-	if lines := env.logs.lines(t, "readiness check failed"); len(lines) != 1 || lines[0]["check"] != "database" {
+	if lines := env.logs.Records(t, "readiness check failed"); len(lines) != 1 || lines[0]["check"] != "database" {
 		t.Fatalf("failure not logged: %v", lines)
 	}
 

@@ -59,6 +59,7 @@ type App struct {
 	router       *api.Router
 	relayMetrics *relay.Metrics
 	pool         *pool.Pool
+	storage      *Storage
 	now          func() time.Time
 	srv          *http.Server
 
@@ -90,11 +91,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		}
 	}()
 
-	st, err := OpenStorage(ctx, cfg, log)
+	st, err := OpenStorage(ctx, cfg, log) // closes what it opened on error
 	if err != nil {
 		return a, err
 	}
-	a.db, a.redis, a.keyring = st.DB, st.Redis, st.Keyring
+	a.storage, a.db, a.redis, a.keyring = st, st.DB, st.Redis, st.Keyring
 
 	a.metrics = metrics.New()
 	checks := map[string]func(context.Context) error{"database": a.db.Ping}
@@ -296,18 +297,9 @@ func (a *App) Close() error {
 		if a.pool != nil {
 			a.pool.Close() // flushes queued credential status writes
 		}
-		var errs []error
-		if a.redis != nil {
-			if err := a.redis.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close redis: %w", err))
-			}
+		if a.storage != nil {
+			a.closeErr = a.storage.Close()
 		}
-		if a.db != nil {
-			if err := a.db.Close(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		a.closeErr = errors.Join(errs...)
 		if a.closeErr != nil {
 			a.log.Warn("close", "error", a.closeErr.Error())
 		}

@@ -452,8 +452,7 @@ func TestAdminPinning(t *testing.T) {
 
 func TestOAuthRefreshOn401AndBeforeExpiry(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		var c *cluster
-		c = startCluster(t, b, func(cfg *config.Config) {
+		c := startCluster(t, b, func(cfg *config.Config) {
 			cfg.Channels = []config.Channel{{Name: "oauth", Type: "openai", BaseURL: cfg.Channels[0].BaseURL,
 				TokenURL: cfg.Channels[0].BaseURL + "/oauth/token?expires_in=3600", Models: []string{model},
 				Credentials: []config.Credential{{AccessToken: "at-stale", RefreshToken: "rt-seed",
@@ -508,24 +507,6 @@ func TestOAuthRefreshOn401AndBeforeExpiry(t *testing.T) {
 	})
 }
 
-// logBuffer collects a node's JSON log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRequestLogNamesFailovers(t *testing.T) {
 	m := mock.New(mock.Options{DisableRecording: true})
 	up := httptest.NewServer(m)
@@ -534,7 +515,7 @@ func TestRequestLogNamesFailovers(t *testing.T) {
 	cfg.Channels = []config.Channel{{Name: "main", Type: "openai", BaseURL: up.URL, Models: []string{model},
 		Credentials: keys("k", 2)}}
 	cfg.Keys = []config.Key{{Name: "user", Key: userKey}}
-	var logs logBuffer
+	var logs testenv.Output
 	n := apptest.StartWith(t, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 	m.SetFault("k1", mock.Fault{Status: 503, Times: 1})
 	c := &cluster{t: t, mock: m, nodes: []*app.App{n}}

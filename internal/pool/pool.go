@@ -432,14 +432,13 @@ func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // lease is one attempt's hold on a credential.
 type lease struct {
-	p         *Pool
-	c         *cred
-	id        string
-	target    *relay.Target
-	probe     bool
-	start     time.Time
-	refreshed bool
-	done      atomic.Bool
+	p      *Pool
+	c      *cred
+	id     string
+	target *relay.Target
+	probe  bool
+	start  time.Time
+	done   atomic.Bool
 }
 
 func (l *lease) Target() *relay.Target { return l.target }

@@ -10,8 +10,6 @@ import (
 	"time"
 )
 
-const envRedis = "SWITCHYARD_TEST_REDIS_URL"
-
 func TestOpenRedis(t *testing.T) {
 	raw := testenv.RedisURL(t)
 	ctx := context.Background()
