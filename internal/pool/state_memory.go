@@ -172,7 +172,9 @@ func (a *acquireArgs) usable(c *memCred, cand *Cand) (ok bool, retry int64, prob
 		}
 		probe = true
 	}
-	if next := c.lastUse + a.minInterval; next > a.now {
+	// Callers read their clocks before they take the lock, so a later use
+	// may already be recorded: without min_interval that refuses nobody.
+	if next := c.lastUse + a.minInterval; a.minInterval > 0 && next > a.now {
 		return false, next, false
 	}
 	uses, tokens, spend := c.today(a.day)
@@ -284,7 +286,7 @@ func (s *MemoryState) Acquire(_ context.Context, q *Acquire) (Grant, error) {
 // grant records the lease of q.Cands[i].
 func (s *MemoryState) grant(q *Acquire, a *acquireArgs, i int, probe bool) {
 	c := s.cred(q.Cands[i].ID)
-	c.lastUse = a.now
+	c.lastUse = max(c.lastUse, a.now) // never backwards: see usable
 	c.rollDay(a.day)
 	c.uses++
 	c.dropExpired(a.now)

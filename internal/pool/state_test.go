@@ -156,6 +156,21 @@ func runStateSuite(t *testing.T, newState func(t *testing.T) State) {
 		}
 	})
 
+	// Concurrent requests read their clocks before they reach the state, so
+	// one that read an earlier time may arrive after a later one was granted.
+	t.Run("ClockOrderWithoutMinInterval", func(t *testing.T) {
+		h := h(t, 1)
+		if g := h.acquire(h.query(2 * time.Millisecond)); !g.Found {
+			t.Fatal("first acquire refused")
+		}
+		if g := h.acquire(h.query(time.Millisecond)); !g.Found {
+			t.Fatalf("an earlier-stamped request was refused without min_interval (retry at %v)", g.RetryAt)
+		}
+		if ls := h.snap(1, 3*time.Millisecond).LastUse; !ls.Equal(base.Add(2 * time.Millisecond)) {
+			t.Fatalf("last use went backwards: %v", ls)
+		}
+	})
+
 	t.Run("RoundRobinSkipsUnusable", func(t *testing.T) {
 		h := h(t, 1, 2, 3)
 		if err := h.st.Disable(context.Background(), 2, "x", base); err != nil {

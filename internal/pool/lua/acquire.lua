@@ -59,7 +59,10 @@ local function usable(i, c)
     end
     probe = true
   end
-  if c.last_use + min_interval > now then return false, c.last_use + min_interval, false end
+  -- Requests on several goroutines or nodes read their clocks before they
+  -- get here, so a later use may already be recorded: without min_interval
+  -- that must not refuse anyone.
+  if min_interval > 0 and c.last_use + min_interval > now then return false, c.last_use + min_interval, false end
   if reached(c.uses, arg(i, 2)) or reached(c.tokens, arg(i, 3)) or reached(c.spend, arg(i, 4)) then
     return false, midnight, false
   end
@@ -69,9 +72,9 @@ end
 local function grant(i, c, probe)
   local hash, leases = KEYS[2 * i], KEYS[2 * i + 1]
   if c.same_day then
-    redis.call('HSET', hash, 'last_use', int(now), 'uses', int(c.uses + 1))
+    redis.call('HSET', hash, 'last_use', int(math.max(now, c.last_use)), 'uses', int(c.uses + 1))
   else
-    redis.call('HSET', hash, 'last_use', int(now), 'day', day, 'uses', '1', 'tokens', '0', 'spend', '0')
+    redis.call('HSET', hash, 'last_use', int(math.max(now, c.last_use)), 'day', day, 'uses', '1', 'tokens', '0', 'spend', '0')
   end
   if probe then redis.call('HSET', hash, 'probe', lease_id) end
   redis.call('PEXPIRE', hash, key_ttl)
