@@ -37,8 +37,9 @@ its status and last error, and, when redis.url is set, the scheduler's live
 state shared by the nodes: cooldown, uses today, latency, circuit. --json
 prints the same as a JSON array. Secrets are shown only as a hint (sk-…abcd).
 
-Both open the database and secret key exactly as 'serve' does and apply the
-configuration's channels first.`,
+Both open the database and secret key exactly as 'serve' does, and store
+channels of the configuration that the database lacks (nothing else of the
+file is applied: that is serve's job at start).`,
 		flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 			cf := addConfigFlags(fs, flagDatabaseURL, flagDataDir, flagLogLevel)
 			channel := fs.String("channel", "", "channel `NAME` to import into (import, required) or to list (list)")
@@ -82,7 +83,10 @@ func openCredentialStore(ctx context.Context, cf *configFlags, stderr io.Writer)
 		return nil, nil, "", 1
 	}
 	ps := pool.NewStore(st.DB, st.Keyring)
-	if err := ps.ApplyConfig(ctx, cfg.Channels); err != nil {
+	// Only add missing channels: the full apply (replace settings, disable
+	// channels and delete file credentials that left the file) is serve's,
+	// and a command run with another file must not undo it for running nodes.
+	if err := ps.EnsureChannels(ctx, cfg.Channels); err != nil {
 		st.Close()
 		fmt.Fprintf(stderr, "switchyard: apply channels from the configuration: %v\n", err)
 		return nil, nil, "", 1

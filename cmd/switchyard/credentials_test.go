@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard/switchyard/internal/app"
+	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/pool"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
 
@@ -42,9 +46,35 @@ channels:
 	return path
 }
 
+// applyLikeServe stores the file's channels and credentials as `serve`
+// does at start (the credentials command itself never applies the file).
+func applyLikeServe(t *testing.T, path string, env ...string) {
+	t.Helper()
+	cfg, err := config.Load(config.LoadOptions{Path: path, LookupEnv: func(k string) (string, bool) {
+		for _, kv := range env {
+			if name, v, _ := strings.Cut(kv, "="); name == k {
+				return v, true
+			}
+		}
+		return "", false
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStorage(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := pool.NewStore(st.DB, st.Keyring).ApplyConfig(context.Background(), cfg.Channels); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCredentialsImportAndList(t *testing.T) {
 	dir := t.TempDir()
 	cfg := credentialsConfig(t, dir)
+	applyLikeServe(t, cfg)
 	secrets := []string{"sk-import-aaaaaaaaaaaaaaaaaaaa", "sk-import-bbbbbbbbbbbbbbbbbbbb", "sk-bad key", "sk-config-000000000000000000"}
 	keys := filepath.Join(dir, "keys.txt")
 	text := "# from the vendor\n" + secrets[0] + "\n" + secrets[1] + "\n\n" + secrets[0] + "\n" + secrets[2] + "\n" + secrets[3] + "\n"
@@ -200,6 +230,7 @@ func TestCredentialsListRedis(t *testing.T) {
 		"SWITCHYARD_REDIS_PREFIX=sy_t_" + hex.EncodeToString(b[:]) + ":", // nothing here writes under it
 		"SWITCHYARD_SECRET_KEY=" + strings.Repeat("ab", 32),
 	}
+	applyLikeServe(t, cfg, env...)
 	r := runCLIEnv(t, dir, env, "credentials", "list", "-c", cfg)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if r.code != 0 || len(lines) != 3 || !strings.Contains(lines[0], "CIRCUIT") || !strings.Contains(lines[1], "closed") {
@@ -209,5 +240,41 @@ func TestCredentialsListRedis(t *testing.T) {
 	var views []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &views); r.code != 0 || err != nil || len(views) != 2 {
 		t.Fatalf("list --json with redis: exit %d, %v\n%s\nstderr %s", r.code, err, r.stdout, r.stderr)
+	}
+}
+
+// The command never applies the file: run with a file that lacks the
+// servers' channels, it must not disable them or delete their credentials.
+func TestCredentialsCommandLeavesServeStateAlone(t *testing.T) {
+	dir := t.TempDir()
+	cfg := credentialsConfig(t, dir)
+	applyLikeServe(t, cfg)
+	bare := filepath.Join(dir, "bare.yaml")
+	if err := os.WriteFile(bare, []byte("server:\n  data_dir: "+filepath.Join(dir, "data")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, dir, "credentials", "list", "-c", bare); r.code != 0 {
+		t.Fatalf("list: exit %d %s", r.code, r.stderr)
+	}
+	c, err := config.Load(config.LoadOptions{Path: bare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStorage(context.Background(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	chs, creds, err := pool.NewStore(st.DB, st.Keyring).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chs) != 2 || len(creds) != 2 {
+		t.Fatalf("stored channels %d, credentials %d; want 2 and 2", len(chs), len(creds))
+	}
+	for _, ch := range chs {
+		if ch.Config.Disabled {
+			t.Errorf("channel %s disabled by a command run with another file", ch.Config.Name)
+		}
 	}
 }

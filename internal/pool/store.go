@@ -297,6 +297,29 @@ func (s *Store) ApplyConfig(ctx context.Context, channels []config.Channel) erro
 	return s.disableRemoved(ctx, inFile, now)
 }
 
+// EnsureChannels stores the channels of the file that the database does not
+// have yet, and changes nothing else: no settings replaced, no channel
+// disabled, no credential added or deleted. The command line uses it, so
+// that running it with another (or no) configuration file cannot undo what
+// `serve` applied for the running nodes.
+func (s *Store) EnsureChannels(ctx context.Context, channels []config.Channel) error {
+	d := s.db.Dialect()
+	now := s.now().UTC()
+	q := d.InsertIgnore("channels", []string{"name", "type", "config", "managed_by_file", "created_at", "updated_at"}, []string{"name"})
+	for _, ch := range channels {
+		cfg := ch
+		cfg.Credentials = nil
+		blob, err := json.Marshal(cfg)
+		if err != nil {
+			return fmt.Errorf("encode channel %s: %w", ch.Name, err)
+		}
+		if _, err := s.db.Write().ExecContext(ctx, q, ch.Name, ch.Type, string(blob), true, now, now); err != nil {
+			return fmt.Errorf("store channel %s: %w", ch.Name, err)
+		}
+	}
+	return nil
+}
+
 func (s *Store) applyCredentials(ctx context.Context, chID int64, ch config.Channel) error {
 	d := s.db.Dialect()
 	keep := make([]string, 0, len(ch.Credentials))
