@@ -59,6 +59,7 @@ type App struct {
 	router       *api.Router
 	relayMetrics *relay.Metrics
 	pool         *pool.Pool
+	keys         *auth.Directory
 	storage      *Storage
 	now          func() time.Time
 	srv          *http.Server
@@ -128,13 +129,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	return a, nil
 }
 
-// mountRelay builds the key index, the account pool over the stored
-// channels (the file's, applied first), the relay and the /v1 handlers.
+// mountRelay builds the key directory over the stored users and keys (the
+// file's, applied first), the account pool over the stored channels (the
+// file's, applied first), the relay and the /v1 handlers.
 func (a *App) mountRelay(ctx context.Context) error {
-	keys, err := auth.New(a.cfg.Keys, a.cfg.Users, nil)
+	if err := auth.NewStore(a.db, a.now).ApplyConfig(ctx, a.cfg.Groups, a.cfg.Users, a.cfg.Keys); err != nil {
+		return fmt.Errorf("apply groups, users and keys from the configuration: %w", err)
+	}
+	keys, err := auth.NewDirectory(ctx, a.db, auth.DirectoryOptions{Logger: a.log, Now: a.now})
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
+	a.keys = keys
 	rm, err := relay.NewMetrics(a.metrics.Registry())
 	if err != nil {
 		return fmt.Errorf("register relay metrics: %w", err)
@@ -261,6 +267,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("listening", "addr", a.addr, "database", string(a.db.Dialect()), "redis", a.redis != nil)
 
 	a.pool.Start(ctx)
+	a.keys.Start(ctx)
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(ln) }()
 
@@ -294,6 +301,9 @@ func (a *App) Run(ctx context.Context) error {
 // for an App that is never Run. It is safe to call more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		if a.keys != nil {
+			a.keys.Close()
+		}
 		if a.pool != nil {
 			a.pool.Close() // flushes queued credential status writes
 		}

@@ -1,18 +1,23 @@
-// Package auth identifies the caller of an API request by its key.
+// Package auth identifies the caller of an API request by its key, and
+// keeps the users, groups and keys it checks against.
 //
-// For now keys come only from the configuration file's keys: section. Each
-// key value is hashed with SHA-256 once at start and only the hash is kept;
-// a request's key is hashed and looked up in a map, then the hashes are
-// compared in constant time (the map lookup already matched them; the
-// comparison keeps the check honest if the index ever changes to a prefix).
-// SHA-256 without salt is right here: API keys are long random strings,
-// not passwords, and the lookup must cost microseconds.
+// Users, groups and keys live in the database (Store); the configuration
+// file's groups:, users: and keys: are applied to it at every start. The hot
+// path never reads the database: a Directory holds every active key in an
+// immutable in-memory index, swapped atomically when the database changes
+// (see directory.go for how soon a change is seen on each node).
+//
+// Key values are stored as their SHA-256 (hex) and a short visible prefix,
+// never in plaintext. A request's key is hashed and looked up in the map,
+// then the hashes are compared in constant time (the map lookup already
+// matched them; the comparison keeps the check honest if the index ever
+// changes to a prefix). SHA-256 without salt is right here: API keys are
+// long random strings, not passwords, and the lookup must cost microseconds.
 package auth
 
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -22,61 +27,37 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/apierror"
-	"github.com/switchyard/switchyard/internal/config"
 )
 
-// Key is an authenticated API key: its limits, never its value.
+// NoQuota is Key.QuotaMicros for a key without a spending cap.
+const NoQuota int64 = -1
+
+// Key is an authenticated API key: its owner, its group and its limits,
+// never its value. A Key from a Directory is shared and must not be
+// modified. Limits of 0 mean none.
 type Key struct {
+	ID        int64
 	Name      string
-	User      string
-	Group     string   // the user's group; channels must serve it
+	UserID    int64
+	User      string   // the owner's email
+	Group     string   // the owner's group; channels must serve it
 	Models    []string // nil = every model
 	IPAllow   []netip.Prefix
-	ExpiresAt time.Time
+	ExpiresAt time.Time // zero = never
 	Admin     bool
-	hash      [sha256.Size]byte
-}
 
-// Keys is the in-memory key index. It is read-only after New.
-type Keys struct {
-	byHash map[[sha256.Size]byte]*Key
-	now    func() time.Time
-}
+	// QuotaMicros is the key's spending cap in micro-USD, NoQuota for none.
+	QuotaMicros   int64
+	RPM           int
+	TPM           int64
+	DailyRequests int
 
-// New indexes the configured keys; each key's group is its user's (the
-// default group for a user the file does not declare). now may be nil
-// (time.Now).
-func New(keys []config.Key, users []config.User, now func() time.Time) (*Keys, error) {
-	if now == nil {
-		now = time.Now
-	}
-	groups := make(map[string]string, len(users))
-	for _, u := range users {
-		groups[u.Email] = u.Group
-	}
-	ks := &Keys{byHash: make(map[[sha256.Size]byte]*Key, len(keys)), now: now}
-	for i, k := range keys {
-		if k.Key == "" {
-			return nil, fmt.Errorf("keys[%d] (%s): empty key", i, k.Name)
-		}
-		key := &Key{Name: k.Name, User: k.User, Group: groups[k.User], Models: k.Models, ExpiresAt: k.ExpiresAt,
-			Admin: k.Admin, hash: sha256.Sum256([]byte(k.Key.Value()))}
-		if key.Group == "" {
-			key.Group = config.DefaultGroup
-		}
-		for _, s := range k.IPAllow {
-			p, err := parsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("keys[%d] (%s).ip_allow: %w", i, k.Name, err)
-			}
-			key.IPAllow = append(key.IPAllow, p)
-		}
-		if _, dup := ks.byHash[key.hash]; dup {
-			return nil, fmt.Errorf("keys[%d] (%s): same value as another key", i, k.Name)
-		}
-		ks.byHash[key.hash] = key
-	}
-	return ks, nil
+	GroupRatioPPM      int64 // the group's price ratio × 1e6
+	GroupRPM           int
+	GroupTPM           int64
+	GroupDailyRequests int
+
+	hash [sha256.Size]byte
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -100,27 +81,6 @@ func PresentedKey(r *http.Request) string {
 		return strings.TrimSpace(a[7:])
 	}
 	return strings.TrimSpace(r.Header.Get("x-api-key"))
-}
-
-// Authenticate returns the request's key, checked for expiry and the
-// client's address. Errors are *apierror.Error.
-func (ks *Keys) Authenticate(r *http.Request, clientIP netip.Addr) (*Key, error) {
-	presented := PresentedKey(r)
-	if presented == "" {
-		return nil, apierror.InvalidAPIKey()
-	}
-	h := sha256.Sum256([]byte(presented))
-	k, ok := ks.byHash[h]
-	if !ok || subtle.ConstantTimeCompare(k.hash[:], h[:]) != 1 {
-		return nil, apierror.InvalidAPIKey()
-	}
-	if !k.ExpiresAt.IsZero() && !ks.now().Before(k.ExpiresAt) {
-		return nil, apierror.InvalidAPIKey()
-	}
-	if len(k.IPAllow) > 0 && !k.allowsIP(clientIP) {
-		return nil, apierror.IPNotAllowed()
-	}
-	return k, nil
 }
 
 func (k *Key) allowsIP(ip netip.Addr) bool {

@@ -88,10 +88,13 @@ type Upstream struct {
 	MaxIdleConns     int           `yaml:"max_idle_conns_per_host"`
 }
 
-// Group is a pricing tier.
+// Group is a pricing tier with limits shared by each of its users' keys.
 type Group struct {
-	Name  string  `yaml:"name"`
-	Ratio float64 `yaml:"ratio"`
+	Name          string  `yaml:"name"`
+	Ratio         float64 `yaml:"ratio"`
+	RPM           int     `yaml:"rpm"`            // requests per minute per key, 0 = none
+	TPM           int     `yaml:"tpm"`            // tokens per minute per key, 0 = none
+	DailyRequests int     `yaml:"daily_requests"` // requests per day per key, 0 = none
 }
 
 // Channel is one upstream endpoint with its pool of credentials.

@@ -257,6 +257,7 @@ func (v *validator) groups(groups []Group) map[string]bool {
 		}
 		names[g.Name] = true
 		v.nonNegative(p+".ratio", g.Ratio)
+		v.limits(p, g.RPM, g.TPM, g.DailyRequests)
 	}
 	return names
 }
@@ -417,14 +418,7 @@ func (v *validator) keys(keys []Key, users map[string]bool, adminEmail string) {
 		if k.Quota != nil {
 			v.nonNegative(p+".quota", *k.Quota)
 		}
-		for _, f := range []struct {
-			name string
-			n    int
-		}{{"rpm", k.RPM}, {"tpm", k.TPM}, {"daily_requests", k.DailyRequests}} {
-			if f.n < 0 {
-				v.add(p+"."+f.name, "%d must be 0 (no limit) or more", f.n)
-			}
-		}
+		v.limits(p, k.RPM, k.TPM, k.DailyRequests)
 		for j, a := range k.IPAllow {
 			v.ipOrCIDR(fmt.Sprintf("%s.ip_allow[%d]", p, j), a)
 		}
@@ -479,6 +473,18 @@ func (v *validator) oneOf(path, val string, allowed []string) {
 func (v *validator) nonNegative(path string, f float64) {
 	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		v.add(path, "%v must be 0 or more", f)
+	}
+}
+
+// limits checks the rpm, tpm and daily_requests of a group or key at path.
+func (v *validator) limits(path string, rpm, tpm, daily int) {
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"rpm", rpm}, {"tpm", tpm}, {"daily_requests", daily}} {
+		if f.n < 0 {
+			v.add(path+"."+f.name, "%d must be 0 (no limit) or more", f.n)
+		}
 	}
 }
 

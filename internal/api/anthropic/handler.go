@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -37,15 +38,20 @@ import (
 // default when the header is missing.
 var Versions = []string{"2023-06-01", "2026-10-21"}
 
+// authenticator identifies a request's caller by its key.
+type authenticator interface {
+	Authenticate(r *http.Request, clientIP netip.Addr) (*auth.Key, error)
+}
+
 // Handler holds what the endpoints need.
 type Handler struct {
 	log   *slog.Logger
-	keys  *auth.Keys
+	keys  authenticator
 	relay *relay.Relay
 }
 
 // New returns the handlers; Mount puts them on a router.
-func New(log *slog.Logger, keys *auth.Keys, r *relay.Relay) *Handler {
+func New(log *slog.Logger, keys authenticator, r *relay.Relay) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/switchyard/switchyard/internal/api"
 	"github.com/switchyard/switchyard/internal/apierror"
@@ -18,15 +19,20 @@ import (
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
+// authenticator identifies a request's caller by its key.
+type authenticator interface {
+	Authenticate(r *http.Request, clientIP netip.Addr) (*auth.Key, error)
+}
+
 // Handler holds what the endpoints need.
 type Handler struct {
 	log   *slog.Logger
-	keys  *auth.Keys
+	keys  authenticator
 	relay *relay.Relay
 }
 
 // New returns the handlers; Mount puts them on a router.
-func New(log *slog.Logger, keys *auth.Keys, r *relay.Relay) *Handler {
+func New(log *slog.Logger, keys authenticator, r *relay.Relay) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

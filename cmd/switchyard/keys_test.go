@@ -1,0 +1,183 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/app/apptest"
+	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/store"
+)
+
+func tenancyConfig(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := `server:
+  data_dir: ` + filepath.Join(dir, "data") + `
+groups:
+  - {name: default}
+  - {name: vip, ratio: 0.5, rpm: 60}
+`
+	path := filepath.Join(dir, "switchyard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A key created with the CLI works against a gateway on the same database,
+// and stops working once revoked with the CLI.
+func TestUsersAndKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tenancyConfig(t, dir)
+
+	r := runCLI(t, dir, "users", "add", "-c", cfg, "--email", "Bob@Example.com", "--name", "Bob", "--group", "vip")
+	if r.code != 0 || !strings.Contains(r.stdout, "added user bob@example.com") {
+		t.Fatalf("users add: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "users", "add", "-c", cfg, "--email", "bob@example.com")
+	if r.code != 1 || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("users add twice: exit %d, stderr %s", r.code, r.stderr)
+	}
+	r = runCLI(t, dir, "users", "add", "-c", cfg, "--email", "carol@example.com", "--group", "gold")
+	if r.code != 1 || !strings.Contains(r.stderr, "group gold") {
+		t.Fatalf("users add to an unknown group: exit %d, stderr %s", r.code, r.stderr)
+	}
+	r = runCLI(t, dir, "users", "list", "--json", "-c", cfg)
+	var users []auth.User
+	if err := json.Unmarshal([]byte(r.stdout), &users); err != nil || r.code != 0 {
+		t.Fatalf("users list --json: exit %d, %v\n%s", r.code, err, r.stdout)
+	}
+	if len(users) != 1 || users[0].Email != "bob@example.com" || users[0].Group != "vip" || users[0].Name != "Bob" {
+		t.Fatalf("users = %+v", users)
+	}
+	r = runCLI(t, dir, "users", "list", "-c", cfg)
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "bob@example.com") {
+		t.Fatalf("users list: exit %d\n%s", r.code, r.stdout)
+	}
+
+	r = runCLI(t, dir, "keys", "create", "-c", cfg, "--user", "bob@example.com", "--name", "laptop", "--models", "m1, m2",
+		"--quota", "1.5", "--rpm", "5", "--tpm", "600", "--daily-requests", "70", "--ip-allow", "127.0.0.1,10.0.0.0/8",
+		"--expires", "2030-01-01T00:00:00Z")
+	value := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !regexp.MustCompile(`^sk-sy-[0-9A-Za-z]{48}$`).MatchString(value) ||
+		!strings.Contains(r.stderr, "cannot be shown again") {
+		t.Fatalf("keys create: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	sum := sha256.Sum256([]byte(value))
+	hash := hex.EncodeToString(sum[:])
+
+	r = runCLI(t, dir, "keys", "list", "--json", "-c", cfg, "--user", "BOB@example.com")
+	var keys []auth.KeyInfo
+	if err := json.Unmarshal([]byte(r.stdout), &keys); err != nil || r.code != 0 {
+		t.Fatalf("keys list --json: exit %d, %v\n%s", r.code, err, r.stdout)
+	}
+	if len(keys) != 1 || keys[0].Prefix != value[:10] || keys[0].Name != "laptop" || *keys[0].QuotaMicros != 1_500_000 ||
+		keys[0].RPM != 5 || keys[0].TPM != 600 || keys[0].DailyRequests != 70 || strings.Join(keys[0].Models, ",") != "m1,m2" ||
+		keys[0].ExpiresAt == nil || keys[0].ExpiresAt.Year() != 2030 || keys[0].Status != "active" {
+		t.Fatalf("keys = %+v", keys)
+	}
+	id := keys[0].ID
+	table := runCLI(t, dir, "keys", "list", "-c", cfg)
+	if table.code != 0 || !strings.Contains(table.stdout, value[:10]+"…") {
+		t.Fatalf("keys list: exit %d\n%s", table.code, table.stdout)
+	}
+	for _, out := range []string{r.stdout, table.stdout} {
+		if strings.Contains(out, value) || strings.Contains(out, value[10:]) || strings.Contains(out, hash) {
+			t.Errorf("a listing shows the key or its hash:\n%s", out)
+		}
+	}
+
+	// A gateway on the same data dir accepts the key (GET /v1/models
+	// authenticates), with its group's limits.
+	gw := apptest.Config(t)
+	data := filepath.Join(dir, "data")
+	gw.Server.DataDir = data
+	gw.Database.URL = config.Secret("sqlite://" + filepath.Join(data, "switchyard.db"))
+	gw.Groups = []config.Group{{Name: "default", Ratio: 1}, {Name: "vip", Ratio: 0.5, RPM: 60}}
+	node := apptest.Start(t, gw)
+	models := func() int {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+node.Addr()+"/v1/models", nil)
+		req.Header.Set("Authorization", "Bearer "+value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := models(); code != http.StatusOK {
+		t.Fatalf("GET /v1/models with the new key: %d", code)
+	}
+	// And a Directory of its own, read directly.
+	db, err := store.Open(t.Context(), string(gw.Database.URL), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d, err := auth.NewDirectory(t.Context(), db, auth.DirectoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("x-api-key", value)
+	k, err := d.Authenticate(req, netip.MustParseAddr("10.2.3.4"))
+	if err != nil || k.Group != "vip" || k.GroupRPM != 60 || k.GroupRatioPPM != 500_000 || k.RPM != 5 {
+		t.Fatalf("directory: %+v %v", k, err)
+	}
+
+	r = runCLI(t, dir, "keys", "revoke", "-c", cfg, strconv.FormatInt(id, 10))
+	if r.code != 0 || !strings.Contains(r.stdout, "revoked key id") {
+		t.Fatalf("keys revoke: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if err := d.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Authenticate(req, netip.MustParseAddr("10.2.3.4")); err == nil {
+		t.Fatal("revoked key accepted after Reload")
+	}
+	// The gateway notices within its 2 s poll.
+	deadline := time.Now().Add(2*auth.DefaultReloadInterval + 3*time.Second)
+	for models() != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway still accepts the revoked key")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"keys", "revoke", "-c", cfg, "999999"}, 1, "not found"},
+		{[]string{"keys", "revoke", "-c", cfg, "abc"}, 2, "not a key id"},
+		{[]string{"keys", "revoke", "-c", cfg}, 2, "missing ID"},
+		{[]string{"keys", "create", "-c", cfg, "--name", "x"}, 2, "--user is required"},
+		{[]string{"keys", "create", "-c", cfg, "--user", "bob@example.com"}, 2, "--name is required"},
+		{[]string{"keys", "create", "-c", cfg, "--user", "bob@example.com", "--name", "x", "--quota", "-1"}, 2, "--quota"},
+		{[]string{"keys", "create", "-c", cfg, "--user", "bob@example.com", "--name", "x", "--expires", "tomorrow"}, 2, "RFC 3339"},
+		{[]string{"keys", "create", "-c", cfg, "--user", "bob@example.com", "--name", "laptop"}, 1, "already has a key"},
+		{[]string{"keys", "create", "-c", cfg, "--user", "nobody@example.com", "--name", "x"}, 1, "user not found"},
+		{[]string{"keys", "create", "-c", cfg, "--user", "bob@example.com", "--name", "x", "--ip-allow", "nowhere"}, 1, "not an IP"},
+		{[]string{"users", "add", "-c", cfg}, 2, "--email is required"},
+		{[]string{"users"}, 2, "unexpected arguments"},
+		{[]string{"keys"}, 2, "unexpected arguments"},
+	} {
+		r := runCLI(t, dir, tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, r.code, r.stderr, tt.code, tt.stderr)
+		}
+	}
+}
