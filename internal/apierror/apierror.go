@@ -47,6 +47,7 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeServerError          = "server_error"
 	CodePinNotAllowed        = "pin_not_allowed"
+	CodeLimiterUnavailable   = "limiter_unavailable"
 )
 
 // Error is an error meant for the client: every field is safe to show.
@@ -116,6 +117,14 @@ func ModelNotAllowed(model string) *Error {
 func IPNotAllowed() *Error {
 	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodeIPNotAllowed,
 		Message: "This API key may not be used from this IP address."}
+}
+
+// LimiterUnavailable is a request refused because the shared rate limiter
+// (Redis) cannot be reached: the gateway fails closed rather than let every
+// node admit traffic the others cannot count.
+func LimiterUnavailable() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: CodeLimiterUnavailable,
+		Message: "Rate limits cannot be checked right now; retry later.", RetryAfter: time.Second}
 }
 
 // PinNotAllowed is a routing header (X-Switchyard-Channel or

@@ -28,6 +28,7 @@ import (
 	openaiapi "github.com/switchyard/switchyard/internal/api/openai"
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/limit"
 	"github.com/switchyard/switchyard/internal/metrics"
 	"github.com/switchyard/switchyard/internal/pool"
 	"github.com/switchyard/switchyard/internal/provider/anthropic"
@@ -141,6 +142,11 @@ func (a *App) mountRelay(ctx context.Context) error {
 		return fmt.Errorf("load keys: %w", err)
 	}
 	a.keys = keys
+	var lim limit.Limiter = limit.NewMemory()
+	if a.redis != nil {
+		lim = limit.NewRedis(a.redis, a.cfg.Redis.Prefix+"limit:")
+	}
+	gate := limit.NewGate(keys, lim, a.now, a.log)
 	rm, err := relay.NewMetrics(a.metrics.Registry())
 	if err != nil {
 		return fmt.Errorf("register relay metrics: %w", err)
@@ -174,14 +180,19 @@ func (a *App) mountRelay(ctx context.Context) error {
 			"gemini":    gemini.NewUpstream(),
 		},
 		Metrics: rm,
-		OnDone:  annotateRelay,
+		OnDone: func(ctx context.Context, res relay.Result) {
+			annotateRelay(ctx, res)
+			if k := auth.FromContext(ctx); k != nil {
+				gate.Charge(ctx, k, int64(res.Usage.PromptTokens+res.Usage.CompletionTokens))
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("build relay: %w", err)
 	}
 	a.pool.SetProber(rl.Probe)
-	openaiapi.New(a.log, keys, rl).Mount(a.router)
-	anthropicapi.New(a.log, keys, rl).Mount(a.router)
+	openaiapi.New(a.log, gate, rl).Mount(a.router)
+	anthropicapi.New(a.log, gate, rl).Mount(a.router)
 	return nil
 }
 
