@@ -10,20 +10,28 @@ import (
 
 	"github.com/switchyard/switchyard/internal/app"
 	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/billing"
+	"github.com/switchyard/switchyard/internal/config"
 )
 
 func usersCommand() command {
 	return command{
 		name:    "users",
-		args:    "add --email E | list",
-		subs:    []string{"add", "list"},
-		summary: "add users to the database, or list them",
+		args:    "add --email E | list | credit --email E --amount USD | balance --email E",
+		subs:    []string{"add", "list", "credit", "balance"},
+		summary: "add users to the database, list them, credit their wallets",
 		about: `'users add --email E [--name N] [--group G] [--role user|admin]' stores a
 new user (active) in the database; the group must exist (declared under
-groups: in the configuration, or default).
+groups: in the configuration, or default). When billing.new_user_credit
+is set, the new user is credited it once.
 
 'users list' prints every user with their group, role and status, and
 whether the configuration file manages them. --json prints a JSON array.
+
+'users credit --email E --amount USD [--note TEXT]' adds USD to the user's
+wallet, or takes it away when negative (never below zero), as an adjust row
+on the ledger. 'users balance --email E' prints the balance and the last 10
+ledger rows.
 
 Both open the database exactly as 'serve' does and create the
 configuration's groups that are not stored yet; the file's users and keys
@@ -35,8 +43,11 @@ are applied by 'serve' only. Running servers see a change within 2 seconds.`,
 			group := fs.String("group", "", "`GROUP` of the new user (add; default: default)")
 			role := fs.String("role", "user", "`ROLE`: user or admin (add)")
 			asJSON := fs.Bool("json", false, "list as a JSON array")
+			money := addCreditFlags(fs)
 			return func(ctx context.Context, pos []string, stdout, stderr io.Writer) int {
 				switch {
+				case len(pos) == 1 && (pos[0] == "credit" || pos[0] == "balance"):
+					return usersMoney(ctx, cf, pos[0], *email, money, stdout, stderr)
 				case len(pos) == 1 && pos[0] == "add":
 					if *email == "" {
 						fmt.Fprintln(stderr, "switchyard users add: --email is required")
@@ -46,7 +57,7 @@ are applied by 'serve' only. Running servers see a change within 2 seconds.`,
 				case len(pos) == 1 && pos[0] == "list":
 					return usersList(ctx, cf, *asJSON, stdout, stderr)
 				}
-				fmt.Fprintf(stderr, "switchyard users: unexpected arguments %q (want \"add --email E\" or \"list\")\n", pos)
+				fmt.Fprintf(stderr, "switchyard users: unexpected arguments %q (want \"add --email E\", \"list\", \"credit\" or \"balance\")\n", pos)
 				return 2
 			}
 		},
@@ -59,9 +70,15 @@ are applied by 'serve' only. Running servers see a change within 2 seconds.`,
 // and keys: this command's configuration may not be the servers' (run
 // without -c, say), and applying it would revoke their keys; serve does.
 func openTenancy(ctx context.Context, cf *configFlags, stderr io.Writer) (*app.Storage, *auth.Store, int) {
+	st, as, _, code := openTenancyConfig(ctx, cf, stderr)
+	return st, as, code
+}
+
+// openTenancyConfig is openTenancy that also returns the configuration.
+func openTenancyConfig(ctx context.Context, cf *configFlags, stderr io.Writer) (*app.Storage, *auth.Store, *config.Config, int) {
 	cfg, err := cf.load(nil)
 	if err != nil {
-		return nil, nil, reportConfigError(stderr, err)
+		return nil, nil, nil, reportConfigError(stderr, err)
 	}
 	logCfg := cfg.Log
 	if !cf.given("log-level") {
@@ -70,21 +87,21 @@ func openTenancy(ctx context.Context, cf *configFlags, stderr io.Writer) (*app.S
 	st, err := app.OpenStorage(ctx, cfg, app.NewLogger(logCfg, stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return nil, nil, 1
+		return nil, nil, nil, 1
 	}
 	as := auth.NewStore(st.DB, nil)
 	if err := as.EnsureGroups(ctx, cfg.Groups); err != nil {
 		st.Close()
 		fmt.Fprintf(stderr, "switchyard: create the configuration's groups: %v\n", err)
-		return nil, nil, 1
+		return nil, nil, nil, 1
 	}
-	return st, as, 0
+	return st, as, cfg, 0
 }
 
 func usersAdd(ctx context.Context, cf *configFlags, nu auth.NewUser, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext(ctx)
 	defer stop()
-	st, as, code := openTenancy(ctx, cf, stderr)
+	st, as, cfg, code := openTenancyConfig(ctx, cf, stderr)
 	if st == nil {
 		return code
 	}
@@ -95,6 +112,10 @@ func usersAdd(ctx context.Context, cf *configFlags, nu auth.NewUser, stdout, std
 		return 1
 	}
 	fmt.Fprintf(stdout, "added user %s (id %d, group %s, role %s)\n", u.Email, u.ID, u.Group, u.Role)
+	if err := billing.NewLedger(st.DB, nil).NewUserCredit(ctx, u.ID, cfg.Billing); err != nil {
+		fmt.Fprintf(stderr, "switchyard: user %s: %v\n", u.Email, err)
+		return 1
+	}
 	return 0
 }
 

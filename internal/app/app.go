@@ -27,6 +27,7 @@ import (
 	anthropicapi "github.com/switchyard/switchyard/internal/api/anthropic"
 	openaiapi "github.com/switchyard/switchyard/internal/api/openai"
 	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/limit"
 	"github.com/switchyard/switchyard/internal/metrics"
@@ -136,6 +137,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 func (a *App) mountRelay(ctx context.Context) error {
 	if err := auth.NewStore(a.db, a.now).ApplyConfig(ctx, a.cfg.Groups, a.cfg.Users, a.cfg.Keys); err != nil {
 		return fmt.Errorf("apply groups, users and keys from the configuration: %w", err)
+	}
+	if err := billing.NewLedger(a.db, a.now).ApplyConfig(ctx, a.cfg.Users, a.cfg.Keys, a.cfg.Billing); err != nil {
+		return fmt.Errorf("grant the configuration's credit: %w", err)
 	}
 	keys, err := auth.NewDirectory(ctx, a.db, auth.DirectoryOptions{Logger: a.log, Now: a.now})
 	if err != nil {

@@ -202,3 +202,23 @@ func IsUniqueViolation(err error) bool {
 	}
 	return false
 }
+
+// IsRetryable reports whether err ended a transaction that may succeed if
+// run again unchanged: a deadlock, a serialisation failure, a lock wait
+// that timed out, or SQLite being busy.
+func IsRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01" // serialization_failure, deadlock_detected
+	}
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		return myErr.Number == 1213 || myErr.Number == 1205 // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		c := liteErr.Code() & 0xff // primary result code
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}

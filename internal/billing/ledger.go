@@ -1,0 +1,422 @@
+package billing
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/store"
+)
+
+// Kind is what a ledger row records.
+type Kind string
+
+// The kinds of ledger rows. reserve, settle, release and refund are posted
+// by the request path; topup, redeem and adjust by operators and codes.
+const (
+	KindReserve Kind = "reserve"
+	KindSettle  Kind = "settle"
+	KindRelease Kind = "release"
+	KindRefund  Kind = "refund"
+	KindTopup   Kind = "topup"
+	KindRedeem  Kind = "redeem"
+	KindAdjust  Kind = "adjust"
+)
+
+var kinds = []Kind{KindReserve, KindSettle, KindRelease, KindRefund, KindTopup, KindRedeem, KindAdjust}
+
+// Limits of the ledger columns.
+const (
+	MaxRequestID = 64  // ledger.request_id VARCHAR(64)
+	maxNote      = 255 // ledger.note VARCHAR(255), in characters
+)
+
+// Errors of the Ledger; wrapped with the user or request concerned.
+var (
+	// ErrInsufficient refuses a movement that would take a balance below
+	// zero. Nothing was written.
+	ErrInsufficient = errors.New("insufficient balance")
+	ErrUserNotFound = errors.New("user not found")
+	// ErrConflict means the (request id, kind) is already on the ledger
+	// with another user or amount: a caller reused a request id, a bug.
+	ErrConflict = errors.New("request id and kind already posted for another user or amount")
+)
+
+// Entry is one movement of a user's balance.
+type Entry struct {
+	UserID    int64
+	KeyID     int64  // 0 = none
+	RequestID string // required, at most MaxRequestID bytes; with Kind, the idempotency key
+	Kind      Kind
+	Amount    Micros // signed: positive credits the wallet, negative debits it
+	Note      string // at most 255 characters are kept
+	// AllowNegative lets this movement take the balance below zero (a
+	// settle charging more than was reserved, say). Without it such a
+	// movement is refused with ErrInsufficient.
+	AllowNegative bool
+}
+
+func (e Entry) check() error {
+	switch {
+	case e.UserID <= 0:
+		return fmt.Errorf("ledger entry %q: no user", e.RequestID)
+	case e.KeyID < 0:
+		return fmt.Errorf("ledger entry %q: bad key id %d", e.RequestID, e.KeyID)
+	case e.RequestID == "":
+		return errors.New("ledger entry: empty request id")
+	case len(e.RequestID) > MaxRequestID:
+		return fmt.Errorf("ledger entry %q: request id longer than %d bytes", e.RequestID, MaxRequestID)
+	case !slices.Contains(kinds, e.Kind):
+		return fmt.Errorf("ledger entry %q: unknown kind %q", e.RequestID, e.Kind)
+	}
+	return nil
+}
+
+// Result is what became of one Entry.
+type Result struct {
+	// Applied is false when the (request id, kind) was already on the
+	// ledger: the repeat changed nothing. BalanceAfter is then the balance
+	// recorded by the first post.
+	Applied      bool
+	BalanceAfter Micros
+	// Err is set (to ErrInsufficient, wrapped) for an entry of PostBatch
+	// that was refused while the others were applied. Post returns it as
+	// its error.
+	Err error
+}
+
+// Record is one ledger row as History reads it.
+type Record struct {
+	ID           int64     `json:"id"`
+	UserID       int64     `json:"user_id"`
+	KeyID        int64     `json:"key_id,omitempty"`
+	RequestID    string    `json:"request_id"`
+	Kind         Kind      `json:"kind"`
+	Amount       Micros    `json:"amount_micros"`
+	BalanceAfter Micros    `json:"balance_after_micros"`
+	Note         string    `json:"note"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Mismatch is a user whose balance is not the sum of their ledger.
+type Mismatch struct {
+	UserID    int64  `json:"user_id"`
+	Email     string `json:"email"`
+	Balance   Micros `json:"balance_micros"`
+	LedgerSum Micros `json:"ledger_sum_micros"`
+}
+
+// Ledger posts movements to users' balances and reads them back.
+type Ledger struct {
+	db  *store.DB
+	now func() time.Time
+}
+
+// NewLedger returns a Ledger over db. now may be nil (time.Now).
+func NewLedger(db *store.DB, now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{db: db, now: now}
+}
+
+// Post applies one entry in its own transaction. A repeat of a posted
+// (request id, kind) returns Applied false and changes nothing; a movement
+// that would take the balance below zero without AllowNegative returns
+// ErrInsufficient and changes nothing.
+func (l *Ledger) Post(ctx context.Context, e Entry) (Result, error) {
+	res, err := l.PostBatch(ctx, []Entry{e})
+	if err != nil {
+		return Result{}, err
+	}
+	return res[0], res[0].Err
+}
+
+// PostBatch applies entries in one transaction, in order, and returns one
+// Result per entry. A refused entry (ErrInsufficient in its Result.Err)
+// does not stop the others; any other failure rolls the whole batch back
+// and is returned, and the batch may simply be posted again: entries that
+// made it the first time are recognised by their (request id, kind).
+func (l *Ledger) PostBatch(ctx context.Context, entries []Entry) ([]Result, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	for _, e := range entries {
+		if err := e.check(); err != nil {
+			return nil, err
+		}
+	}
+	var out []Result
+	err := l.inTx(ctx, func(tx *sql.Tx) error {
+		bal, err := l.lockUsers(ctx, tx, userIDs(entries))
+		if err != nil {
+			return err
+		}
+		out, err = l.apply(ctx, tx, bal, entries)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("post %d ledger entries: %w", len(entries), err)
+	}
+	return out, nil
+}
+
+func userIDs(entries []Entry) []int64 {
+	ids := make([]int64, 0, len(entries))
+	for _, e := range entries {
+		ids = append(ids, e.UserID)
+	}
+	return ids
+}
+
+// lockUsers locks the users rows of ids, in ascending id order so that two
+// transactions touching the same users can never wait on each other in a
+// cycle, and returns their balances. Every later change in the transaction
+// is to rows it holds, so the balances stay exact until commit. Taking the
+// row lock first also matters on MySQL: inserting a ledger row takes a
+// shared lock on its user (the foreign key), and two transactions that
+// each held that shared lock and then both wanted the exclusive one would
+// deadlock.
+func (l *Ledger) lockUsers(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]Micros, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	d := l.db.Dialect()
+	q := d.Rebind("SELECT balance_micros FROM users WHERE id = ?" + d.ForUpdate())
+	bal := make(map[int64]Micros, len(ids))
+	for _, id := range ids {
+		var b int64
+		err := tx.QueryRowContext(ctx, q, id).Scan(&b)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("user id %d: %w", id, ErrUserNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock user id %d: %w", id, err)
+		}
+		bal[id] = Micros(b)
+	}
+	return bal, nil
+}
+
+// apply posts entries inside tx, whose users lockUsers holds (bal).
+//
+// Each entry first inserts its ledger row: the unique (request_id, kind)
+// turns a repeat into a no-op before anything else moves. Then one
+// conditional UPDATE moves the balance, refusing in the database (not by a
+// check before) to go below zero; a refusal deletes the row just inserted,
+// which no other transaction can have seen.
+func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, entries []Entry) ([]Result, error) {
+	d := l.db.Dialect()
+	insert := d.InsertIgnore("ledger",
+		[]string{"user_id", "key_id", "request_id", "kind", "amount_micros", "balance_after_micros", "note", "created_at"},
+		[]string{"request_id", "kind"})
+	existing := d.Rebind("SELECT user_id, amount_micros, balance_after_micros FROM ledger WHERE request_id = ? AND kind = ?" + d.ForUpdate())
+	move := d.Rebind("UPDATE users SET balance_micros = balance_micros + ? WHERE id = ?")
+	moveFloor := d.Rebind("UPDATE users SET balance_micros = balance_micros + ? WHERE id = ? AND balance_micros + ? >= 0")
+	undo := d.Rebind("DELETE FROM ledger WHERE request_id = ? AND kind = ?")
+	after := d.Rebind("UPDATE ledger SET balance_after_micros = ? WHERE request_id = ? AND kind = ?")
+	now := l.now().UTC()
+
+	out := make([]Result, len(entries))
+	for i, e := range entries {
+		var key any
+		if e.KeyID != 0 {
+			key = e.KeyID
+		}
+		res, err := tx.ExecContext(ctx, insert, e.UserID, key, e.RequestID, string(e.Kind), int64(e.Amount), int64(bal[e.UserID]), clip(e.Note, maxNote), now)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: insert ledger row: %w", e.Kind, e.RequestID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("%s %s: insert ledger row: %w", e.Kind, e.RequestID, err)
+		} else if n == 0 {
+			var uid, amount, balAfter int64
+			if err := tx.QueryRowContext(ctx, existing, e.RequestID, string(e.Kind)).Scan(&uid, &amount, &balAfter); err != nil {
+				return nil, fmt.Errorf("%s %s: read the posted row: %w", e.Kind, e.RequestID, err)
+			}
+			out[i] = Result{BalanceAfter: Micros(balAfter)}
+			if uid != e.UserID || Micros(amount) != e.Amount {
+				out[i].Err = fmt.Errorf("%s %s: %w", e.Kind, e.RequestID, ErrConflict)
+			}
+			continue
+		}
+
+		newBal, err := add(bal[e.UserID], e.Amount)
+		refused := err != nil // overflow
+		// A zero amount moves nothing (and MySQL would report no row
+		// changed), so it is only recorded. A credit is never refused, even
+		// to a balance that stays below zero.
+		if !refused && e.Amount != 0 {
+			var res sql.Result
+			if e.Amount > 0 || e.AllowNegative {
+				res, err = tx.ExecContext(ctx, move, int64(e.Amount), e.UserID)
+			} else {
+				res, err = tx.ExecContext(ctx, moveFloor, int64(e.Amount), e.UserID, int64(e.Amount))
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: move balance of user id %d: %w", e.Kind, e.RequestID, e.UserID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: move balance of user id %d: %w", e.Kind, e.RequestID, e.UserID, err)
+			}
+			refused = n == 0
+		}
+		if refused {
+			if _, err := tx.ExecContext(ctx, undo, e.RequestID, string(e.Kind)); err != nil {
+				return nil, fmt.Errorf("%s %s: withdraw refused row: %w", e.Kind, e.RequestID, err)
+			}
+			out[i] = Result{BalanceAfter: bal[e.UserID],
+				Err: fmt.Errorf("%s %s of %s for user id %d (balance %s): %w", e.Kind, e.RequestID, e.Amount, e.UserID, bal[e.UserID], ErrInsufficient)}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, after, int64(newBal), e.RequestID, string(e.Kind)); err != nil {
+			return nil, fmt.Errorf("%s %s: record balance after: %w", e.Kind, e.RequestID, err)
+		}
+		bal[e.UserID] = newBal
+		out[i] = Result{Applied: true, BalanceAfter: newBal}
+	}
+	return out, nil
+}
+
+// clip keeps the first n characters of s.
+func clip(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
+}
+
+// GrantOnce credits amount to the user as a topup, once for all time per
+// reason: the row's request id is "grant:"+reason (hashed when that would
+// be too long), so a second call with the same reason changes nothing and
+// reports false, even when the amount has changed since. A zero or
+// negative amount grants nothing.
+func (l *Ledger) GrantOnce(ctx context.Context, userID int64, amount Micros, reason string) (bool, error) {
+	if amount <= 0 {
+		return false, nil
+	}
+	res, err := l.Post(ctx, Entry{UserID: userID, RequestID: grantID(reason), Kind: KindTopup, Amount: amount, Note: reason})
+	if errors.Is(err, ErrConflict) {
+		return false, nil // granted before, with another amount: still once
+	}
+	if err != nil {
+		return false, fmt.Errorf("grant %s: %w", reason, err)
+	}
+	return res.Applied, nil
+}
+
+func grantID(reason string) string {
+	id := "grant:" + reason
+	if len(id) <= MaxRequestID {
+		return id
+	}
+	sum := sha256.Sum256([]byte(reason))
+	return ("grant:sha256:" + hex.EncodeToString(sum[:]))[:MaxRequestID]
+}
+
+// Balance returns the user's balance.
+func (l *Ledger) Balance(ctx context.Context, userID int64) (Micros, error) {
+	var b int64
+	err := l.db.Read().QueryRowContext(ctx, l.db.Dialect().Rebind("SELECT balance_micros FROM users WHERE id = ?"), userID).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("user id %d: %w", userID, ErrUserNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read balance of user id %d: %w", userID, err)
+	}
+	return Micros(b), nil
+}
+
+// UserID returns the id of the user with email (any case).
+func (l *Ledger) UserID(ctx context.Context, email string) (int64, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	var id int64
+	err := l.db.Read().QueryRowContext(ctx, l.db.Dialect().Rebind("SELECT id FROM users WHERE email = ?"), email).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("user %s: %w", email, ErrUserNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read user %s: %w", email, err)
+	}
+	return id, nil
+}
+
+// History returns the user's latest ledger rows, newest first; limit <= 0
+// means 100.
+func (l *Ledger) History(ctx context.Context, userID int64, limit int) ([]Record, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := l.db.Read().QueryContext(ctx, l.db.Dialect().Rebind(`SELECT id, user_id, key_id, request_id, kind,
+		amount_micros, balance_after_micros, note, created_at FROM ledger WHERE user_id = ? ORDER BY id DESC LIMIT `+strconv.Itoa(limit)), userID)
+	if err != nil {
+		return nil, fmt.Errorf("read ledger of user id %d: %w", userID, err)
+	}
+	defer rows.Close()
+	out := []Record{}
+	for rows.Next() {
+		var (
+			r     Record
+			key   sql.NullInt64
+			reqID sql.NullString
+		)
+		if err := rows.Scan(&r.ID, &r.UserID, &key, &reqID, &r.Kind, &r.Amount, &r.BalanceAfter, &r.Note, &r.CreatedAt); err != nil {
+			return nil, fmt.Errorf("read ledger of user id %d: %w", userID, err)
+		}
+		r.KeyID, r.RequestID, r.CreatedAt = key.Int64, reqID.String, r.CreatedAt.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read ledger of user id %d: %w", userID, err)
+	}
+	return out, nil
+}
+
+// Audit returns every user whose balance is not the sum of their ledger
+// rows; none when the books are sound. It is one statement, so it reads
+// one consistent snapshot even while posts go on.
+func (l *Ledger) Audit(ctx context.Context) ([]Mismatch, error) {
+	// SUM of BIGINT is NUMERIC on PostgreSQL and DECIMAL on MySQL; it is
+	// read as text and parsed, exactly.
+	rows, err := l.db.Read().QueryContext(ctx, `SELECT u.id, u.email, u.balance_micros, COALESCE(SUM(l.amount_micros), 0)
+		FROM users u LEFT JOIN ledger l ON l.user_id = u.id
+		GROUP BY u.id, u.email, u.balance_micros
+		HAVING u.balance_micros <> COALESCE(SUM(l.amount_micros), 0)
+		ORDER BY u.id`)
+	if err != nil {
+		return nil, fmt.Errorf("audit ledger: %w", err)
+	}
+	defer rows.Close()
+	var out []Mismatch
+	for rows.Next() {
+		var (
+			m   Mismatch
+			sum string
+		)
+		if err := rows.Scan(&m.UserID, &m.Email, &m.Balance, &sum); err != nil {
+			return nil, fmt.Errorf("audit ledger: %w", err)
+		}
+		s, err := strconv.ParseInt(sum, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("audit ledger: sum %q of user id %d: %w", sum, m.UserID, err)
+		}
+		m.LedgerSum = Micros(s)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit ledger: %w", err)
+	}
+	return out, nil
+}
