@@ -12,6 +12,8 @@ import (
 
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/config"
+
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // fileDirectory applies a configuration to a fresh SQLite database and
@@ -55,7 +57,7 @@ func codeOf(err error) string {
 }
 
 func TestDirectory(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		db := openDB(t, url)
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -164,7 +166,7 @@ func TestDirectory(t *testing.T) {
 // A change made through another handle (another node) reaches a Directory
 // when it reloads: at once with Reload, within the interval when started.
 func TestDirectorySecondNode(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		db1, db2 := openDB(t, url), openDB(t, url)
 		if err := NewStore(db1, nil).ApplyConfig(ctx, testGroups(), testUsers(), testKeys()); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,26 +16,6 @@ import (
 	"github.com/switchyard/switchyard/internal/store"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
-
-// The suite runs on every backend: a fresh SQLite file, and a fresh
-// PostgreSQL and MySQL database per test (dropped at cleanup), since other
-// packages' tests use the same servers at the same time.
-func eachDB(t *testing.T, fn func(t *testing.T, url string)) {
-	t.Helper()
-	for _, b := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{
-		{"sqlite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "sy.db") }},
-		{"postgres", testenv.FreshPostgresURL},
-		{"mysql", testenv.FreshMySQLURL},
-	} {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, b.url(t))
-		})
-	}
-}
 
 // openDB opens and migrates a new handle on url.
 func openDB(t testing.TB, url string) *store.DB {
@@ -107,7 +86,7 @@ func keyByName(t testing.TB, keys []KeyInfo, name string) KeyInfo {
 }
 
 func TestApplyConfig(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		db := openDB(t, url)
 		s := NewStore(db, nil)
@@ -172,7 +151,7 @@ func TestApplyConfig(t *testing.T) {
 }
 
 func TestApplyConfigConcurrent(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		stores := []*Store{NewStore(openDB(t, url), nil), NewStore(openDB(t, url), nil)}
 		for round := range 3 {
@@ -206,7 +185,7 @@ func TestApplyConfigConcurrent(t *testing.T) {
 }
 
 func TestApplyConfigChanges(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		db := openDB(t, url)
 		s := NewStore(db, nil)
@@ -291,7 +270,7 @@ func TestApplyConfigChanges(t *testing.T) {
 }
 
 func TestCreateUsersAndKeys(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		db := openDB(t, url)
 		now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -386,7 +365,7 @@ func TestCreateUsersAndKeys(t *testing.T) {
 
 // The database holds the hash and a 10-character prefix, never the value.
 func TestHashStoredNotPlaintext(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		db := openDB(t, url)
 		s := NewStore(db, nil)

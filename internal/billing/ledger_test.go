@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,26 +36,15 @@ func (e *env) ledger(i int) *Ledger      { return e.ledgers()[i%2] }
 // database (skipped when their URL is not set).
 func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
-	for _, b := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{
-		{"sqlite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "sy.db") }},
-		{"postgres", testenv.FreshPostgresURL},
-		{"mysql", testenv.FreshMySQLURL},
-	} {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			url := b.url(t)
-			da, db := openDB(t, url), openDB(t, url)
-			c := newClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-			e := &env{da: da, db: db, a: NewLedger(da, c.now), b: NewLedger(db, c.now), users: auth.NewStore(da, c.now), clock: c}
-			if err := e.users.EnsureGroups(t.Context(), []config.Group{{Name: config.DefaultGroup, Ratio: 1}}); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, e)
-		})
-	}
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
+		da, db := openDB(t, url), openDB(t, url)
+		c := newClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		e := &env{da: da, db: db, a: NewLedger(da, c.now), b: NewLedger(db, c.now), users: auth.NewStore(da, c.now), clock: c}
+		if err := e.users.EnsureGroups(t.Context(), []config.Group{{Name: config.DefaultGroup, Ratio: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, e)
+	})
 }
 
 func openDB(t testing.TB, url string) *store.DB {

@@ -6,9 +6,6 @@ package limit_test
 // PostgreSQL and Redis with requests alternating between them.
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,7 +20,6 @@ import (
 	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
-	"github.com/switchyard/switchyard/internal/store"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
 
@@ -55,11 +51,8 @@ func startNodes(t *testing.T, count int, mutate func(cfg *config.Config)) *nodes
 	if count > 1 {
 		cfg.Database.URL = config.Secret(testenv.FreshPostgresURL(t))
 		cfg.Redis.URL = config.Secret(testenv.RedisURL(t))
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		cfg.Redis.Prefix = "sy-test-" + hex.EncodeToString(b[:]) + ":"
+		cfg.Redis.Prefix = testenv.RedisPrefix(t, cfg.Redis.URL.Value())
 		cfg.SecretKey = config.Secret(strings.Repeat("cd", 32))
-		t.Cleanup(func() { cleanRedis(t, cfg.Redis.URL.Value(), cfg.Redis.Prefix) })
 	}
 	n := &nodes{t: t, start: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	n.now.Store(n.start.UnixNano())
@@ -201,18 +194,4 @@ func TestRPMHoldsUnderConcurrency(t *testing.T) {
 			t.Fatalf("statuses %v, want exactly 10 × 200 and 90 × 429", got)
 		}
 	})
-}
-
-func cleanRedis(t *testing.T, url, prefix string) {
-	ctx := context.Background()
-	rdb, err := store.OpenRedis(ctx, url)
-	if err != nil {
-		t.Errorf("clean redis: %v", err)
-		return
-	}
-	defer rdb.Close()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		rdb.Del(ctx, iter.Val())
-	}
 }

@@ -2,8 +2,6 @@ package limit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -34,8 +32,8 @@ func TestMemory(t *testing.T) {
 func TestRedis(t *testing.T) {
 	url := testenv.RedisURL(t)
 	runSuite(t, func(t *testing.T) (Limiter, Limiter) {
-		prefix := redisPrefix(t, url)
-		return NewRedis(redisClient(t, url), prefix), NewRedis(redisClient(t, url), prefix)
+		prefix := testenv.RedisPrefix(t, url)
+		return NewRedis(testenv.RedisClient(t, url), prefix), NewRedis(testenv.RedisClient(t, url), prefix)
 	})
 }
 
@@ -443,8 +441,8 @@ func TestMemorySweep(t *testing.T) {
 // TestRedisKeys checks key names and that every key expires.
 func TestRedisKeys(t *testing.T) {
 	url := testenv.RedisURL(t)
-	prefix := redisPrefix(t, url)
-	rdb := redisClient(t, url)
+	prefix := testenv.RedisPrefix(t, url)
+	rdb := testenv.RedisClient(t, url)
 	l := NewRedis(rdb, prefix)
 	ctx := context.Background()
 	now := time.Now() // PTTL runs on the server's clock
@@ -542,7 +540,7 @@ func BenchmarkMemoryTakeParallel(b *testing.B) {
 
 func BenchmarkRedisTake(b *testing.B) {
 	url := testenv.RedisURL(b)
-	l := NewRedis(redisClient(b, url), redisPrefix(b, url))
+	l := NewRedis(testenv.RedisClient(b, url), testenv.RedisPrefix(b, url))
 	rules := benchRules("k:1")
 	now := base
 	b.ReportAllocs()
@@ -553,43 +551,4 @@ func BenchmarkRedisTake(b *testing.B) {
 			b.Fatalf("%+v %v", d, err)
 		}
 	}
-}
-
-// redisClient opens a client closed at the end of t.
-func redisClient(t testing.TB, url string) *redis.Client {
-	t.Helper()
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse redis url: %v", err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
-}
-
-// redisPrefix returns a fresh key prefix whose keys are deleted at the end
-// of t: DB 0 is shared with other test runs.
-func redisPrefix(t testing.TB, url string) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "sy:test:limit:" + hex.EncodeToString(b[:]) + ":"
-	rdb := redisClient(t, url)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("scan %s*: %v", prefix, err)
-		}
-		if len(keys) > 0 {
-			if err := rdb.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("delete %s*: %v", prefix, err)
-			}
-		}
-	})
-	return prefix
 }

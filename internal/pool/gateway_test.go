@@ -9,8 +9,6 @@ package pool_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,7 +26,6 @@ import (
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
 	"github.com/switchyard/switchyard/internal/pool"
-	"github.com/switchyard/switchyard/internal/store"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
 
@@ -107,11 +104,8 @@ func startCluster(t *testing.T, b backend, mutate func(cfg *config.Config)) *clu
 	if b.nodes > 1 {
 		base.Database.URL = config.Secret(testenv.FreshPostgresURL(t))
 		base.Redis.URL = config.Secret(testenv.RedisURL(t))
-		var p [6]byte
-		_, _ = rand.Read(p[:])
-		base.Redis.Prefix = "sy-test-" + hex.EncodeToString(p[:]) + ":"
+		base.Redis.Prefix = testenv.RedisPrefix(t, base.Redis.URL.Value())
 		base.SecretKey = config.Secret(strings.Repeat("ab", 32))
-		t.Cleanup(func() { cleanRedis(t, base.Redis.URL.Value(), base.Redis.Prefix) })
 	}
 	if mutate != nil {
 		mutate(base)
@@ -536,21 +530,6 @@ func TestRequestLogNamesFailovers(t *testing.T) {
 	if line["channel"] != "main" || line["credential"] != float64(2) || line["attempts"] != float64(2) ||
 		!strings.Contains(fmt.Sprint(line["failovers"]), "channel main credential 1: upstream status 503") {
 		t.Fatalf("access log line lacks the routing story: %v", line)
-	}
-}
-
-func cleanRedis(t *testing.T, url, prefix string) {
-	t.Helper()
-	ctx := context.Background()
-	rdb, err := store.OpenRedis(ctx, url)
-	if err != nil {
-		t.Errorf("clean redis: %v", err)
-		return
-	}
-	defer rdb.Close()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		rdb.Del(ctx, iter.Val())
 	}
 }
 

@@ -40,5 +40,5 @@ func BenchmarkMemoryStateAcquireRelease(b *testing.B) {
 
 func BenchmarkRedisStateAcquireRelease(b *testing.B) {
 	url := testenv.RedisURL(b)
-	benchAcquireRelease(b, NewRedisState(redisClient(b, url), redisPrefix(b, url)))
+	benchAcquireRelease(b, NewRedisState(testenv.RedisClient(b, url), testenv.RedisPrefix(b, url)))
 }

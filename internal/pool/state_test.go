@@ -2,8 +2,6 @@ package pool
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -26,47 +24,8 @@ func TestMemoryState(t *testing.T) {
 func TestRedisState(t *testing.T) {
 	url := testenv.RedisURL(t)
 	runStateSuite(t, func(t *testing.T) State {
-		return NewRedisState(redisClient(t, url), redisPrefix(t, url))
+		return NewRedisState(testenv.RedisClient(t, url), testenv.RedisPrefix(t, url))
 	})
-}
-
-// redisClient opens a client closed at the end of t.
-func redisClient(t testing.TB, url string) *redis.Client {
-	t.Helper()
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse redis url: %v", err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
-}
-
-// redisPrefix returns a fresh key prefix whose keys are deleted at the end
-// of t: DB 0 is shared with other test runs.
-func redisPrefix(t testing.TB, url string) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "sy:test:" + hex.EncodeToString(b[:]) + ":"
-	rdb := redisClient(t, url)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("scan %s*: %v", prefix, err)
-		}
-		if len(keys) > 0 {
-			if err := rdb.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("delete %s*: %v", prefix, err)
-			}
-		}
-	})
-	return prefix
 }
 
 // harness drives one State with the suite's defaults.
@@ -722,18 +681,18 @@ func concurrentGrants(t *testing.T, states []State) {
 // TestRedisStateTwoNodes races two clients, as two nodes would.
 func TestRedisStateTwoNodes(t *testing.T) {
 	url := testenv.RedisURL(t)
-	prefix := redisPrefix(t, url)
+	prefix := testenv.RedisPrefix(t, url)
 	concurrentGrants(t, []State{
-		NewRedisState(redisClient(t, url), prefix),
-		NewRedisState(redisClient(t, url), prefix),
+		NewRedisState(testenv.RedisClient(t, url), prefix),
+		NewRedisState(testenv.RedisClient(t, url), prefix),
 	})
 }
 
 // TestRedisStateKeys checks that every key the state writes expires.
 func TestRedisStateKeys(t *testing.T) {
 	url := testenv.RedisURL(t)
-	prefix := redisPrefix(t, url)
-	rdb := redisClient(t, url)
+	prefix := testenv.RedisPrefix(t, url)
+	rdb := testenv.RedisClient(t, url)
 	st := NewRedisState(rdb, prefix)
 	ctx := context.Background()
 	q := &Acquire{Channel: "ch", Cands: cands(1), Strategy: RoundRobin, Now: base, Day: Day(base), Ratio: 1,

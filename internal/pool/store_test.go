@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,26 +19,6 @@ import (
 	"github.com/switchyard/switchyard/internal/store"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
-
-// The store suite runs on every backend: a fresh SQLite file, and a fresh
-// PostgreSQL and MySQL database per test (dropped at cleanup), since other
-// packages' tests use the same servers at the same time.
-func eachDB(t *testing.T, fn func(t *testing.T, url string)) {
-	t.Helper()
-	for _, b := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{
-		{"sqlite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "sy.db") }},
-		{"postgres", testenv.FreshPostgresURL},
-		{"mysql", testenv.FreshMySQLURL},
-	} {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, b.url(t))
-		})
-	}
-}
 
 var testKey = bytes.Repeat([]byte{7}, secret.KeySize)
 
@@ -107,7 +86,7 @@ func credsOf(recs []CredRecord, channel string) []CredRecord {
 }
 
 func TestApplyConfig(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		db := openDB(t, url)
 		s := newTestStore(t, db)
@@ -175,7 +154,7 @@ func TestApplyConfig(t *testing.T) {
 }
 
 func TestApplyConfigConcurrent(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		stores := []*Store{newTestStore(t, openDB(t, url)), newTestStore(t, openDB(t, url))}
 		for round := range 3 {
@@ -206,7 +185,7 @@ func TestApplyConfigConcurrent(t *testing.T) {
 }
 
 func TestApplyConfigKeepsRotatedSecret(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		s := newTestStore(t, openDB(t, url))
 		if err := s.ApplyConfig(ctx, testChannels()); err != nil {
@@ -240,7 +219,7 @@ func TestApplyConfigKeepsRotatedSecret(t *testing.T) {
 }
 
 func TestApplyConfigRemovals(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		s := newTestStore(t, openDB(t, url))
 		if err := s.ApplyConfig(ctx, testChannels()); err != nil {
@@ -301,7 +280,7 @@ func TestApplyConfigRemovals(t *testing.T) {
 }
 
 func TestImport(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		s := newTestStore(t, openDB(t, url))
 		if err := s.ApplyConfig(ctx, testChannels()); err != nil {
@@ -372,7 +351,7 @@ func TestImport(t *testing.T) {
 }
 
 func TestImportConcurrent(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		first := newTestStore(t, openDB(t, url))
 		if err := first.ApplyConfig(ctx, testChannels()); err != nil {
@@ -425,7 +404,7 @@ func TestImportConcurrent(t *testing.T) {
 }
 
 func TestUpdateSecretCAS(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		s := newTestStore(t, openDB(t, url))
 		if err := s.ApplyConfig(ctx, testChannels()); err != nil {
@@ -481,7 +460,7 @@ func TestUpdateSecretCAS(t *testing.T) {
 }
 
 func TestSetStatus(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		s := newTestStore(t, openDB(t, url))
 		if err := s.ApplyConfig(ctx, testChannels()); err != nil {
@@ -519,7 +498,7 @@ func TestSetStatus(t *testing.T) {
 }
 
 func TestSecretsAtRest(t *testing.T) {
-	eachDB(t, func(t *testing.T, url string) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		s := newTestStore(t, openDB(t, url))
 		if err := s.ApplyConfig(ctx, testChannels()); err != nil {
