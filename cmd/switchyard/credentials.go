@@ -65,8 +65,8 @@ file is applied: that is serve's job at start).`,
 	}
 }
 
-// openCredentialStore loads the configuration, opens storage like serve
-// and applies the file's channels, so that an import can target them.
+// openCredentialStore opens storage like serve and stores the file's
+// channels the database lacks, so that an import can target them.
 func openCredentialStore(ctx context.Context, cf *configFlags, stderr io.Writer) (*app.Storage, *pool.Store, string, int) {
 	cfg, err := cf.load(nil)
 	if err != nil {
