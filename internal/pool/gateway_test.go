@@ -564,3 +564,48 @@ func TestFailoverNeverRepeatsACredentialAndStopsOnClientErrors(t *testing.T) {
 		}
 	})
 }
+
+// On a single node the scheduler state lives in memory; it is saved when
+// the node stops and loaded when it starts, so a restart does not hand a
+// credential its daily requests a second time.
+func TestSingleNodeStateSurvivesRestart(t *testing.T) {
+	m := mock.New(mock.Options{DisableRecording: true})
+	up := httptest.NewServer(m)
+	t.Cleanup(up.Close)
+	cfg := apptest.Config(t)
+	cfg.Scheduler.DailyUsageRatio = 1
+	creds := keys("k", 2)
+	for i := range creds {
+		creds[i].DailyLimit = 3
+	}
+	cfg.Channels = []config.Channel{{Name: "main", Type: "openai", BaseURL: up.URL, Models: []string{model}, Credentials: creds}}
+	cfg.Keys = []config.Key{{Name: "user", Key: userKey}}
+	clk := newClock()
+	run := func(requests int) map[int]int {
+		a, err := app.New(context.Background(), cfg, nil, app.WithClock(clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		<-a.Ready()
+		c := &cluster{t: t, mock: m, nodes: []*app.App{a}}
+		got := map[int]int{}
+		for range requests {
+			got[c.chat(userKey, nil).status]++
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := run(4); got[200] != 4 {
+		t.Fatalf("first run: %v", got)
+	}
+	// 2 of the 6 daily requests are left, whatever the restart.
+	if got := run(4); got[200] != 2 || got[503] != 2 {
+		t.Fatalf("after a restart: %v, want 2 × 200 and 2 × 503 (daily limits 2 × 3)", got)
+	}
+}

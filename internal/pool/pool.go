@@ -63,6 +63,7 @@ type Pool struct {
 	reloadMu  sync.Mutex
 	leaseBase string
 	leaseSeq  atomic.Uint64
+	savedJSON string // the memory state as last saved (single node)
 }
 
 var _ relay.Scheduler = (*Pool)(nil)
@@ -88,6 +89,9 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 		for _, n := range opts.Only {
 			p.only[n] = true
 		}
+	}
+	if ms, ok := p.state.(*MemoryState); ok {
+		p.loadMemoryState(ctx, ms)
 	}
 	if err := p.Reload(ctx); err != nil {
 		return nil, err
@@ -534,6 +538,9 @@ func (p *Pool) Start(ctx context.Context) {
 	if p.sched.ChannelTestInterval > 0 && p.probe != nil {
 		p.loop(ctx, p.sched.ChannelTestInterval, p.TestDisabled)
 	}
+	if ms, ok := p.state.(*MemoryState); ok {
+		p.loop(ctx, PersistInterval, func(ctx context.Context) { p.saveMemoryState(ctx, ms, &p.savedJSON) })
+	}
 }
 
 // ReloadInterval is how often a node rereads channels and credentials, so
@@ -602,11 +609,18 @@ func (p *Pool) renewLeases(ctx context.Context) {
 	})
 }
 
-// Close stops the background loops and flushes queued status writes.
+// Close stops the background loops, flushes queued status writes and, on a
+// single node, saves the scheduler state for the next start.
 func (p *Pool) Close() {
-	if p.stop != nil {
-		p.stop()
-		p.wg.Wait()
+	if p.stop == nil {
+		return
+	}
+	p.stop()
+	p.wg.Wait()
+	if ms, ok := p.state.(*MemoryState); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.saveMemoryState(ctx, ms, &p.savedJSON)
 	}
 }
 
