@@ -334,7 +334,10 @@ func (s *Store) applyKey(ctx context.Context, uid int64, k config.Key, now time.
 			return 0, fmt.Errorf("rename key id %d: %w", otherID, err)
 		}
 	}
-	if _, err := w.ExecContext(ctx, d.InsertIgnore("api_keys", keyColumns, []string{"user_id", "name"}), r.args(now)...); err != nil {
+	// Another node applying the same file at the same moment may insert this
+	// row first; PostgreSQL then reports the unique hash (ON CONFLICT only
+	// names user_id, name) rather than skipping. Either way the row exists.
+	if _, err := w.ExecContext(ctx, d.InsertIgnore("api_keys", keyColumns, []string{"user_id", "name"}), r.args(now)...); err != nil && !store.IsUniqueViolation(err) {
 		return 0, fmt.Errorf("insert: %w", err)
 	}
 	// Whether the insert above happened or not, bring the row to the file's
