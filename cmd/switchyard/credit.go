@@ -39,61 +39,57 @@ func usersMoney(ctx context.Context, cf *configFlags, sub, email string, mf mone
 			return 2
 		}
 	}
-	ctx, stop := signalContext(ctx)
-	defer stop()
-	st, _, code := openTenancy(ctx, cf, stderr)
-	if st == nil {
-		return code
-	}
-	defer st.Close()
-	l := billing.NewLedger(st.DB, nil)
-	uid, err := l.UserID(ctx, email)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	if sub == "credit" {
-		// Every run is its own adjustment, so its request id is random.
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		res, err := l.Post(ctx, billing.Entry{UserID: uid, RequestID: "adjust:" + hex.EncodeToString(b[:]),
-			Kind: billing.KindAdjust, Amount: amount, Note: *mf.note})
-		if errors.Is(err, billing.ErrInsufficient) {
-			bal, _ := l.Balance(ctx, uid)
-			fmt.Fprintf(stderr, "switchyard: cannot take %s from %s: the balance is %s and may not go below zero\n", -amount, email, bal)
-			return 1
-		}
+	return withTenancy(ctx, cf, stderr, func(ctx context.Context, t tenancy) int {
+		st := t.st
+		l := billing.NewLedger(st.DB, nil)
+		uid, err := l.UserID(ctx, email)
 		if err != nil {
 			fmt.Fprintf(stderr, "switchyard: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "credited %s to %s; balance %s\n", amount, email, res.BalanceAfter)
+		if sub == "credit" {
+			// Every run is its own adjustment, so its request id is random.
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			res, err := l.Post(ctx, billing.Entry{UserID: uid, RequestID: "adjust:" + hex.EncodeToString(b[:]),
+				Kind: billing.KindAdjust, Amount: amount, Note: *mf.note})
+			if errors.Is(err, billing.ErrInsufficient) {
+				bal, _ := l.Balance(ctx, uid)
+				fmt.Fprintf(stderr, "switchyard: cannot take %s from %s: the balance is %s and may not go below zero\n", -amount, email, bal)
+				return 1
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "switchyard: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "credited %s to %s; balance %s\n", amount, email, res.BalanceAfter)
+			return 0
+		}
+		bal, err := l.Balance(ctx, uid)
+		if err != nil {
+			fmt.Fprintf(stderr, "switchyard: %v\n", err)
+			return 1
+		}
+		rows, err := l.History(ctx, uid, 10)
+		if err != nil {
+			fmt.Fprintf(stderr, "switchyard: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s balance %s\n", email, bal)
+		if len(rows) == 0 {
+			return 0
+		}
+		fmt.Fprintln(stdout)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tREQUEST\tNOTE")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.CreatedAt.Format("2006-01-02 15:04:05"), r.Kind, r.Amount, r.BalanceAfter,
+				r.RequestID, dash(r.Note))
+		}
+		if err := tw.Flush(); err != nil {
+			fmt.Fprintf(stderr, "switchyard: write ledger: %v\n", err)
+			return 1
+		}
 		return 0
-	}
-	bal, err := l.Balance(ctx, uid)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	rows, err := l.History(ctx, uid, 10)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s balance %s\n", email, bal)
-	if len(rows) == 0 {
-		return 0
-	}
-	fmt.Fprintln(stdout)
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tREQUEST\tNOTE")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.CreatedAt.Format("2006-01-02 15:04:05"), r.Kind, r.Amount, r.BalanceAfter,
-			r.RequestID, dash(r.Note))
-	}
-	if err := tw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "switchyard: write ledger: %v\n", err)
-		return 1
-	}
-	return 0
+	})
 }

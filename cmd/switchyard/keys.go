@@ -116,75 +116,63 @@ func splitList(s string) []string {
 }
 
 func keysCreate(ctx context.Context, cf *configFlags, nk auth.NewKey, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext(ctx)
-	defer stop()
-	st, as, code := openTenancy(ctx, cf, stderr)
-	if st == nil {
-		return code
-	}
-	defer st.Close()
-	value, info, err := as.CreateKey(ctx, nk)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	// The key alone on stdout, so that a script can capture it; the notes
-	// go to stderr.
-	fmt.Fprintln(stdout, value)
-	fmt.Fprintf(stderr, "created key %q (id %d) for %s.\n"+
-		"Copy the key now: it cannot be shown again (only its hash is stored).\n", info.Name, info.ID, info.User)
-	return 0
+	return withTenancy(ctx, cf, stderr, func(ctx context.Context, t tenancy) int {
+		as := t.as
+		value, info, err := as.CreateKey(ctx, nk)
+		if err != nil {
+			fmt.Fprintf(stderr, "switchyard: %v\n", err)
+			return 1
+		}
+		// The key alone on stdout, so that a script can capture it; the notes
+		// go to stderr.
+		fmt.Fprintln(stdout, value)
+		fmt.Fprintf(stderr, "created key %q (id %d) for %s.\n"+
+			"Copy the key now: it cannot be shown again (only its hash is stored).\n", info.Name, info.ID, info.User)
+		return 0
+	})
 }
 
 func keysList(ctx context.Context, cf *configFlags, user string, asJSON bool, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext(ctx)
-	defer stop()
-	st, as, code := openTenancy(ctx, cf, stderr)
-	if st == nil {
-		return code
-	}
-	defer st.Close()
-	keys, err := as.ListKeys(ctx, user)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	if asJSON {
-		return writeJSON(keys, stdout, stderr)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tMODELS\tQUOTA_USD\tRPM\tTPM\tDAILY\tIP_ALLOW\tEXPIRES\tADMIN\tFROM_FILE")
-	for _, k := range keys {
-		quota, expires := "-", "-"
-		if k.QuotaMicros != nil {
-			quota = strconv.FormatFloat(float64(*k.QuotaMicros)/1e6, 'f', -1, 64)
+	return withTenancy(ctx, cf, stderr, func(ctx context.Context, t tenancy) int {
+		as := t.as
+		keys, err := as.ListKeys(ctx, user)
+		if err != nil {
+			fmt.Fprintf(stderr, "switchyard: %v\n", err)
+			return 1
 		}
-		if k.ExpiresAt != nil {
-			expires = k.ExpiresAt.Format(time.RFC3339)
+		if asJSON {
+			return writeJSON(keys, stdout, stderr)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%v\t%v\n", k.ID, k.User, k.Name, k.Prefix, k.Status,
-			dash(strings.Join(k.Models, ",")), quota, k.RPM, k.TPM, k.DailyRequests, dash(strings.Join(k.IPAllow, ",")),
-			expires, k.Admin, k.ManagedByFile)
-	}
-	if err := tw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "switchyard: write list: %v\n", err)
-		return 1
-	}
-	return 0
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tMODELS\tQUOTA_USD\tRPM\tTPM\tDAILY\tIP_ALLOW\tEXPIRES\tADMIN\tFROM_FILE")
+		for _, k := range keys {
+			quota, expires := "-", "-"
+			if k.QuotaMicros != nil {
+				quota = strconv.FormatFloat(float64(*k.QuotaMicros)/1e6, 'f', -1, 64)
+			}
+			if k.ExpiresAt != nil {
+				expires = k.ExpiresAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%v\t%v\n", k.ID, k.User, k.Name, k.Prefix, k.Status,
+				dash(strings.Join(k.Models, ",")), quota, k.RPM, k.TPM, k.DailyRequests, dash(strings.Join(k.IPAllow, ",")),
+				expires, k.Admin, k.ManagedByFile)
+		}
+		if err := tw.Flush(); err != nil {
+			fmt.Fprintf(stderr, "switchyard: write list: %v\n", err)
+			return 1
+		}
+		return 0
+	})
 }
 
 func keysRevoke(ctx context.Context, cf *configFlags, id int64, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext(ctx)
-	defer stop()
-	st, as, code := openTenancy(ctx, cf, stderr)
-	if st == nil {
-		return code
-	}
-	defer st.Close()
-	if err := as.RevokeKey(ctx, id); err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "revoked key id %d\n", id)
-	return 0
+	return withTenancy(ctx, cf, stderr, func(ctx context.Context, t tenancy) int {
+		as := t.as
+		if err := as.RevokeKey(ctx, id); err != nil {
+			fmt.Fprintf(stderr, "switchyard: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "revoked key id %d\n", id)
+		return 0
+	})
 }

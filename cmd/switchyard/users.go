@@ -99,55 +99,47 @@ func openTenancyConfig(ctx context.Context, cf *configFlags, stderr io.Writer) (
 }
 
 func usersAdd(ctx context.Context, cf *configFlags, nu auth.NewUser, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext(ctx)
-	defer stop()
-	st, as, cfg, code := openTenancyConfig(ctx, cf, stderr)
-	if st == nil {
-		return code
-	}
-	defer st.Close()
-	u, err := as.CreateUser(ctx, nu)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "added user %s (id %d, group %s, role %s)\n", u.Email, u.ID, u.Group, u.Role)
-	if err := billing.NewLedger(st.DB, nil).NewUserCredit(ctx, u.ID, cfg.Billing); err != nil {
-		fmt.Fprintf(stderr, "switchyard: user %s: %v\n", u.Email, err)
-		return 1
-	}
-	return 0
+	return withTenancy(ctx, cf, stderr, func(ctx context.Context, t tenancy) int {
+		st, as, cfg := t.st, t.as, t.cfg
+		u, err := as.CreateUser(ctx, nu)
+		if err != nil {
+			fmt.Fprintf(stderr, "switchyard: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "added user %s (id %d, group %s, role %s)\n", u.Email, u.ID, u.Group, u.Role)
+		if err := billing.NewLedger(st.DB, nil).NewUserCredit(ctx, u.ID, cfg.Billing); err != nil {
+			fmt.Fprintf(stderr, "switchyard: user %s: %v\n", u.Email, err)
+			return 1
+		}
+		return 0
+	})
 }
 
 func usersList(ctx context.Context, cf *configFlags, asJSON bool, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext(ctx)
-	defer stop()
-	st, as, code := openTenancy(ctx, cf, stderr)
-	if st == nil {
-		return code
-	}
-	defer st.Close()
-	users, err := as.ListUsers(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %v\n", err)
-		return 1
-	}
-	if asJSON {
-		if users == nil {
-			users = []auth.User{}
+	return withTenancy(ctx, cf, stderr, func(ctx context.Context, t tenancy) int {
+		as := t.as
+		users, err := as.ListUsers(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "switchyard: %v\n", err)
+			return 1
 		}
-		return writeJSON(users, stdout, stderr)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tGROUP\tROLE\tSTATUS\tFROM_FILE")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%v\n", u.ID, u.Email, dash(u.Name), u.Group, u.Role, u.Status, u.ManagedByFile)
-	}
-	if err := tw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "switchyard: write list: %v\n", err)
-		return 1
-	}
-	return 0
+		if asJSON {
+			if users == nil {
+				users = []auth.User{}
+			}
+			return writeJSON(users, stdout, stderr)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tGROUP\tROLE\tSTATUS\tFROM_FILE")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%v\n", u.ID, u.Email, dash(u.Name), u.Group, u.Role, u.Status, u.ManagedByFile)
+		}
+		if err := tw.Flush(); err != nil {
+			fmt.Fprintf(stderr, "switchyard: write list: %v\n", err)
+			return 1
+		}
+		return 0
+	})
 }
 
 func writeJSON(v any, stdout, stderr io.Writer) int {
@@ -158,4 +150,24 @@ func writeJSON(v any, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// tenancy is what the users, keys, credit and redeem commands work on.
+type tenancy struct {
+	cfg *config.Config
+	st  *app.Storage
+	as  *auth.Store
+}
+
+// withTenancy opens storage for one command, runs fn with a context that
+// ends on SIGINT/SIGTERM, and closes storage; it returns fn's exit code.
+func withTenancy(ctx context.Context, cf *configFlags, stderr io.Writer, fn func(context.Context, tenancy) int) int {
+	ctx, stop := signalContext(ctx)
+	defer stop()
+	st, as, cfg, code := openTenancyConfig(ctx, cf, stderr)
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	return fn(ctx, tenancy{cfg: cfg, st: st, as: as})
 }
