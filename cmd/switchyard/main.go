@@ -27,7 +27,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{serveCommand(), demoCommand(), mockCommand(), migrateCommand(), credentialsCommand(), usersCommand(), keysCommand(), redeemCommand(), healthcheckCommand(), versionCommand()}
+	return []command{serveCommand(), demoCommand(), mockCommand(), migrateCommand(), credentialsCommand(), usersCommand(), keysCommand(), redeemCommand(), usageCommand(), healthcheckCommand(), versionCommand()}
 }
 
 func main() {

@@ -1,0 +1,440 @@
+package usage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchyard/switchyard/internal/store"
+)
+
+// Row is one request's usage log entry.
+type Row struct {
+	ChargeID  string    // the request's billing charge; unique in the log
+	RequestID string    // the id the client sees (X-Request-Id)
+	Time      time.Time // when the request started
+	UserID    int64     // 0: none (the request was refused before authentication)
+	KeyID     int64
+	// Model is what the client asked for, ServedModel what the upstream
+	// was asked for after mapping.
+	Model, ServedModel string
+	Channel            string
+	CredentialID       int64
+	Attempts           int // upstream attempts, retries included
+	Stream             bool
+	Status             int // HTTP status returned to the client
+	Error              string
+	PromptTokens       int64
+	CompletionTokens   int64
+	CachedTokens       int64
+	ReasoningTokens    int64
+	Images             int
+	// Estimated is set when the gateway counted the tokens itself because
+	// the upstream reported none.
+	Estimated  bool
+	CostMicros int64
+	// TTFB and Duration are stored in whole milliseconds.
+	TTFB, Duration time.Duration
+	ClientIP       string
+
+	// Filled by Query only: the user's email and the key's name, empty
+	// when they were deleted since.
+	User, KeyName string
+}
+
+// Column sizes, in characters, that Insert clips strings to.
+const (
+	maxChargeID  = 40
+	maxRequestID = 128
+	maxName      = 191 // model, served model, channel
+	maxError     = 500
+	maxClientIP  = 64
+)
+
+// Query limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 10_000
+)
+
+const (
+	// chunkRows bounds one INSERT: 23 columns × 200 rows stays far under
+	// every driver's parameter limit (SQLite 32766, PostgreSQL 65535) and
+	// MySQL's packet size, while one statement still carries a whole
+	// typical drain.
+	chunkRows = 200
+	// txAttempts bounds how often a batch the database aborted for a
+	// deadlock or lock timeout is run again; the insert is idempotent.
+	txAttempts = 5
+)
+
+var columns = []string{"charge_id", "request_id", "created_at", "user_id", "key_id", "model", "served_model", "channel",
+	"credential_id", "attempts", "stream", "status", "error", "prompt_tokens", "completion_tokens", "cached_tokens",
+	"reasoning_tokens", "images", "estimated", "cost_micros", "ttfb_ms", "duration_ms", "client_ip"}
+
+// Store reads and writes the usage log.
+type Store struct {
+	db        *store.DB
+	fullChunk string // the INSERT of chunkRows rows, built once
+}
+
+// NewStore returns the usage log of db.
+func NewStore(db *store.DB) *Store {
+	return &Store{db: db, fullChunk: insertRows(db.Dialect(), chunkRows)}
+}
+
+// insertRows returns an INSERT of n rows that ignores rows whose charge_id
+// is stored already. The dialect's single-row InsertIgnore supplies the
+// conflict clause, so that this package knows no dialect: its one VALUES
+// tuple is repeated n times and the result rebound.
+func insertRows(d store.Dialect, n int) string {
+	one := d.InsertIgnore("usage_logs", columns, []string{"charge_id"})
+	// The tuple's placeholders hold no parenthesis: the first ')' after
+	// "VALUES (" ends it, and what follows is the conflict clause.
+	_, tail, _ := strings.Cut(one, " VALUES (")
+	_, conflict, _ := strings.Cut(tail, ")")
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	var b strings.Builder
+	b.Grow(64 + len(columns)*16 + n*(len(tuple)+2) + len(conflict))
+	b.WriteString("INSERT INTO usage_logs (" + strings.Join(columns, ", ") + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(tuple)
+	}
+	b.WriteString(conflict)
+	return d.Rebind(b.String())
+}
+
+// Insert writes rows in as few statements as it can (multi-row INSERT,
+// chunks of 200 rows, one transaction), ignoring rows whose charge_id is
+// already stored; strings are clipped to their column sizes (by
+// characters, not bytes). Safe to call again with the same rows. Every row
+// needs a ChargeID and a Time.
+func (s *Store) Insert(ctx context.Context, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	for i := range rows {
+		switch {
+		case rows[i].ChargeID == "":
+			return fmt.Errorf("insert usage rows: row %d (request %q) has no charge id", i, rows[i].RequestID)
+		case rows[i].Time.IsZero():
+			return fmt.Errorf("insert usage rows: row %d (charge %s) has no time", i, rows[i].ChargeID)
+		}
+	}
+	var err error
+	for range txAttempts {
+		if err = s.insertTx(ctx, rows); err == nil || !store.IsRetryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("insert %d usage rows: %w", len(rows), err)
+	}
+	return nil
+}
+
+func (s *Store) insertTx(ctx context.Context, rows []Row) error {
+	tx, err := s.db.Write().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	args := make([]any, 0, min(len(rows), chunkRows)*len(columns))
+	for start := 0; start < len(rows); start += chunkRows {
+		chunk := rows[start:min(start+chunkRows, len(rows))]
+		q := s.fullChunk
+		if len(chunk) < chunkRows {
+			q = insertRows(s.db.Dialect(), len(chunk))
+		}
+		args = args[:0]
+		for i := range chunk {
+			args = appendArgs(args, &chunk[i])
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// appendArgs appends r's values in the order of columns. Ids of 0 are
+// stored as NULL; times in UTC to the microsecond, the finest that
+// PostgreSQL and MySQL keep, so that a row reads back the same everywhere.
+func appendArgs(args []any, r *Row) []any {
+	return append(args,
+		clip(r.ChargeID, maxChargeID), clip(r.RequestID, maxRequestID), r.Time.UTC().Truncate(time.Microsecond),
+		nullID(r.UserID), nullID(r.KeyID), clip(r.Model, maxName), clip(r.ServedModel, maxName), clip(r.Channel, maxName),
+		nullID(r.CredentialID), r.Attempts, r.Stream, r.Status, clip(r.Error, maxError),
+		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.ReasoningTokens, r.Images, r.Estimated, r.CostMicros,
+		r.TTFB.Milliseconds(), r.Duration.Milliseconds(), clip(r.ClientIP, maxClientIP))
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// clip makes s storable in a column of n characters: valid UTF-8 (an
+// upstream error may be cut mid-character, which PostgreSQL and MySQL
+// refuse), without NUL (PostgreSQL refuses it), at most n characters.
+func clip(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	if len(s) <= n { // n bytes are at most n characters
+		return s
+	}
+	chars := 0
+	for i := range s {
+		if chars == n {
+			return s[:i]
+		}
+		chars++
+	}
+	return s
+}
+
+// Filter selects log rows; zero fields select everything.
+type Filter struct {
+	User      string // the user's email
+	KeyID     int64
+	KeyName   string // every key of that name (names are unique per user only)
+	Model     string // the model the client asked for
+	Channel   string
+	RequestID string
+	Since     time.Time // requests that started at or after
+	Until     time.Time // requests that started before
+	Status    string    // "ok" (2xx), "error" (anything else) or a status code
+	Limit     int       // rows Query returns, newest first: default 100, at most 10000
+}
+
+// ErrInvalidFilter is wrapped by the errors of a filter that cannot be
+// applied (an unknown Status).
+var ErrInvalidFilter = errors.New("invalid usage filter")
+
+// ParseStatus checks a Filter.Status value.
+func ParseStatus(s string) error {
+	switch s {
+	case "", "ok", "error":
+		return nil
+	}
+	if n, err := strconv.Atoi(s); err != nil || n < 100 || n > 599 {
+		return fmt.Errorf("%w: status %q is not ok, error or an HTTP status code", ErrInvalidFilter, s)
+	}
+	return nil
+}
+
+// where returns the WHERE clause of f (with a leading space, or empty) and
+// its arguments. It reads usage_logs as l and joins nothing, so Query and
+// Totals share it; a user or key name is matched through a subquery, which
+// lets the (user_id, id) and (key_id, id) indexes serve it.
+func where(f Filter) (string, []any, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, a ...any) {
+		conds = append(conds, cond)
+		args = append(args, a...)
+	}
+	if f.User != "" {
+		add("l.user_id = (SELECT id FROM users WHERE email = ?)", strings.ToLower(strings.TrimSpace(f.User)))
+	}
+	if f.KeyID != 0 {
+		add("l.key_id = ?", f.KeyID)
+	}
+	if f.KeyName != "" {
+		add("l.key_id IN (SELECT id FROM api_keys WHERE name = ?)", f.KeyName)
+	}
+	if f.Model != "" {
+		add("l.model = ?", f.Model)
+	}
+	if f.Channel != "" {
+		add("l.channel = ?", f.Channel)
+	}
+	if f.RequestID != "" {
+		add("l.request_id = ?", f.RequestID)
+	}
+	if !f.Since.IsZero() {
+		add("l.created_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		add("l.created_at < ?", f.Until.UTC())
+	}
+	if err := ParseStatus(f.Status); err != nil {
+		return "", nil, err
+	}
+	switch f.Status {
+	case "":
+	case "ok":
+		add("l.status BETWEEN 200 AND 299")
+	case "error":
+		add("(l.status < 200 OR l.status > 299)")
+	default:
+		n, _ := strconv.Atoi(f.Status)
+		add("l.status = ?", n)
+	}
+	if len(conds) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// Query returns matching rows newest first, joined with users.email and
+// api_keys.name (LEFT JOIN: rows of deleted users and keys still show).
+// Newest means most recently logged: rows are numbered as they are
+// inserted, which follows the order requests end, and that order is served
+// by the indexes without sorting a user's whole history.
+func (s *Store) Query(ctx context.Context, f Filter) ([]Row, error) {
+	cond, args, err := where(f)
+	if err != nil {
+		return nil, fmt.Errorf("query usage log: %w", err)
+	}
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultLimit
+	case limit > MaxLimit:
+		limit = MaxLimit
+	}
+	q := "SELECT l." + strings.Join(columns, ", l.") + `, u.email, k.name FROM usage_logs l
+		LEFT JOIN users u ON u.id = l.user_id LEFT JOIN api_keys k ON k.id = l.key_id` +
+		cond + " ORDER BY l.id DESC LIMIT " + strconv.Itoa(limit)
+	rows, err := s.db.Read().QueryContext(ctx, s.db.Dialect().Rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("query usage log: %w", err)
+	}
+	defer rows.Close()
+	out := []Row{}
+	for rows.Next() {
+		var (
+			r               Row
+			user, key, cred sql.NullInt64
+			email, keyName  sql.NullString
+			ttfb, duration  int64
+		)
+		if err := rows.Scan(&r.ChargeID, &r.RequestID, &r.Time, &user, &key, &r.Model, &r.ServedModel, &r.Channel,
+			&cred, &r.Attempts, &r.Stream, &r.Status, &r.Error, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens,
+			&r.ReasoningTokens, &r.Images, &r.Estimated, &r.CostMicros, &ttfb, &duration, &r.ClientIP,
+			&email, &keyName); err != nil {
+			return nil, fmt.Errorf("query usage log: %w", err)
+		}
+		r.Time = r.Time.UTC()
+		r.UserID, r.KeyID, r.CredentialID = user.Int64, key.Int64, cred.Int64
+		r.TTFB, r.Duration = time.Duration(ttfb)*time.Millisecond, time.Duration(duration)*time.Millisecond
+		r.User, r.KeyName = email.String, keyName.String
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query usage log: %w", err)
+	}
+	return out, nil
+}
+
+// Totals sums requests, tokens, images and cost over a filter.
+type Totals struct {
+	Requests         int64 `json:"requests"`
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	CachedTokens     int64 `json:"cached_tokens"`
+	Images           int64 `json:"images"`
+	CostMicros       int64 `json:"cost_micros"`
+}
+
+// Totals sums the rows Query would return, ignoring f.Limit.
+func (s *Store) Totals(ctx context.Context, f Filter) (Totals, error) {
+	cond, args, err := where(f)
+	if err != nil {
+		return Totals{}, fmt.Errorf("sum usage log: %w", err)
+	}
+	// SUM is DECIMAL on MySQL and NUMERIC on PostgreSQL; both scan into
+	// int64 from their text form.
+	q := `SELECT COUNT(*), COALESCE(SUM(l.prompt_tokens), 0), COALESCE(SUM(l.completion_tokens), 0),
+		COALESCE(SUM(l.cached_tokens), 0), COALESCE(SUM(l.images), 0), COALESCE(SUM(l.cost_micros), 0)
+		FROM usage_logs l` + cond
+	var t Totals
+	if err := s.db.Read().QueryRowContext(ctx, s.db.Dialect().Rebind(q), args...).Scan(&t.Requests, &t.PromptTokens,
+		&t.CompletionTokens, &t.CachedTokens, &t.Images, &t.CostMicros); err != nil {
+		return Totals{}, fmt.Errorf("sum usage log: %w", err)
+	}
+	return t, nil
+}
+
+// rowJSON is Row's JSON form, the same for the billing journal and for
+// `switchyard usage --json`: durations in milliseconds like the table.
+type rowJSON struct {
+	ChargeID         string    `json:"charge_id"`
+	RequestID        string    `json:"request_id"`
+	Time             time.Time `json:"time"`
+	UserID           int64     `json:"user_id"`
+	KeyID            int64     `json:"key_id"`
+	Model            string    `json:"model"`
+	ServedModel      string    `json:"served_model"`
+	Channel          string    `json:"channel"`
+	CredentialID     int64     `json:"credential_id"`
+	Attempts         int       `json:"attempts"`
+	Stream           bool      `json:"stream"`
+	Status           int       `json:"status"`
+	Error            string    `json:"error"`
+	PromptTokens     int64     `json:"prompt_tokens"`
+	CompletionTokens int64     `json:"completion_tokens"`
+	CachedTokens     int64     `json:"cached_tokens"`
+	ReasoningTokens  int64     `json:"reasoning_tokens"`
+	Images           int       `json:"images"`
+	Estimated        bool      `json:"estimated"`
+	CostMicros       int64     `json:"cost_micros"`
+	TTFBMs           int64     `json:"ttfb_ms"`
+	DurationMs       int64     `json:"duration_ms"`
+	ClientIP         string    `json:"client_ip"`
+	User             string    `json:"user_email,omitempty"`
+	KeyName          string    `json:"key_name,omitempty"`
+}
+
+// MarshalJSON writes r with snake_case names and durations in whole
+// milliseconds (ttfb_ms, duration_ms).
+func (r Row) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rowJSON{
+		ChargeID: r.ChargeID, RequestID: r.RequestID, Time: r.Time, UserID: r.UserID, KeyID: r.KeyID,
+		Model: r.Model, ServedModel: r.ServedModel, Channel: r.Channel, CredentialID: r.CredentialID,
+		Attempts: r.Attempts, Stream: r.Stream, Status: r.Status, Error: r.Error,
+		PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, CachedTokens: r.CachedTokens,
+		ReasoningTokens: r.ReasoningTokens, Images: r.Images, Estimated: r.Estimated, CostMicros: r.CostMicros,
+		TTFBMs: r.TTFB.Milliseconds(), DurationMs: r.Duration.Milliseconds(), ClientIP: r.ClientIP,
+		User: r.User, KeyName: r.KeyName,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Row) UnmarshalJSON(b []byte) error {
+	var j rowJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Row{
+		ChargeID: j.ChargeID, RequestID: j.RequestID, Time: j.Time, UserID: j.UserID, KeyID: j.KeyID,
+		Model: j.Model, ServedModel: j.ServedModel, Channel: j.Channel, CredentialID: j.CredentialID,
+		Attempts: j.Attempts, Stream: j.Stream, Status: j.Status, Error: j.Error,
+		PromptTokens: j.PromptTokens, CompletionTokens: j.CompletionTokens, CachedTokens: j.CachedTokens,
+		ReasoningTokens: j.ReasoningTokens, Images: j.Images, Estimated: j.Estimated, CostMicros: j.CostMicros,
+		TTFB: time.Duration(j.TTFBMs) * time.Millisecond, Duration: time.Duration(j.DurationMs) * time.Millisecond,
+		ClientIP: j.ClientIP, User: j.User, KeyName: j.KeyName,
+	}
+	return nil
+}
