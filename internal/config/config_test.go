@@ -74,6 +74,7 @@ func TestDefault(t *testing.T) {
 		}},
 		{"upstream", c.Upstream, Upstream{ConnectTimeout: 10 * time.Second, FirstByteTimeout: 120 * time.Second, StreamIdle: 300 * time.Second, MaxIdleConns: 256}},
 		{"groups", c.Groups, []Group{{Name: "default", Ratio: 1}}},
+		{"billing", c.Billing, Billing{DefaultMaxTokens: 4096}},
 		{"images", c.Images, Images{Storage: "file://./data/images", URLTTL: 24 * time.Hour}},
 		{"dialect", c.DatabaseDialect(), "sqlite"},
 		{"multi-node", c.MultiNode(), false},
@@ -142,7 +143,7 @@ func TestLoadFullExample(t *testing.T) {
 			Models: []string{"gpt-4o-mini"}, Quota: &quota, RPM: 60, DailyRequests: 1000,
 			IPAllow: []string{"127.0.0.1/32"}, ExpiresAt: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
 		}}},
-		{"billing", c.Billing, Billing{NewUserCredit: 0}},
+		{"billing", c.Billing, Billing{NewUserCredit: 0, DefaultMaxTokens: 4096}},
 		{"pricing", c.Pricing, map[string]Price{
 			"gpt-4o-mini": {Input: 0.15, Output: 0.60, CachedInput: 0.075},
 			"gpt-image-1": {PerImage: map[string]float64{"1024x1024": 0.042, "default": 0.063}},
@@ -265,6 +266,10 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) (any, any) {
 				return []any{c.Upstream.StreamIdle, c.Upstream.MaxIdleConns}, []any{time.Minute, 8}
 			}},
+		{"billing", map[string]string{"SWITCHYARD_BILLING_OVERDRAFT": "0.25", "SWITCHYARD_BILLING_DEFAULT_MAX_TOKENS": "1024"},
+			func(c *Config) (any, any) {
+				return []any{c.Billing.Overdraft, c.Billing.DefaultMaxTokens}, []any{0.25, int64(1024)}
+			}},
 		{"empty value is ignored", map[string]string{"SWITCHYARD_LOG_LEVEL": "", "SWITCHYARD_ADMIN_PASSWORD": ""},
 			func(c *Config) (any, any) { return []any{c.Log.Level, c.Admin.Password.IsSet()}, []any{"info", false} }},
 	}
@@ -300,15 +305,17 @@ func TestEnvOverridesList(t *testing.T) {
 		}
 	}
 	for name, path := range map[string]string{
-		"SWITCHYARD_SERVER_LISTEN":           "server.listen",
-		"SWITCHYARD_DATABASE_URL":            "database.url",
-		"SWITCHYARD_REDIS_URL":               "redis.url",
-		"SWITCHYARD_SECRET_KEY":              "secret_key",
-		"SWITCHYARD_SCHEDULER_COOLDOWN_429":  "scheduler.cooldown_429",
-		"SWITCHYARD_LOG_LEVEL":               "log.level",
-		"SWITCHYARD_ADMIN_PASSWORD":          "admin.password",
-		"SWITCHYARD_BILLING_NEW_USER_CREDIT": "billing.new_user_credit",
-		"SWITCHYARD_IMAGES_URL_TTL":          "images.url_ttl",
+		"SWITCHYARD_SERVER_LISTEN":              "server.listen",
+		"SWITCHYARD_DATABASE_URL":               "database.url",
+		"SWITCHYARD_REDIS_URL":                  "redis.url",
+		"SWITCHYARD_SECRET_KEY":                 "secret_key",
+		"SWITCHYARD_SCHEDULER_COOLDOWN_429":     "scheduler.cooldown_429",
+		"SWITCHYARD_LOG_LEVEL":                  "log.level",
+		"SWITCHYARD_ADMIN_PASSWORD":             "admin.password",
+		"SWITCHYARD_BILLING_NEW_USER_CREDIT":    "billing.new_user_credit",
+		"SWITCHYARD_BILLING_OVERDRAFT":          "billing.overdraft",
+		"SWITCHYARD_BILLING_DEFAULT_MAX_TOKENS": "billing.default_max_tokens",
+		"SWITCHYARD_IMAGES_URL_TTL":             "images.url_ttl",
 	} {
 		if byName[name] != path {
 			t.Errorf("%s → %q, want %q", name, byName[name], path)

@@ -53,7 +53,8 @@ func base() *Config {
 			StreamIdle:       300 * time.Second,
 			MaxIdleConns:     256,
 		},
-		Images: Images{URLTTL: 24 * time.Hour},
+		Billing: Billing{DefaultMaxTokens: 4096},
+		Images:  Images{URLTTL: 24 * time.Hour},
 	}
 }
 

@@ -153,16 +153,23 @@ type Key struct {
 	Admin         bool      `yaml:"admin"`
 }
 
-// Billing holds wallet defaults.
+// Billing holds wallet defaults and the bounds of a request's charge.
 type Billing struct {
 	NewUserCredit float64 `yaml:"new_user_credit"` // USD
+	// Overdraft is how far below zero (USD) a wallet or key quota may be
+	// charged when a request's actual cost exceeds its reservation; beyond
+	// it the gateway absorbs the cost.
+	Overdraft float64 `yaml:"overdraft"`
+	// DefaultMaxTokens is the output tokens reserved for a request that
+	// sets no max_tokens.
+	DefaultMaxTokens int64 `yaml:"default_max_tokens"`
 }
 
 // Price is a model's price in USD: tokens per 1M, images per image.
 type Price struct {
 	Input       float64            `yaml:"input"`
 	Output      float64            `yaml:"output"`
-	CachedInput float64            `yaml:"cached_input"`
+	CachedInput float64            `yaml:"cached_input"` // 0 = the input price
 	PerRequest  float64            `yaml:"per_request"`
 	PerImage    map[string]float64 `yaml:"per_image"` // size (or size/quality) → USD; "default"
 	Free        bool               `yaml:"free"`

@@ -91,7 +91,7 @@ func (c *Config) validate() Errors {
 	v.channels(c.Channels, groups)
 	users := v.users(c.Users, groups)
 	v.keys(c.Keys, users, c.Admin.Email)
-	v.nonNegative("billing.new_user_credit", c.Billing.NewUserCredit)
+	v.billing(c.Billing)
 	v.pricing(c.Pricing)
 	v.images(c.Images)
 	return v.errs
@@ -425,6 +425,14 @@ func (v *validator) keys(keys []Key, users map[string]bool, adminEmail string) {
 	}
 }
 
+func (v *validator) billing(b Billing) {
+	v.nonNegative("billing.new_user_credit", b.NewUserCredit)
+	v.nonNegative("billing.overdraft", b.Overdraft)
+	if b.DefaultMaxTokens < 0 {
+		v.add("billing.default_max_tokens", "%d must be 0 or more (default 4096)", b.DefaultMaxTokens)
+	}
+}
+
 func (v *validator) pricing(prices map[string]Price) {
 	for _, model := range sortedKeys(prices) {
 		pr := prices[model]
@@ -440,10 +448,45 @@ func (v *validator) pricing(prices map[string]Price) {
 			ip := mapKeyPath(p+".per_image", size)
 			if strings.TrimSpace(size) == "" {
 				v.add(ip, "size must not be empty; use a size such as 1024x1024, or default")
+			} else if !validImageKey(size) {
+				v.add(ip, "%q is not default, WxH or WxH/quality; write it like 1024x1024 or 1024x1024/hd", size)
 			}
 			v.nonNegative(ip, pr.PerImage[size])
 		}
 	}
+}
+
+// IsPricePattern reports whether a pricing key is a pattern ("gpt-4o*":
+// * is any run of characters, ? one character) rather than a model name.
+func IsPricePattern(key string) bool { return strings.ContainsAny(key, "*?") }
+
+// validImageKey accepts "default", "WxH" and "WxH/quality": W and H positive
+// integers without leading zeros (as clients send sizes), quality lowercase
+// letters.
+func validImageKey(k string) bool {
+	if k == "default" {
+		return true
+	}
+	size, quality, hasQuality := strings.Cut(k, "/")
+	w, h, ok := strings.Cut(size, "x")
+	if !ok || !positiveInt(w) || !positiveInt(h) {
+		return false
+	}
+	if hasQuality {
+		if quality == "" {
+			return false
+		}
+		for _, r := range quality {
+			if r < 'a' || r > 'z' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func positiveInt(s string) bool {
+	return s != "" && s[0] >= '1' && s[0] <= '9' && strings.Trim(s, "0123456789") == ""
 }
 
 func (v *validator) images(im Images) {

@@ -166,6 +166,18 @@ func TestBadConfigs(t *testing.T) {
 			path: "pricing.m.input", phrase: "not a finite number"},
 		{name: "empty per_image size", doc: "pricing:\n  img: {per_image: {'': 0.04}}\n",
 			path: `pricing.img.per_image[""]`, phrase: "size must not be empty"},
+		{name: "bad per_image size", doc: "pricing:\n  img: {per_image: {1024*1024: 0.04}}\n",
+			path: "pricing.img.per_image.1024*1024", phrase: "is not default, WxH or WxH/quality"},
+		{name: "per_image zero width", doc: "pricing:\n  img: {per_image: {0x1024: 0.04}}\n",
+			path: "pricing.img.per_image.0x1024", phrase: "write it like 1024x1024"},
+		{name: "per_image upper-case quality", doc: "pricing:\n  img: {per_image: {1024x1024/HD: 0.04}}\n",
+			path: "pricing.img.per_image.1024x1024/HD", phrase: "WxH/quality"},
+		{name: "per_image empty quality", doc: "pricing:\n  img: {per_image: {1024x1024/: 0.04}}\n",
+			path: "pricing.img.per_image.1024x1024/", phrase: "WxH/quality"},
+		{name: "negative overdraft", doc: "billing: {overdraft: -1}\n",
+			path: "billing.overdraft", phrase: "must be 0 or more"},
+		{name: "negative default_max_tokens", env: map[string]string{"SWITCHYARD_BILLING_DEFAULT_MAX_TOKENS": "-5"},
+			path: "billing.default_max_tokens", phrase: "-5 must be 0 or more (default 4096) (set by environment variable SWITCHYARD_BILLING_DEFAULT_MAX_TOKENS)"},
 		{name: "bad image storage", doc: "images: {storage: 'gopher://x'}\n",
 			path: "images.storage", phrase: "scheme must be file://"},
 		{name: "s3 without bucket", doc: "images: {storage: 's3:///prefix'}\n",
@@ -290,5 +302,28 @@ func TestValidateDirect(t *testing.T) {
 	var errs Errors
 	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Path != "scheduler.max_attempts" {
 		t.Fatalf("Validate() = %v, want one error at scheduler.max_attempts", err)
+	}
+}
+
+func TestGoodPricingKeys(t *testing.T) {
+	doc := `
+pricing:
+  gpt-4o-mini: {input: 0.15, output: 0.60, cached_input: 0.075}
+  "gpt-4o*": {input: 2.5}
+  "claude-?-*": {input: 3}
+  "*": {free: true}
+  gpt-image-1: {per_image: {default: 0.063, 1024x1024: 0.042, 1024x1536/high: 0.25}}
+`
+	c, err := loadYAML(t, doc, nil, nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for key, want := range map[string]bool{"gpt-4o-mini": false, "gpt-4o*": true, "claude-?-*": true, "*": true, "meta/llama-[3]": false} {
+		if got := IsPricePattern(key); got != want {
+			t.Errorf("IsPricePattern(%q) = %v, want %v", key, got, want)
+		}
+	}
+	if len(c.Pricing) != 5 {
+		t.Errorf("pricing has %d entries, want 5", len(c.Pricing))
 	}
 }
