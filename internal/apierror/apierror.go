@@ -48,6 +48,7 @@ const (
 	CodeServerError          = "server_error"
 	CodePinNotAllowed        = "pin_not_allowed"
 	CodeLimiterUnavailable   = "limiter_unavailable"
+	CodeBillingUnavailable   = "billing_unavailable"
 )
 
 // Error is an error meant for the client: every field is safe to show.
@@ -150,6 +151,31 @@ func RateLimited(retryAfter time.Duration) *Error {
 func InsufficientQuota() *Error {
 	return &Error{Status: http.StatusTooManyRequests, Type: TypeInsufficientQuota, Code: CodeInsufficientQuota,
 		Message: "You exceeded your current quota; top up or raise the key's quota.", ShouldRetry: boolPtr(false)}
+}
+
+// QuotaShort is InsufficientQuota saying what was short: the wallet or
+// the key's quota, and by how much. msg must be safe for the client.
+func QuotaShort(msg string) *Error {
+	e := InsufficientQuota()
+	e.Message = msg
+	return e
+}
+
+// ModelNotPriced is a model the operator has not priced: the gateway never
+// bills a model at zero by accident, so it is refused until the operator
+// prices it or marks it free.
+func ModelNotPriced(model string) *Error {
+	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodeModelNotAllowed,
+		Message: fmt.Sprintf("The model %q has no price on this gateway; it can be used once the operator prices it or marks it free.", model),
+		Param:   "model"}
+}
+
+// BillingUnavailable is a request refused because its charge cannot be
+// held safely (Redis or the billing journal unwritable): the gateway fails
+// closed rather than serve what it cannot bill.
+func BillingUnavailable() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: CodeBillingUnavailable,
+		Message: "Billing cannot be checked right now; retry later.", RetryAfter: time.Second}
 }
 
 // NoAvailableChannel is a model that exists but that no upstream can serve now

@@ -16,11 +16,18 @@
 //     it, so connections are pooled across channels and credentials.
 //     ResponseHeaderTimeout bounds the time to first byte; the stream idle
 //     timeout is a timer reset on every body read that cancels the request.
-//   - Routing here is temporary (round robin over every enabled channel and
-//     credential serving the model) until the pool package replaces it; the
-//     Router is the only part that knows about config channels.
+//   - Routing is the Scheduler's (internal/pool implements it): the relay
+//     only asks for each attempt's target and reports how the attempt went.
 //   - The client's request context is the upstream request's parent, so a
 //     client that goes away cancels the upstream call at once.
-//   - OnDone receives the usage of every request that reached an upstream;
-//     billing plugs in there.
+//   - Billing plugs in through the Meter (meter.go): it reserves the
+//     request's estimated cost before the first attempt (a refusal is
+//     answered without calling any upstream) and settles exactly once. A
+//     complete answer is settled before its last bytes (the non-stream
+//     body, a stream's closing events) are written, so a node that dies
+//     then has already charged it. (Passthrough streams relay the
+//     upstream's own closing event from Feed; they settle at the end, just
+//     after it.) Every other ending is settled when the request ends. OnDone
+//     then receives the Result of every request the relay took, refused and
+//     failed ones too, with the Cost the settle charged.
 package relay

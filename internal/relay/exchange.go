@@ -54,6 +54,10 @@ type ExchangeCall struct {
 	Model     string // as the client asked; routing key
 	Stream    bool
 	Route     Route
+	Estimate  Estimate // for the Meter's reservation
+	// Unbilled marks a request the upstream does not charge for (Anthropic's
+	// count_tokens): it is neither reserved nor settled.
+	Unbilled bool
 }
 
 // Route says who asks (the group channels must serve) and any route an
@@ -72,6 +76,23 @@ type Route struct {
 func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *ExchangeCall, x Exchange) error {
 	start := time.Now()
 	res := Result{RequestID: call.RequestID, Model: call.Model, Group: call.Route.Group, Stream: call.Stream}
+	if call.Route.PinChannel == "" && call.Route.PinCredential == 0 && len(r.sched.ChannelTypes(call.Model)) == 0 {
+		// Checked before the reservation, so an unknown model is answered
+		// as such rather than as an unpriced one.
+		ae := apierror.ModelNotFound(call.Model)
+		res.Status, res.Err = ae.Status, ErrNoRoute
+		r.done(ctx, &res, start)
+		return fmt.Errorf("%w: %w", ae, ErrNoRoute)
+	}
+	if r.meter != nil && !call.Unbilled {
+		h, err := r.meter.Reserve(ctx, call)
+		if err != nil {
+			res.Status, res.Err = apierror.As(err).Status, err
+			r.done(ctx, &res, start)
+			return err
+		}
+		res.hold = h
+	}
 	var excluded [8]int64
 	q := PickQuery{Model: call.Model, Group: call.Route.Group, Accept: x.Accepts, Exclude: excluded[:0],
 		PinChannel: call.Route.PinChannel, PinCredential: call.Route.PinCredential}
@@ -199,7 +220,10 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 		if err != nil {
 			return false, &attemptError{status: http.StatusBadGateway, err: fmt.Errorf("translate upstream body: %w", err)}, nil
 		}
-		res.Usage, res.Status = u, http.StatusOK
+		// Charged before the client has the answer (see the package doc).
+		res.Usage, res.Status, res.Relayed = u, http.StatusOK, true
+		res.Duration = time.Since(start)
+		r.settle(ctx, res)
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(out)))
@@ -209,10 +233,10 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	}
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)
 	defer body.stop()
-	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res)
+	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res, start)
 }
 
-func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, st EventStream, call *ExchangeCall, res *Result) (bool, *attemptError, error) {
+func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
 	rc := http.NewResponseController(w)
 	sw := sse.NewWriter(w)
 	sw.SetFlush(rc.Flush)
@@ -230,7 +254,16 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 		h.Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
 	}
+	final := false // the upstream stream ended: Finish is writing the closing events
 	emit := func(event string, data []byte) error {
+		if final && res.hold != nil {
+			// Charge before the closing events, the client's sign of a
+			// complete answer, leave; a Finish that fails before writing
+			// anything leaves the hold for the retry or the failure.
+			res.Usage, res.Status, res.Relayed = st.Usage(), http.StatusOK, true
+			res.Duration = time.Since(start)
+			r.settle(ctx, res)
+		}
 		commit()
 		if err := sw.WriteEvent(event, data); err != nil {
 			writeErr = err
@@ -248,6 +281,7 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 	for {
 		ev, err := rd.Next()
 		if err == io.EOF {
+			final = true
 			streamErr = st.Finish(emit)
 			break
 		}
@@ -260,7 +294,14 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 			break
 		}
 	}
-	res.Usage = st.Usage()
+	res.Relayed = committed
+	if !committed {
+		// Nothing reached the client; the attempt's own count (a
+		// prompt estimate, perhaps) is no usage of this request.
+		res.Usage = Usage{}
+	} else {
+		res.Usage = st.Usage()
+	}
 	switch {
 	case writeErr != nil || ctx.Err() != nil:
 		res.Status, res.Err = 499, errors.Join(writeErr, ctx.Err())

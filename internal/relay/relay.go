@@ -24,6 +24,7 @@ type ChatCall struct {
 	Stream        bool
 	IncludeUsage  bool // the client asked for stream_options.include_usage
 	Route         Route
+	Estimate      Estimate // for the Meter's reservation
 }
 
 // Usage is what the upstream reported for one request.
@@ -72,7 +73,16 @@ type Result struct {
 	Stream     bool
 	Status     int // what the client got; 499 when it went away mid-stream
 	Usage      Usage
-	Attempts   int
+	// Images is the number of images returned (image endpoints).
+	Images int
+	// Relayed is set when some of the answer reached the client: the
+	// non-stream body was written or the stream committed.
+	Relayed bool
+	// Cost is the micro-USD charged and Charge the id of the charge's
+	// ledger rows, both set by the Meter's Hold.
+	Cost     int64
+	Charge   string
+	Attempts int
 	// Failovers holds one reason per failed attempt that was followed by
 	// another ("channel main credential 3: upstream status 429: …").
 	Failovers []string
@@ -81,16 +91,20 @@ type Result struct {
 	Err       error // nil on success
 
 	attemptTTFB time.Duration // of the last attempt alone, for the scheduler's latency average
+	hold        Hold          // the Meter's reservation, until settled
 }
 
 // Options configures a Relay.
 type Options struct {
-	Logger     *slog.Logger
-	Pool       Scheduler
-	Scheduler  config.Scheduler
-	Upstream   config.Upstream
-	Adapters   map[string]ChatAdapter // by channel type
-	Metrics    *Metrics               // nil: no relay metrics
+	Logger    *slog.Logger
+	Pool      Scheduler
+	Scheduler config.Scheduler
+	Upstream  config.Upstream
+	Adapters  map[string]ChatAdapter // by channel type
+	Metrics   *Metrics               // nil: no relay metrics
+	// Meter reserves each request's cost before its first attempt and
+	// settles it; nil means no billing.
+	Meter      Meter
 	OnDone     func(ctx context.Context, r Result)
 	MaxSSELine int // longest upstream SSE line; 0 → sse.DefaultMaxLine
 }
@@ -103,6 +117,7 @@ type Relay struct {
 	maxAttempts int
 	streamIdle  time.Duration
 	metrics     *Metrics
+	meter       Meter
 	onDone      func(context.Context, Result)
 	maxLine     int
 	// reportsUsage remembers, per channel name, whether its last stream
@@ -121,7 +136,7 @@ func New(opts Options) (*Relay, error) {
 	r := &Relay{
 		log: opts.Logger, sched: opts.Pool, adapters: opts.Adapters,
 		maxAttempts: opts.Scheduler.MaxAttempts, streamIdle: opts.Upstream.StreamIdle,
-		metrics: opts.Metrics, onDone: opts.OnDone, maxLine: opts.MaxSSELine,
+		metrics: opts.Metrics, meter: opts.Meter, onDone: opts.OnDone, maxLine: opts.MaxSSELine,
 		reportsUsage: &usageMemo{},
 	}
 	if r.maxAttempts <= 0 {
@@ -192,7 +207,8 @@ func (e *attemptError) clientError(saw429 bool, retryAfter time.Duration) *apier
 // Exchange loop with the chat adapters as the translators.
 func (r *Relay) Chat(ctx context.Context, w http.ResponseWriter, call *ChatCall) error {
 	x := &chatExchange{call: call, adapters: r.adapters, reportsUsage: r.reportsUsage}
-	return r.Exchange(ctx, w, &ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream, Route: call.Route}, x)
+	return r.Exchange(ctx, w, &ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream,
+		Route: call.Route, Estimate: call.Estimate}, x)
 }
 
 // chatExchange adapts the per-channel-type ChatAdapter to Exchange.
@@ -251,7 +267,11 @@ func (c chatEvents) Abort() (string, []byte) { return "", streamAbort }
 
 var streamAbort = []byte(`{"error":{"message":"The upstream stream ended unexpectedly.","type":"upstream_error","code":"upstream_error"}}`)
 
+// done ends a request: it settles the hold unless the answer already did,
+// then reports the result.
 func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
+	res.Duration = time.Since(start)
+	r.settle(ctx, res)
 	res.Duration = time.Since(start)
 	r.metrics.done(res)
 	if r.log.Enabled(ctx, slog.LevelDebug) {

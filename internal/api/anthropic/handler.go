@@ -66,8 +66,14 @@ func (h *Handler) Mount(rt *api.Router) {
 
 // peek is the part of a Messages body the gateway itself needs.
 type peek struct {
-	Model  string `json:"model"`
-	Stream bool   `json:"stream"`
+	Model     string         `json:"model"`
+	Stream    bool           `json:"stream"`
+	MaxTokens relay.TokenCap `json:"max_tokens"`
+}
+
+// estimate is the request's cost estimate for the relay's Meter.
+func (r *request) estimate() relay.Estimate {
+	return relay.Estimate{PromptTokens: relay.EstimatePromptTokens(r.body), MaxOutputTokens: int(r.peek.MaxTokens)}
 }
 
 // request is an authenticated, parsed inbound request.
@@ -91,7 +97,8 @@ func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
 		requestID: api.RequestID(ctx), body: req.body, model: req.peek.Model,
 		stream: req.peek.Stream, version: req.version, beta: req.beta,
 	}
-	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Stream: req.peek.Stream, Route: req.route}
+	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Stream: req.peek.Stream,
+		Route: req.route, Estimate: req.estimate()}
 	if err := h.relay.Exchange(auth.WithKey(ctx, req.key), w, call, x); err != nil {
 		h.fail(w, r, err)
 	}
@@ -125,7 +132,8 @@ func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
 		requestID: api.RequestID(ctx), body: req.body, model: req.peek.Model,
 		version: req.version, beta: req.beta, countTokens: true,
 	}
-	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Route: req.route}
+	// Counting tokens is free upstream, so it is not charged here.
+	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Route: req.route, Unbilled: true}
 	if err := h.relay.Exchange(auth.WithKey(ctx, req.key), w, call, x); err != nil {
 		h.fail(w, r, err)
 	}

@@ -30,6 +30,8 @@ func startGateway(t testing.TB, mutate func(cfg *config.Config)) *gateway {
 	t.Cleanup(up.Close)
 
 	cfg := apptest.Config(t)
+	// Every test model is free: these tests are about relaying, not billing.
+	cfg.Pricing = map[string]config.Price{"*": {Free: true}}
 	cfg.Channels = []config.Channel{
 		{Name: "oa", Type: "openai", BaseURL: up.URL, Models: []string{"gpt-4o-mini"},
 			Credentials: []config.Credential{{Key: "oa-1"}}},

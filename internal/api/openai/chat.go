@@ -47,13 +47,22 @@ func (h *Handler) Mount(rt *api.Router) {
 	h.MountEndpoints(rt)
 }
 
-// chatPeek is the part of a chat body the gateway itself needs.
+// chatPeek is the part of a chat body the gateway itself needs. The
+// OpenAI-shaped endpoints share it: each reads the output cap its API names.
 type chatPeek struct {
 	Model         string `json:"model"`
 	Stream        bool   `json:"stream"`
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	MaxTokens           relay.TokenCap `json:"max_tokens"`            // chat (deprecated there), completions
+	MaxCompletionTokens relay.TokenCap `json:"max_completion_tokens"` // chat
+	MaxOutputTokens     relay.TokenCap `json:"max_output_tokens"`     // responses
+}
+
+// estimate is the request's cost estimate for the relay's Meter.
+func estimate(body []byte, maxOutput relay.TokenCap) relay.Estimate {
+	return relay.Estimate{PromptTokens: relay.EstimatePromptTokens(body), MaxOutputTokens: int(maxOutput)}
 }
 
 // ChatCompletions serves POST /v1/chat/completions.
@@ -94,6 +103,8 @@ func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		Model:        peek.Model,
 		Stream:       peek.Stream,
 		IncludeUsage: peek.Stream && peek.StreamOptions != nil && peek.StreamOptions.IncludeUsage,
+		// Either cap may be sent; the larger bounds the answer.
+		Estimate: estimate(body, max(peek.MaxTokens, peek.MaxCompletionTokens)),
 	}
 	if err := h.relay.Chat(auth.WithKey(ctx, key), w, call); err != nil {
 		h.fail(w, r, err)

@@ -25,11 +25,12 @@ func (h *Handler) Completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := req.peek
+	call := exchangeCall(req, p.MaxTokens)
 	x := &completionsExchange{chatShaped{adapters: completionAdapters, call: relay.ChatCall{
-		RequestID: exchangeCall(req).RequestID, Body: req.body, Model: p.Model, Stream: p.Stream,
+		RequestID: call.RequestID, Body: req.body, Model: p.Model, Stream: p.Stream,
 		IncludeUsage: p.Stream && p.StreamOptions != nil && p.StreamOptions.IncludeUsage,
 	}}}
-	if err := h.relay.Exchange(req.ctx, w, exchangeCall(req), x); err != nil {
+	if err := h.relay.Exchange(req.ctx, w, call, x); err != nil {
 		h.fail(w, r, err)
 	}
 }

@@ -33,10 +33,11 @@ func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) {
 	if !h.servable(w, r, req.peek.Model, "embeddings", embeddingsAccepts) {
 		return
 	}
+	call := exchangeCall(req, 0) // embeddings produce no output tokens
 	x := &embeddingsExchange{chatShaped: chatShaped{adapters: embeddingAdapters, call: relay.ChatCall{
-		RequestID: exchangeCall(req).RequestID, Body: req.body, Model: req.peek.Model,
+		RequestID: call.RequestID, Body: req.body, Model: req.peek.Model,
 	}}}
-	if err := h.relay.Exchange(req.ctx, w, exchangeCall(req), x); err != nil {
+	if err := h.relay.Exchange(req.ctx, w, call, x); err != nil {
 		h.fail(w, r, err)
 	}
 }

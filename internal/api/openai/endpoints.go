@@ -153,8 +153,11 @@ var (
 	dataAbort = []byte(`{"error":{"message":"The upstream stream ended unexpectedly.","type":"upstream_error","code":"upstream_error"}}`)
 )
 
-func exchangeCall(r *request) *relay.ExchangeCall {
-	return &relay.ExchangeCall{RequestID: api.RequestID(r.ctx), Model: r.peek.Model, Stream: r.peek.Stream, Route: r.route}
+// exchangeCall is the relay's view of r; maxOutput is the output cap of the
+// endpoint's API.
+func exchangeCall(r *request, maxOutput relay.TokenCap) *relay.ExchangeCall {
+	return &relay.ExchangeCall{RequestID: api.RequestID(r.ctx), Model: r.peek.Model, Stream: r.peek.Stream,
+		Route: r.route, Estimate: estimate(r.body, maxOutput)}
 }
 
 // newResponseID is a Responses id for a translated answer.

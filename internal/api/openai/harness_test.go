@@ -47,6 +47,8 @@ func startGatewayWith(t testing.TB, mopts mock.Options, mutate func(cfg *config.
 	t.Cleanup(up.Close)
 
 	cfg := apptest.Config(t)
+	// Every test model is free: these tests are about relaying, not billing.
+	cfg.Pricing = map[string]config.Price{"*": {Free: true}}
 	cfg.Channels = []config.Channel{
 		{Name: "oa", Type: "openai", BaseURL: up.URL, Models: []string{"gpt-4o-mini"},
 			ModelMap: map[string]string{"alias-mini": "gpt-4o-mini"}, Credentials: []config.Credential{{Key: "oa-1"}}},

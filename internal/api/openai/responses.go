@@ -26,7 +26,7 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	call := exchangeCall(req)
+	call := exchangeCall(req, req.peek.MaxOutputTokens)
 	x := &responsesExchange{body: req.body, call: call}
 	if err := h.relay.Exchange(req.ctx, w, call, x); err != nil {
 		h.fail(w, r, err)

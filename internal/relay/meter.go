@@ -1,0 +1,76 @@
+package relay
+
+import (
+	"context"
+	"math"
+	"strconv"
+)
+
+// Billing hooks; the package doc says when the relay reserves and settles.
+
+// Estimate is what the handler can tell about a request's cost before
+// sending it.
+type Estimate struct {
+	PromptTokens int // estimated input tokens (EstimatePromptTokens of the body)
+	// MaxOutputTokens is the request's own cap (max_tokens,
+	// max_completion_tokens, max_output_tokens); 0 = none given.
+	MaxOutputTokens int
+	Images          int // images asked for (image endpoints)
+	ImageSize       string
+	ImageQuality    string
+}
+
+// EstimatePromptTokens is a cheap, generous estimate of a body's input
+// tokens: a third of its bytes. Tokenizing would be closer but costs time in
+// proportion to the body on every request, on the hot path, while a
+// reservation only needs an upper-ish bound: the settle uses the upstream's
+// real count. English
+// averages about four bytes a token and the body's JSON syntax adds more
+// bytes, so a third overestimates it; CJK text (three UTF-8 bytes for about
+// one token) comes out about right.
+func EstimatePromptTokens(body []byte) int { return (len(body) + 2) / 3 }
+
+// TokenCap is a request's max-tokens member as a handler's peek reads it:
+// leniently, since the peek only estimates. Anything but a positive integer
+// counts as no cap, leaving the value for the upstream to judge rather than
+// failing the request here.
+type TokenCap int
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (c *TokenCap) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err == nil && n > 0 {
+		*c = TokenCap(min(n, math.MaxInt32))
+	}
+	return nil
+}
+
+// Meter holds an estimate of a request's cost before its first attempt and
+// settles it after. The billing package implements it (through the app);
+// a nil Options.Meter means no billing.
+type Meter interface {
+	// Reserve returns an error carrying an *apierror.Error (429
+	// insufficient_quota, 403 model_not_allowed for an unpriced model, 503
+	// when the billing state is unreachable) when the request must not
+	// proceed; the relay then answers it and calls no upstream. A nil Hold
+	// with a nil error means there is nothing to settle.
+	Reserve(ctx context.Context, call *ExchangeCall) (Hold, error)
+}
+
+// Hold is one reservation.
+type Hold interface {
+	// Settle charges res (res.Usage, res.Images, res.Relayed, res.Status)
+	// and may set res.Cost. The relay calls it exactly once per request,
+	// with a context that is not cancelled when the client goes away.
+	Settle(ctx context.Context, res *Result)
+}
+
+// settle settles res's hold, if any, at most once.
+func (r *Relay) settle(ctx context.Context, res *Result) {
+	h := res.hold
+	if h == nil {
+		return
+	}
+	res.hold = nil
+	h.Settle(context.WithoutCancel(ctx), res)
+}
