@@ -90,8 +90,22 @@ func demoConfig(listen, mockURL, dataDir, key string) *config.Config {
 		cfg.Channels = append(cfg.Channels, ch)
 	}
 	cfg.Keys = []config.Key{{Name: "demo", Key: config.Secret(key)}}
+	// Requests are charged as on a real gateway, at about the providers'
+	// list prices, against demo credit.
+	cfg.Billing.NewUserCredit = demoCredit
+	cfg.Pricing = map[string]config.Price{
+		"gpt-4o-mini":            {Input: 0.15, CachedInput: 0.075, Output: 0.60},
+		"gpt-4o":                 {Input: 2.5, CachedInput: 1.25, Output: 10},
+		"text-embedding-3-small": {Input: 0.02},
+		"gpt-image-1":            {PerImage: map[string]float64{"default": 0.042}},
+		"claude-sonnet-4-5":      {Input: 3, CachedInput: 0.3, Output: 15},
+		"gemini-2.5-flash":       {Input: 0.3, CachedInput: 0.075, Output: 2.5},
+	}
 	return cfg
 }
+
+// demoCredit is the demo user's starting credit, in USD.
+const demoCredit = 10.0
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -223,6 +237,7 @@ func printDemo(w io.Writer, base, mockURL, key, dir string, keep bool) {
 	}
 	b.WriteString("Chat completions work with every model above; the replies are the mock's\n" +
 		"deterministic \"Mock reply to: …\" text.\n")
+	fmt.Fprintf(&b, "Requests are charged at about list prices against %.2f USD of demo credit.\n", demoCredit)
 	fmt.Fprintf(&b, "\nTry it with curl (streaming):\n\n"+
 		"  curl -N %s/v1/chat/completions -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "+
 		"-d '{\"model\":\"claude-sonnet-4-5\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n", base, key)

@@ -17,6 +17,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,8 @@ type App struct {
 	relayMetrics *relay.Metrics
 	pool         *pool.Pool
 	keys         *auth.Directory
+	meter        *billing.Meter
+	meterOpts    []func(*billing.MeterOptions)
 	storage      *Storage
 	now          func() time.Time
 	srv          *http.Server
@@ -164,6 +167,22 @@ func (a *App) mountRelay(ctx context.Context) error {
 	if a.redis != nil {
 		state = pool.NewRedisState(a.redis, a.cfg.Redis.Prefix+"pool:")
 	}
+	prices, err := billing.NewPrices(a.cfg.Pricing)
+	if err != nil {
+		return err
+	}
+	mo := billing.MeterOptions{DB: a.db, Logger: a.log, JournalDir: filepath.Join(a.cfg.Server.DataDir, "billing"),
+		Overdraft: billing.Micros(math.Round(a.cfg.Billing.Overdraft * 1e6)), Now: a.now}
+	if a.redis != nil {
+		mo.Redis, mo.Prefix = a.redis, a.cfg.Redis.Prefix+"bill:"
+	}
+	for _, o := range a.meterOpts {
+		o(&mo)
+	}
+	if a.meter, err = billing.NewMeter(ctx, mo); err != nil {
+		return fmt.Errorf("open the billing state: %w", err)
+	}
+	meter := &relayMeter{m: a.meter, prices: prices, defaultMax: int64(a.cfg.Billing.DefaultMaxTokens), log: a.log}
 	transports := relay.NewTransports(a.cfg.Upstream)
 	a.pool, err = pool.New(ctx, pool.Options{
 		Logger: a.log, Store: pstore, State: state, Scheduler: a.cfg.Scheduler,
@@ -184,8 +203,10 @@ func (a *App) mountRelay(ctx context.Context) error {
 			"gemini":    gemini.NewUpstream(),
 		},
 		Metrics: rm,
+		Meter:   meter,
 		OnDone: func(ctx context.Context, res relay.Result) {
 			annotateRelay(ctx, res)
+			meter.logUsage(context.WithoutCancel(ctx), res)
 			if k := auth.FromContext(ctx); k != nil {
 				gate.Charge(ctx, k, int64(res.Usage.PromptTokens+res.Usage.CompletionTokens))
 			}
@@ -228,6 +249,9 @@ func tokenSpend(prices map[string]config.Price) func(string, relay.Usage) int64 
 		return int64(math.Round(v))
 	}
 }
+
+// Meter is the node's billing meter (tests drain it to read the ledger).
+func (a *App) Meter() *billing.Meter { return a.meter }
 
 // Pool is the node's account pool.
 func (a *App) Pool() *pool.Pool { return a.pool }
@@ -283,6 +307,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	a.pool.Start(ctx)
 	a.keys.Start(ctx)
+	a.meter.Start(ctx)
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(ln) }()
 
@@ -321,6 +346,13 @@ func (a *App) Close() error {
 		}
 		if a.pool != nil {
 			a.pool.Close() // flushes queued credential status writes
+		}
+		if a.meter != nil {
+			// Posts the billing journal to the ledger before the database
+			// closes; what it cannot post stays journaled for the next start.
+			if err := a.meter.Close(); err != nil {
+				a.log.Warn("billing: final drain", "error", err.Error())
+			}
 		}
 		if a.storage != nil {
 			a.closeErr = a.storage.Close()

@@ -1,6 +1,10 @@
 package app
 
-import "time"
+import (
+	"time"
+
+	"github.com/switchyard/switchyard/internal/billing"
+)
 
 // Option adjusts how New builds a node, beyond its configuration.
 type Option func(*App)
@@ -10,4 +14,10 @@ type Option func(*App)
 // waiting for it.
 func WithClock(now func() time.Time) Option {
 	return func(a *App) { a.now = now }
+}
+
+// WithMeter adjusts the billing meter's options (drain and heartbeat
+// intervals), so tests can watch the journal drain and nodes expire fast.
+func WithMeter(fn func(*billing.MeterOptions)) Option {
+	return func(a *App) { a.meterOpts = append(a.meterOpts, fn) }
 }

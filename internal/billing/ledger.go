@@ -208,10 +208,18 @@ func (l *Ledger) lockUsers(ctx context.Context, tx *sql.Tx, ids []int64) (map[in
 // apply posts entries inside tx, whose users lockUsers holds (bal).
 //
 // Each entry first inserts its ledger row: the unique (request_id, kind)
-// turns a repeat into a no-op before anything else moves. Then one
-// conditional UPDATE moves the balance, refusing in the database (not by a
-// check before) to go below zero; a refusal deletes the row just inserted,
-// which no other transaction can have seen.
+// turns a repeat into a no-op before anything else moves. An entry that
+// may be refused (a debit without AllowNegative) then moves the balance
+// with one conditional UPDATE, refusing in the database (not by a check
+// before) to go below zero; a refusal deletes the row just inserted, which
+// no other transaction can have seen. Entries that cannot be refused (the
+// request path's, and credits) know their balance after from the locked
+// balance, so they are one INSERT each, and their balance moves are summed
+// per user into one UPDATE, made before any refusable entry of that user
+// and at the end.
+//
+// Request-path entries with a key also move api_keys.used_micros, the
+// key's spend against its quota: by the negated amount, summed per key.
 func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, entries []Entry) ([]Result, error) {
 	d := l.db.Dialect()
 	insert := d.InsertIgnore("ledger",
@@ -222,7 +230,22 @@ func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, en
 	moveFloor := d.Rebind("UPDATE users SET balance_micros = balance_micros + ? WHERE id = ? AND balance_micros + ? >= 0")
 	undo := d.Rebind("DELETE FROM ledger WHERE request_id = ? AND kind = ?")
 	after := d.Rebind("UPDATE ledger SET balance_after_micros = ? WHERE request_id = ? AND kind = ?")
+	spend := d.Rebind("UPDATE api_keys SET used_micros = used_micros - ? WHERE id = ?")
 	now := l.now().UTC()
+
+	deferred := map[int64]Micros{} // balance moves not yet written, per user
+	flush := func(user int64) error {
+		m := deferred[user]
+		if m == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, move, int64(m), user); err != nil {
+			return fmt.Errorf("move balance of user id %d: %w", user, err)
+		}
+		delete(deferred, user)
+		return nil
+	}
+	keySpend := map[int64]Micros{}
 
 	out := make([]Result, len(entries))
 	for i, e := range entries {
@@ -230,7 +253,13 @@ func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, en
 		if e.KeyID != 0 {
 			key = e.KeyID
 		}
-		res, err := tx.ExecContext(ctx, insert, e.UserID, key, e.RequestID, string(e.Kind), int64(e.Amount), int64(bal[e.UserID]), clip(e.Note, maxNote), now)
+		sure := e.Amount >= 0 || e.AllowNegative // cannot be refused for funds
+		newBal, overflow := add(bal[e.UserID], e.Amount)
+		recorded := bal[e.UserID]
+		if sure && overflow == nil {
+			recorded = newBal
+		}
+		res, err := tx.ExecContext(ctx, insert, e.UserID, key, e.RequestID, string(e.Kind), int64(e.Amount), int64(recorded), clip(e.Note, maxNote), now)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: insert ledger row: %w", e.Kind, e.RequestID, err)
 		}
@@ -248,42 +277,64 @@ func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, en
 			continue
 		}
 
-		newBal, err := add(bal[e.UserID], e.Amount)
-		refused := err != nil // overflow
-		// A zero amount moves nothing (and MySQL would report no row
-		// changed), so it is only recorded. A credit is never refused, even
-		// to a balance that stays below zero.
-		if !refused && e.Amount != 0 {
-			var res sql.Result
-			if e.Amount > 0 || e.AllowNegative {
-				res, err = tx.ExecContext(ctx, move, int64(e.Amount), e.UserID)
-			} else {
-				res, err = tx.ExecContext(ctx, moveFloor, int64(e.Amount), e.UserID, int64(e.Amount))
+		if sure && overflow == nil {
+			deferred[e.UserID] += e.Amount
+		} else {
+			if err := flush(e.UserID); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", e.Kind, e.RequestID, err)
 			}
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: move balance of user id %d: %w", e.Kind, e.RequestID, e.UserID, err)
+			refused := overflow != nil
+			// A zero amount moves nothing (and MySQL would report no row
+			// changed), so it is only recorded.
+			if !refused && e.Amount != 0 {
+				res, err := tx.ExecContext(ctx, moveFloor, int64(e.Amount), e.UserID, int64(e.Amount))
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: move balance of user id %d: %w", e.Kind, e.RequestID, e.UserID, err)
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: move balance of user id %d: %w", e.Kind, e.RequestID, e.UserID, err)
+				}
+				refused = n == 0
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: move balance of user id %d: %w", e.Kind, e.RequestID, e.UserID, err)
+			if refused {
+				if _, err := tx.ExecContext(ctx, undo, e.RequestID, string(e.Kind)); err != nil {
+					return nil, fmt.Errorf("%s %s: withdraw refused row: %w", e.Kind, e.RequestID, err)
+				}
+				out[i] = Result{BalanceAfter: bal[e.UserID],
+					Err: fmt.Errorf("%s %s of %s for user id %d (balance %s): %w", e.Kind, e.RequestID, e.Amount, e.UserID, bal[e.UserID], ErrInsufficient)}
+				continue
 			}
-			refused = n == 0
-		}
-		if refused {
-			if _, err := tx.ExecContext(ctx, undo, e.RequestID, string(e.Kind)); err != nil {
-				return nil, fmt.Errorf("%s %s: withdraw refused row: %w", e.Kind, e.RequestID, err)
+			if _, err := tx.ExecContext(ctx, after, int64(newBal), e.RequestID, string(e.Kind)); err != nil {
+				return nil, fmt.Errorf("%s %s: record balance after: %w", e.Kind, e.RequestID, err)
 			}
-			out[i] = Result{BalanceAfter: bal[e.UserID],
-				Err: fmt.Errorf("%s %s of %s for user id %d (balance %s): %w", e.Kind, e.RequestID, e.Amount, e.UserID, bal[e.UserID], ErrInsufficient)}
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, after, int64(newBal), e.RequestID, string(e.Kind)); err != nil {
-			return nil, fmt.Errorf("%s %s: record balance after: %w", e.Kind, e.RequestID, err)
 		}
 		bal[e.UserID] = newBal
 		out[i] = Result{Applied: true, BalanceAfter: newBal}
+		if e.KeyID != 0 && requestKind(e.Kind) {
+			keySpend[e.KeyID] -= e.Amount
+		}
+	}
+	for user := range deferred {
+		if err := flush(user); err != nil {
+			return nil, err
+		}
+	}
+	for id, m := range keySpend {
+		if m == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, spend, -int64(m), id); err != nil {
+			return nil, fmt.Errorf("move spend of key id %d: %w", id, err)
+		}
 	}
 	return out, nil
+}
+
+// requestKind reports whether k is posted by the request path, and so
+// counts against a key's quota.
+func requestKind(k Kind) bool {
+	return k == KindReserve || k == KindSettle || k == KindRelease || k == KindRefund
 }
 
 // clip keeps the first n characters of s.

@@ -1,0 +1,125 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/api"
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/billing"
+	"github.com/switchyard/switchyard/internal/relay"
+	"github.com/switchyard/switchyard/internal/usage"
+)
+
+// relayMeter prices the relay's requests and charges them through the
+// billing Meter: the relay knows requests, billing knows money, and this
+// adapter is the only place that knows both (and the caller's key).
+type relayMeter struct {
+	m          *billing.Meter
+	prices     *billing.Prices
+	defaultMax int64
+	log        *slog.Logger
+}
+
+var _ relay.Meter = (*relayMeter)(nil)
+
+func (a *relayMeter) Reserve(ctx context.Context, call *relay.ExchangeCall) (relay.Hold, error) {
+	k := auth.FromContext(ctx)
+	if k == nil {
+		return nil, nil // not an authenticated request: nobody to charge
+	}
+	p, ok := a.prices.Lookup(call.Model)
+	if !ok {
+		return nil, apierror.ModelNotPriced(call.Model)
+	}
+	if p.Free {
+		return nil, nil
+	}
+	e := call.Estimate
+	maxOut := int64(e.MaxOutputTokens)
+	if maxOut <= 0 {
+		maxOut = a.defaultMax
+	}
+	est := p.Estimate(int64(e.PromptTokens), maxOut, int64(e.Images), e.ImageSize, e.ImageQuality, k.GroupRatioPPM)
+	quota := billing.NoCap
+	if k.QuotaMicros != auth.NoQuota {
+		quota = billing.Micros(k.QuotaMicros)
+	}
+	h, err := a.m.Reserve(ctx, billing.Reservation{UserID: k.UserID, KeyID: k.ID, Quota: quota, Amount: est, RequestID: call.RequestID})
+	var short *billing.ShortError
+	switch {
+	case errors.As(err, &short):
+		what := "Your balance"
+		if short.Quota {
+			what = "This API key's remaining quota"
+		}
+		return nil, fmt.Errorf("%w: %w", apierror.QuotaShort(fmt.Sprintf(
+			"%s (%s USD) is below what this request may cost (%s USD); top up or raise the key's quota.", what, short.Available, short.Need)), err)
+	case err != nil:
+		a.log.LogAttrs(ctx, slog.LevelError, "billing reserve failed",
+			slog.String("request_id", call.RequestID), slog.String("error", err.Error()))
+		return nil, fmt.Errorf("%w: %w", apierror.BillingUnavailable(), err)
+	}
+	return &relayHold{a: a, h: h, price: p, ratio: k.GroupRatioPPM}, nil
+}
+
+type relayHold struct {
+	a     *relayMeter
+	h     *billing.Hold
+	price billing.Price
+	ratio int64
+}
+
+// Settle charges what the client got: a complete answer in full; a stream
+// cut short (the client left, the upstream broke) for what was relayed, if
+// it produced anything; a failed request nothing.
+func (h *relayHold) Settle(ctx context.Context, res *relay.Result) {
+	var cost billing.Micros
+	produced := res.Usage.CompletionTokens > 0 || res.Images > 0
+	if res.Status == 200 || (res.Relayed && produced) {
+		cost = h.price.Cost(billing.Usage{
+			PromptTokens: int64(res.Usage.PromptTokens), CachedTokens: int64(res.Usage.CachedTokens),
+			CompletionTokens: int64(res.Usage.CompletionTokens), Images: int64(res.Images),
+		}, h.ratio)
+	}
+	charged, err := h.h.Settle(ctx, cost)
+	if err != nil {
+		h.a.log.LogAttrs(ctx, slog.LevelError, "billing settle failed",
+			slog.String("request_id", res.RequestID), slog.String("charge", h.h.Charge()), slog.String("error", err.Error()))
+	}
+	res.Cost, res.Charge = int64(charged), h.h.Charge()
+}
+
+// logUsage journals the request's usage row (written to the database in
+// batches by the meter's drainer).
+func (a *relayMeter) logUsage(ctx context.Context, res relay.Result) {
+	row := usage.Row{
+		ChargeID: res.Charge, RequestID: res.RequestID, Time: time.Now().Add(-res.Duration).UTC(),
+		Model: res.Model, ServedModel: res.Upstream, Channel: res.Channel, CredentialID: res.Credential,
+		Attempts: res.Attempts, Stream: res.Stream, Status: res.Status,
+		PromptTokens: int64(res.Usage.PromptTokens), CompletionTokens: int64(res.Usage.CompletionTokens),
+		CachedTokens: int64(res.Usage.CachedTokens), ReasoningTokens: int64(res.Usage.ReasoningTokens),
+		Images: res.Images, Estimated: res.Usage.Estimated, CostMicros: res.Cost,
+		TTFB: res.TTFB, Duration: res.Duration,
+	}
+	if row.ChargeID == "" {
+		row.ChargeID = billing.NewChargeID()
+	}
+	if res.Err != nil {
+		row.Error = res.Err.Error()
+	}
+	if k := auth.FromContext(ctx); k != nil {
+		row.UserID, row.KeyID = k.UserID, k.ID
+	}
+	if ip := api.ClientIP(ctx); ip.IsValid() {
+		row.ClientIP = ip.String()
+	}
+	if err := a.m.LogUsage(ctx, row); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "usage log write failed",
+			slog.String("request_id", res.RequestID), slog.String("error", err.Error()))
+	}
+}

@@ -1,0 +1,467 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchyard/switchyard/internal/store"
+	"github.com/switchyard/switchyard/internal/usage"
+)
+
+// MeterOptions configures a Meter.
+type MeterOptions struct {
+	DB     *store.DB
+	Logger *slog.Logger
+	// Redis, when set, holds the shared hot state of several nodes under
+	// Prefix; otherwise it is this process's memory with a journal file
+	// in JournalDir. With Redis, JournalDir (optional) keeps the node's id
+	// across restarts.
+	Redis      redis.UniversalClient
+	Prefix     string
+	JournalDir string
+	// Overdraft bounds how far below zero a settle may take a wallet or a
+	// key's quota when a request cost more than it reserved.
+	Overdraft Micros
+	// DrainEvery is how often the journal is posted to the ledger (default
+	// 200 ms); RefreshEvery how often balances are re-read for credits
+	// made elsewhere (default 1 s); Heartbeat how long a node that stopped
+	// beating keeps its holds before another node releases them (Redis,
+	// default 30 s).
+	DrainEvery   time.Duration
+	RefreshEvery time.Duration
+	Heartbeat    time.Duration
+	Now          func() time.Time
+}
+
+// Meter reserves, settles and journals request charges on the hot path
+// and posts them to the ledger in the background. See the package doc.
+type Meter struct {
+	o      MeterOptions
+	log    *slog.Logger
+	hot    hotState
+	ledger *Ledger
+	usage  *usage.Store
+
+	stop     chan struct{}
+	stopped  chan struct{}
+	running  atomic.Bool
+	closed   sync.Once
+	drainMu  sync.Mutex // one drain at a time (the loop, Close, tests)
+	closeErr error
+}
+
+// drainBatch bounds the records taken per round; postChunk the entries
+// per ledger transaction.
+const (
+	drainBatch = 4000
+	postChunk  = 500
+)
+
+// NewMeter opens the hot state. On one node it first posts whatever a
+// previous process left in the journal and releases its unsettled holds,
+// so the node starts with the ledger complete.
+func NewMeter(ctx context.Context, o MeterOptions) (*Meter, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DrainEvery <= 0 {
+		o.DrainEvery = 200 * time.Millisecond
+	}
+	if o.RefreshEvery <= 0 {
+		o.RefreshEvery = time.Second
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 30 * time.Second
+	}
+	if o.Overdraft < 0 {
+		return nil, errors.New("billing meter: negative overdraft")
+	}
+	m := &Meter{o: o, log: o.Logger, ledger: NewLedger(o.DB, o.Now), usage: usage.NewStore(o.DB),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
+	if o.Redis != nil {
+		h, err := newRedisState(ctx, o.Redis, o.Prefix, o.JournalDir, o.Overdraft, o.Heartbeat, m.loadAccounts, m.log)
+		if err != nil {
+			return nil, err
+		}
+		m.hot = h
+		return m, nil
+	}
+	if o.JournalDir == "" {
+		return nil, errors.New("billing meter: no journal directory and no Redis")
+	}
+	h, old, err := newMemState(o.JournalDir, m.loadAccounts, m.log)
+	if err != nil {
+		return nil, err
+	}
+	m.hot = h
+	if err := m.recover(ctx, old); err != nil {
+		_ = h.close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// recover posts journal files a previous process left, releases every
+// hold in them that was never settled, and removes them.
+func (m *Meter) recover(ctx context.Context, files []string) error {
+	if len(files) == 0 {
+		return nil
+	}
+	var recs []record
+	for _, f := range files {
+		r, err := readJournal(f, m.log)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r...)
+	}
+	open := map[string]record{}
+	var order []string
+	for _, r := range recs {
+		switch r.kind {
+		case recReserve:
+			if _, ok := open[r.charge]; !ok {
+				order = append(order, r.charge)
+			}
+			open[r.charge] = r
+		case recSettle:
+			delete(open, r.charge)
+		}
+	}
+	released := 0
+	for _, c := range order {
+		if r, ok := open[c]; ok {
+			recs = append(recs, record{kind: recSettle, charge: c, user: r.user, key: r.key, released: r.amount})
+			released++
+		}
+	}
+	if err := m.post(ctx, recs); err != nil {
+		return fmt.Errorf("recover billing journal: %w", err)
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("remove recovered billing journal: %w", err)
+		}
+	}
+	m.log.Info("billing journal recovered", "files", len(files), "records", len(recs), "released_holds", released)
+	return nil
+}
+
+// Start runs the drainer until Close.
+func (m *Meter) Start(ctx context.Context) {
+	if m.running.CompareAndSwap(false, true) {
+		go m.loop(context.WithoutCancel(ctx))
+	}
+}
+
+func (m *Meter) loop(ctx context.Context) {
+	defer close(m.stopped)
+	drain := time.NewTicker(m.o.DrainEvery)
+	defer drain.Stop()
+	refresh := time.NewTicker(m.o.RefreshEvery)
+	defer refresh.Stop()
+	beat := time.NewTicker(max(m.o.Heartbeat/3, 10*time.Millisecond))
+	defer beat.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-drain.C:
+			if err := m.Drain(ctx); err != nil {
+				m.log.Warn("billing drain failed; will retry", "error", err.Error())
+			}
+		case <-refresh.C:
+			if err := m.refresh(ctx); err != nil {
+				m.log.Warn("billing refresh failed; will retry", "error", err.Error())
+			}
+		case <-beat.C:
+			if r, ok := m.hot.(*redisState); ok {
+				if err := r.beat(ctx); err != nil {
+					m.log.Warn("billing heartbeat failed", "error", err.Error())
+				}
+			}
+		}
+	}
+}
+
+// Close stops the drainer, posts what is left and closes the hot state.
+func (m *Meter) Close() error {
+	m.closed.Do(func() {
+		close(m.stop)
+		if m.running.Load() {
+			<-m.stopped
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Drain(ctx); err != nil {
+			m.closeErr = fmt.Errorf("final billing drain: %w", err)
+		}
+		if err := m.hot.close(); err != nil && m.closeErr == nil {
+			m.closeErr = err
+		}
+	})
+	return m.closeErr
+}
+
+// Drain posts the journal to the ledger and the usage log until it is
+// empty (or, with several nodes, until another node holds the drain).
+func (m *Meter) Drain(ctx context.Context) error {
+	m.drainMu.Lock()
+	defer m.drainMu.Unlock()
+	if err := m.hot.reap(ctx, m.o.Overdraft); err != nil {
+		return err
+	}
+	// A bounded number of rounds: under steady load the journal never
+	// stays empty, and the next tick goes on.
+	for range 8 {
+		b, err := m.hot.take(ctx, drainBatch)
+		if err != nil || b == nil {
+			return err
+		}
+		if err := m.post(ctx, b.recs); err != nil {
+			return err
+		}
+		fresh, err := m.durable(ctx, recordDeltas(b.recs))
+		if err != nil {
+			return err
+		}
+		if err := m.hot.ack(ctx, b, fresh); err != nil {
+			return err
+		}
+		if b.path == "" && b.n < drainBatch {
+			return nil // the Redis journal is empty up to what was taken
+		}
+	}
+	return nil
+}
+
+// post writes records to the ledger and the usage log. Every write is
+// idempotent, so a batch posted twice (a crash between post and ack)
+// changes nothing the second time.
+func (m *Meter) post(ctx context.Context, recs []record) error {
+	ents := entries(recs)
+	for len(ents) > 0 {
+		n := min(len(ents), postChunk)
+		res, err := m.ledger.PostBatch(ctx, ents[:n])
+		if errors.Is(err, ErrUserNotFound) {
+			// A user deleted with charges in flight: post the others and
+			// report the lost ones rather than block the journal forever.
+			m.postEach(ctx, ents[:n])
+		} else if err != nil {
+			return err
+		} else {
+			for i, r := range res {
+				if r.Err != nil {
+					m.log.Error("billing: ledger entry refused", "request_id", ents[i].RequestID, "kind", string(ents[i].Kind), "error", r.Err.Error())
+				}
+			}
+		}
+		ents = ents[n:]
+	}
+	var rows []usage.Row
+	for _, r := range recs {
+		if r.kind != recUsage {
+			continue
+		}
+		var row usage.Row
+		if err := json.Unmarshal(r.usage, &row); err != nil {
+			m.log.Error("billing journal: unreadable usage row skipped", "error", err.Error())
+			continue
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) > 0 {
+		if err := m.usage.Insert(ctx, rows); err != nil {
+			return fmt.Errorf("write %d usage rows: %w", len(rows), err)
+		}
+	}
+	return nil
+}
+
+func (m *Meter) postEach(ctx context.Context, ents []Entry) {
+	for _, e := range ents {
+		if _, err := m.ledger.Post(ctx, e); err != nil {
+			m.log.Error("billing: ledger entry dropped", "request_id", e.RequestID, "kind", string(e.Kind),
+				"user_id", e.UserID, "amount_micros", int64(e.Amount), "error", err.Error())
+		}
+	}
+}
+
+// durable reads the ledger values of the users and keys d moved.
+func (m *Meter) durable(ctx context.Context, d deltas) (balances, error) {
+	users := make([]int64, 0, len(d.users))
+	for id := range d.users {
+		users = append(users, id)
+	}
+	keys := make([]int64, 0, len(d.keys))
+	for id := range d.keys {
+		keys = append(keys, id)
+	}
+	return m.read(ctx, users, keys)
+}
+
+func (m *Meter) read(ctx context.Context, users, keys []int64) (balances, error) {
+	out := balances{users: map[int64]Micros{}, keys: map[int64]Micros{}}
+	if err := m.readInto(ctx, "SELECT id, balance_micros FROM users WHERE id IN ", users, out.users); err != nil {
+		return balances{}, err
+	}
+	if err := m.readInto(ctx, "SELECT id, used_micros FROM api_keys WHERE id IN ", keys, out.keys); err != nil {
+		return balances{}, err
+	}
+	return out, nil
+}
+
+func (m *Meter) readInto(ctx context.Context, q string, ids []int64, out map[int64]Micros) error {
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		var sb strings.Builder
+		sb.WriteString(q)
+		sb.WriteByte('(')
+		for i, id := range ids[:n] {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(strconv.FormatInt(id, 10))
+		}
+		sb.WriteByte(')')
+		// The write pool: on SQLite the read pool may lag the writer's
+		// last commit by nothing, but reading where we wrote is simplest
+		// to reason about.
+		rows, err := m.o.DB.Write().QueryContext(ctx, sb.String())
+		if err != nil {
+			return fmt.Errorf("read balances: %w", err)
+		}
+		for rows.Next() {
+			var id, v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return fmt.Errorf("read balances: %w", err)
+			}
+			out[id] = Micros(v)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("read balances: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// refresh re-reads the durable balances of every account held, so credits
+// and adjustments made through the ledger become spendable. It runs under
+// the drain mutex: never between a post and its ack.
+func (m *Meter) refresh(ctx context.Context) error {
+	m.drainMu.Lock()
+	defer m.drainMu.Unlock()
+	users, keys, err := m.hot.known(ctx)
+	if err != nil {
+		return err
+	}
+	if len(users) == 0 && len(keys) == 0 {
+		return nil
+	}
+	fresh, err := m.read(ctx, users, keys)
+	if err != nil {
+		return err
+	}
+	return m.hot.refresh(ctx, fresh)
+}
+
+// loadAccounts is the hot state's loader.
+func (m *Meter) loadAccounts(ctx context.Context, user, key int64) (Micros, Micros, error) {
+	var ks []int64
+	if key != 0 {
+		ks = []int64{key}
+	}
+	b, err := m.read(ctx, []int64{user}, ks)
+	if err != nil {
+		return 0, 0, err
+	}
+	bal, ok := b.users[user]
+	if !ok {
+		return 0, 0, fmt.Errorf("billing: user id %d: %w", user, ErrUserNotFound)
+	}
+	return bal, b.keys[key], nil
+}
+
+// Reservation is what a request asks to hold.
+type Reservation struct {
+	UserID    int64
+	KeyID     int64  // 0 = none
+	Quota     Micros // the key's cap; NoCap for none
+	Amount    Micros // the estimate, >= 0
+	RequestID string // the client's request id, for the ledger note
+}
+
+// Hold is one request's reservation. Settle it exactly once.
+type Hold struct {
+	m       *Meter
+	h       hold
+	settled atomic.Bool
+}
+
+// Charge is the hold's id: the request id of its ledger rows.
+func (h *Hold) Charge() string { return h.h.charge }
+
+// Amount is what the hold reserved.
+func (h *Hold) Amount() Micros { return h.h.amount }
+
+// NewChargeID is a fresh charge id: 'c' and 26 base32 characters (130
+// bits). Ledger rows are keyed by it, never by the client's request id,
+// which a client may choose and repeat.
+func NewChargeID() string { return "c" + randomID(16)[:26] }
+
+// Reserve holds r.Amount from the user's wallet and the key's quota, both
+// or neither. It fails with a *ShortError when either is short, and with
+// an error wrapping ErrHotState when the hot state cannot be written.
+func (m *Meter) Reserve(ctx context.Context, r Reservation) (*Hold, error) {
+	if r.Amount < 0 || r.UserID <= 0 {
+		return nil, fmt.Errorf("billing: bad reservation %+v", r)
+	}
+	req := r.RequestID
+	if len(req) > 128 || strings.ContainsAny(req, " \n") {
+		req = ""
+	}
+	h := &Hold{m: m, h: hold{charge: NewChargeID(), request: req, user: r.UserID, key: r.KeyID, amount: r.Amount, quota: r.Quota}}
+	if r.KeyID == 0 {
+		h.h.quota = NoCap
+	}
+	if err := m.hot.reserve(ctx, &h.h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Settle releases the hold and charges cost (capped by the overdraft
+// bound); it returns what was charged. A second call charges nothing.
+func (h *Hold) Settle(ctx context.Context, cost Micros) (Micros, error) {
+	if !h.settled.CompareAndSwap(false, true) {
+		return 0, fmt.Errorf("settle %s: already settled", h.h.charge)
+	}
+	return h.m.hot.settle(ctx, &h.h, max(cost, 0), h.m.o.Overdraft)
+}
+
+// LogUsage journals one usage row; the drainer writes it to the usage log.
+func (m *Meter) LogUsage(ctx context.Context, row usage.Row) error {
+	b, err := json.Marshal(row)
+	if err != nil {
+		return fmt.Errorf("encode usage row: %w", err)
+	}
+	return m.hot.usage(ctx, b)
+}
