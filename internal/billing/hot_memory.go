@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -133,17 +134,40 @@ func (s *memState) openNext() error {
 	return nil
 }
 
-// write journals rec; s.mu is held. A failed write keeps the record in
-// memory (it is still posted) and is reported, once per failure.
-func (s *memState) write(rec *record) error {
-	s.buf = appendRecord(s.buf[:0], rec)
-	if _, err := s.f.Write(s.buf); err != nil {
-		return fmt.Errorf("%w: write journal: %v", ErrHotState, err)
-	}
+// write journals rec; s.mu is held. Only a settle must reach the file
+// before the call returns (sync): reserve and usage records wait in buf
+// and go out with the next settle or rotation, one write(2) for all. A
+// reserve lost with the process held nothing that outlives it, and its
+// settle can never reach the file before it, since buf is written in order.
+// A usage row waits at most until the next drain tick.
+func (s *memState) write(rec *record, sync bool) error {
+	s.buf = appendRecord(s.buf, rec)
 	if !rec.carried {
 		s.fresh++
 	}
-	return nil
+	if !sync {
+		return nil
+	}
+	return s.flush()
+}
+
+// flush writes buf to the journal file. When the write fails the records
+// stay in memory (spill): they are still posted, only not crash-safe.
+func (s *memState) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	_, err := s.f.Write(s.buf)
+	if err != nil {
+		for line := range bytes.Lines(s.buf) {
+			if rec, perr := parseRecord(bytes.TrimSuffix(line, []byte{'\n'})); perr == nil {
+				s.spill = append(s.spill, rec)
+			}
+		}
+		err = fmt.Errorf("%w: write journal: %v", ErrHotState, err)
+	}
+	s.buf = s.buf[:0]
+	return err
 }
 
 // accounts returns the accounts of h, loading any not yet held. The
@@ -188,9 +212,7 @@ func (s *memState) reserve(ctx context.Context, h *hold) error {
 		}
 	}
 	rec := record{kind: recReserve, charge: h.charge, user: h.user, key: h.key, amount: h.amount, request: h.request}
-	if err := s.write(&rec); err != nil {
-		return err // nothing moved: the request is refused
-	}
+	_ = s.write(&rec, false) // buffered: cannot fail
 	u.pending -= h.amount
 	if k != nil {
 		k.pending += h.amount
@@ -212,12 +234,10 @@ func (s *memState) settle(_ context.Context, h *hold, cost, overdraft Micros) (M
 	}
 	charged := capCharge(cost, u.base+u.pending+h.amount, overdraft, quota, spent)
 	rec := record{kind: recSettle, charge: h.charge, user: h.user, key: h.key, released: h.amount, charged: charged}
-	err := s.write(&rec)
-	if err != nil {
-		// The money still moves and is posted from memory; it is only not
-		// crash-safe. Refusing now would not un-send the answer.
-		s.spill = append(s.spill, rec)
-	}
+	// On a failed write the money still moves and is posted from memory
+	// (flush keeps the records); it is only not crash-safe. Refusing now
+	// would not un-send the answer.
+	err := s.write(&rec, true)
 	u.pending += h.amount - charged
 	if k != nil {
 		k.pending -= h.amount - charged
@@ -230,11 +250,7 @@ func (s *memState) usage(_ context.Context, row []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := record{kind: recUsage, usage: row}
-	if err := s.write(&rec); err != nil {
-		s.spill = append(s.spill, rec)
-		return err
-	}
-	return nil
+	return s.write(&rec, false)
 }
 
 // take rotates the journal when it holds anything new and hands the old
@@ -247,6 +263,7 @@ func (s *memState) take(_ context.Context, _ int) (*batch, error) {
 		s.mu.Unlock()
 		return nil, nil
 	}
+	flushErr := s.flush() // what waits in buf belongs to the old file
 	old, oldPath := s.f, s.f.Name()
 	spill := s.spill
 	s.spill = nil
@@ -255,14 +272,15 @@ func (s *memState) take(_ context.Context, _ int) (*batch, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
-	var carryErr error
 	for _, h := range s.open {
 		rec := record{kind: recReserve, charge: h.charge, user: h.user, key: h.key, amount: h.amount, request: h.request, carried: true}
-		if err := s.write(&rec); err != nil && carryErr == nil {
-			carryErr = err
-		}
+		_ = s.write(&rec, false)
 	}
+	carryErr := s.flush()
 	s.mu.Unlock()
+	if flushErr != nil {
+		s.log.Error("billing journal: write failed; the records are posted from memory", "error", flushErr.Error())
+	}
 	if carryErr != nil {
 		s.log.Error("billing journal: could not carry open reservations over; a crash now would leave them to the ledger scan", "error", carryErr.Error())
 	}
@@ -339,5 +357,6 @@ func (s *memState) reap(context.Context, Micros) error { return nil }
 func (s *memState) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.f.Close()
+	ferr := s.flush()
+	return errors.Join(ferr, s.f.Close())
 }
