@@ -26,8 +26,8 @@
 //     complete answer is settled before its last bytes (the non-stream
 //     body, a stream's closing events) are written, so a node that dies
 //     then has already charged it. (Passthrough streams relay the
-//     upstream's own closing event from Feed; they settle at the end, just
-//     after it.) Every other ending is settled when the request ends. OnDone
+//     upstream's own closing event, message_stop or response.completed,
+//     from Feed; the relay settles before writing it.) Every other ending is settled when the request ends. OnDone
 //     then receives the Result of every request the relay took, refused and
 //     failed ones too, with the Cost the settle charged.
 package relay

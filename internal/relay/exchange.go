@@ -236,6 +236,10 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res, start)
 }
 
+// closingEvent names the events that end a complete stream in the formats
+// relayed as they are (Anthropic Messages, OpenAI Responses).
+var closingEvent = map[string]bool{"message_stop": true, "response.completed": true, "response.incomplete": true}
+
 func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
 	rc := http.NewResponseController(w)
 	sw := sse.NewWriter(w)
@@ -256,10 +260,13 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 	}
 	final := false // the upstream stream ended: Finish is writing the closing events
 	emit := func(event string, data []byte) error {
-		if final && res.hold != nil {
+		if (final || closingEvent[event]) && res.hold != nil {
 			// Charge before the closing events, the client's sign of a
 			// complete answer, leave; a Finish that fails before writing
 			// anything leaves the hold for the retry or the failure.
+			// Passthrough streams relay the upstream's own closing event
+			// from Feed, with the usage already read from the events
+			// before it (or from itself, for Responses).
 			res.Usage, res.Status, res.Relayed = st.Usage(), http.StatusOK, true
 			res.Duration = time.Since(start)
 			r.settle(ctx, res)

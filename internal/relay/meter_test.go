@@ -407,6 +407,15 @@ func TestMeterSettle(t *testing.T) {
 		check(t, g.result(t), 200, true)
 	})
 	t.Run("anthropic stream", func(t *testing.T) {
+		// A passthrough stream: the upstream's own message_stop is the
+		// closing event, and the settle comes before it.
+		g.sent.reset()
+		m.setOnSettle(func(res *relay.Result) {
+			if s := g.sent.String(); !strings.Contains(s, "message_delta") || strings.Contains(s, "message_stop") {
+				t.Errorf("client had %.300q… at the settle", s)
+			}
+		})
+		defer m.setOnSettle(nil)
 		resp := g.post(t, context.Background(), "/v1/messages",
 			`{"model":"claude-test","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`)
 		b, _ := io.ReadAll(resp.Body)
