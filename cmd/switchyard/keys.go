@@ -144,7 +144,7 @@ func keysList(ctx context.Context, cf *configFlags, user string, asJSON bool, st
 			return writeJSON(keys, stdout, stderr)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tMODELS\tQUOTA_USD\tRPM\tTPM\tDAILY\tIP_ALLOW\tEXPIRES\tADMIN\tFROM_FILE")
+		fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tMODELS\tQUOTA_USD\tSPENT_USD\tRPM\tTPM\tDAILY\tIP_ALLOW\tEXPIRES\tADMIN\tFROM_FILE")
 		for _, k := range keys {
 			quota, expires := "-", "-"
 			if k.QuotaMicros != nil {
@@ -153,8 +153,8 @@ func keysList(ctx context.Context, cf *configFlags, user string, asJSON bool, st
 			if k.ExpiresAt != nil {
 				expires = k.ExpiresAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%v\t%v\n", k.ID, k.User, k.Name, k.Prefix, k.Status,
-				dash(strings.Join(k.Models, ",")), quota, k.RPM, k.TPM, k.DailyRequests, dash(strings.Join(k.IPAllow, ",")),
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%v\t%v\n", k.ID, k.User, k.Name, k.Prefix, k.Status,
+				dash(strings.Join(k.Models, ",")), quota, strconv.FormatFloat(float64(k.SpentMicros)/1e6, 'f', 6, 64), k.RPM, k.TPM, k.DailyRequests, dash(strings.Join(k.IPAllow, ",")),
 				expires, k.Admin, k.ManagedByFile)
 		}
 		if err := tw.Flush(); err != nil {

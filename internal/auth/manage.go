@@ -153,15 +153,18 @@ func (s *Store) SetUserStatus(ctx context.Context, email, status string) error {
 
 // KeyInfo is a stored key as listings show it: never its value or hash.
 type KeyInfo struct {
-	ID            int64      `json:"id"`
-	UserID        int64      `json:"user_id"`
-	User          string     `json:"user"` // the owner's email
-	Name          string     `json:"name"`
-	Prefix        string     `json:"prefix"`
-	Status        string     `json:"status"`
-	Models        []string   `json:"models"`   // empty = every model
-	IPAllow       []string   `json:"ip_allow"` // empty = any address
-	QuotaMicros   *int64     `json:"quota_micros"`
+	ID          int64    `json:"id"`
+	UserID      int64    `json:"user_id"`
+	User        string   `json:"user"` // the owner's email
+	Name        string   `json:"name"`
+	Prefix      string   `json:"prefix"`
+	Status      string   `json:"status"`
+	Models      []string `json:"models"`   // empty = every model
+	IPAllow     []string `json:"ip_allow"` // empty = any address
+	QuotaMicros *int64   `json:"quota_micros"`
+	// SpentMicros is what the key has spent against its quota, as posted
+	// to the ledger (the last fraction of a second may still be in flight).
+	SpentMicros   int64      `json:"spent_micros"`
 	RPM           int        `json:"rpm"`
 	TPM           int64      `json:"tpm"`
 	DailyRequests int        `json:"daily_requests"`
@@ -259,7 +262,7 @@ func nonNil(l []string) []string {
 // is not empty, oldest first.
 func (s *Store) ListKeys(ctx context.Context, email string) ([]KeyInfo, error) {
 	q := `SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.status, k.models, k.ip_allow, k.quota_micros,
-		k.rpm, k.tpm, k.daily_requests, k.expires_at, k.is_admin, k.managed_by_file, k.created_at
+		k.used_micros, k.rpm, k.tpm, k.daily_requests, k.expires_at, k.is_admin, k.managed_by_file, k.created_at
 		FROM api_keys k JOIN users u ON u.id = k.user_id`
 	var args []any
 	if email != "" {
@@ -284,7 +287,7 @@ func (s *Store) ListKeys(ctx context.Context, email string) ([]KeyInfo, error) {
 			expires     sql.NullTime
 		)
 		if err := rows.Scan(&k.ID, &k.UserID, &k.User, &k.Name, &k.Prefix, &k.Status, &models, &ips, &quota,
-			&k.RPM, &k.TPM, &k.DailyRequests, &expires, &k.Admin, &k.ManagedByFile, &k.CreatedAt); err != nil {
+			&k.SpentMicros, &k.RPM, &k.TPM, &k.DailyRequests, &expires, &k.Admin, &k.ManagedByFile, &k.CreatedAt); err != nil {
 			return nil, fmt.Errorf("list keys: %w", err)
 		}
 		if err := json.Unmarshal([]byte(models), &k.Models); err != nil {

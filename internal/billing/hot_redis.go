@@ -77,6 +77,12 @@ func randomID(n int) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
+// drainLockTTL is how long the drain lock outlives its holder's last
+// renewal (every drain tick): a node that dies stops posting the journal
+// for that long. Two nodes posting the same records at once is harmless
+// (the ledger ignores repeats); only the lock holder may ack.
+const drainLockTTL = 10 * time.Second
+
 // newRedisState joins the shared hot state. dir, when set, keeps this
 // node's id across restarts: a node that comes back releases the holds it
 // left open at once, instead of after its old heartbeat expires.
@@ -86,7 +92,7 @@ func newRedisState(ctx context.Context, rdb redis.UniversalClient, prefix, dir s
 		return nil, err
 	}
 	s := &redisState{rdb: rdb, prefix: prefix, node: node, token: randomID(10), load: load, log: log,
-		ttl: hb, lockMS: strconv.FormatInt((3 * hb).Milliseconds(), 10)}
+		ttl: hb, lockMS: strconv.FormatInt(drainLockTTL.Milliseconds(), 10)}
 	if err := s.beat(ctx); err != nil {
 		return nil, err
 	}
