@@ -154,7 +154,7 @@ func (s *redisState) reserve(ctx context.Context, h *hold) error {
 	line = line[:len(line)-1]
 	open := strconv.FormatInt(h.user, 10) + " " + strconv.FormatInt(h.key, 10) + " " + strconv.FormatInt(int64(h.amount), 10)
 	keys := []string{s.userKey(h.user), s.keyKey(h.key), s.prefix + "j", s.openKey(s.node)}
-	args := []any{int64(h.amount), int64(h.quota), s.hasKey(h), h.charge, line, open}
+	args := []any{int64(h.amount), int64(h.quota), s.hasKey(h), h.charge, line, open, -int64(h.amount)}
 	for attempt := 0; ; attempt++ {
 		res, err := reserveScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
 		if err != nil {
@@ -264,7 +264,7 @@ func (s *redisState) ack(ctx context.Context, b *batch, fresh balances) error {
 			continue
 		}
 		keys = append(keys, s.userKey(id))
-		args = append(args, int64(m), int64(v))
+		args = append(args, -int64(m), int64(v))
 	}
 	for id, m := range d.keys {
 		v, ok := fresh.keys[id]
@@ -272,7 +272,7 @@ func (s *redisState) ack(ctx context.Context, b *batch, fresh balances) error {
 			continue
 		}
 		keys = append(keys, s.keyKey(id))
-		args = append(args, int64(m), int64(v))
+		args = append(args, -int64(m), int64(v))
 	}
 	ok, err := ackScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {

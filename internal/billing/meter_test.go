@@ -364,3 +364,40 @@ func TestJournalTornLine(t *testing.T) {
 		t.Fatalf("entries %+v", got)
 	}
 }
+
+// Zero amounts move nothing and break nothing: a hold of 0, a settle of 0,
+// and a batch whose movements cancel out (Redis refuses "-0" as a number).
+func TestMeterZeroAmounts(t *testing.T) {
+	eachMeter(t, func(t *testing.T, e *meterEnv) {
+		ctx := t.Context()
+		uid := e.user(t, "a@example.com")
+		e.fund(t, uid, 10)
+		kid := e.key(t, "a@example.com", nil)
+		m := e.meter(t, 0)
+		for _, amount := range []Micros{0, 7} {
+			h, err := m.Reserve(ctx, Reservation{UserID: uid, KeyID: kid, Quota: NoCap, Amount: amount})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c, err := h.Settle(ctx, 0); err != nil || c != 0 {
+				t.Fatalf("settle: %d, %v", c, err)
+			}
+		}
+		drain(t, m)
+		if b := e.balance(t, uid); b != 10 {
+			t.Fatalf("balance %d, want 10", b)
+		}
+		h, err := m.Reserve(ctx, Reservation{UserID: uid, Amount: 10})
+		if err != nil {
+			t.Fatalf("the whole balance after zero movements: %v", err)
+		}
+		if _, err := h.Settle(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, m)
+		e.audit(t)
+		if b := e.balance(t, uid); b != 0 {
+			t.Fatalf("balance %d, want 0", b)
+		}
+	})
+}

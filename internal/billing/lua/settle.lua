@@ -22,7 +22,12 @@ if limit < charged then charged = limit end
 if charged < 0 then charged = 0 end
 local c = string.format('%.0f', charged)
 local r = string.format('%.0f', released)
-redis.call('HINCRBY', KEYS[1], 'p', string.format('%.0f', released - charged))
-if haskey then redis.call('HINCRBY', KEYS[2], 'p', string.format('%.0f', charged - released)) end
+-- Never format a negated zero: Redis refuses "-0" as an integer, and a
+-- script that fails half-way keeps its first writes.
+local d = released - charged
+if d ~= 0 then
+  redis.call('HINCRBY', KEYS[1], 'p', string.format('%.0f', d))
+  if haskey then redis.call('HINCRBY', KEYS[2], 'p', string.format('%.0f', -d)) end
+end
 redis.call('RPUSH', KEYS[3], 'S ' .. ARGV[1] .. ' ' .. ARGV[6] .. ' ' .. ARGV[7] .. ' ' .. r .. ' ' .. c)
 return c
