@@ -91,7 +91,10 @@ func newRedisState(ctx context.Context, rdb redis.UniversalClient, prefix, dir s
 	if err != nil {
 		return nil, err
 	}
-	s := &redisState{rdb: rdb, prefix: prefix, node: node, token: randomID(10), load: load, log: log,
+	// The drain lock's token is the node id, so a node restarted after a
+	// kill takes its own lock back at once instead of waiting for it to
+	// lapse.
+	s := &redisState{rdb: rdb, prefix: prefix, node: node, token: node, load: load, log: log,
 		ttl: hb, lockMS: strconv.FormatInt(drainLockTTL.Milliseconds(), 10)}
 	if err := s.beat(ctx); err != nil {
 		return nil, err
