@@ -89,7 +89,7 @@ func demoConfig(listen, mockURL, dataDir, key string) *config.Config {
 		}
 		cfg.Channels = append(cfg.Channels, ch)
 	}
-	cfg.Keys = []config.Key{{Name: "demo", Key: config.Secret(key)}}
+	cfg.Keys = []config.Key{{Name: "demo", User: demoUser, Key: config.Secret(key)}}
 	// Requests are charged as on a real gateway, at about the providers'
 	// list prices, against demo credit.
 	cfg.Billing.NewUserCredit = demoCredit
@@ -104,8 +104,13 @@ func demoConfig(listen, mockURL, dataDir, key string) *config.Config {
 	return cfg
 }
 
-// demoCredit is the demo user's starting credit, in USD.
-const demoCredit = 10.0
+// demoCredit is the demo user's starting credit, in USD; demoUser owns the
+// demo key, so that `switchyard users balance --email demo@example.com`
+// (with --keep and --data-dir) shows the wallet.
+const (
+	demoCredit = 10.0
+	demoUser   = "demo@example.com"
+)
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -237,7 +242,7 @@ func printDemo(w io.Writer, base, mockURL, key, dir string, keep bool) {
 	}
 	b.WriteString("Chat completions work with every model above; the replies are the mock's\n" +
 		"deterministic \"Mock reply to: …\" text.\n")
-	fmt.Fprintf(&b, "Requests are charged at about list prices against %.2f USD of demo credit.\n", demoCredit)
+	fmt.Fprintf(&b, "Requests are charged at about list prices against %.2f USD of demo credit (user %s).\n", demoCredit, demoUser)
 	fmt.Fprintf(&b, "\nTry it with curl (streaming):\n\n"+
 		"  curl -N %s/v1/chat/completions -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "+
 		"-d '{\"model\":\"claude-sonnet-4-5\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n", base, key)
