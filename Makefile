@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/switchyard
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build test test-short lint run demo bench clean
+.PHONY: build test test-short lint run demo bench bench-micro clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/switchyard
@@ -29,7 +29,16 @@ lint:
 run: build
 	$(BIN) serve
 
+# The load benchmark (bench/README.md): builds switchyard and measures it
+# against the mock upstream and a bare reverse proxy; writes
+# bench/out/results.{md,json}. About 5 minutes on 2 cores; adds the
+# PostgreSQL + Redis gateway when SWITCHYARD_TEST_{POSTGRES,REDIS}_URL are set.
+# BENCH_FLAGS=-quick is a one-minute smoke run.
 bench:
+	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)
+
+# The Go micro-benchmarks of the hot paths.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/switchyard/switchyard/bench/load"
+)
+
+// row is one scenario on one target.
+type row struct {
+	Scenario string       `json:"scenario"`
+	Target   string       `json:"target"`
+	Closed   *load.Result `json:"closed"`
+	Open     *load.Result `json:"open"`
+	// CPU time of the target process over each measured phase (including
+	// the settle pause after it, so work a request leaves behind, such as
+	// the billing journal's drain, is charged to it).
+	ClosedCPU time.Duration `json:"closed_cpu_ns"`
+	OpenCPU   time.Duration `json:"open_cpu_ns"`
+	// CPUPer1k is CPU-seconds per 1000 requests over both phases.
+	CPUPer1k   float64 `json:"cpu_s_per_1k"`
+	PeakRSSKiB int64   `json:"peak_rss_kib"` // VmHWM after the scenario: the process's peak so far
+	RSSKiB     int64   `json:"rss_kib"`      // VmRSS after the scenario
+	Threads    int64   `json:"threads"`
+	// Against the floors of the same scenario in the same run.
+	RPSvsMock  float64       `json:"rps_vs_mock"`
+	RPSvsProxy float64       `json:"rps_vs_proxy"`
+	AddedP50   time.Duration `json:"added_p50_ns"` // open-loop p50 minus the mock's
+	AddedP99   time.Duration `json:"added_p99_ns"`
+}
+
+// settle is how long the harness waits after a phase before reading the
+// target's CPU time.
+func settle(o options) time.Duration { return pick(o.quick, 300*time.Millisecond, time.Second) }
+
+// measureScenario runs sc against every target: a warm-up and the closed
+// loop on each in turn, then the open loop on each in turn, so that each
+// phase of the targets runs close together in time on the same machine.
+func measureScenario(ctx context.Context, o options, sc scenario, targets []*target, rep *report) error {
+	rows := make([]*row, len(targets))
+	for i, t := range targets {
+		rows[i] = &row{Scenario: sc.Name, Target: t.Name}
+	}
+	client := load.Client(max(o.workers, 1024))
+	closed := load.Config{Mode: load.Closed, Workers: o.workers, Duration: o.phase}
+	open := load.Config{Mode: load.Open, Rate: sc.Rate, Duration: o.phase}
+
+	for i, t := range targets {
+		warm := closed
+		warm.Duration = o.warmup
+		if _, err := load.Run(ctx, client, sc.request(t), warm); err != nil {
+			return fmt.Errorf("%s warm-up on %s: %w", sc.Name, t.Name, err)
+		}
+		res, cpu, err := phase(ctx, o, client, sc, t, closed)
+		if err != nil {
+			return err
+		}
+		rows[i].Closed, rows[i].ClosedCPU = res, cpu
+		logf("%-10s %-20s closed: %6.0f req/s  p50 %-9v p99 %-9v errors %d",
+			sc.Name, t.Name, res.RPS(), ms(res.Latency.P50), ms(res.Latency.P99), res.Errors)
+	}
+	for i, t := range targets {
+		res, cpu, err := phase(ctx, o, client, sc, t, open)
+		if err != nil {
+			return err
+		}
+		rows[i].Open, rows[i].OpenCPU = res, cpu
+		logf("%-10s %-20s open %v/s: p50 %-9v p99 %-9v p99.9 %-9v late %d missed %d errors %d",
+			sc.Name, t.Name, sc.Rate, ms(res.Latency.P50), ms(res.Latency.P99), ms(res.Latency.P999),
+			res.Late, res.Missed, res.Errors)
+	}
+	for i, t := range targets {
+		s, err := t.proc.stats()
+		if err != nil {
+			return err
+		}
+		r := rows[i]
+		r.PeakRSSKiB, r.RSSKiB, r.Threads = s.HWMKiB, s.RSSKiB, s.Threads
+		if n := r.Closed.OK + r.Closed.Errors + r.Open.OK + r.Open.Errors; n > 0 {
+			r.CPUPer1k = (r.ClosedCPU + r.OpenCPU).Seconds() * 1000 / float64(n)
+		}
+		mock, proxy := rows[0], rows[1]
+		if v := mock.Closed.RPS(); v > 0 {
+			r.RPSvsMock = r.Closed.RPS() / v
+		}
+		if v := proxy.Closed.RPS(); v > 0 {
+			r.RPSvsProxy = r.Closed.RPS() / v
+		}
+		r.AddedP50 = r.Open.Latency.P50 - mock.Open.Latency.P50
+		r.AddedP99 = r.Open.Latency.P99 - mock.Open.Latency.P99
+		rep.Rows = append(rep.Rows, r)
+	}
+	return nil
+}
+
+// phase runs one measured load phase on t and returns the target's CPU
+// time over it.
+func phase(ctx context.Context, o options, client *http.Client, sc scenario, t *target, cfg load.Config) (*load.Result, time.Duration, error) {
+	before, err := t.proc.stats()
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := load.Run(ctx, client, sc.request(t), cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s %s loop on %s: %w", sc.Name, cfg.Mode, t.Name, err)
+	}
+	select {
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	case <-time.After(settle(o)):
+	}
+	after, err := t.proc.stats()
+	if err != nil {
+		return nil, 0, err
+	}
+	return res, after.CPU - before.CPU, nil
+}
+
+// ms rounds a duration for the progress log.
+func ms(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a target process the harness started and measures.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, valid after done
+}
+
+// startProc runs bin with args, its output going to logDir/name.log.
+func startProc(name, logDir, dir string, env []string, bin string, args ...string) (*proc, error) {
+	f, err := os.Create(filepath.Join(logDir, name+".log"))
+	if err != nil {
+		return nil, fmt.Errorf("create %s log: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: f, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// waitReady polls url until it answers 200, the process exits or the
+// timeout passes.
+func (p *proc) waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.name, p.err, p.log.Name())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready at %s after %v; see %s", p.name, url, timeout, p.log.Name())
+		}
+	}
+}
+
+// stop asks the process to drain (SIGTERM) and kills it if it has not
+// exited within grace.
+func (p *proc) stop(grace time.Duration) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.log.Close()
+}
+
+// alive reports whether the process is still running.
+func (p *proc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// procStats is what /proc says about a process at one moment.
+type procStats struct {
+	CPU     time.Duration // user + system time so far
+	HWMKiB  int64         // peak resident set (VmHWM)
+	RSSKiB  int64         // resident set now (VmRSS)
+	Threads int64
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
+// It is 100 on every Linux architecture Go supports; reading it properly
+// (sysconf) would need cgo.
+const clockTicks = 100
+
+func (p *proc) stats() (procStats, error) {
+	pid := p.cmd.Process.Pid
+	var s procStats
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, fmt.Errorf("read %s stat: %w", p.name, err)
+	}
+	// The command name (field 2) may hold spaces; fields after its closing
+	// parenthesis are plain. utime and stime are fields 14 and 15.
+	rest := stat[bytes.LastIndexByte(stat, ')')+2:]
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return s, fmt.Errorf("parse %s stat: %q", p.name, stat)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return s, fmt.Errorf("parse %s stat times: %q", p.name, stat)
+	}
+	s.CPU = time.Duration(ut+st) * time.Second / clockTicks
+
+	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, fmt.Errorf("read %s status: %w", p.name, err)
+	}
+	defer status.Close()
+	sc := bufio.NewScanner(status)
+	for sc.Scan() {
+		key, val, _ := strings.Cut(sc.Text(), ":")
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
+		switch key {
+		case "VmHWM":
+			s.HWMKiB = n
+		case "VmRSS":
+			s.RSSKiB = n
+		case "Threads":
+			s.Threads = n
+		}
+	}
+	return s, sc.Err()
+}
+
+// freePort asks the kernel for a free loopback port. Another process could
+// take it before the target binds it; on this otherwise idle machine that
+// race is not worth a log-scraping protocol.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// buildGateway compiles ./cmd/switchyard of the module at repo into dir,
+// statically as the release build is.
+func buildGateway(ctx context.Context, repo, dir string) (string, error) {
+	bin := filepath.Join(dir, "switchyard")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/switchyard")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/switchyard: %w\n%s", err, out)
+	}
+	return bin, nil
+}
