@@ -139,6 +139,10 @@ func (u *Upstream) NewChatStream(call *relay.ChatCall) relay.ChatStream {
 // neither [DONE] nor a finish reason.
 var ErrStreamTruncated = errors.New("openai stream ended before [DONE]")
 
+// ErrMalformedChunk is returned by a passthrough stream for a data line
+// that is not JSON.
+var ErrMalformedChunk = errors.New("openai stream sent a chunk that is not JSON")
+
 // passthroughStream relays chunks as they are, with the model renamed, the
 // usage read, and the usage-only chunk dropped when the client did not ask
 // for it (the relay injected include_usage).
@@ -164,6 +168,14 @@ func (s *passthroughStream) Feed(ev sse.Event, emit func([]byte) error) error {
 	}
 	if len(data) == 0 {
 		return nil
+	}
+	// The chunk goes to the client nearly as it came, so it is checked
+	// first: a cut-off or garbled line must end the stream with an error
+	// (and a retry while nothing was sent), not reach an SDK that fails on
+	// it after the gateway charged a complete answer. json.Valid scans
+	// without allocating.
+	if !json.Valid(data) {
+		return ErrMalformedChunk
 	}
 	if !s.finished && bytes.Contains(data, finishMarker) {
 		s.finished = true
