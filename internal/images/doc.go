@@ -1,0 +1,41 @@
+// Package images holds the parts of image handling that do not depend on
+// HTTP or on a provider: signed URLs, storage and the inspection of
+// uploaded images. Handlers and the task runner build on it.
+//
+// # Signed URLs (sign.go)
+//
+// A stored image is served at GET /p/img/{task}/{index}?exp=…&sig=…
+// without an API key, so the URL itself is the credential. sig is
+// HMAC-SHA256 under a subkey of secret_key (HKDF info
+// "switchyard/images/url/v1"): every node derives the same key and a
+// restart changes nothing, so links work anywhere until they expire, and
+// no URL state is stored. The signed message is a version tag followed by
+// the task id (length-prefixed), the index and the expiry (fixed width),
+// so no two (task, index, exp) share a message. Verify accepts only the
+// exact spelling Sign produced (canonical decimals, unpadded base64url),
+// compares in constant time, and checks the signature before the expiry:
+// ErrExpired is reserved for genuine links; everything else is
+// ErrBadSignature. Both are a 403 to the client. Task ids are limited to
+// [A-Za-z0-9_-], so they need no escaping in a path or a storage key.
+//
+// # Storage (store.go)
+//
+// Store is the small interface handlers and the sweeper need: Put, Open,
+// Delete. FileStore keeps objects under a directory, reached only through
+// an os.Root, with keys restricted to plain segments (no "..", no leading
+// '.', no absolute paths, backslashes or NUL), so a key can never name a
+// file outside it. A Put writes a temporary file beside the target, syncs
+// it and renames it into place: readers see the old object or the whole
+// new one, and a failed or oversized Put leaves nothing behind. Files are
+// 0600 and directories 0700. s3:// is recognised but not yet implemented.
+//
+// # Inspection (sniff.go)
+//
+// Inspect decides an upload's format from its bytes alone (PNG, JPEG,
+// WebP, GIF; anything else, SVG and HEIC included, is ErrUnsupported with
+// a message naming what it looks like). It decodes the header first and
+// refuses dimensions beyond Limits before any pixel memory is allocated,
+// which defeats decompression bombs; then it decodes the whole image, so
+// what it accepts the upstream can read. Input beyond Limits.MaxBytes is
+// refused while reading, never buffered.
+package images
