@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/config"
 )
@@ -259,7 +260,11 @@ func matchGlob(pat, s string) bool {
 	i, j := 0, 0
 	for j < len(s) {
 		switch {
-		case i < len(pat) && (pat[i] == '?' || pat[i] == s[j]) && pat[i] != '*':
+		case i < len(pat) && pat[i] == '?':
+			_, size := utf8.DecodeRuneInString(s[j:]) // one character, not one byte
+			i++
+			j += size
+		case i < len(pat) && pat[i] == s[j] && pat[i] != '*':
 			i++
 			j++
 		case i < len(pat) && pat[i] == '*':

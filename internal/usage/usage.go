@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -426,6 +427,12 @@ func (r *Row) UnmarshalJSON(b []byte) error {
 	var j rowJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
+	}
+	// A time.Duration holds about 292 years of milliseconds; beyond that
+	// the multiplication would wrap around.
+	const maxMs = int64(math.MaxInt64 / int64(time.Millisecond))
+	if j.TTFBMs > maxMs || j.TTFBMs < -maxMs || j.DurationMs > maxMs || j.DurationMs < -maxMs {
+		return fmt.Errorf("usage row %q: ttfb_ms or duration_ms out of range", j.ChargeID)
 	}
 	*r = Row{
 		ChargeID: j.ChargeID, RequestID: j.RequestID, Time: j.Time, UserID: j.UserID, KeyID: j.KeyID,

@@ -83,6 +83,10 @@ func TestMessagesRequestErrors(t *testing.T) {
 		{name: "stream string", body: `{"model":"claude-test","max_tokens":5,"stream":"yes","messages":[{"role":"user","content":"hi"}]}`,
 			status: 400, typ: "invalid_request_error", msgHas: "stream"},
 		{name: "not an object", body: `[1,2]`, status: 400, typ: "invalid_request_error"},
+		{name: "duplicated model", body: `{"model":"claude-test","model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+			status: 400, typ: "invalid_request_error", msgHas: "more than once"},
+		{name: "escaped model", body: `{"mod\u0065l":"claude-test","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+			status: 400, typ: "invalid_request_error", msgHas: "escape"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 	"github.com/switchyard/switchyard/internal/api"
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
@@ -171,6 +172,16 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 	}
 	if req.peek.Model == "" {
 		h.fail(w, r, apierror.InvalidRequest("model: Field required", "model"))
+		return nil, false
+	}
+	// One plain model member, so the value judged is the value sent (see
+	// the OpenAI handlers' singleModel).
+	if n, err := openai.CountMember(req.body, "model"); err == nil && n > 1 {
+		h.fail(w, r, apierror.InvalidRequest("model: appears more than once", "model"))
+		return nil, false
+	}
+	if _, _, ok, _ := openai.FindMember(req.body, "model"); !ok {
+		h.fail(w, r, apierror.InvalidRequest("model: the field name must be written without escape sequences", "model"))
 		return nil, false
 	}
 	if err := key.AllowModel(req.peek.Model); err != nil {

@@ -87,6 +87,10 @@ func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, apierror.InvalidRequest("The model field is required.", "model"))
 		return
 	}
+	if err := singleModel(body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if err := key.AllowModel(peek.Model); err != nil {
 		h.fail(w, r, err)
 		return

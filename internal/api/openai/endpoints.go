@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard/switchyard/internal/api"
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/auth"
+	oaup "github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
 )
@@ -61,6 +62,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		h.fail(w, r, apierror.InvalidRequest("The model field is required.", "model"))
 		return nil, false
 	}
+	if err := singleModel(body); err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
 	if err := key.AllowModel(peek.Model); err != nil {
 		h.fail(w, r, err)
 		return nil, false
@@ -71,6 +76,25 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		return nil, false
 	}
 	return &request{ctx: auth.WithKey(ctx, key), body: body, peek: peek, route: route}, true
+}
+
+// singleModel refuses a body whose model member is duplicated or written
+// with escapes: the gateway decides (key allowlist, price, route) on the
+// value encoding/json reads, the last, while the byte-level edits that
+// rename the model upstream act on the first plain one. One plain member
+// keeps both the same.
+func singleModel(body []byte) error {
+	n, err := oaup.CountMember(body, "model")
+	if err != nil {
+		return nil // not an object: the decode already said so
+	}
+	if n > 1 {
+		return apierror.InvalidRequest("The model field appears more than once.", "model")
+	}
+	if _, _, ok, _ := oaup.FindMember(body, "model"); !ok {
+		return apierror.InvalidRequest("The model field name must be written without escape sequences.", "model")
+	}
+	return nil
 }
 
 // routeOf is the key's group and any route its admin forces by header.

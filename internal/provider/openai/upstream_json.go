@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 )
 
@@ -147,4 +148,58 @@ func skipValue(b []byte, i int) (int, error) {
 		return 0, errors.New("missing JSON value")
 	}
 	return j, nil
+}
+
+// CountMember counts the members of object b named key, comparing decoded
+// names: {"mod\u0065l":…} is a "model" member too. encoding/json reads the
+// last of duplicate members while FindMember and SetMember act on the
+// first, so a body naming key twice would be judged by one value and sent
+// with the other; the handlers refuse it.
+func CountMember(b []byte, key string) (int, error) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return 0, errNotObject
+	}
+	i++
+	n := 0
+	for {
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return 0, errNotObject
+		}
+		if b[i] == '}' {
+			return n, nil
+		}
+		if b[i] == ',' {
+			i = skipWS(b, i+1)
+		}
+		if i >= len(b) || b[i] != '"' {
+			return 0, errNotObject
+		}
+		ks := i
+		ke, err := skipString(b, i)
+		if err != nil {
+			return 0, err
+		}
+		raw := b[ks+1 : ke-1]
+		if bytes.IndexByte(raw, '\\') < 0 {
+			if string(raw) == key {
+				n++
+			}
+		} else {
+			var name string
+			if json.Unmarshal(b[ks:ke], &name) == nil && name == key {
+				n++
+			}
+		}
+		i = skipWS(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return 0, errNotObject
+		}
+		ve, err := skipValue(b, skipWS(b, i+1))
+		if err != nil {
+			return 0, err
+		}
+		i = ve
+	}
 }
