@@ -243,7 +243,9 @@ var closingEvent = map[string]bool{"message_stop": true, "response.completed": t
 func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
 	rc := http.NewResponseController(w)
 	sw := sse.NewWriter(w)
-	sw.SetFlush(rc.Flush)
+	// Flushed below rather than after every event: events that arrived
+	// together from the upstream leave together, in one write(2).
+	sw.SetFlush(nil)
 	committed := false
 	var writeErr error
 	commit := func() {
@@ -300,6 +302,14 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 			streamErr = err
 			break
 		}
+		// Flush unless another event is already read and waiting: then
+		// the next round writes it too without waiting on the upstream.
+		if committed && writeErr == nil && !rd.EventReady() {
+			if err := rc.Flush(); err != nil {
+				writeErr = err
+				break
+			}
+		}
 	}
 	res.Relayed = committed
 	if !committed {
@@ -323,7 +333,9 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 			slog.String("request_id", call.RequestID), slog.String("model", call.Model),
 			slog.String("error", streamErr.Error()))
 		name, data := st.Abort()
-		_ = sw.WriteEvent(name, data)
+		if sw.WriteEvent(name, data) == nil {
+			_ = rc.Flush()
+		}
 		res.Status, res.Err = http.StatusBadGateway, streamErr
 		return true, nil, nil
 	}

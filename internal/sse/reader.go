@@ -193,6 +193,36 @@ func (r *Reader) readLine() ([]byte, error) {
 	}
 }
 
+// EventReady reports whether the bytes already read hold a blank line,
+// so that Next will return an event without reading (and so without
+// waiting on the peer). A relay flushes its client only when this is
+// false: events that arrived together leave together, in one write, and
+// nothing written ever waits for the upstream. It may report false when
+// an event is in fact ready (a flush too many), never the reverse.
+func (r *Reader) EventReady() bool {
+	b := r.buf[r.start:r.end]
+	if r.skipLF && len(b) > 0 && b[0] == '\n' {
+		b = b[1:] // the LF of the CRLF that ended the last line
+	}
+	if len(b) > 0 && r.scanned == 0 && (b[0] == '\n' || b[0] == '\r') {
+		return true // a blank line right where the next line starts
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\n' && c != '\r' {
+			continue
+		}
+		j := i + 1
+		if c == '\r' && j < len(b) && b[j] == '\n' {
+			j++
+		}
+		if j < len(b) && (b[j] == '\n' || b[j] == '\r') {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Reader) tooLong() error {
 	r.readErr = fmt.Errorf("sse: line exceeds %d bytes: %w", r.maxLine, ErrLineTooLong)
 	r.start, r.end, r.scanned = 0, 0, 0

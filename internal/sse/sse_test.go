@@ -323,3 +323,29 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// EventReady is true exactly when the bytes already read hold the end of
+// an event, in any line-break style; never when Next would have to read.
+func TestEventReady(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		ready []bool // after each Next
+	}{
+		{"data: a\n\ndata: b\n\n", []bool{true, false}},
+		{"data: a\r\n\r\ndata: b\r\n\r\n", []bool{true, false}},
+		{"data: a\r\rdata: b\r\r", []bool{true, false}},
+		{"data: a\n\ndata: b\n", []bool{false}},
+		{"data: a\n\ndata: b\n\ndata: c", []bool{true, false}},
+		{"data: a\n\n\n\ndata: b\n\n", []bool{true, false}},
+	} {
+		r := NewReader(strings.NewReader(tc.in), 0)
+		for i, want := range tc.ready {
+			if _, err := r.Next(); err != nil {
+				t.Fatalf("%q: event %d: %v", tc.in, i, err)
+			}
+			if got := r.EventReady(); got != want {
+				t.Errorf("%q: after event %d EventReady = %v, want %v", tc.in, i, got, want)
+			}
+		}
+	}
+}
