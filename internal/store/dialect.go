@@ -96,6 +96,21 @@ func (d Dialect) InsertIgnore(table string, columns, conflict []string) string {
 	return d.Rebind(q)
 }
 
+// InsertIgnoreRows is InsertIgnore for n rows in one statement: the
+// arguments are the rows' values one row after another.
+func (d Dialect) InsertIgnoreRows(table string, columns, conflict []string, n int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	q := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+	switch d {
+	case MySQL:
+		q += " ON DUPLICATE KEY UPDATE " + conflict[0] + " = " + conflict[0]
+	default:
+		q += " ON CONFLICT (" + strings.Join(conflict, ", ") + ") DO NOTHING"
+	}
+	return d.Rebind(q)
+}
+
 // Upsert returns an INSERT of columns into table that, when a row with the
 // same conflict key exists, sets the update columns to the new values.
 func (d Dialect) Upsert(table string, columns, conflict, update []string) string {

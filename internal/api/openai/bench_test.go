@@ -49,6 +49,28 @@ func BenchmarkChatNonStream(b *testing.B) {
 	})
 }
 
+// BenchmarkChatNonStreamBilled is BenchmarkChatNonStream with the model
+// priced and the caller funded: reserve, settle, journal and usage row on
+// every request, the drainer posting in the background.
+func BenchmarkChatNonStreamBilled(b *testing.B) {
+	g := startGatewayWith(b, mock.Options{DisableRecording: true}, func(cfg *config.Config) {
+		cfg.Log.Level = "error"
+		cfg.Pricing = map[string]config.Price{"gpt-4o-mini": {Input: 0.15, Output: 0.6}}
+		cfg.Billing.NewUserCredit = 1e6
+	})
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+	body := `{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":"Hello there, benchmark"}]}`
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			benchPost(b, g, c, body)
+		}
+	})
+}
+
 func BenchmarkChatStream(b *testing.B) {
 	for _, model := range []string{"gpt-4o-mini", "claude-test"} {
 		b.Run(model, func(b *testing.B) {
