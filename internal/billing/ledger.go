@@ -214,9 +214,9 @@ func (l *Ledger) lockUsers(ctx context.Context, tx *sql.Tx, ids []int64) (map[in
 // before) to go below zero; a refusal deletes the row just inserted, which
 // no other transaction can have seen. Entries that cannot be refused (the
 // request path's, and credits) know their balance after from the locked
-// balance, so they are one INSERT each, and their balance moves are summed
-// per user into one UPDATE, made before any refusable entry of that user
-// and at the end.
+// balance, so a run of them is one SELECT (for repeats) and one multi-row
+// INSERT (applyRun), and their balance moves are summed per user into one
+// UPDATE, made before any refusable entry of that user and at the end.
 //
 // Request-path entries with a key also move api_keys.used_micros, the
 // key's spend against its quota: by the negated amount, summed per key.
