@@ -86,14 +86,7 @@ func (d Dialect) Rebind(query string) string {
 // ignored; `INSERT IGNORE` is avoided on purpose because it also turns data
 // errors (truncation, bad values) into warnings.
 func (d Dialect) InsertIgnore(table string, columns, conflict []string) string {
-	q := insertValues(table, columns)
-	switch d {
-	case MySQL:
-		q += " ON DUPLICATE KEY UPDATE " + conflict[0] + " = " + conflict[0]
-	default:
-		q += " ON CONFLICT (" + strings.Join(conflict, ", ") + ") DO NOTHING"
-	}
-	return d.Rebind(q)
+	return d.InsertIgnoreRows(table, columns, conflict, 1)
 }
 
 // InsertIgnoreRows is InsertIgnore for n rows in one statement: the

@@ -91,27 +91,9 @@ func NewStore(db *store.DB) *Store {
 }
 
 // insertRows returns an INSERT of n rows that ignores rows whose charge_id
-// is stored already. The dialect's single-row InsertIgnore supplies the
-// conflict clause, so that this package knows no dialect: its one VALUES
-// tuple is repeated n times and the result rebound.
+// is stored already.
 func insertRows(d store.Dialect, n int) string {
-	one := d.InsertIgnore("usage_logs", columns, []string{"charge_id"})
-	// The tuple's placeholders hold no parenthesis: the first ')' after
-	// "VALUES (" ends it, and what follows is the conflict clause.
-	_, tail, _ := strings.Cut(one, " VALUES (")
-	_, conflict, _ := strings.Cut(tail, ")")
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
-	var b strings.Builder
-	b.Grow(64 + len(columns)*16 + n*(len(tuple)+2) + len(conflict))
-	b.WriteString("INSERT INTO usage_logs (" + strings.Join(columns, ", ") + ") VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(tuple)
-	}
-	b.WriteString(conflict)
-	return d.Rebind(b.String())
+	return d.InsertIgnoreRows("usage_logs", columns, []string{"charge_id"}, n)
 }
 
 // Insert writes rows in as few statements as it can (multi-row INSERT,
