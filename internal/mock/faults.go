@@ -219,6 +219,24 @@ func findDirective(b []byte) (string, bool) {
 	}
 }
 
+// CarriesDirective reports whether a request body could make the mock
+// fault: it holds "[[mock" raw, or once its JSON escapes are read (a
+// gateway that translates the request sends the decoded text). Fuzz tests
+// skip such bodies, so that random input never asks the mock to fail.
+func CarriesDirective(body []byte) bool {
+	if bytes.Contains(body, directiveOpen) {
+		return true
+	}
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return false
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v) == nil && bytes.Contains(buf.Bytes(), directiveOpen)
+}
+
 // stripDirectives removes [[mock …]] from text that is echoed back, so a
 // reply quoted in the next turn's history cannot re-trigger the fault.
 func stripDirectives(s string) string {

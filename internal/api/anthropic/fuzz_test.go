@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/mock"
 )
 
 // fuzzPaths are the Anthropic endpoints FuzzMessages sends bodies to; the
@@ -43,7 +45,7 @@ func FuzzMessages(f *testing.F) {
 	}
 	g := startGateway(f, nil)
 	f.Fuzz(func(t *testing.T, path uint8, body []byte) {
-		if mockDirective(body) {
+		if mock.CarriesDirective(body) {
 			return // the mock would fail or stall on purpose
 		}
 		p := fuzzPaths[int(path)%len(fuzzPaths)]
@@ -97,22 +99,4 @@ func checkAnthropicAnswer(t *testing.T, path string, body []byte, status int, an
 		e.Type == "" || e.Message == "" || len(top) > 3 || (len(top) == 3 && !hasID) {
 		t.Fatalf("POST %s %q: status %d without an Anthropic error: %.300s", path, body, status, answer)
 	}
-}
-
-// mockDirective reports whether body holds the mock upstream's fault
-// directive, raw or once its JSON escapes are read (a translated request
-// carries the decoded text).
-func mockDirective(body []byte) bool {
-	const open = "[[mock"
-	if bytes.Contains(body, []byte(open)) {
-		return true
-	}
-	var v any
-	if json.Unmarshal(body, &v) != nil {
-		return false
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v) == nil && bytes.Contains(buf.Bytes(), []byte(open))
 }

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/mock"
 )
 
 // fuzzPaths are the OpenAI endpoints FuzzEndpoints sends bodies to; the
@@ -46,7 +48,7 @@ func FuzzEndpoints(f *testing.F) {
 	g := startGateway(f, nil)
 	h := g.app.Router().Handler()
 	f.Fuzz(func(t *testing.T, path uint8, body []byte) {
-		if mockDirective(body) {
+		if mock.CarriesDirective(body) {
 			return // the mock would fail or stall on purpose
 		}
 		p := fuzzPaths[int(path)%len(fuzzPaths)]
@@ -92,22 +94,4 @@ func checkOpenAIAnswer(t *testing.T, path string, body []byte, status int, answe
 	if msg == "" || typ == "" || !codeOK || !hasParam || (param != nil && !paramString) || len(e) != 4 {
 		t.Fatalf("POST %s %q: status %d with a malformed OpenAI error: %.300s", path, body, status, answer)
 	}
-}
-
-// mockDirective reports whether body holds the mock upstream's fault
-// directive, raw or once its JSON escapes are read (a translated request
-// carries the decoded text).
-func mockDirective(body []byte) bool {
-	const open = "[[mock"
-	if bytes.Contains(body, []byte(open)) {
-		return true
-	}
-	var v any
-	if json.Unmarshal(body, &v) != nil {
-		return false
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v) == nil && bytes.Contains(buf.Bytes(), []byte(open))
 }
