@@ -27,7 +27,20 @@
 // file outside it. A Put writes a temporary file beside the target, syncs
 // it and renames it into place: readers see the old object or the whole
 // new one, and a failed or oversized Put leaves nothing behind. Files are
-// 0600 and directories 0700. s3:// is recognised but not yet implemented.
+// 0600 and directories 0700.
+//
+// S3Store (s3.go) keeps objects in a bucket of any S3-compatible service,
+// under the URL's prefix, using only the standard library: requests are
+// signed by hand with AWS Signature Version 4, path-style by default or
+// virtual-host style with path_style=false. Credentials come from
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, never
+// from the URL, and no error carries the secret. S3 replaces objects
+// atomically. A Put of known size streams with UNSIGNED-PAYLOAD and is
+// abandoned before its last byte if the body's length is wrong; one of
+// unknown size is spooled (memory, then a temporary file) to learn its
+// length, and its real SHA-256 is signed. S3 error bodies surface as
+// S3Error with status and code; a missing key is ErrNotFound. Package
+// s3fake is an in-process S3 that verifies signatures, for tests.
 //
 // # Inspection (sniff.go)
 //

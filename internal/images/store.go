@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -64,8 +65,11 @@ var (
 //	file://./data/images   relative to the working directory, as sqlite:// paths are
 //	file:///var/lib/img    absolute
 //	""                     <dataDir>/images, the default
+//	s3://bucket/prefix?endpoint=https://host:port&region=us-east-1&path_style=true
 //
-// s3:// is recognised but not implemented yet.
+// For s3:// see NewS3Store; the credentials come from AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY and the optional AWS_SESSION_TOKEN, and their
+// absence is an error naming those variables.
 func NewStore(rawURL string, dataDir string) (Store, error) {
 	if rawURL == "" {
 		return openFileStore(filepath.Join(dataDir, "images"))
@@ -80,10 +84,29 @@ func NewStore(rawURL string, dataDir string) (Store, error) {
 		}
 		return openFileStore(filepath.Clean(filepath.FromSlash(rest)))
 	case scheme == "s3":
-		return nil, fmt.Errorf("open image storage %q: s3:// storage is not yet supported; use file://", redactStorage(rawURL))
+		return openS3Store(rawURL)
 	default:
 		return nil, fmt.Errorf("open image storage %q: unsupported scheme %q (want file:// or s3://)", redactStorage(rawURL), scheme)
 	}
+}
+
+// openS3Store returns a nil interface, not a typed nil, on error. Errors
+// show the URL without its query or user info.
+func openS3Store(rawURL string) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open image storage %q: not a valid URL", redactStorage(rawURL))
+	}
+	shown := redactStorage(u.Redacted())
+	creds, err := S3CredentialsFromEnv()
+	if err != nil {
+		return nil, fmt.Errorf("open image storage %q: %w", shown, err)
+	}
+	s, err := NewS3Store(u, creds, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open image storage %q: %w", shown, err)
+	}
+	return s, nil
 }
 
 // openFileStore returns a nil interface, not a typed nil, on error.

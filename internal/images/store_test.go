@@ -241,7 +241,6 @@ func TestNewStore(t *testing.T) {
 		{"file://" + filepath.ToSlash(abs), abs, ""},
 		{"file://./rel/images", "rel/images", ""},
 		{"file://", "", "needs a directory"},
-		{"s3://bucket/prefix?region=us-east-1&secret=hunter2", "", "not yet supported"},
 		{"ftp://x", "", "unsupported scheme"},
 		{"./images", "", "missing scheme"},
 	}
