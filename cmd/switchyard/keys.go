@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,10 +26,17 @@ func keysCommand() command {
 random characters) for an existing user and prints it once: only its
 SHA-256 hash and its first 10 characters are stored, so it cannot be shown
 again. The options set its model allowlist, USD quota cap, rate limits, IP
-allowlist, expiry and admin flag.
+allowlist, expiry, admin flag, the default response_format of its image
+requests, and a webhook for its async image tasks. --webhook-url needs a
+secret of at least 16 characters that signs the deliveries; give it with
+--webhook-secret or, to keep it out of the shell history, in the
+environment variable SWITCHYARD_WEBHOOK_SECRET. It is stored sealed with
+the secret key. --webhook-url must be https:// unless the configuration
+sets images.webhook_allow_private.
 
 'keys list [--user EMAIL]' prints every key (or one user's) with its prefix,
-status and limits, never the key or its hash. --json prints a JSON array.
+status, limits, image response format and webhook host, never the key, its
+hash or its webhook secret. --json prints a JSON array.
 
 'keys revoke ID' refuses the key from now on; running servers refuse it
 within 2 seconds. A key declared in the configuration file stays revoked
@@ -47,12 +56,19 @@ are applied by 'serve' only.`,
 			ipAllow := fs.String("ip-allow", "", "allowed client `CIDRS` or IPs, comma-separated (create; default: any)")
 			expires := fs.String("expires", "", "expiry `TIME` in RFC 3339, e.g. 2027-01-01T00:00:00Z (create; default: never)")
 			admin := fs.Bool("admin", false, "the key may force routes and use the admin API (create)")
+			imageFormat := fs.String("image-response-format", "", "default `FORMAT` of the key's image responses, url or b64_json (create; default: the group's)")
+			webhookURL := fs.String("webhook-url", "", "https `URL` told when the key's async image tasks end (create)")
+			webhookSecret := fs.String("webhook-secret", "", "`SECRET` (16+ characters) signing webhook deliveries (create; default: $"+webhookSecretEnv+")")
 			asJSON := fs.Bool("json", false, "list as a JSON array")
 			return func(ctx context.Context, pos []string, stdout, stderr io.Writer) int {
 				switch {
 				case len(pos) == 1 && pos[0] == "create":
 					nk := auth.NewKey{User: *user, Name: *name, Models: splitList(*models), RPM: *rpm, TPM: *tpm,
-						DailyRequests: *daily, IPAllow: splitList(*ipAllow), Admin: *admin}
+						DailyRequests: *daily, IPAllow: splitList(*ipAllow), Admin: *admin,
+						ImageResponseFormat: *imageFormat, WebhookURL: *webhookURL, WebhookSecret: *webhookSecret}
+					if nk.WebhookURL != "" && nk.WebhookSecret == "" {
+						nk.WebhookSecret = os.Getenv(webhookSecretEnv)
+					}
 					if msg := parseKeyFlags(&nk, *quota, *expires); msg != "" {
 						fmt.Fprintf(stderr, "switchyard keys create: %s\n", msg)
 						return 2
@@ -77,6 +93,10 @@ are applied by 'serve' only.`,
 		},
 	}
 }
+
+// webhookSecretEnv may hold keys create's webhook secret, so that it stays
+// out of the shell history and the process list.
+const webhookSecretEnv = "SWITCHYARD_WEBHOOK_SECRET"
 
 // parseKeyFlags checks the flags of keys create and fills nk; it returns a
 // usage message, or "".
@@ -117,7 +137,8 @@ func splitList(s string) []string {
 
 func keysCreate(ctx context.Context, cf *configFlags, nk auth.NewKey, stdout, stderr io.Writer) int {
 	return withTenancy(ctx, cf, stderr, func(ctx context.Context, t tenancy) int {
-		as := t.as
+		nk.WebhookAllowHTTP = t.cfg.Images.WebhookAllowPrivate
+		as := t.as.WithKeyring(t.st.Keyring)
 		value, info, err := as.CreateKey(ctx, nk)
 		if err != nil {
 			fmt.Fprintf(stderr, "switchyard: %v\n", err)
@@ -144,7 +165,7 @@ func keysList(ctx context.Context, cf *configFlags, user string, asJSON bool, st
 			return writeJSON(keys, stdout, stderr)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tMODELS\tQUOTA_USD\tSPENT_USD\tRPM\tTPM\tDAILY\tIP_ALLOW\tEXPIRES\tADMIN\tFROM_FILE")
+		fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tMODELS\tQUOTA_USD\tSPENT_USD\tRPM\tTPM\tDAILY\tIP_ALLOW\tEXPIRES\tADMIN\tFROM_FILE\tIMAGE_FORMAT\tWEBHOOK")
 		for _, k := range keys {
 			quota, expires := "-", "-"
 			if k.QuotaMicros != nil {
@@ -153,9 +174,9 @@ func keysList(ctx context.Context, cf *configFlags, user string, asJSON bool, st
 			if k.ExpiresAt != nil {
 				expires = k.ExpiresAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%v\t%v\n", k.ID, k.User, k.Name, k.Prefix, k.Status,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%v\t%v\t%s\t%s\n", k.ID, k.User, k.Name, k.Prefix, k.Status,
 				dash(strings.Join(k.Models, ",")), quota, strconv.FormatFloat(float64(k.SpentMicros)/1e6, 'f', 6, 64), k.RPM, k.TPM, k.DailyRequests, dash(strings.Join(k.IPAllow, ",")),
-				expires, k.Admin, k.ManagedByFile)
+				expires, k.Admin, k.ManagedByFile, dash(k.ImageResponseFormat), dash(webhookHost(k.WebhookURL)))
 		}
 		if err := tw.Flush(); err != nil {
 			fmt.Fprintf(stderr, "switchyard: write list: %v\n", err)
@@ -163,6 +184,19 @@ func keysList(ctx context.Context, cf *configFlags, user string, asJSON bool, st
 		}
 		return 0
 	})
+}
+
+// webhookHost is what keys list shows of a webhook URL: its scheme and
+// host. The path and query may carry a token of the receiver's.
+func webhookHost(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(set)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func keysRevoke(ctx context.Context, cf *configFlags, id int64, stdout, stderr io.Writer) int {

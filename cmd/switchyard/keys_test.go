@@ -18,6 +18,7 @@ import (
 	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/secret"
 	"github.com/switchyard/switchyard/internal/store"
 )
 
@@ -178,6 +179,123 @@ func TestUsersAndKeys(t *testing.T) {
 		r := runCLI(t, dir, tt.args...)
 		if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, r.code, r.stderr, tt.code, tt.stderr)
+		}
+	}
+}
+
+// keys create sets a key's image response format and webhook; the webhook
+// secret comes from a flag or the environment and is stored sealed.
+func TestKeysImageOptions(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tenancyConfig(t, dir)
+	const fromEnv, fromFlag = "whsec-S3CRET-from-the-env", "whsec-S3CRET-from-a-flag"
+	if r := runCLI(t, dir, "users", "add", "-c", cfg, "--email", "bob@example.com", "--group", "vip"); r.code != 0 {
+		t.Fatalf("users add: exit %d, stderr %s", r.code, r.stderr)
+	}
+	create := func(env []string, args ...string) result {
+		t.Helper()
+		return runCLIEnv(t, dir, env, append([]string{"keys", "create", "-c", cfg, "--user", "bob@example.com"}, args...)...)
+	}
+	r := create([]string{"SWITCHYARD_WEBHOOK_SECRET=" + fromEnv}, "--name", "env", "--image-response-format", "url",
+		"--webhook-url", "https://hooks.example.com/bob?token=abc")
+	envKey := strings.TrimSpace(r.stdout)
+	if r.code != 0 {
+		t.Fatalf("keys create with the secret from the environment: exit %d, stderr %s", r.code, r.stderr)
+	}
+	r = create([]string{"SWITCHYARD_WEBHOOK_SECRET=" + fromEnv}, "--name", "flag", "--webhook-url", "https://hooks.example.com/2",
+		"--webhook-secret", fromFlag)
+	flagKey := strings.TrimSpace(r.stdout)
+	if r.code != 0 {
+		t.Fatalf("keys create with --webhook-secret: exit %d, stderr %s", r.code, r.stderr)
+	}
+	// The environment's secret is used only with --webhook-url.
+	if r = create([]string{"SWITCHYARD_WEBHOOK_SECRET=" + fromEnv}, "--name", "plain"); r.code != 0 {
+		t.Fatalf("keys create without webhook but with the variable set: exit %d, stderr %s", r.code, r.stderr)
+	}
+	for _, tt := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--name", "x1", "--webhook-url", "http://10.0.0.1/h", "--webhook-secret", fromFlag}, "must be https://"},
+		{[]string{"--name", "x2", "--webhook-url", "https://h.example.com/"}, "required when webhook_url is set"},
+		{[]string{"--name", "x3", "--webhook-url", "https://h.example.com/", "--webhook-secret", "short"}, "too short"},
+		{[]string{"--name", "x4", "--image-response-format", "png"}, `image response format "png"`},
+	} {
+		if r := create(nil, tt.args...); r.code != 1 || !strings.Contains(r.stderr, tt.stderr) || strings.Contains(r.stderr, fromFlag) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, r.code, r.stderr, tt.stderr)
+		}
+	}
+	// With images.webhook_allow_private, http:// is accepted.
+	lan := filepath.Join(dir, "lan.yaml")
+	if err := os.WriteFile(lan, []byte("server:\n  data_dir: "+filepath.Join(dir, "data")+"\nimages:\n  webhook_allow_private: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, dir, "keys", "create", "-c", lan, "--user", "bob@example.com", "--name", "lan",
+		"--webhook-url", "http://10.0.0.1/h", "--webhook-secret", fromFlag); r.code != 0 {
+		t.Errorf("keys create http webhook with webhook_allow_private: exit %d, stderr %s", r.code, r.stderr)
+	}
+
+	r = runCLI(t, dir, "keys", "list", "--json", "-c", cfg)
+	var keys []auth.KeyInfo
+	if err := json.Unmarshal([]byte(r.stdout), &keys); err != nil || r.code != 0 {
+		t.Fatalf("keys list --json: exit %d, %v\n%s", r.code, err, r.stdout)
+	}
+	if len(keys) != 4 || keys[0].ImageResponseFormat != "url" || keys[0].WebhookURL != "https://hooks.example.com/bob?token=abc" ||
+		keys[2].WebhookURL != "" || keys[2].ImageResponseFormat != "" {
+		t.Fatalf("keys = %+v", keys)
+	}
+	table := runCLI(t, dir, "keys", "list", "-c", cfg)
+	if table.code != 0 || !strings.Contains(table.stdout, "https://hooks.example.com") || strings.Contains(table.stdout, "token=abc") {
+		t.Fatalf("keys list: exit %d\n%s", table.code, table.stdout)
+	}
+	for _, out := range []string{r.stdout, table.stdout} {
+		if strings.Contains(out, fromEnv) || strings.Contains(out, fromFlag) {
+			t.Errorf("a listing shows a webhook secret:\n%s", out)
+		}
+	}
+
+	// At rest the secrets are sealed; a Directory with the node's key opens them.
+	data := filepath.Join(dir, "data")
+	db, err := store.Open(t.Context(), "sqlite://"+filepath.Join(data, "switchyard.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Read().QueryContext(t.Context(), "SELECT COALESCE(webhook_secret, '') FROM api_keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := 0
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(s, "S3CRET") {
+			t.Errorf("webhook_secret stored in clear: %q", s)
+		}
+		if s != "" {
+			sealed++
+		}
+	}
+	rows.Close()
+	if sealed != 3 {
+		t.Errorf("%d sealed webhook secrets, want 3", sealed)
+	}
+	kr, _, err := secret.Load("", data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := auth.NewDirectory(t.Context(), db, auth.DirectoryOptions{Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for value, want := range map[string]string{envKey: fromEnv, flagKey: fromFlag} {
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", "Bearer "+value)
+		k, err := d.Authenticate(req, netip.MustParseAddr("127.0.0.1"))
+		if err != nil || string(k.WebhookSecret) != want {
+			t.Errorf("key %s…: webhook secret opened = %v (%v)", value[:10], k != nil && string(k.WebhookSecret) == want, err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/secret"
 	"github.com/switchyard/switchyard/internal/store"
 )
 
@@ -35,6 +37,7 @@ const DefaultReloadInterval = 2 * time.Second
 // the time of the reload query.
 type Directory struct {
 	db       *store.DB
+	kr       *secret.Keyring
 	log      *slog.Logger
 	now      func() time.Time
 	interval time.Duration
@@ -52,6 +55,7 @@ type Directory struct {
 
 type index struct {
 	byHash  map[[sha256.Size]byte]*Key
+	byID    map[int64]*Key
 	version string
 }
 
@@ -60,12 +64,16 @@ type DirectoryOptions struct {
 	Logger   *slog.Logger
 	Now      func() time.Time // for expiry; default time.Now
 	Interval time.Duration    // version poll; default DefaultReloadInterval
+	// Keyring opens keys' webhook secrets at load. Without it, a key that
+	// has a webhook is loaded with its webhook turned off (and an error
+	// logged).
+	Keyring *secret.Keyring
 }
 
 // NewDirectory loads the keys from db. Call Start to follow changes and
 // Close to stop.
 func NewDirectory(ctx context.Context, db *store.DB, o DirectoryOptions) (*Directory, error) {
-	d := &Directory{db: db, log: o.Logger, now: o.Now, interval: o.Interval}
+	d := &Directory{db: db, kr: o.Keyring, log: o.Logger, now: o.Now, interval: o.Interval}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -103,6 +111,17 @@ func (d *Directory) Authenticate(r *http.Request, clientIP netip.Addr) (*Key, er
 		return nil, apierror.IPNotAllowed()
 	}
 	return k, nil
+}
+
+// ByID returns the active, unexpired key with id, or nil. Work done later
+// on a key's behalf (async image tasks, their webhooks) uses it to see the
+// key as it is now: revoked, expired or of a disabled user, it is nil.
+func (d *Directory) ByID(id int64) *Key {
+	k := d.idx.Load().byID[id]
+	if k == nil || (!k.ExpiresAt.IsZero() && !d.now().Before(k.ExpiresAt)) {
+		return nil
+	}
+	return k
 }
 
 // Len is the number of keys loaded.
@@ -178,14 +197,19 @@ func (d *Directory) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reload keys: %w", err)
 	}
-	d.idx.Store(&index{byHash: byHash, version: version})
+	byID := make(map[int64]*Key, len(byHash))
+	for _, k := range byHash {
+		byID[k.ID] = k
+	}
+	d.idx.Store(&index{byHash: byHash, byID: byID, version: version})
 	return nil
 }
 
 func (d *Directory) load(ctx context.Context) (map[[sha256.Size]byte]*Key, error) {
 	rows, err := d.db.Read().QueryContext(ctx, d.db.Dialect().Rebind(`SELECT
 		k.id, k.name, k.hash, k.expires_at, k.quota_micros, k.models, k.ip_allow, k.rpm, k.tpm, k.daily_requests,
-		k.is_admin, u.id, u.email, g.name, g.ratio_ppm, g.rpm, g.tpm, g.daily_requests
+		k.is_admin, u.id, u.email, g.name, g.ratio_ppm, g.rpm, g.tpm, g.daily_requests,
+		k.image_response_format, g.image_response_format, k.webhook_url, k.webhook_secret
 		FROM api_keys k JOIN users u ON u.id = k.user_id JOIN user_groups g ON g.id = u.group_id
 		WHERE k.status = ? AND u.status = ?`), StatusActive, StatusActive)
 	if err != nil {
@@ -200,10 +224,16 @@ func (d *Directory) load(ctx context.Context) (map[[sha256.Size]byte]*Key, error
 			expires     sql.NullTime
 			quota       sql.NullInt64
 			models, ips string
+			groupFormat string
+			sealed      sql.NullString
 		)
 		if err := rows.Scan(&k.ID, &k.Name, &hash, &expires, &quota, &models, &ips, &k.RPM, &k.TPM, &k.DailyRequests,
-			&k.Admin, &k.UserID, &k.User, &k.Group, &k.GroupRatioPPM, &k.GroupRPM, &k.GroupTPM, &k.GroupDailyRequests); err != nil {
+			&k.Admin, &k.UserID, &k.User, &k.Group, &k.GroupRatioPPM, &k.GroupRPM, &k.GroupTPM, &k.GroupDailyRequests,
+			&k.ImageResponseFormat, &groupFormat, &k.WebhookURL, &sealed); err != nil {
 			return nil, fmt.Errorf("read keys: %w", err)
+		}
+		if k.ImageResponseFormat == "" {
+			k.ImageResponseFormat = groupFormat
 		}
 		// A key that cannot be read is left out (refused) rather than failing
 		// the whole reload, which would keep every other change from landing.
@@ -211,12 +241,37 @@ func (d *Directory) load(ctx context.Context) (map[[sha256.Size]byte]*Key, error
 			d.log.Error("key left out of the index", "key_id", k.ID, "error", err.Error())
 			continue
 		}
+		if k.WebhookURL != "" || sealed.String != "" {
+			d.openWebhook(&k, sealed.String)
+		}
 		byHash[k.hash] = &k
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
 	return byHash, nil
+}
+
+// openWebhook unseals k's webhook secret. A webhook whose secret cannot be
+// opened (no keyring, another secret_key, a value copied from another row)
+// is turned off rather than the key refused: requests keep working, and no
+// delivery ever goes out unsigned.
+func (d *Directory) openWebhook(k *Key, sealed string) {
+	var err error
+	switch {
+	case k.WebhookURL == "":
+		err = errors.New("a webhook secret without a webhook url")
+	case sealed == "":
+		err = errors.New("a webhook url without a webhook secret")
+	case d.kr == nil:
+		err = errors.New("no secret key to open the webhook secret with")
+	default:
+		k.WebhookSecret, err = openWebhook(d.kr, k.ID, sealed)
+	}
+	if err != nil {
+		d.log.Error("key's webhook turned off", "key_id", k.ID, "error", err.Error())
+		k.WebhookURL, k.WebhookSecret = "", nil
+	}
 }
 
 func (k *Key) fill(hash string, expires sql.NullTime, quota sql.NullInt64, models, ips string) error {

@@ -57,6 +57,16 @@ type Key struct {
 	GroupTPM           int64
 	GroupDailyRequests int
 
+	// ImageResponseFormat is the response_format of the key's image
+	// requests that send none: the key's own, else its group's; "" when
+	// neither sets one (images.response_format applies).
+	ImageResponseFormat string
+	// WebhookURL receives the key's finished async image tasks; "" = none.
+	// It is set only together with WebhookSecret, the HMAC key that signs
+	// each delivery, unsealed at load; neither may be logged.
+	WebhookURL    string
+	WebhookSecret []byte
+
 	hash [sha256.Size]byte
 }
 

@@ -172,6 +172,11 @@ type KeyInfo struct {
 	Admin         bool       `json:"admin"`
 	ManagedByFile bool       `json:"managed_by_file"`
 	CreatedAt     time.Time  `json:"created_at"`
+	// ImageResponseFormat is the key's own ("" = its group's).
+	ImageResponseFormat string `json:"image_response_format"`
+	// WebhookURL is "" for a key without a webhook. Its secret is never
+	// listed.
+	WebhookURL string `json:"webhook_url"`
 }
 
 // NewKey is what CreateKey needs. User is the owner's email.
@@ -186,6 +191,15 @@ type NewKey struct {
 	IPAllow       []string
 	ExpiresAt     time.Time // zero = never
 	Admin         bool
+
+	ImageResponseFormat string // "" (the group's), "url" or "b64_json"
+	// WebhookURL and WebhookSecret go together, as in the file's keys:.
+	// The secret is sealed with the Store's keyring (see WithKeyring).
+	WebhookURL    string
+	WebhookSecret string
+	// WebhookAllowHTTP accepts an http:// WebhookURL; set it from
+	// images.webhook_allow_private.
+	WebhookAllowHTTP bool
 }
 
 func (nk NewKey) check() error {
@@ -209,6 +223,17 @@ func (nk NewKey) check() error {
 			errs = append(errs, fmt.Errorf("ip allow: %w", err))
 		}
 	}
+	if !slices.Contains(config.ImageResponseFormats, nk.ImageResponseFormat) {
+		errs = append(errs, fmt.Errorf("image response format %q is not url or b64_json (or empty for the group's)", nk.ImageResponseFormat))
+	}
+	if nk.WebhookURL != "" {
+		if p := config.CheckWebhookURL(nk.WebhookURL, nk.WebhookAllowHTTP); p != "" {
+			errs = append(errs, errors.New("webhook url: "+p))
+		}
+	}
+	if p := config.CheckWebhookSecret(nk.WebhookURL, nk.WebhookSecret); p != "" {
+		errs = append(errs, errors.New("webhook secret: "+p))
+	}
 	return errors.Join(errs...)
 }
 
@@ -227,16 +252,19 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey) (value string, info Ke
 	models, _ := jsonList(nk.Models) // a []string always encodes
 	ips, _ := jsonList(nk.IPAllow)
 	r := keyRow{userID: uid, name: nk.Name, prefix: visiblePrefix(value), hash: hashKey(value), models: models,
-		ipAllow: ips, quota: nk.QuotaMicros, rpm: nk.RPM, tpm: nk.TPM, daily: nk.DailyRequests, admin: nk.Admin}
+		ipAllow: ips, quota: nk.QuotaMicros, rpm: nk.RPM, tpm: nk.TPM, daily: nk.DailyRequests, admin: nk.Admin,
+		imageFormat: nk.ImageResponseFormat, webhookURL: nk.WebhookURL}
 	var expires *time.Time
 	if !nk.ExpiresAt.IsZero() {
 		t := nk.ExpiresAt.UTC()
 		r.expires, expires = t, &t
 	}
+	if nk.WebhookSecret != "" && s.kr == nil {
+		// Checked before anything is written, so no key is left without it.
+		return "", KeyInfo{}, errors.New("cannot store a webhook secret: no secret key to seal it with")
+	}
 	now := s.now().UTC()
-	q := "INSERT INTO api_keys (" + strings.Join(keyColumns, ", ") + ") VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(keyColumns)), ", ") + ")"
-	id, err := s.db.Dialect().InsertID(ctx, s.db.Write(), q, r.args(now)...)
+	id, err := s.insertKey(ctx, r, nk.WebhookSecret, now)
 	if store.IsUniqueViolation(err) {
 		return "", KeyInfo{}, fmt.Errorf("key %q of %s: %w", nk.Name, email, ErrKeyExists)
 	}
@@ -248,7 +276,41 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey) (value string, info Ke
 	}
 	return value, KeyInfo{ID: id, UserID: uid, User: email, Name: nk.Name, Prefix: r.prefix, Status: StatusActive,
 		Models: nonNil(nk.Models), IPAllow: nonNil(nk.IPAllow), QuotaMicros: nk.QuotaMicros, RPM: nk.RPM, TPM: nk.TPM,
-		DailyRequests: nk.DailyRequests, ExpiresAt: expires, Admin: nk.Admin, CreatedAt: now}, nil
+		DailyRequests: nk.DailyRequests, ExpiresAt: expires, Admin: nk.Admin, CreatedAt: now,
+		ImageResponseFormat: nk.ImageResponseFormat, WebhookURL: nk.WebhookURL}, nil
+}
+
+// insertKey inserts r and, in the same transaction, its webhook secret
+// sealed with the new id, so that no key is ever stored without the secret
+// its webhook needs.
+func (s *Store) insertKey(ctx context.Context, r keyRow, webhookSecret string, now time.Time) (id int64, err error) {
+	tx, err := s.db.Write().BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	q := "INSERT INTO api_keys (" + strings.Join(keyColumns, ", ") + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(keyColumns)), ", ") + ")"
+	if id, err = s.db.Dialect().InsertID(ctx, tx, q, r.args(now)...); err != nil {
+		return 0, err
+	}
+	if webhookSecret != "" {
+		sealed, err := s.sealWebhook(id, webhookSecret)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, s.db.Dialect().Rebind("UPDATE api_keys SET webhook_secret = ? WHERE id = ?"), sealed, id); err != nil {
+			return 0, fmt.Errorf("store webhook secret: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return id, nil
 }
 
 func nonNil(l []string) []string {
@@ -262,7 +324,8 @@ func nonNil(l []string) []string {
 // is not empty, oldest first.
 func (s *Store) ListKeys(ctx context.Context, email string) ([]KeyInfo, error) {
 	q := `SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.status, k.models, k.ip_allow, k.quota_micros,
-		k.used_micros, k.rpm, k.tpm, k.daily_requests, k.expires_at, k.is_admin, k.managed_by_file, k.created_at
+		k.used_micros, k.rpm, k.tpm, k.daily_requests, k.expires_at, k.is_admin, k.managed_by_file, k.created_at,
+		k.image_response_format, k.webhook_url
 		FROM api_keys k JOIN users u ON u.id = k.user_id`
 	var args []any
 	if email != "" {
@@ -287,7 +350,8 @@ func (s *Store) ListKeys(ctx context.Context, email string) ([]KeyInfo, error) {
 			expires     sql.NullTime
 		)
 		if err := rows.Scan(&k.ID, &k.UserID, &k.User, &k.Name, &k.Prefix, &k.Status, &models, &ips, &quota,
-			&k.SpentMicros, &k.RPM, &k.TPM, &k.DailyRequests, &expires, &k.Admin, &k.ManagedByFile, &k.CreatedAt); err != nil {
+			&k.SpentMicros, &k.RPM, &k.TPM, &k.DailyRequests, &expires, &k.Admin, &k.ManagedByFile, &k.CreatedAt,
+			&k.ImageResponseFormat, &k.WebhookURL); err != nil {
 			return nil, fmt.Errorf("list keys: %w", err)
 		}
 		if err := json.Unmarshal([]byte(models), &k.Models); err != nil {

@@ -5,15 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/secret"
 	"github.com/switchyard/switchyard/internal/store"
 )
 
@@ -47,6 +50,7 @@ var (
 type Store struct {
 	db  *store.DB
 	now func() time.Time
+	kr  *secret.Keyring // seals webhook secrets; nil refuses to store one
 }
 
 // NewStore returns a Store over db. now may be nil (time.Now).
@@ -55,6 +59,46 @@ func NewStore(db *store.DB, now func() time.Time) *Store {
 		now = time.Now
 	}
 	return &Store{db: db, now: now}
+}
+
+// WithKeyring returns a copy of s that seals keys' webhook secrets with kr.
+// A Store without a keyring stores keys without webhooks only: storing a
+// webhook secret fails rather than keeping it in clear.
+func (s *Store) WithKeyring(kr *secret.Keyring) *Store {
+	c := *s
+	c.kr = kr
+	return &c
+}
+
+// webhookAAD binds a sealed webhook secret to its key's row, so that a
+// sealed value copied to another key's row fails to open.
+func webhookAAD(keyID int64) []byte {
+	return []byte("api_keys.webhook_secret:" + strconv.FormatInt(keyID, 10))
+}
+
+// sealWebhook returns the stored form of key keyID's webhook secret:
+// base64 of the sealed value, or nil (NULL) when there is none.
+func (s *Store) sealWebhook(keyID int64, plain string) (any, error) {
+	if plain == "" {
+		return nil, nil
+	}
+	if s.kr == nil {
+		return nil, errors.New("cannot store a webhook secret: no secret key to seal it with")
+	}
+	sealed, err := s.kr.Seal([]byte(plain), webhookAAD(keyID))
+	if err != nil {
+		return nil, fmt.Errorf("seal webhook secret: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(sealed), nil
+}
+
+// openWebhook reverses sealWebhook.
+func openWebhook(kr *secret.Keyring, keyID int64, stored string) ([]byte, error) {
+	sealed, err := base64.StdEncoding.DecodeString(stored)
+	if err != nil {
+		return nil, errors.New("stored webhook secret is not base64")
+	}
+	return kr.Open(sealed, webhookAAD(keyID))
 }
 
 // hashKey is the stored form of a key value: hex SHA-256.
@@ -112,13 +156,16 @@ func (s *Store) bump(ctx context.Context) error {
 // once, so each step is an idempotent upsert or a conditional statement,
 // never check-then-insert:
 //
-//   - Groups are upserted by name (ratio, limits) and marked file-managed.
+//   - Groups are upserted by name (ratio, limits, image response format)
+//     and marked file-managed.
 //   - Users are upserted by email (name, group, role) and marked
 //     file-managed; their status and balance are left alone.
 //   - A key naming a user that users: does not declare (admin.email, say)
 //     gets that user created in the default group if it does not exist.
 //   - Keys are upserted by (user, name): hash and prefix of the value, limits,
-//     allowlists, expiry, admin flag, quota cap. A key revoked by hand stays
+//     allowlists, expiry, admin flag, quota cap, image response format and
+//     webhook. The webhook secret is sealed with the Store's keyring (see
+//     WithKeyring), bound to the key's id. A key revoked by hand stays
 //     revoked until the file gives it a new value.
 //   - A file-managed key that left the file is revoked. Users and groups
 //     that left the file are left alone.
@@ -169,10 +216,10 @@ func (s *Store) ApplyConfig(ctx context.Context, groups []config.Group, users []
 // without -c, say), and applying it would revoke the servers' keys.
 func (s *Store) EnsureGroups(ctx context.Context, groups []config.Group) error {
 	q := s.db.Dialect().InsertIgnore("user_groups",
-		[]string{"name", "ratio_ppm", "rpm", "tpm", "daily_requests", "managed_by_file", "created_at"}, []string{"name"})
+		[]string{"name", "ratio_ppm", "rpm", "tpm", "daily_requests", "image_response_format", "managed_by_file", "created_at"}, []string{"name"})
 	now := s.now().UTC()
 	for _, g := range groups {
-		if _, err := s.db.Write().ExecContext(ctx, q, g.Name, ratioPPM(g.Ratio), g.RPM, g.TPM, g.DailyRequests, true, now); err != nil {
+		if _, err := s.db.Write().ExecContext(ctx, q, g.Name, ratioPPM(g.Ratio), g.RPM, g.TPM, g.DailyRequests, g.ImageResponseFormat, true, now); err != nil {
 			return fmt.Errorf("create group %s: %w", g.Name, err)
 		}
 	}
@@ -181,9 +228,9 @@ func (s *Store) EnsureGroups(ctx context.Context, groups []config.Group) error {
 
 func (s *Store) upsertGroup(ctx context.Context, g config.Group, now time.Time) error {
 	q := s.db.Dialect().Upsert("user_groups",
-		[]string{"name", "ratio_ppm", "rpm", "tpm", "daily_requests", "managed_by_file", "created_at"},
-		[]string{"name"}, []string{"ratio_ppm", "rpm", "tpm", "daily_requests", "managed_by_file"})
-	if _, err := s.db.Write().ExecContext(ctx, q, g.Name, ratioPPM(g.Ratio), g.RPM, g.TPM, g.DailyRequests, true, now); err != nil {
+		[]string{"name", "ratio_ppm", "rpm", "tpm", "daily_requests", "image_response_format", "managed_by_file", "created_at"},
+		[]string{"name"}, []string{"ratio_ppm", "rpm", "tpm", "daily_requests", "image_response_format", "managed_by_file"})
+	if _, err := s.db.Write().ExecContext(ctx, q, g.Name, ratioPPM(g.Ratio), g.RPM, g.TPM, g.DailyRequests, g.ImageResponseFormat, true, now); err != nil {
 		return fmt.Errorf("store group %s: %w", g.Name, err)
 	}
 	return nil
@@ -267,6 +314,11 @@ type keyRow struct {
 	tpm                  int64
 	expires              any // nil or time.Time
 	admin, managedByFile bool
+	imageFormat          string
+	webhookURL           string
+	// webhookSecret is the plaintext; it is sealed with the row's id once
+	// that is known, and never written in clear.
+	webhookSecret string
 }
 
 func rowOf(uid int64, k config.Key) (keyRow, error) {
@@ -289,19 +341,23 @@ func rowOf(uid int64, k config.Key) (keyRow, error) {
 	}
 	r := keyRow{userID: uid, name: k.Name, prefix: visiblePrefix(value), hash: hashKey(value), models: models,
 		ipAllow: ips, quota: quotaMicros(k.Quota), rpm: k.RPM, tpm: int64(k.TPM), daily: k.DailyRequests,
-		admin: k.Admin, managedByFile: true}
+		admin: k.Admin, managedByFile: true, imageFormat: k.ImageResponseFormat, webhookURL: k.WebhookURL,
+		webhookSecret: k.WebhookSecret.Value()}
 	if !k.ExpiresAt.IsZero() {
 		r.expires = k.ExpiresAt.UTC()
 	}
 	return r, nil
 }
 
+// keyColumns are the columns an insert writes; webhook_secret follows in
+// an update, sealed with the new row's id.
 var keyColumns = []string{"user_id", "name", "prefix", "hash", "status", "expires_at", "quota_micros", "models",
-	"ip_allow", "rpm", "tpm", "daily_requests", "is_admin", "managed_by_file", "created_at", "updated_at"}
+	"ip_allow", "rpm", "tpm", "daily_requests", "is_admin", "managed_by_file", "image_response_format", "webhook_url",
+	"created_at", "updated_at"}
 
 func (r keyRow) args(now time.Time) []any {
 	return []any{r.userID, r.name, r.prefix, r.hash, StatusActive, r.expires, r.quota, r.models, r.ipAllow,
-		r.rpm, r.tpm, r.daily, r.admin, r.managedByFile, now, now}
+		r.rpm, r.tpm, r.daily, r.admin, r.managedByFile, r.imageFormat, r.webhookURL, now, now}
 }
 
 // applyKey stores the file's key k of user uid and returns its id.
@@ -340,6 +396,16 @@ func (s *Store) applyKey(ctx context.Context, uid int64, k config.Key, now time.
 	if _, err := w.ExecContext(ctx, d.InsertIgnore("api_keys", keyColumns, []string{"user_id", "name"}), r.args(now)...); err != nil && !store.IsUniqueViolation(err) {
 		return 0, fmt.Errorf("insert: %w", err)
 	}
+	var id int64
+	if err := w.QueryRowContext(ctx, d.Rebind("SELECT id FROM api_keys WHERE user_id = ? AND name = ?"), uid, r.name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("read back: %w", err)
+	}
+	// Sealed afresh at every start (a new nonce each time): the row's id is
+	// only certain now, and the secret is bound to it.
+	sealed, err := s.sealWebhook(id, r.webhookSecret)
+	if err != nil {
+		return 0, err
+	}
 	// Whether the insert above happened or not, bring the row to the file's
 	// state. status comes first: MySQL evaluates SET left to right, and the
 	// CASE must see the old hash. A revoked key comes back only with a new
@@ -347,16 +413,13 @@ func (s *Store) applyKey(ctx context.Context, uid int64, k config.Key, now time.
 	_, err = w.ExecContext(ctx, d.Rebind(`UPDATE api_keys SET
 		status = CASE WHEN hash = ? THEN status ELSE ? END,
 		prefix = ?, hash = ?, expires_at = ?, quota_micros = ?, models = ?, ip_allow = ?,
-		rpm = ?, tpm = ?, daily_requests = ?, is_admin = ?, managed_by_file = ?, updated_at = ?
-		WHERE user_id = ? AND name = ?`),
+		rpm = ?, tpm = ?, daily_requests = ?, is_admin = ?, managed_by_file = ?,
+		image_response_format = ?, webhook_url = ?, webhook_secret = ?, updated_at = ?
+		WHERE id = ?`),
 		r.hash, StatusActive, r.prefix, r.hash, r.expires, r.quota, r.models, r.ipAllow,
-		r.rpm, r.tpm, r.daily, r.admin, true, now, uid, r.name)
+		r.rpm, r.tpm, r.daily, r.admin, true, r.imageFormat, r.webhookURL, sealed, now, id)
 	if err != nil {
 		return 0, fmt.Errorf("update: %w", err)
-	}
-	var id int64
-	if err := w.QueryRowContext(ctx, d.Rebind("SELECT id FROM api_keys WHERE user_id = ? AND name = ?"), uid, r.name).Scan(&id); err != nil {
-		return 0, fmt.Errorf("read back: %w", err)
 	}
 	return id, nil
 }

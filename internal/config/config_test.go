@@ -51,6 +51,15 @@ var fullEnv = map[string]string{
 	"ALICE_KEY":                 "sk-alice-S3CRET-cccccccccc",
 }
 
+// defaultImages is the images section of Default, written out in full so
+// that a changed default is a deliberate edit here too.
+var defaultImages = Images{
+	Storage: "file://./data/images", URLTTL: 24 * time.Hour, Retention: 168 * time.Hour,
+	Workers: 4, TaskTimeout: 10 * time.Minute,
+	MaxInputPixels: 50_000_000, MaxInputBytes: 50 << 20, MaxInputs: 16, FetchMaxBytes: 64 << 20,
+	ResponseFormat: "", WebhookAllowPrivate: false, WebhookAttempts: 8, WebhookTimeout: 10 * time.Second,
+}
+
 func TestDefault(t *testing.T) {
 	c := Default()
 	tests := []struct {
@@ -75,7 +84,7 @@ func TestDefault(t *testing.T) {
 		{"upstream", c.Upstream, Upstream{ConnectTimeout: 10 * time.Second, FirstByteTimeout: 120 * time.Second, StreamIdle: 300 * time.Second, MaxIdleConns: 256}},
 		{"groups", c.Groups, []Group{{Name: "default", Ratio: 1}}},
 		{"billing", c.Billing, Billing{DefaultMaxTokens: 4096}},
-		{"images", c.Images, Images{Storage: "file://./data/images", URLTTL: 24 * time.Hour}},
+		{"images", c.Images, defaultImages},
 		{"dialect", c.DatabaseDialect(), "sqlite"},
 		{"multi-node", c.MultiNode(), false},
 		{"sqlite path", c.Database.SQLitePath(), "./data/switchyard.db"},
@@ -148,7 +157,7 @@ func TestLoadFullExample(t *testing.T) {
 			"gpt-4o-mini": {Input: 0.15, Output: 0.60, CachedInput: 0.075},
 			"gpt-image-1": {PerImage: map[string]float64{"1024x1024": 0.042, "default": 0.063}},
 		}},
-		{"images", c.Images, Images{Storage: "file://./data/images", URLTTL: 24 * time.Hour}},
+		{"images", c.Images, defaultImages},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {

@@ -54,7 +54,18 @@ func base() *Config {
 			MaxIdleConns:     256,
 		},
 		Billing: Billing{DefaultMaxTokens: 4096},
-		Images:  Images{URLTTL: 24 * time.Hour},
+		Images: Images{
+			URLTTL:          24 * time.Hour,
+			Retention:       168 * time.Hour,
+			Workers:         4,
+			TaskTimeout:     10 * time.Minute,
+			MaxInputPixels:  50_000_000,
+			MaxInputBytes:   50 << 20,
+			MaxInputs:       16,
+			FetchMaxBytes:   64 << 20,
+			WebhookAttempts: 8,
+			WebhookTimeout:  10 * time.Second,
+		},
 	}
 }
 

@@ -95,24 +95,30 @@ type Group struct {
 	RPM           int     `yaml:"rpm"`            // requests per minute per key, 0 = none
 	TPM           int     `yaml:"tpm"`            // tokens per minute per key, 0 = none
 	DailyRequests int     `yaml:"daily_requests"` // requests per day per key, 0 = none
+	// ImageResponseFormat is the group's keys' default response_format for
+	// image requests that send none: "" (the model's own), "url" or "b64_json".
+	ImageResponseFormat string `yaml:"image_response_format"`
 }
 
 // Channel is one upstream endpoint with its pool of credentials.
 type Channel struct {
-	Name        string            `yaml:"name"`
-	Type        string            `yaml:"type"` // openai | azure | anthropic | gemini
-	BaseURL     string            `yaml:"base_url"`
-	APIVersion  string            `yaml:"api_version"` // azure
-	TokenURL    string            `yaml:"token_url"`   // OAuth2 refresh_token grant
-	Models      []string          `yaml:"models"`
-	ModelMap    map[string]string `yaml:"model_map"`
-	Groups      []string          `yaml:"groups"`
-	Priority    int               `yaml:"priority"`
-	Weight      int               `yaml:"weight"`
-	Proxy       string            `yaml:"proxy"`
-	Strategy    string            `yaml:"strategy"` // overrides scheduler.strategy
-	Disabled    bool              `yaml:"disabled"`
-	Credentials []Credential      `yaml:"credentials"`
+	Name       string            `yaml:"name"`
+	Type       string            `yaml:"type"` // openai | azure | anthropic | gemini
+	BaseURL    string            `yaml:"base_url"`
+	APIVersion string            `yaml:"api_version"` // azure
+	TokenURL   string            `yaml:"token_url"`   // OAuth2 refresh_token grant
+	Models     []string          `yaml:"models"`
+	ModelMap   map[string]string `yaml:"model_map"`
+	Groups     []string          `yaml:"groups"`
+	Priority   int               `yaml:"priority"`
+	Weight     int               `yaml:"weight"`
+	Proxy      string            `yaml:"proxy"`
+	Strategy   string            `yaml:"strategy"` // overrides scheduler.strategy
+	Disabled   bool              `yaml:"disabled"`
+	// MaxImages is how many images one upstream call may ask for (0 = the
+	// default for the upstream model); larger requests are split.
+	MaxImages   int          `yaml:"max_images"`
+	Credentials []Credential `yaml:"credentials"`
 }
 
 // Credential is an API key or an OAuth token pair.
@@ -151,6 +157,12 @@ type Key struct {
 	IPAllow       []string  `yaml:"ip_allow"`
 	ExpiresAt     time.Time `yaml:"expires_at"`
 	Admin         bool      `yaml:"admin"`
+	// ImageResponseFormat overrides the group's image_response_format.
+	ImageResponseFormat string `yaml:"image_response_format"`
+	// WebhookURL receives the key's finished async image tasks, signed with
+	// WebhookSecret.
+	WebhookURL    string `yaml:"webhook_url"`
+	WebhookSecret Secret `yaml:"webhook_secret"`
 }
 
 // Billing holds wallet defaults and the bounds of a request's charge.
@@ -175,8 +187,28 @@ type Price struct {
 	Free        bool               `yaml:"free"`
 }
 
-// Images configures stored results.
+// Images configures image requests, async image tasks and stored results.
 type Images struct {
-	Storage string        `yaml:"storage"` // file://dir | s3://bucket/prefix?endpoint=…&region=…
-	URLTTL  time.Duration `yaml:"url_ttl"`
+	Storage   string        `yaml:"storage"` // file://dir | s3://bucket/prefix?endpoint=…&region=…
+	URLTTL    time.Duration `yaml:"url_ttl"`
+	Retention time.Duration `yaml:"retention"` // how long stored images are kept
+
+	Workers     int           `yaml:"workers"`      // async image tasks run at once per node
+	TaskTimeout time.Duration `yaml:"task_timeout"` // one async task, all upstream calls included
+
+	MaxInputPixels int64 `yaml:"max_input_pixels"` // per uploaded image
+	MaxInputBytes  int64 `yaml:"max_input_bytes"`  // per uploaded image
+	MaxInputs      int   `yaml:"max_inputs"`       // images per edit request
+	FetchMaxBytes  int64 `yaml:"fetch_max_bytes"`  // download cap for an upstream's image URL
+
+	// ResponseFormat is the default for requests that send none: "" (the
+	// model's own default), "url" or "b64_json". Groups and keys override it.
+	ResponseFormat string `yaml:"response_format"`
+
+	// WebhookAllowPrivate lets webhooks use http:// and reach private,
+	// loopback and link-local addresses; off, only https:// to public
+	// addresses is allowed.
+	WebhookAllowPrivate bool          `yaml:"webhook_allow_private"`
+	WebhookAttempts     int           `yaml:"webhook_attempts"` // deliveries tried before giving up
+	WebhookTimeout      time.Duration `yaml:"webhook_timeout"`  // one delivery attempt
 }

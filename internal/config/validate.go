@@ -24,12 +24,23 @@ var (
 	LogLevels    = []string{"debug", "info", "warn", "error"}
 	LogFormats   = []string{"text", "json"}
 	Roles        = []string{"user", "admin"}
+	// ImageResponseFormats are the values of images.response_format and of
+	// groups' and keys' image_response_format; "" defers to the next level
+	// (key → group → images → the model's own default).
+	ImageResponseFormats = []string{"", "url", "b64_json"}
 )
 
 const (
 	minAdminPassword = 12
 	minKeyLength     = 20
 	maxAttempts      = 10
+	// MaxChannelImages is the most channels[].max_images may be: OpenAI's
+	// own limit of images per call.
+	MaxChannelImages = 10
+	// MinWebhookSecret is the shortest keys[].webhook_secret accepted.
+	MinWebhookSecret = 16
+	// MaxWebhookURL is the longest keys[].webhook_url (its column's size).
+	MaxWebhookURL = 2048
 )
 
 // Validate checks every setting and reports all problems at once as Errors.
@@ -90,7 +101,7 @@ func (c *Config) validate() Errors {
 	groups := v.groups(c.Groups)
 	v.channels(c.Channels, groups)
 	users := v.users(c.Users, groups)
-	v.keys(c.Keys, users, c.Admin.Email)
+	v.keys(c.Keys, users, c.Admin.Email, c.Images.WebhookAllowPrivate)
 	v.billing(c.Billing)
 	v.pricing(c.Pricing)
 	v.images(c.Images)
@@ -258,6 +269,7 @@ func (v *validator) groups(groups []Group) map[string]bool {
 		names[g.Name] = true
 		v.nonNegative(p+".ratio", g.Ratio)
 		v.limits(p, g.RPM, g.TPM, g.DailyRequests)
+		v.oneOf(p+".image_response_format", g.ImageResponseFormat, ImageResponseFormats)
 	}
 	return names
 }
@@ -304,6 +316,9 @@ func (v *validator) channels(chs []Channel, groups map[string]bool) {
 		}
 		if ch.Strategy != "" {
 			v.oneOf(p+".strategy", ch.Strategy, Strategies)
+		}
+		if ch.MaxImages < 0 || ch.MaxImages > MaxChannelImages {
+			v.add(p+".max_images", "%d must be from 0 (the upstream model's default) to %d", ch.MaxImages, MaxChannelImages)
 		}
 		if len(ch.Credentials) == 0 {
 			v.add(p+".credentials", "no credentials; add at least one (key: or access_token:)")
@@ -384,7 +399,7 @@ func (v *validator) users(users []User, groups map[string]bool) map[string]bool 
 	return emails
 }
 
-func (v *validator) keys(keys []Key, users map[string]bool, adminEmail string) {
+func (v *validator) keys(keys []Key, users map[string]bool, adminEmail string, webhookAllowPrivate bool) {
 	names := map[string]int{}
 	values := map[Secret]int{}
 	for i, k := range keys {
@@ -422,7 +437,54 @@ func (v *validator) keys(keys []Key, users map[string]bool, adminEmail string) {
 		for j, a := range k.IPAllow {
 			v.ipOrCIDR(fmt.Sprintf("%s.ip_allow[%d]", p, j), a)
 		}
+		v.oneOf(p+".image_response_format", k.ImageResponseFormat, ImageResponseFormats)
+		if k.WebhookURL != "" {
+			if problem := CheckWebhookURL(k.WebhookURL, webhookAllowPrivate); problem != "" {
+				v.add(p+".webhook_url", "%s", problem)
+			}
+		}
+		if problem := CheckWebhookSecret(k.WebhookURL, k.WebhookSecret.Value()); problem != "" {
+			v.add(p+".webhook_secret", "%s", problem)
+		}
 	}
+}
+
+// CheckWebhookURL returns what is wrong with a key's webhook URL, or "".
+// It must be https:// with a host and no user info (a secret in the URL
+// would be logged by every proxy on the way; the webhook secret signs
+// deliveries instead); http:// is accepted only when allowPrivate
+// (images.webhook_allow_private) is set. The URL is echoed redacted.
+func CheckWebhookURL(raw string, allowPrivate bool) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "is not a valid URL; write it like https://hooks.example.com/switchyard"
+	case len(raw) > MaxWebhookURL:
+		return fmt.Sprintf("is %d bytes long; at most %d are stored", len(raw), MaxWebhookURL)
+	case u.Scheme == "http" && !allowPrivate:
+		return fmt.Sprintf("%q must be https://; http:// is allowed only with images.webhook_allow_private: true", redactURL(raw))
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Sprintf("%q is not an https URL; write it like https://hooks.example.com/switchyard", redactURL(raw))
+	case u.User != nil:
+		return fmt.Sprintf("%q must not carry user info (user:password@); deliveries are signed with webhook_secret instead", redactURL(raw))
+	case u.Hostname() == "":
+		return fmt.Sprintf("%q has no host; write it like https://hooks.example.com/switchyard", redactURL(raw))
+	}
+	return ""
+}
+
+// CheckWebhookSecret returns what is wrong with a key's webhook secret
+// given its webhook URL, or "". The secret is never echoed.
+func CheckWebhookSecret(webhookURL, secret string) string {
+	switch {
+	case webhookURL != "" && secret == "":
+		return fmt.Sprintf("required when webhook_url is set: deliveries are signed with it; use at least %d random characters (`openssl rand -hex 32`)", MinWebhookSecret)
+	case webhookURL == "" && secret != "":
+		return "set without webhook_url; set webhook_url too, or remove the secret"
+	case secret != "" && utf8.RuneCountInString(secret) < MinWebhookSecret:
+		return fmt.Sprintf("too short: use at least %d characters, e.g. `openssl rand -hex 32` (value not shown)", MinWebhookSecret)
+	}
+	return ""
 }
 
 func (v *validator) billing(b Billing) {
@@ -503,6 +565,31 @@ func (v *validator) images(im Images) {
 		}
 	}
 	v.positiveDuration("images.url_ttl", im.URLTTL)
+	v.positiveDuration("images.retention", im.Retention)
+	if im.Retention > 0 && im.URLTTL > im.Retention {
+		v.add("images.retention", "%s is shorter than images.url_ttl (%s): signed URLs would outlive their images; raise retention or lower url_ttl", im.Retention, im.URLTTL)
+	}
+	if im.Workers < 1 {
+		v.add("images.workers", "%d must be 1 or more (default 4)", im.Workers)
+	}
+	v.positiveDuration("images.task_timeout", im.TaskTimeout)
+	if im.MaxInputPixels <= 0 {
+		v.add("images.max_input_pixels", "%d must be greater than 0 (default 50000000)", im.MaxInputPixels)
+	}
+	if im.MaxInputBytes <= 0 {
+		v.add("images.max_input_bytes", "%d must be greater than 0 (default 52428800, 50 MiB)", im.MaxInputBytes)
+	}
+	if im.MaxInputs < 1 {
+		v.add("images.max_inputs", "%d must be 1 or more (default 16)", im.MaxInputs)
+	}
+	if im.FetchMaxBytes <= 0 {
+		v.add("images.fetch_max_bytes", "%d must be greater than 0 (default 67108864, 64 MiB)", im.FetchMaxBytes)
+	}
+	v.oneOf("images.response_format", im.ResponseFormat, ImageResponseFormats)
+	if im.WebhookAttempts < 1 {
+		v.add("images.webhook_attempts", "%d must be 1 or more (default 8)", im.WebhookAttempts)
+	}
+	v.positiveDuration("images.webhook_timeout", im.WebhookTimeout)
 }
 
 // --- shared checks ---

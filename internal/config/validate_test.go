@@ -34,6 +34,50 @@ func TestBadConfigs(t *testing.T) {
 		phrase   string // part of its message
 		others   bool   // other errors may accompany it
 	}{
+		{name: "image response format", doc: "images: {response_format: png}\n",
+			path: "images.response_format", phrase: `"png" is not one of "", "url", "b64_json"`},
+		{name: "zero image workers", doc: "images: {workers: 0}\n",
+			path: "images.workers", phrase: "must be 1 or more"},
+		{name: "zero task timeout", doc: "images: {task_timeout: 0s}\n",
+			path: "images.task_timeout", phrase: "greater than 0"},
+		{name: "zero retention", doc: "images: {retention: 0s}\n",
+			path: "images.retention", phrase: "greater than 0"},
+		{name: "retention below url_ttl", doc: "images: {retention: 1h, url_ttl: 2h}\n",
+			path: "images.retention", phrase: "signed URLs would outlive their images"},
+		{name: "zero max input pixels", doc: "images: {max_input_pixels: 0}\n",
+			path: "images.max_input_pixels", phrase: "greater than 0"},
+		{name: "negative max input bytes", doc: "images: {max_input_bytes: -1}\n",
+			path: "images.max_input_bytes", phrase: "greater than 0"},
+		{name: "zero max inputs", doc: "images: {max_inputs: 0}\n",
+			path: "images.max_inputs", phrase: "1 or more"},
+		{name: "zero fetch cap", doc: "images: {fetch_max_bytes: 0}\n",
+			path: "images.fetch_max_bytes", phrase: "greater than 0"},
+		{name: "zero webhook attempts", doc: "images: {webhook_attempts: 0}\n",
+			path: "images.webhook_attempts", phrase: "1 or more"},
+		{name: "zero webhook timeout", doc: "images: {webhook_timeout: 0s}\n",
+			path: "images.webhook_timeout", phrase: "greater than 0"},
+		{name: "group image response format", doc: "groups: [{name: default, image_response_format: URL}]\n",
+			path: "groups[0].image_response_format", phrase: `"URL" is not one of "", "url", "b64_json"`},
+		{name: "channel max_images too high", doc: goodChannel + "    max_images: 11\n",
+			path: "channels[0].max_images", phrase: "must be from 0 (the upstream model's default) to 10"},
+		{name: "channel max_images negative", doc: goodChannel + "    max_images: -1\n",
+			path: "channels[0].max_images", phrase: "must be from 0"},
+		{name: "key image response format", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, image_response_format: base64}\n", 1),
+			path: "keys[0].image_response_format", phrase: `"base64" is not one of`},
+		{name: "webhook over http", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, webhook_url: \"http://hooks.example.com/x\", webhook_secret: 0123456789abcdef}\n", 1),
+			path: "keys[0].webhook_url", phrase: "must be https://; http:// is allowed only with images.webhook_allow_private: true"},
+		{name: "webhook with user info", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, webhook_url: \"https://u:p@hooks.example.com/x\", webhook_secret: 0123456789abcdef}\n", 1),
+			path: "keys[0].webhook_url", phrase: "must not carry user info"},
+		{name: "webhook bad scheme", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, webhook_url: \"ftp://hooks.example.com/x\", webhook_secret: 0123456789abcdef}\n", 1),
+			path: "keys[0].webhook_url", phrase: "is not an https URL"},
+		{name: "webhook without host", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, webhook_url: \"https:///x\", webhook_secret: 0123456789abcdef}\n", 1),
+			path: "keys[0].webhook_url", phrase: "has no host"},
+		{name: "webhook without secret", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, webhook_url: \"https://hooks.example.com/x\"}\n", 1),
+			path: "keys[0].webhook_secret", phrase: "required when webhook_url is set"},
+		{name: "webhook secret too short", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, webhook_url: \"https://hooks.example.com/x\", webhook_secret: short-S3CRET}\n", 1),
+			path: "keys[0].webhook_secret", phrase: "too short: use at least 16 characters"},
+		{name: "webhook secret without url", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, webhook_secret: 0123456789abcdef}\n", 1),
+			path: "keys[0].webhook_secret", phrase: "set without webhook_url"},
 		{name: "typo in section field", doc: "server:\n  listn: 127.0.0.1:1\n",
 			path: "server.listn", phrase: `unknown field (did you mean "listen"?)`},
 		{name: "typo in section name", doc: "chanels: []\n",
@@ -325,5 +369,49 @@ pricing:
 	}
 	if len(c.Pricing) != 5 {
 		t.Errorf("pricing has %d entries, want 5", len(c.Pricing))
+	}
+}
+
+func TestWebhookSettings(t *testing.T) {
+	keyWith := func(extra string) string {
+		return strings.Replace(goodUsersKeys, "0000}\n", "0000, "+extra+"}\n", 1)
+	}
+	t.Run("https accepted", func(t *testing.T) {
+		c, err := loadYAML(t, keyWith(`webhook_url: "https://hooks.example.com/sy?team=1", webhook_secret: 0123456789abcdef, image_response_format: b64_json`), nil, nil)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		k := c.Keys[0]
+		if k.WebhookURL != "https://hooks.example.com/sy?team=1" || k.WebhookSecret.Value() != "0123456789abcdef" || k.ImageResponseFormat != "b64_json" {
+			t.Errorf("key = %+v", k)
+		}
+	})
+	t.Run("http accepted with webhook_allow_private", func(t *testing.T) {
+		doc := "images: {webhook_allow_private: true}\n" + keyWith(`webhook_url: "http://10.0.0.5:9000/hook", webhook_secret: 0123456789abcdef`)
+		if _, err := loadYAML(t, doc, nil, nil); err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+	})
+	t.Run("secret never echoed", func(t *testing.T) {
+		_, err := loadYAML(t, keyWith(`webhook_url: "https://h.example.com/", webhook_secret: tiny-S3CRET`), nil, nil)
+		if err == nil || strings.Contains(err.Error(), "tiny-S3CRET") {
+			t.Fatalf("error = %v; want one that does not contain the secret", err)
+		}
+	})
+	t.Run("url too long", func(t *testing.T) {
+		long := "https://h.example.com/" + strings.Repeat("a", MaxWebhookURL)
+		if p := CheckWebhookURL(long, false); !strings.Contains(p, "at most 2048") {
+			t.Errorf("CheckWebhookURL(long) = %q", p)
+		}
+	})
+}
+
+func TestChannelMaxImages(t *testing.T) {
+	c, err := loadYAML(t, goodChannel+"    max_images: 1\n", nil, nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Channels[0].MaxImages != 1 {
+		t.Errorf("max_images = %d, want 1", c.Channels[0].MaxImages)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,9 @@ type routing struct {
 	creds   map[int64]*cred
 	models  []string
 	types   map[string][]string // model → channel types
+	// maxImages is, per model, the fewest images per upstream call over
+	// its channels (see MaxImages); models absent allow DefaultMaxImages.
+	maxImages map[string]int
 }
 
 type tier struct {
@@ -161,7 +165,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 	}
 	old := p.rt.Load()
 	rt := &routing{byModel: map[string][]*tier{}, byName: map[string]*channel{}, creds: map[int64]*cred{},
-		types: map[string][]string{}}
+		types: map[string][]string{}, maxImages: map[string]int{}}
 	byID := map[int64]*channel{}
 	for _, cr := range chs {
 		if cr.Config.Disabled || (p.only != nil && !p.only[cr.Config.Name]) {
@@ -237,6 +241,10 @@ func (p *Pool) Reload(ctx context.Context) error {
 			slices.SortFunc(t.channels, func(a, b *channel) int { return int(a.id - b.id) })
 			for _, ch := range t.channels {
 				rt.types[m] = append(rt.types[m], ch.cfg.Type)
+				n := ch.maxImages(m)
+				if cur, ok := rt.maxImages[m]; !ok || n < cur {
+					rt.maxImages[m] = n
+				}
 			}
 		}
 		rt.models = append(rt.models, m)
@@ -254,6 +262,38 @@ func (rt *routing) addChannel(model string, ch *channel) {
 		}
 	}
 	rt.byModel[model] = append(rt.byModel[model], &tier{priority: ch.cfg.Priority, channels: []*channel{ch}})
+}
+
+// DefaultMaxImages is the images per upstream call of a channel that sets
+// no max_images (OpenAI's own limit for n), and of a model no channel serves.
+const DefaultMaxImages = 10
+
+// maxImages is how many images one call to ch may ask for model: the
+// channel's max_images, else 1 for DALL·E 3 (which accepts only n=1), else
+// DefaultMaxImages.
+func (ch *channel) maxImages(model string) int {
+	if ch.cfg.MaxImages > 0 {
+		return ch.cfg.MaxImages
+	}
+	upstream := model
+	if to, ok := ch.cfg.ModelMap[model]; ok {
+		upstream = to
+	}
+	if strings.HasPrefix(upstream, "dall-e-3") {
+		return 1
+	}
+	return DefaultMaxImages
+}
+
+// MaxImages is how many images one upstream call for model may ask for:
+// the smallest over the enabled channels that serve it, so that a request
+// split to this size fits whichever channel is picked. It is
+// DefaultMaxImages for a model no channel serves.
+func (p *Pool) MaxImages(model string) int {
+	if n, ok := p.rt.Load().maxImages[model]; ok {
+		return n
+	}
+	return DefaultMaxImages
 }
 
 // Models implements relay.Scheduler.
