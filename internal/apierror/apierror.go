@@ -49,6 +49,11 @@ const (
 	CodePinNotAllowed        = "pin_not_allowed"
 	CodeLimiterUnavailable   = "limiter_unavailable"
 	CodeBillingUnavailable   = "billing_unavailable"
+	CodeTaskNotFound         = "task_not_found"
+	CodeTaskFinished         = "task_finished"
+	CodeLinkInvalid          = "invalid_signature"
+	CodeLinkExpired          = "link_expired"
+	CodeImageGone            = "image_gone"
 )
 
 // Error is an error meant for the client: every field is safe to show.
@@ -228,6 +233,39 @@ func MethodNotAllowed(method, allow string) *Error {
 	}
 	return &Error{Status: http.StatusMethodNotAllowed, Type: TypeInvalidRequest, Code: CodeMethodNotAllowed,
 		Message: msg, Allow: allow}
+}
+
+// TaskNotFound is an image task that does not exist or belongs to another
+// user; the two are not told apart.
+func TaskNotFound(id string) *Error {
+	return &Error{Status: http.StatusNotFound, Type: TypeNotFound, Code: CodeTaskNotFound,
+		Message: fmt.Sprintf("No image task %q.", id)}
+}
+
+// TaskFinished is a cancel of a task that has already ended.
+func TaskFinished(id, status string) *Error {
+	return &Error{Status: http.StatusConflict, Type: TypeInvalidRequest, Code: CodeTaskFinished,
+		Message:     fmt.Sprintf("Image task %q has already ended (%s); there is nothing to cancel.", id, status),
+		ShouldRetry: boolPtr(false)}
+}
+
+// LinkInvalid is a signed image link whose signature does not verify.
+func LinkInvalid() *Error {
+	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodeLinkInvalid,
+		Message: "This image link is not valid: its signature does not match."}
+}
+
+// LinkExpired is a genuine signed image link past its expiry.
+func LinkExpired() *Error {
+	return &Error{Status: http.StatusForbidden, Type: TypePermission, Code: CodeLinkExpired,
+		Message: "This image link has expired; fetch the task again for a fresh link."}
+}
+
+// ImageGone is a valid link to an image that is no longer stored (swept
+// after images.retention).
+func ImageGone() *Error {
+	return &Error{Status: http.StatusGone, Type: TypeNotFound, Code: CodeImageGone,
+		Message: "This image is no longer stored."}
 }
 
 // Internal is the generic answer for anything unexpected.

@@ -30,6 +30,7 @@ import (
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/images"
 	"github.com/switchyard/switchyard/internal/limit"
 	"github.com/switchyard/switchyard/internal/metrics"
 	"github.com/switchyard/switchyard/internal/pool"
@@ -65,6 +66,9 @@ type App struct {
 	keys         *auth.Directory
 	meter        *billing.Meter
 	meterOpts    []func(*billing.MeterOptions)
+	runnerOpts   []func(*images.RunnerOptions)
+	runner       *images.Runner // async image tasks, sweeper, webhooks
+	imageStore   images.Store
 	storage      *Storage
 	now          func() time.Time
 	srv          *http.Server
@@ -138,13 +142,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 // file's, applied first), the account pool over the stored channels (the
 // file's, applied first), the relay and the /v1 handlers.
 func (a *App) mountRelay(ctx context.Context) error {
-	if err := auth.NewStore(a.db, a.now).ApplyConfig(ctx, a.cfg.Groups, a.cfg.Users, a.cfg.Keys); err != nil {
+	if err := auth.NewStore(a.db, a.now).WithKeyring(a.keyring).ApplyConfig(ctx, a.cfg.Groups, a.cfg.Users, a.cfg.Keys); err != nil {
 		return fmt.Errorf("apply groups, users and keys from the configuration: %w", err)
 	}
 	if err := billing.NewLedger(a.db, a.now).ApplyConfig(ctx, a.cfg.Users, a.cfg.Keys, a.cfg.Billing); err != nil {
 		return fmt.Errorf("grant the configuration's credit: %w", err)
 	}
-	keys, err := auth.NewDirectory(ctx, a.db, auth.DirectoryOptions{Logger: a.log, Now: a.now})
+	keys, err := auth.NewDirectory(ctx, a.db, auth.DirectoryOptions{Logger: a.log, Now: a.now, Keyring: a.keyring})
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
@@ -216,7 +220,11 @@ func (a *App) mountRelay(ctx context.Context) error {
 		return fmt.Errorf("build relay: %w", err)
 	}
 	a.pool.SetProber(rl.Probe)
-	openaiapi.New(a.log, gate, rl).Mount(a.router)
+	oh := openaiapi.New(a.log, gate, rl)
+	if err := a.enableImages(ctx, oh); err != nil {
+		return err
+	}
+	oh.Mount(a.router)
 	anthropicapi.New(a.log, gate, rl).Mount(a.router)
 	return nil
 }
@@ -308,6 +316,10 @@ func (a *App) Run(ctx context.Context) error {
 	a.pool.Start(ctx)
 	a.keys.Start(ctx)
 	a.meter.Start(ctx)
+	// Not ctx: at shutdown the runner is stopped gracefully, below.
+	if err := a.runner.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(ln) }()
 
@@ -330,6 +342,9 @@ func (a *App) Run(ctx context.Context) error {
 		_ = a.srv.Close()
 	} else {
 		a.log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
+	}
+	if err := a.runner.Stop(sctx); err != nil {
+		a.log.Warn("image tasks still running at shutdown are left for the next start or another node", "error", err.Error())
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve on %s: %w", a.addr, err)

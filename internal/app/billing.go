@@ -64,14 +64,15 @@ func (a *relayMeter) Reserve(ctx context.Context, call *relay.ExchangeCall) (rel
 			slog.String("request_id", call.RequestID), slog.String("error", err.Error()))
 		return nil, fmt.Errorf("%w: %w", apierror.BillingUnavailable(), err)
 	}
-	return &relayHold{a: a, h: h, price: p, ratio: k.GroupRatioPPM}, nil
+	return &relayHold{a: a, h: h, price: p, ratio: k.GroupRatioPPM, size: e.ImageSize, quality: e.ImageQuality}, nil
 }
 
 type relayHold struct {
-	a     *relayMeter
-	h     *billing.Hold
-	price billing.Price
-	ratio int64
+	a             *relayMeter
+	h             *billing.Hold
+	price         billing.Price
+	ratio         int64
+	size, quality string // of the images asked for, for per-image prices
 }
 
 // Settle charges what the client got: a complete answer in full; a stream
@@ -83,7 +84,8 @@ func (h *relayHold) Settle(ctx context.Context, res *relay.Result) {
 	if res.Status == 200 || (res.Relayed && produced) {
 		cost = h.price.Cost(billing.Usage{
 			PromptTokens: int64(res.Usage.PromptTokens), CachedTokens: int64(res.Usage.CachedTokens),
-			CompletionTokens: int64(res.Usage.CompletionTokens), Images: int64(res.Images),
+			CompletionTokens: int64(res.Usage.CompletionTokens), Images: h.billedImages(res),
+			ImageSize: h.size, ImageQuality: h.quality,
 		}, h.ratio)
 	}
 	charged, err := h.h.Settle(ctx, cost)
@@ -92,6 +94,18 @@ func (h *relayHold) Settle(ctx context.Context, res *relay.Result) {
 			slog.String("request_id", res.RequestID), slog.String("charge", h.h.Charge()), slog.String("error", err.Error()))
 	}
 	res.Cost, res.Charge = int64(charged), h.h.Charge()
+}
+
+// billedImages is the number of images to charge at the per-image price.
+// A model priced both ways (per image and per token, as gpt-image models
+// are listed) pays by tokens when the upstream reported them, since they
+// measure the actual work, and per image otherwise; never both.
+func (h *relayHold) billedImages(res *relay.Result) int64 {
+	tokens := res.Usage.PromptTokens > 0 || res.Usage.CompletionTokens > 0
+	if tokens && !res.Usage.Estimated && (h.price.Input > 0 || h.price.Output > 0) {
+		return 0
+	}
+	return int64(res.Images)
 }
 
 // logUsage journals the request's usage row (written to the database in

@@ -27,7 +27,10 @@ type Fault struct {
 	Malformed    bool          // non-stream: truncated JSON with 200; stream: one corrupt data line
 	Times        int           // per-credential rules only: apply to the next N requests it governs (a per-request fault overrides without using one), then expire; 0 = until cleared
 	ImageBytes   int           // pad generated images to about this many bytes
-	LineBytes    int           // one stream chunk carries this many content bytes (long SSE lines)
+	// ImagesDelivered answers only this many of the n images asked for
+	// (0 = all), as an upstream that fails some of a batch does.
+	ImagesDelivered int
+	LineBytes       int // one stream chunk carries this many content bytes (long SSE lines)
 
 	// Usage shaping, for billing tests: report this many prompt tokens as
 	// cache reads / cache writes in each provider's usage fields.
@@ -52,6 +55,7 @@ type faultJSON struct {
 	Malformed        bool   `json:"malformed,omitempty"`
 	Times            int    `json:"times,omitempty"`
 	ImageBytes       int    `json:"image_bytes,omitempty"`
+	ImagesDelivered  int    `json:"images_delivered,omitempty"`
 	LineBytes        int    `json:"line_bytes,omitempty"`
 	CachedTokens     int    `json:"cached_tokens,omitempty"`
 	CacheWriteTokens int    `json:"cache_write_tokens,omitempty"`
@@ -63,7 +67,7 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 	j := faultJSON{
 		Status: f.Status, RetryAfter: f.RetryAfter, RetryAfterMS: f.RetryAfterMS,
 		Chunks: f.Chunks, DropAfter: f.DropAfter, Hangup: f.Hangup, Malformed: f.Malformed,
-		Times: f.Times, ImageBytes: f.ImageBytes, LineBytes: f.LineBytes,
+		Times: f.Times, ImageBytes: f.ImageBytes, ImagesDelivered: f.ImagesDelivered, LineBytes: f.LineBytes,
 		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens, NoUsage: f.NoUsage,
 	}
 	if f.Latency > 0 {
@@ -86,7 +90,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	out := Fault{
 		Status: j.Status, RetryAfter: j.RetryAfter, RetryAfterMS: j.RetryAfterMS,
 		Chunks: j.Chunks, DropAfter: j.DropAfter, Hangup: j.Hangup, Malformed: j.Malformed,
-		Times: j.Times, ImageBytes: j.ImageBytes, LineBytes: j.LineBytes,
+		Times: j.Times, ImageBytes: j.ImageBytes, ImagesDelivered: j.ImagesDelivered, LineBytes: j.LineBytes,
 		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens, NoUsage: j.NoUsage,
 	}
 	var err error
@@ -112,7 +116,7 @@ func (f Fault) validate() error {
 	case f.Status != 0 && (f.Status < 100 || f.Status > 599):
 		return fmt.Errorf("status %d out of range 100-599", f.Status)
 	case f.RetryAfter < 0, f.RetryAfterMS < 0, f.Chunks < 0, f.DropAfter < 0, f.Times < 0,
-		f.ImageBytes < 0, f.LineBytes < 0, f.CachedTokens < 0, f.CacheWriteTokens < 0:
+		f.ImageBytes < 0, f.ImagesDelivered < 0, f.LineBytes < 0, f.CachedTokens < 0, f.CacheWriteTokens < 0:
 		return fmt.Errorf("negative value in fault")
 	case f.Chunks > maxChunks:
 		return fmt.Errorf("chunks %d above limit %d", f.Chunks, maxChunks)
@@ -159,7 +163,7 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 	intField := map[string]*int{
 		"status": &f.Status, "retry_after": &f.RetryAfter, "retry_after_ms": &f.RetryAfterMS,
 		"chunks": &f.Chunks, "drop_after": &f.DropAfter, "times": &f.Times,
-		"image_bytes": &f.ImageBytes, "line_bytes": &f.LineBytes,
+		"image_bytes": &f.ImageBytes, "images_delivered": &f.ImagesDelivered, "line_bytes": &f.LineBytes,
 		"cached_tokens": &f.CachedTokens, "cache_write_tokens": &f.CacheWriteTokens,
 	}
 	if p, ok := intField[key]; ok {

@@ -201,6 +201,14 @@ func (s *Server) serveImages(c *call, req *imageRequest, kind string) {
 		c.fail(http.StatusBadRequest, "n: must be at most 10")
 		return
 	}
+	if strings.HasPrefix(c.modelOr(req.Model, ""), "dall-e-3") && n > 1 {
+		// As OpenAI answers: DALL·E 3 makes one image per request.
+		c.fail(http.StatusBadRequest, "You must provide n=1 for this model.")
+		return
+	}
+	if d := c.fault.ImagesDelivered; d > 0 && d < n {
+		n = d // a batch that came back short; usage counts what was made
+	}
 	if req.PartialImages < 0 || req.PartialImages > 3 {
 		c.fail(http.StatusBadRequest, "partial_images: must be between 0 and 3")
 		return

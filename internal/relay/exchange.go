@@ -58,6 +58,9 @@ type ExchangeCall struct {
 	// Unbilled marks a request the upstream does not charge for (Anthropic's
 	// count_tokens): it is neither reserved nor settled.
 	Unbilled bool
+	// Result, when set, receives the request's final Result (cost,
+	// images, status) once Exchange returns, for callers that record it.
+	Result *Result
 }
 
 // Route says who asks (the group channels must serve) and any route an
@@ -76,6 +79,9 @@ type Route struct {
 func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *ExchangeCall, x Exchange) error {
 	start := time.Now()
 	res := Result{RequestID: call.RequestID, Model: call.Model, Group: call.Route.Group, Stream: call.Stream}
+	if call.Result != nil {
+		defer func() { *call.Result = res }()
+	}
 	if call.Route.PinChannel == "" && call.Route.PinCredential == 0 && len(r.sched.ChannelTypes(call.Model)) == 0 {
 		// Checked before the reservation, so an unknown model is answered
 		// as such rather than as an unpriced one.

@@ -67,6 +67,7 @@ type Hold interface {
 
 // settle settles res's hold, if any, at most once.
 func (r *Relay) settle(ctx context.Context, res *Result) {
+	res.Images = max(res.Images, res.Usage.Images)
 	h := res.hold
 	if h == nil {
 		return

@@ -33,6 +33,9 @@ type Usage struct {
 	CompletionTokens int
 	CachedTokens     int
 	ReasoningTokens  int
+	// Images is the number of images delivered (image endpoints); the
+	// relay copies it to Result.Images.
+	Images int
 	// Estimated is set when the upstream reported no usage and the relay
 	// counted the tokens itself (see usage.go).
 	Estimated bool

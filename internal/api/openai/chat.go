@@ -29,6 +29,7 @@ type Handler struct {
 	log   *slog.Logger
 	keys  authenticator
 	relay *relay.Relay
+	img   *imageHandler // nil until EnableImages
 }
 
 // New returns the handlers; Mount puts them on a router.
@@ -45,6 +46,7 @@ func (h *Handler) Mount(rt *api.Router) {
 	rt.Handle("GET /v1/models", http.HandlerFunc(h.ListModels))
 	rt.Handle("GET /v1/models/{id...}", http.HandlerFunc(h.GetModel))
 	h.MountEndpoints(rt)
+	h.mountImages(rt)
 }
 
 // chatPeek is the part of a chat body the gateway itself needs. The

@@ -21,6 +21,8 @@ func Config(t testing.TB) *config.Config {
 	dir := filepath.Join(t.TempDir(), "data")
 	cfg := config.Default()
 	cfg.Server.Listen = "127.0.0.1:0"
+	// Port 0 here means the bound port: signed image URLs use it.
+	cfg.Server.PublicURL = "http://127.0.0.1:0"
 	cfg.Server.DataDir = dir
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	cfg.Database.URL = config.Secret("sqlite://" + dir + "/switchyard.db")

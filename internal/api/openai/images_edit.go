@@ -1,0 +1,351 @@
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/switchyard/switchyard/internal/api"
+	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/images"
+)
+
+// Multipart edits are read part by part: each file goes to a spool file as
+// it arrives, inspected on the way (format from its bytes, dimensions
+// before any pixel is decoded, then a full decode), so memory does not
+// grow with the upload. Each attempt's upstream body is written from the
+// spool files through a pipe, so a retry resends the same bytes and
+// nothing is held in memory either.
+
+const (
+	maxFormField  = 64 << 10 // one text field (a prompt is at most 32k characters)
+	maxFormFields = 1 << 20  // all text fields together
+	maxFormParts  = 64
+)
+
+// ImageEdits serves POST /v1/images/edits, multipart or JSON.
+func (h *Handler) ImageEdits(w http.ResponseWriter, r *http.Request) {
+	key, ok := h.imageKey(w, r)
+	if !ok {
+		return
+	}
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		body, err := api.ReadJSONBody(r)
+		if err != nil {
+			if ae := apierror.As(err); ae != nil && ae.Code == apierror.CodeUnsupportedMediaType {
+				err = apierror.UnsupportedMediaType(r.Header.Get("Content-Type"), "multipart/form-data or application/json")
+			}
+			h.fail(w, r, err)
+			return
+		}
+		job, flags, err := h.jsonImageJob(body, "edit")
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.serveImageJob(w, r, key, job, flags)
+		return
+	}
+	job, flags, err := h.readEditForm(r, params["boundary"])
+	if err != nil {
+		job.removeSpool()
+		h.fail(w, r, err)
+		return
+	}
+	h.serveImageJob(w, r, key, job, flags)
+}
+
+// readEditForm streams the multipart body into a job; on error the job's
+// spool files must still be removed.
+func (h *Handler) readEditForm(r *http.Request, boundary string) (*imageJob, imageFlags, error) {
+	job := &imageJob{Kind: "edit", Multipart: true}
+	var f imageFlags
+	if boundary == "" {
+		return job, f, apierror.InvalidRequest("The multipart Content-Type has no boundary.", "")
+	}
+	mr := multipart.NewReader(r.Body, boundary)
+	textBytes, parts, images_ := 0, 0, 0
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return job, f, formError(err)
+		}
+		parts++
+		if parts > maxFormParts {
+			return job, f, apierror.InvalidRequest(fmt.Sprintf("The form has more than %d parts.", maxFormParts), "")
+		}
+		name := p.FormName()
+		switch {
+		case name == "":
+			return job, f, apierror.InvalidRequest("A form part has no name.", "")
+		case name == "image" || name == "image[]" || name == "mask" || p.FileName() != "":
+			if name != "image" && name != "image[]" && name != "mask" {
+				return job, f, apierror.InvalidRequest(fmt.Sprintf("Unexpected file in form field %q; images go in image, image[] or mask.", name), name)
+			}
+			if name == "mask" && job.hasMask() {
+				return job, f, apierror.InvalidRequest("Only one mask may be given.", "mask")
+			}
+			if name != "mask" {
+				images_++
+				if images_ > h.img.o.MaxInputs {
+					return job, f, apierror.InvalidRequest(fmt.Sprintf("At most %d input images are accepted.", h.img.o.MaxInputs), "image")
+				}
+			}
+			in, err := h.spoolImage(p, name, images_-1)
+			if in.path != "" {
+				job.Files = append(job.Files, in)
+			}
+			if err != nil {
+				return job, f, err
+			}
+		default:
+			b, err := io.ReadAll(io.LimitReader(p, maxFormField+1))
+			if err != nil {
+				return job, f, formError(err)
+			}
+			if len(b) > maxFormField {
+				return job, f, apierror.InvalidRequest(fmt.Sprintf("Form field %q is longer than %d bytes.", name, maxFormField), name)
+			}
+			textBytes += len(b)
+			if textBytes > maxFormFields {
+				return job, f, apierror.InvalidRequest("The form's text fields are too large together.", "")
+			}
+			if err := f.setForm(name, string(b)); err != nil {
+				return job, f, err
+			}
+			if !owned[name] {
+				job.Form = append(job.Form, formField{Name: name, Value: string(b)})
+			}
+		}
+	}
+	if images_ == 0 {
+		return job, f, apierror.InvalidRequest("An edit needs at least one input image: upload it as image (or image[] for several).", "image")
+	}
+	job.PromptBytes = len(f.Prompt)
+	return job, f, nil
+}
+
+func (j *imageJob) hasMask() bool {
+	for _, f := range j.Files {
+		if f.Field == "mask" {
+			return true
+		}
+	}
+	return false
+}
+
+// setForm reads a multipart text field the gateway needs.
+func (f *imageFlags) setForm(name, v string) error {
+	atoi := func() (int, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, apierror.InvalidRequest(fmt.Sprintf("%s must be an integer; got %q.", name, v), name)
+		}
+		return n, nil
+	}
+	atob := func() (bool, error) {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return false, apierror.InvalidRequest(fmt.Sprintf("%s must be true or false; got %q.", name, v), name)
+		}
+		return b, nil
+	}
+	var err error
+	switch name {
+	case "model":
+		f.Model = v
+	case "prompt":
+		f.Prompt, f.hasPrompt = v, true
+	case "size":
+		f.Size = v
+	case "quality":
+		f.Quality = v
+	case "response_format":
+		f.ResponseFormat = v
+	case "n":
+		f.N, err = atoi()
+	case "partial_images":
+		f.PartialImages, err = atoi()
+	case "stream":
+		f.Stream, err = atob()
+	case "async":
+		f.Async, err = atob()
+	}
+	return err
+}
+
+// spoolImage copies one uploaded image to a spool file while inspecting
+// it. The returned file has a path whenever one was created, error or not.
+func (h *Handler) spoolImage(p *multipart.Part, field string, index int) (inputFile, error) {
+	param := field
+	if field != "mask" {
+		param = fmt.Sprintf("image[%d]", index)
+	}
+	in := inputFile{Field: field, Filename: cleanFilename(p.FileName(), field)}
+	tmp, err := os.CreateTemp(h.img.o.SpoolDir, "upload-*")
+	if err != nil {
+		return in, fmt.Errorf("spool %s: %w", param, err)
+	}
+	in.path = tmp.Name()
+	defer tmp.Close()
+	cw := &countWriter{w: tmp}
+	info, err := images.Inspect(io.TeeReader(p, cw), h.img.o.Limits)
+	if err != nil {
+		return in, inspectError(param, err)
+	}
+	// Bytes after the image's end (trailing data some encoders leave) are
+	// kept: the upstream gets the file as uploaded.
+	rest := h.img.o.Limits.MaxBytes - cw.n
+	n, err := io.Copy(cw, io.LimitReader(p, rest+1))
+	if err != nil {
+		return in, formError(err)
+	}
+	if n > rest {
+		return in, apierror.InvalidRequest(fmt.Sprintf("%s is larger than %d bytes.", param, h.img.o.Limits.MaxBytes), param)
+	}
+	if err := tmp.Close(); err != nil {
+		return in, fmt.Errorf("spool %s: %w", param, err)
+	}
+	in.ContentType, in.Size = info.ContentType(), cw.n
+	return in, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// cleanFilename keeps a safe base name for the upstream's form; it is
+// never used as a path here.
+func cleanFilename(name, field string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == '"' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	if name == "" || name == "." || name == ".." {
+		name = strings.TrimSuffix(field, "[]") + ".png"
+	}
+	if len(name) > 200 {
+		name = name[len(name)-200:]
+	}
+	return name
+}
+
+// inspectError turns an Inspect failure into the client's 400 (or 413).
+func inspectError(param string, err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return apierror.RequestTooLarge(mbe.Limit)
+	case errors.Is(err, images.ErrUnsupported), errors.Is(err, images.ErrTooLarge), errors.Is(err, images.ErrInvalid):
+		return apierror.InvalidRequest(fmt.Sprintf("%s: %v", param, err), param)
+	}
+	return formError(err)
+}
+
+// formError is a multipart body that could not be read.
+func formError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return apierror.RequestTooLarge(mbe.Limit)
+	}
+	return fmt.Errorf("%w: %w", apierror.InvalidRequest("The multipart body could not be read: "+err.Error(), ""), err)
+}
+
+// inspectDataURL checks a data: URL image of a JSON edit.
+func inspectDataURL(param, u string, limits images.Limits) error {
+	meta, data, ok := strings.Cut(strings.TrimPrefix(u, "data:"), ",")
+	if !ok || !strings.HasSuffix(meta, ";base64") {
+		return apierror.InvalidRequest(param+".image_url: a data URL must be base64 (data:image/png;base64,…).", param)
+	}
+	if _, err := images.Inspect(base64Reader(data), limits); err != nil {
+		return inspectError(param, err)
+	}
+	return nil
+}
+
+// multipartBody writes the upstream form for one attempt through a pipe:
+// the job's text fields, the four the gateway owns, then the files from
+// their spool files or the image store. The goroutine ends when the form
+// is written or the transport closes the reader.
+func (x *imageExchange) multipartBody(ctx context.Context, upstreamModel string) (io.ReadCloser, string) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := x.writeForm(ctx, mw, upstreamModel)
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr, mw.FormDataContentType()
+}
+
+func (x *imageExchange) writeForm(ctx context.Context, mw *multipart.Writer, upstreamModel string) error {
+	j := x.job
+	fields := []formField{{"model", upstreamModel}, {"n", strconv.Itoa(x.n)}}
+	if x.dalle {
+		fields = append(fields, formField{"response_format", "b64_json"})
+	}
+	if j.Stream {
+		fields = append(fields, formField{"stream", "true"})
+	}
+	for _, f := range append(fields, j.Form...) {
+		if err := mw.WriteField(f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	for _, in := range j.Files {
+		hd := textproto.MIMEHeader{}
+		hd.Set("Content-Disposition", fmt.Sprintf(`form-data; name="%s"; filename="%s"`, in.Field, in.Filename))
+		hd.Set("Content-Type", in.ContentType)
+		pw, err := mw.CreatePart(hd)
+		if err != nil {
+			return err
+		}
+		src, err := x.openInput(ctx, in)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(pw, src)
+		src.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *imageExchange) openInput(ctx context.Context, in inputFile) (io.ReadCloser, error) {
+	if in.path != "" {
+		return os.Open(in.path)
+	}
+	rc, _, err := x.h.img.o.Store.Open(ctx, in.Key)
+	if err != nil {
+		return nil, fmt.Errorf("open input image %s: %w", in.Key, err)
+	}
+	return rc, nil
+}
