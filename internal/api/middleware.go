@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/apierror"
@@ -22,22 +23,25 @@ const RequestIDHeader = apierror.RequestIDHeader
 type ctxKey struct{}
 
 // reqState is what the middleware layers learn about one request. It is
-// created by the outermost layer and only touched by the goroutine serving
-// the request.
+// created by the outermost layer; only attrs may change after that, under
+// mu, since a handler may fan a request out over goroutines.
 type reqState struct {
 	id       string
 	clientIP netip.Addr
 	route    string
+	mu       sync.Mutex
 	attrs    []slog.Attr // added by handlers for the access log line
 }
 
 // Annotate adds attributes to the request's access log line (the relay's
 // channel, credential, attempts and failover reasons), so one line tells
-// the whole story of a request. It must be called from the goroutine
-// serving the request.
+// the whole story of a request. It is safe from any goroutine working on
+// the request.
 func Annotate(ctx context.Context, attrs ...slog.Attr) {
 	if st := stateFrom(ctx); st != nil {
+		st.mu.Lock()
 		st.attrs = append(st.attrs, attrs...)
+		st.mu.Unlock()
 	}
 }
 
@@ -170,6 +174,7 @@ func (rt *Router) observe(next http.Handler) http.Handler {
 			if !rt.log.Enabled(r.Context(), level) {
 				return
 			}
+			st.mu.Lock()
 			attrs := append([]slog.Attr{
 				slog.String("request_id", st.id),
 				slog.String("method", r.Method),
@@ -180,6 +185,7 @@ func (rt *Router) observe(next http.Handler) http.Handler {
 				slog.Duration("duration", elapsed),
 				slog.String("remote_ip", st.clientIP.String()),
 			}, st.attrs...)
+			st.mu.Unlock()
 			rt.log.LogAttrs(r.Context(), level, "http request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
