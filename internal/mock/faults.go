@@ -30,7 +30,10 @@ type Fault struct {
 	// ImagesDelivered answers only this many of the n images asked for
 	// (0 = all), as an upstream that fails some of a batch does.
 	ImagesDelivered int
-	LineBytes       int // one stream chunk carries this many content bytes (long SSE lines)
+	// ImageURLs answers image URLs (on /_mock/files) even when base64
+	// was asked, as some OpenAI-compatible image servers always do.
+	ImageURLs bool
+	LineBytes int // one stream chunk carries this many content bytes (long SSE lines)
 
 	// Usage shaping, for billing tests: report this many prompt tokens as
 	// cache reads / cache writes in each provider's usage fields.
@@ -56,6 +59,7 @@ type faultJSON struct {
 	Times            int    `json:"times,omitempty"`
 	ImageBytes       int    `json:"image_bytes,omitempty"`
 	ImagesDelivered  int    `json:"images_delivered,omitempty"`
+	ImageURLs        bool   `json:"image_urls,omitempty"`
 	LineBytes        int    `json:"line_bytes,omitempty"`
 	CachedTokens     int    `json:"cached_tokens,omitempty"`
 	CacheWriteTokens int    `json:"cache_write_tokens,omitempty"`
@@ -67,7 +71,7 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 	j := faultJSON{
 		Status: f.Status, RetryAfter: f.RetryAfter, RetryAfterMS: f.RetryAfterMS,
 		Chunks: f.Chunks, DropAfter: f.DropAfter, Hangup: f.Hangup, Malformed: f.Malformed,
-		Times: f.Times, ImageBytes: f.ImageBytes, ImagesDelivered: f.ImagesDelivered, LineBytes: f.LineBytes,
+		Times: f.Times, ImageBytes: f.ImageBytes, ImagesDelivered: f.ImagesDelivered, ImageURLs: f.ImageURLs, LineBytes: f.LineBytes,
 		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens, NoUsage: f.NoUsage,
 	}
 	if f.Latency > 0 {
@@ -90,7 +94,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	out := Fault{
 		Status: j.Status, RetryAfter: j.RetryAfter, RetryAfterMS: j.RetryAfterMS,
 		Chunks: j.Chunks, DropAfter: j.DropAfter, Hangup: j.Hangup, Malformed: j.Malformed,
-		Times: j.Times, ImageBytes: j.ImageBytes, ImagesDelivered: j.ImagesDelivered, LineBytes: j.LineBytes,
+		Times: j.Times, ImageBytes: j.ImageBytes, ImagesDelivered: j.ImagesDelivered, ImageURLs: j.ImageURLs, LineBytes: j.LineBytes,
 		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens, NoUsage: j.NoUsage,
 	}
 	var err error
@@ -180,7 +184,7 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 		f.Latency, err = parseDuration(key, val)
 	case "chunk_delay":
 		f.ChunkDelay, err = parseDuration(key, val)
-	case "malformed", "hangup", "no_usage":
+	case "malformed", "hangup", "no_usage", "image_urls":
 		b := true
 		if hasVal {
 			if b, err = strconv.ParseBool(val); err != nil {
@@ -192,6 +196,8 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 			f.Malformed = b
 		case "hangup":
 			f.Hangup = b
+		case "image_urls":
+			f.ImageURLs = b
 		default:
 			f.NoUsage = b
 		}

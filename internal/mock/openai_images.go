@@ -241,7 +241,7 @@ func (s *Server) serveImages(c *call, req *imageRequest, kind string) {
 	}
 	data := make([]imageDatum, n)
 	for i := range data {
-		if req.ResponseFormat == "url" {
+		if req.ResponseFormat == "url" || c.fault.ImageURLs {
 			id := s.newID("img_")
 			s.files.put(id, img)
 			data[i].URL = fileURL(c.r, id)

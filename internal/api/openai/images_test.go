@@ -15,9 +15,11 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -641,5 +643,67 @@ func TestImageAsyncCancel(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if tj = g.waitTask(t, task, finished); tj.Status != "cancelled" {
 		t.Errorf("after cancel: %+v", tj)
+	}
+}
+
+// TestImageUpstreamURLs: an upstream that answers with URLs is downloaded
+// from its own host (the channel's, which the operator configured), so the
+// client gets base64 or the gateway's own signed link, never the
+// upstream's URL.
+func TestImageUpstreamURLs(t *testing.T) {
+	g := imageGateway(t, nil)
+	for _, format := range []string{"b64_json", "url"} {
+		resp, a := g.generate(t, `{"model":"gpt-image-1","prompt":"urls [[mock image_urls]]","n":2,"response_format":"`+format+`"}`)
+		if resp.StatusCode != http.StatusOK || len(a.Data) != 2 {
+			t.Fatalf("%s: status %d, %d images: %+v", format, resp.StatusCode, len(a.Data), a.Error)
+		}
+		for _, d := range a.Data {
+			var raw []byte
+			if format == "url" {
+				if !strings.Contains(d.URL, "/p/img/") || d.B64JSON != "" {
+					t.Fatalf("url answer %+v", d)
+				}
+				var r *http.Response
+				r, raw = get(t, d.URL, "")
+				if r.StatusCode != http.StatusOK {
+					t.Fatalf("GET: %d", r.StatusCode)
+				}
+			} else {
+				if d.URL != "" {
+					t.Fatalf("the upstream's URL leaked: %q", d.URL)
+				}
+				raw, _ = base64.StdEncoding.DecodeString(d.B64JSON)
+			}
+			decodeImage(t, raw)
+		}
+	}
+}
+
+// TestImageUpstreamURLOtherHostRefused: a URL an upstream returns on any
+// other host goes through the SSRF guard: a loopback target is refused,
+// so the image is not delivered and nothing is billed.
+func TestImageUpstreamURLOtherHostRefused(t *testing.T) {
+	var hits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(pngBytes(t, 4, 4, 0))
+	}))
+	t.Cleanup(internal.Close)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"created":1,"data":[{"url":%q}]}`, internal.URL+"/secret.png")
+	}))
+	t.Cleanup(up.Close)
+	g := startGateway(t, func(cfg *config.Config) {
+		cfg.Channels = append(cfg.Channels, config.Channel{Name: "evil", Type: "openai", BaseURL: up.URL,
+			Models: []string{"evil-image"}, Credentials: []config.Credential{{Key: "e-1"}}})
+	})
+	resp, a := g.generate(t, `{"model":"evil-image","prompt":"x"}`)
+	if resp.StatusCode != http.StatusBadGateway || a.Error == nil {
+		t.Fatalf("status %d %+v, want 502", resp.StatusCode, a.Error)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the gateway fetched a loopback URL an upstream named (%d hits)", n)
 	}
 }
