@@ -37,6 +37,10 @@ type target struct {
 	invalidKey  string // answered with 401 by the target
 	controlURL  string // the mock's /_mock base when reached directly, else ""
 	mockReplies bool   // answers come from the mock: its deterministic text is asserted
+	// upstreamControlURL is the /_mock base of the mock that answers, also
+	// behind a gateway: the scripts only read what the upstream received
+	// there, never set faults (a gateway's upstream keys are not the client's).
+	upstreamControlURL string
 
 	chatModel, embedModel, imageModel, claudeModel string
 	rateLimitModel                                 string // for the 429 tests; "" = chatModel
@@ -75,6 +79,7 @@ func (tg target) env() []string {
 		"API_KEY=" + tg.apiKey,
 		"INVALID_API_KEY=" + tg.invalidKey,
 		"CONTROL_URL=" + tg.controlURL,
+		"UPSTREAM_CONTROL_URL=" + tg.upstreamControlURL,
 		"MOCK_REPLIES=" + mockReplies,
 		"CHAT_MODEL=" + tg.chatModel,
 		"EMBED_MODEL=" + tg.embedModel,
@@ -92,16 +97,17 @@ func mockTarget(t *testing.T) target {
 	const invalid = "sk-compat-invalid"
 	m.SetFault(invalid, mock.Fault{Status: 401})
 	return target{
-		name:        "mock",
-		baseURL:     srv.URL,
-		apiKey:      "sk-compat-mock",
-		invalidKey:  invalid,
-		controlURL:  srv.URL + "/_mock",
-		mockReplies: true,
-		chatModel:   "gpt-4o-mini",
-		embedModel:  "text-embedding-3-small",
-		imageModel:  "gpt-image-1",
-		claudeModel: "claude-haiku-4-5",
+		name:               "mock",
+		baseURL:            srv.URL,
+		apiKey:             "sk-compat-mock",
+		invalidKey:         invalid,
+		controlURL:         srv.URL + "/_mock",
+		upstreamControlURL: srv.URL + "/_mock",
+		mockReplies:        true,
+		chatModel:          "gpt-4o-mini",
+		embedModel:         "text-embedding-3-small",
+		imageModel:         "gpt-image-1",
+		claudeModel:        "claude-haiku-4-5",
 	}
 }
 

@@ -10,13 +10,10 @@ import (
 )
 
 // gatewayUnserved is what the relay does not serve yet; each entry's tests
-// skip on the gateway target. Remove an entry when the relay serves it:
-//
-//   - "images": until the relay serves /v1/images/* (and the 400 test, which
-//     uses an invalid image size)
-var gatewayUnserved = map[string]int{ // surface → tests it skips
-	"images": 4,
-}
+// skip on the gateway target. Add an entry (surface → tests it skips) when
+// a script tests a surface ahead of the relay, and remove it when the relay
+// serves it. Empty: the relay serves every surface the scripts test.
+var gatewayUnserved = map[string]int{}
 
 // gatewayTarget runs a real gateway (app.New, as `switchyard demo` builds
 // it) in front of a mock upstream, with one channel of each upstream type
@@ -57,18 +54,19 @@ func gatewayTarget(t *testing.T) target {
 		skipped += n
 	}
 	return target{
-		name:           "gateway",
-		baseURL:        "http://" + a.Addr(),
-		apiKey:         key,
-		invalidKey:     "sk-sy-not-a-configured-key-0000000000000000000000",
-		mockReplies:    true,
-		gateway:        true,
-		unserved:       unserved,
-		chatModel:      "gpt-4o-mini",
-		embedModel:     "text-embedding-3-small",
-		imageModel:     "gpt-image-1",
-		claudeModel:    "claude-haiku-4-5",
-		rateLimitModel: "compat-rate-limited",
-		skipped:        skipped,
+		name:               "gateway",
+		baseURL:            "http://" + a.Addr(),
+		apiKey:             key,
+		invalidKey:         "sk-sy-not-a-configured-key-0000000000000000000000",
+		upstreamControlURL: up.URL + "/_mock",
+		mockReplies:        true,
+		gateway:            true,
+		unserved:           unserved,
+		chatModel:          "gpt-4o-mini",
+		embedModel:         "text-embedding-3-small",
+		imageModel:         "gpt-image-1",
+		claudeModel:        "claude-haiku-4-5",
+		rateLimitModel:     "compat-rate-limited",
+		skipped:            skipped,
 	}
 }

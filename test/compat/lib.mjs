@@ -11,6 +11,8 @@
 //   CONTROL_URL      the mock's /_mock base when the scripts reach the mock
 //                    directly; empty through a gateway (its upstream
 //                    credentials are not the client's key)
+//   UPSTREAM_CONTROL_URL  the /_mock base of the mock that answers, behind a
+//                    gateway too; only read (what the upstream received)
 //   MOCK_REPLIES     "1" when the answers come from the mock, so its
 //                    deterministic text can be asserted
 //   TARGET           "mock" or "gateway": where the two legitimately differ
@@ -21,6 +23,7 @@
 //                    (responses, embeddings, images, models.retrieve,
 //                    messages); their tests skip. Shrink it as the gateway grows.
 import assert from 'node:assert/strict';
+import { deflateSync } from 'node:zlib';
 
 function need(name) {
   const v = process.env[name];
@@ -37,6 +40,7 @@ export const env = {
   imageModel: need('IMAGE_MODEL'),
   claudeModel: need('CLAUDE_MODEL'),
   controlURL: (process.env.CONTROL_URL || '').replace(/\/+$/, ''),
+  upstreamControlURL: (process.env.UPSTREAM_CONTROL_URL || '').replace(/\/+$/, ''),
   mockReplies: process.env.MOCK_REPLIES === '1',
   target: process.env.TARGET || 'mock',
   rateLimitModel: process.env.RATE_LIMIT_MODEL || need('CHAT_MODEL'),
@@ -81,10 +85,11 @@ export async function failNext(credential, fault) {
   assert.equal(res.status, 200, `PUT /_mock/faults: ${await res.text()}`);
 }
 
-// recordedRequests lists what the mock received for credential.
-export async function recordedRequests(credential) {
-  assert.ok(env.controlURL, 'recordedRequests needs CONTROL_URL');
-  const res = await fetch(`${env.controlURL}/requests?credential=${encodeURIComponent(credential)}`);
+// upstreamRequests lists everything the answering mock received, oldest
+// first; through a gateway that is the relayed request, not the client's.
+export async function upstreamRequests() {
+  assert.ok(env.upstreamControlURL, 'upstreamRequests needs UPSTREAM_CONTROL_URL');
+  const res = await fetch(`${env.upstreamControlURL}/requests`);
   assert.equal(res.status, 200);
   return (await res.json()) ?? [];
 }
@@ -116,3 +121,39 @@ export const weatherSchema = {
   properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['c', 'f'] } },
   required: ['city'],
 };
+
+// PNG signature: the first eight bytes of every PNG file.
+export const pngMagic = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type, data) {
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+// solidPNG encodes a valid width×height RGBA PNG of one colour ([r, g, b, a]),
+// small enough to upload and real enough for a gateway that decodes uploads.
+export function solidPNG(width, height, rgba) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA, deflate, no filter method, no interlace
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array(width).fill(rgba).flat())]);
+  const raw = Buffer.concat(Array(height).fill(row));
+  return Buffer.concat([pngMagic, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0))]);
+}

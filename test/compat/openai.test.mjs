@@ -4,10 +4,11 @@
 // parsers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import OpenAI, { toFile } from 'openai';
 import {
-  env, directive, countingFetch, failNext, recordedRequests, uniqueKey,
-  assertMockText, assertSequence, weatherSchema, unserved,
+  env, directive, countingFetch, failNext, upstreamRequests, uniqueKey,
+  assertMockText, assertSequence, weatherSchema, unserved, solidPNG, pngMagic,
 } from './lib.mjs';
 
 const baseURL = `${env.baseURL}/v1`;
@@ -272,52 +273,163 @@ test('models retrieve', { skip: unserved('models.retrieve') }, async () => {
   assert.equal(typeof m.owned_by, 'string');
 });
 
-const pngMagic = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
 function assertPNG(b64) {
   const raw = Buffer.from(b64, 'base64');
   assert.ok(raw.subarray(0, 8).equals(pngMagic), 'a PNG image');
 }
 
-test('images generate, b64_json', { skip: unserved('images') }, async () => {
-  const res = await client.images.generate({
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+// taskID reads the gateway's task header off the SDK's raw response; the
+// mock has no tasks.
+function taskID(response) {
+  const id = response.headers.get('x-switchyard-task-id');
+  if (env.target === 'gateway') assert.ok(id, 'X-Switchyard-Task-Id on the response');
+  return id;
+}
+
+// finishedTask GETs an image task with the key until it has ended: a
+// synchronous request's record is finished just after its answer.
+async function finishedTask(id) {
+  const url = `${baseURL}/images/tasks/${encodeURIComponent(id)}`;
+  const anon = await fetch(url);
+  assert.equal(anon.status, 401, 'a task needs the API key');
+  await anon.arrayBuffer();
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${env.apiKey}` } });
+    const body = await res.json();
+    // 404 until the record is written, off the request path.
+    if (res.status === 200 && ['succeeded', 'failed', 'cancelled'].includes(body.status)) {
+      assert.equal(body.id, id);
+      assert.equal(body.object, 'image.task');
+      return body;
+    }
+    assert.ok(res.status === 200 || res.status === 404, `GET task: ${res.status} ${JSON.stringify(body)}`);
+    assert.ok(Date.now() < deadline, `task ${id} still ${res.status === 200 ? body.status : 'missing'} after 10s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// fetchPNG downloads an image URL as a browser would: no API key.
+async function fetchPNG(url) {
+  const res = await fetch(url);
+  const body = Buffer.from(await res.arrayBuffer());
+  assert.equal(res.status, 200, `GET ${url}: ${body.toString().slice(0, 200)}`);
+  assert.equal(res.headers.get('content-type'), 'image/png');
+  assert.ok(body.subarray(0, 8).equals(pngMagic), 'a PNG image');
+  return body;
+}
+
+test('images generate, b64_json, and its task', { skip: unserved('images') }, async () => {
+  const { data: res, response } = await client.images.generate({
     model: env.imageModel, prompt: 'a red square', size: '1024x1024', n: 2,
-  });
+  }).withResponse();
   assert.equal(res.data.length, 2);
-  for (const d of res.data) assertPNG(d.b64_json);
+  for (const d of res.data) {
+    assertPNG(d.b64_json);
+    assert.equal(d.url, undefined);
+  }
   assert.ok(res.usage?.output_tokens > 0, 'gpt-image usage');
   assert.equal(res.size, '1024x1024');
+
+  const id = taskID(response);
+  if (!id) return;
+  const task = await finishedTask(id);
+  assert.equal(task.status, 'succeeded', JSON.stringify(task.error));
+  assert.equal(task.kind, 'generation');
+  assert.equal(task.model, env.imageModel);
+  assert.equal(task.async, false);
+  assert.equal(task.n, 2);
+  assert.equal(task.delivered, 2);
+  assert.equal(task.error, null);
 });
 
-test('images edit with an array of images (toFile)', { skip: unserved('images') }, async () => {
-  const key = uniqueKey('edit');
-  const c = env.controlURL ? new OpenAI({ apiKey: key, baseURL, maxRetries: 0 }) : client;
-  const src = Buffer.from((await client.images.generate({ model: env.imageModel, prompt: 'src', size: '1024x1024' })).data[0].b64_json, 'base64');
-  const res = await c.images.edit({
-    model: env.imageModel,
-    prompt: 'merge these',
-    image: [
-      await toFile(src, 'one.png', { type: 'image/png' }),
-      await toFile(src, 'two.png', { type: 'image/png' }),
-    ],
-    size: '1024x1024',
-  });
-  assert.equal(res.data.length, 1);
-  assertPNG(res.data[0].b64_json);
-  assert.ok(res.usage.input_tokens_details.image_tokens > 0, 'input images billed');
-  if (env.controlURL) {
-    // The mock saw two files in one multipart body.
-    const [req] = await recordedRequests(key);
-    const files = (req.parts ?? []).filter((p) => p.filename);
-    assert.equal(files.length, 2, JSON.stringify(req.parts));
-    assert.deepEqual(new Set(files.map((p) => p.field)).size, 1, 'both files under one field name');
+test('images generate, response_format url → links that download without a key', { skip: unserved('images') }, async () => {
+  const { data: res, response } = await client.images.generate({
+    model: env.imageModel, prompt: 'a green square', size: '1024x1024', n: 2, response_format: 'url',
+  }).withResponse();
+  assert.equal(res.data.length, 2);
+  const id = taskID(response);
+  const got = [];
+  for (const [i, d] of res.data.entries()) {
+    assert.equal(typeof d.url, 'string');
+    assert.equal(d.b64_json, undefined, 'url asked, so no base64');
+    if (id) {
+      const u = new URL(d.url);
+      assert.equal(u.origin, new URL(env.baseURL).origin, 'links point at the gateway');
+      assert.equal(u.pathname, `/p/img/${id}/${i}`);
+      assert.ok(u.searchParams.get('exp') && u.searchParams.get('sig'), d.url);
+    }
+    got.push(await fetchPNG(d.url));
+  }
+  if (!id) return;
+
+  // A link whose signature does not match is refused.
+  const bad = new URL(res.data[0].url);
+  bad.searchParams.set('sig', 'A'.repeat(bad.searchParams.get('sig').length));
+  const refused = await fetch(bad);
+  assert.equal(refused.status, 403);
+  await refused.arrayBuffer();
+
+  // The task lists the stored images with fresh links to the same bytes.
+  const task = await finishedTask(id);
+  assert.equal(task.status, 'succeeded', JSON.stringify(task.error));
+  assert.equal(task.delivered, 2);
+  assert.deepEqual(task.data.map((d) => d.index), [0, 1]);
+  for (const d of task.data) {
+    assert.equal(d.content_type, 'image/png');
+    assert.ok((await fetchPNG(d.url)).equals(got[d.index]), `task image ${d.index} is the one answered`);
+    assert.equal(d.bytes, got[d.index].length);
   }
 });
 
+test('images edit: two images and a mask (toFile) reach the upstream byte for byte', { skip: unserved('images') }, async () => {
+  // Different bytes per file, so the upstream's hashes say which is which.
+  const one = solidPNG(4, 4, [255, 0, 0, 255]);
+  const two = solidPNG(4, 4, [0, 0, 255, 255]);
+  const mask = solidPNG(4, 4, [0, 0, 0, 0]);
+  const prompt = `merge these ${uniqueKey('edit')}`;
+  const { data: res, response } = await client.images.edit({
+    model: env.imageModel,
+    prompt,
+    image: [
+      await toFile(one, 'one.png', { type: 'image/png' }),
+      await toFile(two, 'two.png', { type: 'image/png' }),
+    ],
+    mask: await toFile(mask, 'mask.png', { type: 'image/png' }),
+    size: '1024x1024',
+  }).withResponse();
+  assert.equal(res.data.length, 1);
+  assertPNG(res.data[0].b64_json);
+  assert.ok(res.usage.input_tokens_details.image_tokens > 0, 'input images billed');
+
+  // The upstream request carrying this prompt (the only one: it is unique).
+  const reqs = (await upstreamRequests()).filter((r) =>
+    r.path.endsWith('/images/edits') && (r.parts ?? []).some((p) => p.field === 'prompt' && p.value === prompt));
+  assert.equal(reqs.length, 1, `upstream edit requests with the prompt: ${reqs.length}`);
+  const files = reqs[0].parts.filter((p) => p.filename);
+  const inputs = files.filter((p) => p.field !== 'mask');
+  assert.deepEqual(inputs.map((p) => p.sha256), [sha256(one), sha256(two)], JSON.stringify(reqs[0].parts));
+  assert.deepEqual(inputs.map((p) => p.size), [one.length, two.length]);
+  assert.equal(new Set(inputs.map((p) => p.field)).size, 1, 'both images under one field name');
+  assert.deepEqual(files.filter((p) => p.field === 'mask').map((p) => p.sha256), [sha256(mask)]);
+  for (const p of files) assert.equal(p.content_type, 'image/png');
+
+  const id = taskID(response);
+  if (!id) return;
+  const task = await finishedTask(id);
+  assert.equal(task.status, 'succeeded', JSON.stringify(task.error));
+  assert.equal(task.kind, 'edit');
+  assert.equal(task.delivered, 1);
+});
+
 test('images generate and edit, streaming partial images', { skip: unserved('images') }, async () => {
-  const gen = await client.images.generate({
+  const { data: gen, response } = await client.images.generate({
     model: env.imageModel, prompt: 'a blue square', size: '1024x1024', stream: true, partial_images: 2,
-  });
+  }).withResponse();
+  taskID(response);
+  assert.match(response.headers.get('content-type'), /^text\/event-stream/);
   const gtypes = [];
   for await (const e of gen) {
     gtypes.push(e.type);
@@ -327,13 +439,17 @@ test('images generate and edit, streaming partial images', { skip: unserved('ima
   }
   assert.deepEqual(gtypes, ['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed']);
 
-  const src = Buffer.from(pngMagic); // the mock counts files; it does not decode them
   const edit = await client.images.edit({
-    model: env.imageModel, prompt: 'edit it', image: await toFile(src, 'in.png', { type: 'image/png' }),
+    model: env.imageModel, prompt: 'edit it', image: await toFile(solidPNG(2, 2, [0, 255, 0, 255]), 'in.png', { type: 'image/png' }),
     stream: true, partial_images: 1,
   });
   const etypes = [];
-  for await (const e of edit) etypes.push(e.type);
+  for await (const e of edit) {
+    etypes.push(e.type);
+    assertPNG(e.b64_json);
+    if (e.type === 'image_edit.completed') assert.ok(e.usage.input_tokens_details.image_tokens > 0, 'the input image billed');
+    else assert.equal(e.partial_image_index, 0);
+  }
   assert.deepEqual(etypes, ['image_edit.partial_image', 'image_edit.completed']);
 });
 
