@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -270,5 +272,14 @@ func TestByIDRevokedAndExpired(t *testing.T) {
 	}
 	if k := d.ByID(live.ID); k != nil {
 		t.Errorf("ByID(revoked) = %v, want nil", k.Name)
+	}
+}
+
+func TestSecretBytesNeverPrints(t *testing.T) {
+	k := Key{ID: 7, WebhookURL: "https://hooks.example.com/x", WebhookSecret: SecretBytes("super-secret-webhook-key")}
+	for _, s := range []string{fmt.Sprintf("%v", k), fmt.Sprintf("%+v", &k), fmt.Sprintf("%#v", k), fmt.Sprintf("%s %x", k.WebhookSecret, k.WebhookSecret)} {
+		if strings.Contains(s, "super-secret") || strings.Contains(s, hex.EncodeToString([]byte("super-secret"))) {
+			t.Errorf("secret printed: %s", s)
+		}
 	}
 }

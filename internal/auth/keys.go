@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -65,7 +66,7 @@ type Key struct {
 	// It is set only together with WebhookSecret, the HMAC key that signs
 	// each delivery, unsealed at load; neither may be logged.
 	WebhookURL    string
-	WebhookSecret []byte
+	WebhookSecret SecretBytes
 
 	hash [sha256.Size]byte
 }
@@ -151,3 +152,11 @@ func FromContext(ctx context.Context) *Key {
 	k, _ := ctx.Value(ctxKey{}).(*Key)
 	return k
 }
+
+// SecretBytes is key material that never prints: fmt and slog show
+// "[redacted]", so logging a *Key cannot leak its webhook secret.
+type SecretBytes []byte
+
+func (SecretBytes) String() string       { return "[redacted]" }
+func (SecretBytes) GoString() string     { return "[redacted]" }
+func (SecretBytes) LogValue() slog.Value { return slog.StringValue("[redacted]") }
