@@ -51,4 +51,39 @@
 // which defeats decompression bombs; then it decodes the whole image, so
 // what it accepts the upstream can read. Input beyond Limits.MaxBytes is
 // refused while reading, never buffered.
+//
+// # Tasks (tasks.go)
+//
+// Every image request has a row in image_tasks. A synchronous one is
+// created running on its node and finished by its handler; an async one
+// is created queued. Claim moves the oldest queued task to running with a
+// conditional UPDATE (status = 'queued'), so on any number of nodes each
+// task is taken once. Finish applies only while the task is still running
+// on that node and attempt, so a cancel or a takeover always wins over a
+// late result. Cancel, Finish and the webhook columns are one UPDATE each.
+//
+// # Runner (runner.go)
+//
+// The runner is the lease holder of its node's tasks. Workers claim and
+// run tasks (Exec); a heartbeat loop bumps heartbeat_at of every task the
+// node runs, synchronous ones included (Track), and cancels the context
+// of any the table says is no longer this node's: that is how a cancel
+// made on another node reaches the run. A task whose heartbeat is older
+// than StaleAfter belonged to a node that stopped: it is requeued, and
+// after MaxAttempts starts it fails as interrupted. A node with a stable
+// Node id requeues its own running tasks at Start. Stop waits for running
+// tasks up to its context and otherwise leaves them running for the
+// requeue. The sweeper deletes the outputs (and leftover inputs) of tasks
+// that ended more than Retention ago; it never selects a task that has
+// not ended. Webhooks are leased (WebhookLease) so two nodes do not
+// deliver the same one, and retried with exponential backoff.
+//
+// # Webhooks and downloads (webhook.go, fetch.go)
+//
+// SignWebhook/VerifyWebhook implement X-Switchyard-Signature
+// (t=…,v1=hex(HMAC-SHA256(secret, t + "." + body))). WebhookSender makes
+// one delivery attempt through a netguard client and says whether a
+// failure is worth retrying. Fetch downloads an image URL an upstream
+// returned: no redirects, a size cap while reading, and a format decided
+// from the bytes.
 package images
