@@ -246,6 +246,9 @@ func printDemo(w io.Writer, base, mockURL, key, dir string, keep bool) {
 	fmt.Fprintf(&b, "\nTry it with curl (streaming):\n\n"+
 		"  curl -N %s/v1/chat/completions -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "+
 		"-d '{\"model\":\"claude-sonnet-4-5\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n", base, key)
+	fmt.Fprintf(&b, "\nAn image, answered with a signed link anyone can open until it expires:\n\n"+
+		"  curl %s/v1/images/generations -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "+
+		"-d '{\"model\":\"gpt-image-1\",\"prompt\":\"a lighthouse\",\"response_format\":\"url\"}'\n", base, key)
 	fmt.Fprintf(&b, "\nOpenAI Python SDK:\n\n"+
 		"  from openai import OpenAI\n"+
 		"  client = OpenAI(base_url=\"%s/v1\", api_key=\"%s\")\n"+

@@ -537,7 +537,7 @@ func (m *imageMerge) add(body []byte) error {
 }
 
 func (m *imageMerge) bytes() ([]byte, error) {
-	data, err := json.Marshal(m.data)
+	data, err := marshalJSON(m.data)
 	if err != nil {
 		return nil, err
 	}
@@ -549,7 +549,7 @@ func (m *imageMerge) bytes() ([]byte, error) {
 		}
 		m.top["usage"] = u
 	}
-	return json.Marshal(m.top)
+	return marshalJSON(m.top)
 }
 
 // imageUsage is the usage member of the images API.

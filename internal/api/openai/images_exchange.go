@@ -198,10 +198,10 @@ func (x *imageExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Us
 	}
 	u.Images = len(out)
 	var err error
-	if top["data"], err = json.Marshal(out); err != nil {
+	if top["data"], err = marshalJSON(out); err != nil {
 		return nil, u, err
 	}
-	b, err := json.Marshal(top)
+	b, err := marshalJSON(top)
 	return b, u, err
 }
 
@@ -250,7 +250,7 @@ func (x *imageExchange) convert(t *relay.Target, index int, d map[string]json.Ra
 		if err != nil {
 			return nil, err
 		}
-		out["url"], _ = json.Marshal(signed)
+		out["url"], _ = marshalJSON(signed)
 		return out, nil
 	}
 	if b64 == "" {
@@ -328,3 +328,15 @@ func base64Reader(s string) io.Reader {
 }
 
 func removeFile(path string) error { return os.Remove(path) }
+
+// marshalJSON is json.Marshal without HTML escaping, so signed URLs keep
+// their '&' instead of \u0026 (both are valid JSON; this reads as sent).
+func marshalJSON(v any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}

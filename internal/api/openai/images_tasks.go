@@ -283,7 +283,7 @@ func (h *Handler) taskView(t images.Task) taskView {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		http.Error(w, `{"error":{"message":"encode failed","type":"server_error","code":"server_error"}}`, http.StatusInternalServerError)
 		return
@@ -373,7 +373,7 @@ func (n *webhookNotifier) Notify(ctx context.Context, t images.Task) error {
 	if key == nil || len(key.WebhookSecret) == 0 {
 		return images.Permanent(errors.New("the key that submitted the task is gone or has no webhook secret"))
 	}
-	body, err := json.Marshal(webhookEvent{Type: "image.task." + t.Status, Task: n.h.taskView(t)})
+	body, err := marshalJSON(webhookEvent{Type: "image.task." + t.Status, Task: n.h.taskView(t)})
 	if err != nil {
 		return images.Permanent(err)
 	}
