@@ -51,6 +51,7 @@ const (
 	CodeBillingUnavailable   = "billing_unavailable"
 	CodeTaskNotFound         = "task_not_found"
 	CodeTaskFinished         = "task_finished"
+	CodeTaskCancelled        = "task_cancelled"
 	CodeLinkInvalid          = "invalid_signature"
 	CodeLinkExpired          = "link_expired"
 	CodeImageGone            = "image_gone"
@@ -247,6 +248,13 @@ func TaskFinished(id, status string) *Error {
 	return &Error{Status: http.StatusConflict, Type: TypeInvalidRequest, Code: CodeTaskFinished,
 		Message:     fmt.Sprintf("Image task %q has already ended (%s); there is nothing to cancel.", id, status),
 		ShouldRetry: boolPtr(false)}
+}
+
+// TaskCancelled answers a synchronous image request whose task was
+// cancelled through the API while it ran.
+func TaskCancelled(id string) *Error {
+	return &Error{Status: http.StatusConflict, Type: TypeInvalidRequest, Code: CodeTaskCancelled,
+		Message: fmt.Sprintf("Image task %q was cancelled while it ran.", id), ShouldRetry: boolPtr(false)}
 }
 
 // LinkInvalid is a signed image link whose signature does not verify.

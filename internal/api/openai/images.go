@@ -390,6 +390,10 @@ func (h *Handler) serveImageJob(w http.ResponseWriter, r *http.Request, key *aut
 	out := h.runImageJobID(ctx, w, job, task, api.RequestID(ctx), false)
 	done <- out
 	if out.err != nil {
+		if ctx.Err() != nil && r.Context().Err() == nil {
+			// Cancelled through DELETE /v1/images/tasks/{id}, not by the client leaving.
+			out.err = fmt.Errorf("%w: %w", apierror.TaskCancelled(task), out.err)
+		}
 		h.fail(w, r, out.err)
 	}
 }

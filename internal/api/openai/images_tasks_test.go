@@ -257,3 +257,104 @@ func mustOpenDB(t testing.TB, cfg *config.Config) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestImageFormatDefaults: without response_format, the key's default
+// wins over its group's, which wins over the model's own.
+func TestImageFormatDefaults(t *testing.T) {
+	g := imageGateway(t, func(cfg *config.Config) {
+		cfg.Groups = append(cfg.Groups, config.Group{Name: "links", Ratio: 1, ImageResponseFormat: "url"})
+		cfg.Users = append(cfg.Users, config.User{Email: "links@example.com", Group: "links"})
+		cfg.Channels[len(cfg.Channels)-1].Groups = []string{"default", "links"}
+		cfg.Keys = append(cfg.Keys,
+			config.Key{Name: "group-url", User: "links@example.com", Key: "sk-test-group-url-0123456789"},
+			config.Key{Name: "key-b64", User: "links@example.com", Key: "sk-test-key-b64-0123456789", ImageResponseFormat: "b64_json"})
+	})
+	cases := []struct{ key, model, want string }{
+		{testKey, "gpt-image-1", "b64"},                        // the model's own default
+		{testKey, "dall-e-3", "url"},                           // DALL·E's own default
+		{"sk-test-group-url-0123456789", "gpt-image-1", "url"}, // the group's
+		{"sk-test-key-b64-0123456789", "dall-e-3", "b64"},      // the key's over the group's and the model's
+	}
+	for _, c := range cases {
+		resp, a := g.imagePost(t, "/v1/images/generations", c.key, "application/json",
+			strings.NewReader(`{"model":"`+c.model+`","prompt":"default format"}`), nil)
+		if resp.StatusCode != http.StatusOK || len(a.Data) != 1 {
+			t.Fatalf("%s %s: %d %+v", c.key, c.model, resp.StatusCode, a.Error)
+		}
+		got := "b64"
+		if a.Data[0].URL != "" {
+			got = "url"
+		}
+		if got != c.want {
+			t.Errorf("key %s model %s: answered %s, want %s", c.key, c.model, got, c.want)
+		}
+	}
+}
+
+// TestImageSyncCancel: DELETE of a running synchronous task ends the
+// request that runs it, with 409 task_cancelled, within a heartbeat.
+func TestImageSyncCancel(t *testing.T) {
+	m := mock.New(mock.Options{})
+	up := httptest.NewServer(m)
+	t.Cleanup(up.Close)
+	cfg := imageNodeConfig(t, up.URL)
+	g, _ := runNode(t, cfg, app.WithImageRunner(func(o *images.RunnerOptions) {
+		o.HeartbeatInterval = 50 * time.Millisecond
+	}))
+	type result struct {
+		status int
+		code   string
+		took   time.Duration
+	}
+	done := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		resp, a := g.generate(t, `{"model":"gpt-image-1","prompt":"forever [[mock latency=20s]]"}`)
+		r := result{status: resp.StatusCode, took: time.Since(start)}
+		if a.Error != nil {
+			r.code = a.Error.Code
+		}
+		done <- r
+	}()
+	tasks := images.NewTasks(g.app.DB(), time.Now)
+	var id string
+	for deadline := time.Now().Add(5 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ts, err := tasks.List(context.Background(), firstUserID(t, g), 10, "")
+		if err == nil && len(ts) == 1 && ts[0].Status == images.StatusRunning {
+			id = ts[0].ID
+		}
+	}
+	if id == "" {
+		t.Fatal("the synchronous task never showed as running")
+	}
+	req, _ := http.NewRequest(http.MethodDelete, g.base+"/v1/images/tasks/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	dresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dresp.Body.Close()
+	if dresp.StatusCode != http.StatusOK {
+		t.Fatalf("cancel: %d", dresp.StatusCode)
+	}
+	select {
+	case r := <-done:
+		if r.status != http.StatusConflict || r.code != "task_cancelled" || r.took > 5*time.Second {
+			t.Errorf("the request ended %d %s after %v", r.status, r.code, r.took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request still runs 10s after its task was cancelled")
+	}
+	if tk, _ := tasks.Get(context.Background(), id); tk.Status != images.StatusCancelled {
+		t.Errorf("task %s", tk.Status)
+	}
+}
+
+func firstUserID(t testing.TB, g *gateway) int64 {
+	t.Helper()
+	var id int64
+	if err := g.app.DB().Read().QueryRowContext(context.Background(), "SELECT MIN(user_id) FROM api_keys").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
