@@ -218,9 +218,13 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	res.attemptTTFB = time.Since(attemptStart)
 	r.metrics.ttfb(call.Model, t.Channel.Name, res.TTFB)
 	if !call.Stream {
-		b, err := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(io.LimitReader(resp.Body, r.maxResponse+1))
 		if err != nil {
 			return false, &attemptError{err: fmt.Errorf("read upstream body: %w", err)}, nil
+		}
+		if int64(len(b)) > r.maxResponse {
+			return false, &attemptError{status: http.StatusBadGateway,
+				err: fmt.Errorf("upstream answer larger than %d bytes", r.maxResponse)}, nil
 		}
 		out, u, err := x.Response(t, b)
 		if err != nil {

@@ -125,7 +125,7 @@ type meterGateway struct {
 	sent *sentBytes
 }
 
-func startMeterGateway(t *testing.T, m relay.Meter) *meterGateway {
+func startMeterGateway(t *testing.T, m relay.Meter, adjust ...func(*relay.Options)) *meterGateway {
 	t.Helper()
 	ctx := context.Background()
 	mk := mock.New(mock.Options{})
@@ -168,13 +168,17 @@ func startMeterGateway(t *testing.T, m relay.Meter) *meterGateway {
 	}
 	t.Cleanup(pl.Close)
 	g := &meterGateway{base: "", mock: mk, done: make(chan relay.Result, 16), sent: &sentBytes{}}
-	rl, err := relay.New(relay.Options{
+	ro := relay.Options{
 		Pool: pl, Scheduler: cfg.Scheduler, Upstream: cfg.Upstream, Meter: m,
 		Adapters: map[string]relay.ChatAdapter{
 			"openai": openaiup.NewUpstream(), "anthropic": anthropic.NewUpstream(), "gemini": gemini.NewUpstream(),
 		},
 		OnDone: func(_ context.Context, res relay.Result) { g.done <- res },
-	})
+	}
+	for _, f := range adjust {
+		f(&ro)
+	}
+	rl, err := relay.New(ro)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,4 +472,27 @@ func TestMeterSettle(t *testing.T) {
 			t.Errorf("settled usage %+v of %+v", u, full)
 		}
 	})
+}
+
+// TestMaxResponse: a non-stream upstream answer above MaxResponse is not
+// buffered whole: the attempt fails as a 502 and nothing is charged.
+func TestMaxResponse(t *testing.T) {
+	g := startMeterGateway(t, nil, func(o *relay.Options) { o.MaxResponse = 2000 })
+	resp := g.post(t, context.Background(), "/v1/chat/completions",
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"small"}]}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a small answer: %d", resp.StatusCode)
+	}
+	g.result(t)
+	resp = g.post(t, context.Background(), "/v1/chat/completions",
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"big [[mock chunks=2 line_bytes=5000]]"}]}`)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("an answer above the cap: %d %s", resp.StatusCode, b)
+	}
+	if res := g.result(t); res.Status != http.StatusBadGateway || res.Relayed {
+		t.Errorf("result %+v", res)
+	}
 }

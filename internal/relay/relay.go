@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -97,6 +98,10 @@ type Result struct {
 	hold        Hold          // the Meter's reservation, until settled
 }
 
+// DefaultMaxResponse is ten 4K images in base64 with room to spare; a
+// larger non-stream answer is an upstream fault, not something to buffer.
+const DefaultMaxResponse = 256 << 20
+
 // Options configures a Relay.
 type Options struct {
 	Logger    *slog.Logger
@@ -110,6 +115,9 @@ type Options struct {
 	Meter      Meter
 	OnDone     func(ctx context.Context, r Result)
 	MaxSSELine int // longest upstream SSE line; 0 → sse.DefaultMaxLine
+	// MaxResponse caps a non-stream upstream answer, which is read whole
+	// to be translated; 0 → DefaultMaxResponse.
+	MaxResponse int64
 }
 
 // Relay is the chat pipeline.
@@ -123,6 +131,7 @@ type Relay struct {
 	meter       Meter
 	onDone      func(context.Context, Result)
 	maxLine     int
+	maxResponse int64
 	// reportsUsage remembers, per channel name, whether its last stream
 	// reported usage; such channels skip exact counting (see usage.go).
 	reportsUsage *usageMemo
@@ -140,6 +149,7 @@ func New(opts Options) (*Relay, error) {
 		log: opts.Logger, sched: opts.Pool, adapters: opts.Adapters,
 		maxAttempts: opts.Scheduler.MaxAttempts, streamIdle: opts.Upstream.StreamIdle,
 		metrics: opts.Metrics, meter: opts.Meter, onDone: opts.OnDone, maxLine: opts.MaxSSELine,
+		maxResponse:  cmp.Or(opts.MaxResponse, DefaultMaxResponse),
 		reportsUsage: &usageMemo{},
 	}
 	if r.maxAttempts <= 0 {
