@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -257,9 +258,12 @@ func cleanFilename(name, field string) string {
 // inspectError turns an Inspect failure into the client's 400 (or 413).
 func inspectError(param string, err error) error {
 	var mbe *http.MaxBytesError
+	var b64 base64.CorruptInputError
 	switch {
 	case errors.As(err, &mbe):
 		return apierror.RequestTooLarge(mbe.Limit)
+	case errors.As(err, &b64):
+		return apierror.InvalidRequest(fmt.Sprintf("%s: the data URL's base64 is invalid at byte %d.", param, int64(b64)), param)
 	case errors.Is(err, images.ErrUnsupported), errors.Is(err, images.ErrTooLarge), errors.Is(err, images.ErrInvalid):
 		return apierror.InvalidRequest(fmt.Sprintf("%s: %v", param, err), param)
 	}
