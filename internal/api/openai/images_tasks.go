@@ -156,15 +156,25 @@ func (h *Handler) ImageTaskExec(keyByID func(id int64) *auth.Key) images.Exec {
 	}
 }
 
-// ImageTask serves GET /v1/images/tasks/{id}.
-func (h *Handler) ImageTask(w http.ResponseWriter, r *http.Request) {
+// taskRequest authenticates a task request and reads its id; on failure
+// it has answered.
+func (h *Handler) taskRequest(w http.ResponseWriter, r *http.Request) (*auth.Key, string, bool) {
 	key, ok := h.imageKey(w, r)
 	if !ok {
-		return
+		return nil, "", false
 	}
 	id := r.PathValue("id")
 	if images.ValidTask(id) != nil {
 		h.fail(w, r, apierror.TaskNotFound(id))
+		return nil, "", false
+	}
+	return key, id, true
+}
+
+// ImageTask serves GET /v1/images/tasks/{id}.
+func (h *Handler) ImageTask(w http.ResponseWriter, r *http.Request) {
+	key, id, ok := h.taskRequest(w, r)
+	if !ok {
 		return
 	}
 	t, err := h.img.o.Tasks.GetOwned(r.Context(), id, key.UserID)
@@ -181,13 +191,8 @@ func (h *Handler) ImageTask(w http.ResponseWriter, r *http.Request) {
 
 // CancelImageTask serves DELETE /v1/images/tasks/{id}.
 func (h *Handler) CancelImageTask(w http.ResponseWriter, r *http.Request) {
-	key, ok := h.imageKey(w, r)
+	key, id, ok := h.taskRequest(w, r)
 	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	if images.ValidTask(id) != nil {
-		h.fail(w, r, apierror.TaskNotFound(id))
 		return
 	}
 	t, err := h.img.o.Tasks.Cancel(r.Context(), id, key.UserID)
