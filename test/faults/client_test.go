@@ -99,7 +99,7 @@ func TestSlowReader(t *testing.T) {
 
 	// Paused: the mock fills the buffers, then blocks.
 	var paused int64
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	for deadline := time.Now().Add(15 * time.Second); ; {
 		w := n.up.written.Load()
 		time.Sleep(200 * time.Millisecond)
 		if n.up.written.Load() == w {
