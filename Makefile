@@ -30,10 +30,11 @@ run: build
 	$(BIN) serve
 
 # The load benchmark (bench/README.md): builds switchyard and measures it
-# against the mock upstream and a bare reverse proxy; writes
-# bench/out/results.{md,json}. About 5 minutes on 2 cores; adds the
-# PostgreSQL + Redis gateway when SWITCHYARD_TEST_{POSTGRES,REDIS}_URL are set.
-# BENCH_FLAGS=-quick is a one-minute smoke run.
+# against the mock upstream and a bare reverse proxy (chat, streams,
+# embeddings, 2 MB image answers, 10 MiB image uploads, 1000 held streams);
+# writes bench/out/results.{md,json}. About 8 minutes on 2 cores, under 10;
+# adds the PostgreSQL + Redis gateway when SWITCHYARD_TEST_{POSTGRES,REDIS}_URL
+# are set. BENCH_FLAGS=-quick is a smoke run of about 3 minutes.
 bench:
 	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)
 

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"mime"
+	"mime/multipart"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/bench/load"
 	"github.com/switchyard/switchyard/internal/config"
 )
 
@@ -26,29 +34,128 @@ func TestGatewayConfigLoads(t *testing.T) {
 		if err != nil {
 			t.Fatalf("redis %q: %v\n%s", redisURL, err, cfg)
 		}
-		if len(c.Keys) != 1 || c.Keys[0].RPM == 0 || len(c.Pricing) != 2 {
+		if len(c.Keys) != 1 || c.Keys[0].RPM == 0 || len(c.Pricing) != 3 {
 			t.Fatalf("keys %+v pricing %+v", c.Keys, c.Pricing)
+		}
+		// A thousand held streams start within a second or two: the key's
+		// per-minute limits must not refuse any of them.
+		if c.Keys[0].RPM < 100*heldStreams || c.Keys[0].TPM < 100*heldStreams*1024 {
+			t.Fatalf("key limits rpm %d tpm %d would throttle %d held streams", c.Keys[0].RPM, c.Keys[0].TPM, heldStreams)
+		}
+		if p := c.Pricing[imageModel]; p.PerImage["default"] <= 0 {
+			t.Fatalf("%s priced %+v, want a per-image price", imageModel, p)
+		}
+		if !slices.Contains(c.Channels[0].Models, imageModel) {
+			t.Fatalf("channel models %v lack %s", c.Channels[0].Models, imageModel)
 		}
 	}
 }
 
-func TestSetRates(t *testing.T) {
-	scs := scenarios()
-	if err := setRates(scs, "chat=50,embed-50k=7"); err != nil {
+func mustScenarios(t *testing.T, quick bool) map[string]scenario {
+	t.Helper()
+	scs, err := scenarios(quick)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if scs[0].Rate != 50 || scs[1].Rate != 100 || scs[2].Rate != 7 {
-		t.Fatalf("rates %v %v %v", scs[0].Rate, scs[1].Rate, scs[2].Rate)
+	m := map[string]scenario{}
+	var names []string
+	for _, sc := range scs {
+		m[sc.Name] = sc
+		names = append(names, sc.Name)
+	}
+	if got := strings.Join(names, ","); got != scenarioNames {
+		t.Fatalf("scenarios %s, scenarioNames says %s", got, scenarioNames)
+	}
+	return m
+}
+
+func TestSetRates(t *testing.T) {
+	scs, err := scenarios(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setRates(scs, "chat=50,embed-50k=7,image=3"); err != nil {
+		t.Fatal(err)
+	}
+	rates := map[string]float64{}
+	for _, sc := range scs {
+		rates[sc.Name] = sc.Rate
+	}
+	if rates["chat"] != 50 || rates["stream-200"] != 100 || rates["embed-50k"] != 7 || rates["image"] != 3 || rates["edit10mb"] != editRateDefault {
+		t.Fatalf("rates %v", rates)
 	}
 	for _, bad := range []string{"chat", "chat=0", "nope=5", "chat=x"} {
-		if err := setRates(scenarios(), bad); err == nil {
+		if err := setRates(scs, bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
 }
 
+func TestImageScenarios(t *testing.T) {
+	scs := mustScenarios(t, false)
+	var gen struct {
+		Model          string `json:"model"`
+		Prompt         string `json:"prompt"`
+		ResponseFormat string `json:"response_format"`
+		N              int    `json:"n"`
+	}
+	if err := json.Unmarshal(scs["image"].Body, &gen); err != nil {
+		t.Fatal(err)
+	}
+	if gen.Model != imageModel || gen.N != 1 || gen.ResponseFormat != "b64_json" ||
+		!strings.Contains(gen.Prompt, "[[mock image_bytes=2000000]]") {
+		t.Fatalf("image request %s", scs["image"].Body)
+	}
+
+	// The edit uploads one 10 MiB PNG of 256x256 pixels, multipart.
+	ed := scs["edit10mb"]
+	mt, params, err := mime.ParseMediaType(ed.ContentType)
+	if err != nil || mt != "multipart/form-data" {
+		t.Fatalf("edit content type %q: %v", ed.ContentType, err)
+	}
+	form, err := multipart.NewReader(bytes.NewReader(ed.Body), params["boundary"]).ReadForm(64 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer form.RemoveAll()
+	if form.Value["model"][0] != imageModel || len(form.File["image"]) != 1 {
+		t.Fatalf("edit form values %v files %v", form.Value, form.File)
+	}
+	fh := form.File["image"][0]
+	if fh.Size != editUploadBytes {
+		t.Fatalf("upload %d bytes, want %d", fh.Size, editUploadBytes)
+	}
+	f, err := fh.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil || cfg.Width != editPixels || cfg.Height != editPixels {
+		t.Fatalf("upload decodes as %+v: %v", cfg, err)
+	}
+	if h := ed.request(&target{Base: "http://127.0.0.1:1", Auth: "Bearer x"}).Header.Get("Content-Type"); h != ed.ContentType {
+		t.Fatalf("edit request sent as %q", h)
+	}
+}
+
+func TestHeldScenario(t *testing.T) {
+	for _, quick := range []bool{false, true} {
+		h := mustScenarios(t, quick)["held"]
+		chunks := pick(quick, heldChunksQuick, heldChunks)
+		// Every stream must outlast the wait for all of them to open.
+		if time.Duration(chunks)*heldChunkDelay < heldOpenTimeout+time.Duration(heldSampleTimes)*heldSampleEvery {
+			t.Fatalf("quick %v: streams of %v end before the measurement", quick, time.Duration(chunks)*heldChunkDelay)
+		}
+		if h.Held != heldStreams || !strings.Contains(string(h.Body), fmt.Sprintf("[[mock chunks=%d chunk_delay=100ms]]", chunks)) ||
+			!strings.Contains(string(h.WarmBody), "chunks=5 ") || string(h.Tail) != "data: [DONE]" {
+			t.Fatalf("quick %v: held scenario %+v", quick, h)
+		}
+	}
+}
+
 func TestEmbedInputSize(t *testing.T) {
-	sc := scenarios()[2]
+	sc := mustScenarios(t, true)["embed-50k"]
 	if n := len(sc.Body); n < embedInputBytes || n > embedInputBytes+100 {
 		t.Fatalf("embed body %d bytes", n)
 	}
@@ -76,5 +183,35 @@ func TestProcStats(t *testing.T) {
 	}
 	if s.RSSKiB <= 0 || s.HWMKiB < s.RSSKiB || s.Threads < 1 || s.CPU < 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// Held rows get a table of their own with RSS per held stream; load rows
+// keep theirs, and neither is rendered in the other's columns.
+func TestMarkdownSplitsHeldRows(t *testing.T) {
+	lr := &load.Result{Mode: load.Closed, Elapsed: time.Second, OK: 100}
+	rep := &report{Phase: 10 * time.Second, Warmup: time.Second, Workers: 16,
+		OwnPhases: map[string]time.Duration{"image": 5 * time.Second, "edit10mb": 5 * time.Second},
+		Rows: []*row{
+			{Scenario: "image", Target: "mock", Closed: lr, Open: &load.Result{Mode: load.Open, Rate: 5}, MeanBytes: 2_670_000},
+			{Scenario: "held", Target: "bare-proxy", Held: &held{
+				Result:     &load.HoldResult{Streams: 1000, Opened: 1000, StillOpen: 1000, OpenAfter: 700 * time.Millisecond, OK: 1000},
+				IdleRSSKiB: 10 << 10, HeldRSSKiB: 10<<10 + 30_000, PerStreamKiB: 30, IdleFDs: 10, HeldFDs: 2010,
+			}},
+		}}
+	md := rep.markdown()
+	for _, want := range []string{
+		"for 10s (edit10mb: 5s, image: 5s).",
+		"| image | mock | 100 |",
+		"answers averaged 2.67 MB",
+		"| RSS per held stream |",
+		"| held | bare-proxy | 1000 | 1000 | 700.000 ms | 10.0 MiB | 39.3 MiB | 30.0 KiB | 10 → 2010 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Count(md, "| held |") != 1 {
+		t.Errorf("held row rendered more than once:\n%s", md)
 	}
 }

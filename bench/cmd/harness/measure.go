@@ -13,8 +13,9 @@ import (
 type row struct {
 	Scenario string       `json:"scenario"`
 	Target   string       `json:"target"`
-	Closed   *load.Result `json:"closed"`
-	Open     *load.Result `json:"open"`
+	Closed   *load.Result `json:"closed,omitempty"`
+	Open     *load.Result `json:"open,omitempty"`
+	Held     *held        `json:"held,omitempty"` // held-streams scenarios only, instead of Closed and Open
 	// CPU time of the target process over each measured phase (including
 	// the settle pause after it, so work a request leaves behind, such as
 	// the billing journal's drain, is charged to it).
@@ -30,6 +31,9 @@ type row struct {
 	RPSvsProxy float64       `json:"rps_vs_proxy"`
 	AddedP50   time.Duration `json:"added_p50_ns"` // open-loop p50 minus the mock's
 	AddedP99   time.Duration `json:"added_p99_ns"`
+	// MeanBytes is the closed loop's mean answer size, to show that a
+	// large answer (the image scenario's) really was relayed whole.
+	MeanBytes int64 `json:"mean_answer_bytes,omitempty"`
 }
 
 // settle is how long the harness waits after a phase before reading the
@@ -45,8 +49,19 @@ func measureScenario(ctx context.Context, o options, sc scenario, targets []*tar
 		rows[i] = &row{Scenario: sc.Name, Target: t.Name}
 	}
 	client := load.Client(max(o.workers, 1024))
-	closed := load.Config{Mode: load.Closed, Workers: o.workers, Duration: o.phase}
-	open := load.Config{Mode: load.Open, Rate: sc.Rate, Duration: o.phase}
+	defer client.CloseIdleConnections()
+	d := o.phase
+	if own := pick(o.quick, sc.QuickPhase, sc.Phase); own > 0 && !o.phaseSet {
+		d = own
+	}
+	if d != o.phase {
+		if rep.OwnPhases == nil {
+			rep.OwnPhases = map[string]time.Duration{}
+		}
+		rep.OwnPhases[sc.Name] = d
+	}
+	closed := load.Config{Mode: load.Closed, Workers: o.workers, Duration: d}
+	open := load.Config{Mode: load.Open, Rate: sc.Rate, Duration: d}
 
 	for i, t := range targets {
 		warm := closed
@@ -81,6 +96,9 @@ func measureScenario(ctx context.Context, o options, sc scenario, targets []*tar
 		r.PeakRSSKiB, r.RSSKiB, r.Threads = s.HWMKiB, s.RSSKiB, s.Threads
 		if n := r.Closed.OK + r.Closed.Errors + r.Open.OK + r.Open.Errors; n > 0 {
 			r.CPUPer1k = (r.ClosedCPU + r.OpenCPU).Seconds() * 1000 / float64(n)
+		}
+		if r.Closed.OK > 0 {
+			r.MeanBytes = r.Closed.Bytes / r.Closed.OK
 		}
 		mock, proxy := rows[0], rows[1]
 		if v := mock.Closed.RPS(); v > 0 {

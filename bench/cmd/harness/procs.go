@@ -175,3 +175,32 @@ func buildGateway(ctx context.Context, repo, dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// fdLimit is the process's soft open-files limit, from /proc/<pid>/limits.
+func (p *proc) fdLimit() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("read %s limits: %w", p.name, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return n, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("parse %s limits: no \"Max open files\" line", p.name)
+}
+
+// openFDs counts the process's open file descriptors: with streams held,
+// it shows that the connections really are open at the target.
+func (p *proc) openFDs() (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("list %s descriptors: %w", p.name, err)
+	}
+	return len(ents), nil
+}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,9 +21,11 @@ type report struct {
 	Quick   bool          `json:"quick"`
 	Phase   time.Duration `json:"phase_ns"`
 	Warmup  time.Duration `json:"warmup_ns"`
-	Workers int           `json:"workers"`
-	Rows    []*row        `json:"rows"`
-	Notes   []string      `json:"notes,omitempty"`
+	// OwnPhases lists the scenarios whose phases ran other than Phase.
+	OwnPhases map[string]time.Duration `json:"own_phases_ns,omitempty"`
+	Workers   int                      `json:"workers"`
+	Rows      []*row                   `json:"rows"`
+	Notes     []string                 `json:"notes,omitempty"`
 }
 
 // machine is what the numbers were measured on.
@@ -89,32 +93,29 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Run %s, %s; %s, %d CPUs, %.1f GiB RAM, Linux %s, %s.\n",
 		r.Started.Format(time.RFC3339), pick(r.Quick, "quick", "full"), m.CPU, m.CPUs,
 		float64(m.MemoryKiB)/(1<<20), m.Kernel, m.Go)
-	fmt.Fprintf(&b, "Closed loop: %d workers for %v. Open loop: the scenario's rate for %v. Warm-up %v per target and scenario.\n\n",
-		r.Workers, r.Phase, r.Phase, r.Warmup)
-	b.WriteString("| scenario | target | closed req/s | × mock | × proxy | closed p99 | open rate | open p50 | open p99 | open p99.9 | added p50 | added p99 | CPU-s / 1k req | peak RSS | RSS after | errors |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, w := range r.Rows {
-		errs := w.Closed.Errors + w.Open.Errors
-		added50, added99 := "—", "—"
-		if w.Target != "mock" {
-			added50, added99 = signed(w.AddedP50), signed(w.AddedP99)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.2f | %s | %.0f/s | %s | %s | %s | %s | %s | %.3f | %.1f MiB | %.1f MiB | %s |\n",
-			w.Scenario, w.Target, w.Closed.RPS(), w.RPSvsMock, w.RPSvsProxy, dur(w.Closed.Latency.P99), w.Open.Rate,
-			dur(w.Open.Latency.P50), dur(w.Open.Latency.P99), dur(w.Open.Latency.P999), added50, added99,
-			w.CPUPer1k, mib(w.PeakRSSKiB), mib(w.RSSKiB), errorCell(errs))
+	var own []string
+	for _, name := range slices.Sorted(maps.Keys(r.OwnPhases)) {
+		own = append(own, fmt.Sprintf("%s: %v", name, r.OwnPhases[name]))
 	}
-	b.WriteString("\nPeak RSS is the process's VmHWM after the scenario (its peak since start); RSS after is VmRSS then. " +
-		"CPU-s / 1k req is the target process's own user+system time over both phases. " +
-		"Added latency is the open-loop percentile minus the mock-direct one in the same scenario.\n")
+	short := ""
+	if len(own) > 0 {
+		short = " (" + strings.Join(own, ", ") + ")"
+	}
+	fmt.Fprintf(&b, "Closed loop: %d workers for %v%s. Open loop: the scenario's rate for as long. Warm-up %v per target and scenario.\n\n",
+		r.Workers, r.Phase, short, r.Warmup)
+	var loads, holds []*row
 	for _, w := range r.Rows {
-		if w.Open.Late+w.Open.Missed > 0 {
-			fmt.Fprintf(&b, "\n- %s / %s open loop: %d starts late by more than 1 ms (worst %s), %d missed.",
-				w.Scenario, w.Target, w.Open.Late, dur(w.Open.MaxBehind), w.Open.Missed)
+		if w.Held != nil {
+			holds = append(holds, w)
+		} else {
+			loads = append(loads, w)
 		}
-		for _, s := range append(w.Closed.ErrorSamples, w.Open.ErrorSamples...) {
-			fmt.Fprintf(&b, "\n- %s / %s error: %s", w.Scenario, w.Target, s)
-		}
+	}
+	if len(loads) > 0 {
+		r.loadTable(&b, loads)
+	}
+	if len(holds) > 0 {
+		r.heldTable(&b, holds)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n- %s", n)
@@ -140,3 +141,64 @@ func signed(d time.Duration) string {
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// loadTable renders the closed- and open-loop scenarios.
+func (r *report) loadTable(b *strings.Builder, rows []*row) {
+	b.WriteString("| scenario | target | closed req/s | × mock | × proxy | closed p99 | open rate | open p50 | open p99 | open p99.9 | added p50 | added p99 | CPU-s / 1k req | peak RSS | RSS after | errors |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, w := range rows {
+		errs := w.Closed.Errors + w.Open.Errors
+		added50, added99 := "—", "—"
+		if w.Target != "mock" {
+			added50, added99 = signed(w.AddedP50), signed(w.AddedP99)
+		}
+		fmt.Fprintf(b, "| %s | %s | %.0f | %.2f | %.2f | %s | %.0f/s | %s | %s | %s | %s | %s | %.3f | %.1f MiB | %.1f MiB | %s |\n",
+			w.Scenario, w.Target, w.Closed.RPS(), w.RPSvsMock, w.RPSvsProxy, dur(w.Closed.Latency.P99), w.Open.Rate,
+			dur(w.Open.Latency.P50), dur(w.Open.Latency.P99), dur(w.Open.Latency.P999), added50, added99,
+			w.CPUPer1k, mib(w.PeakRSSKiB), mib(w.RSSKiB), errorCell(errs))
+	}
+	b.WriteString("\nPeak RSS is the process's VmHWM after the scenario (its peak since start); RSS after is VmRSS then. " +
+		"CPU-s / 1k req is the target process's own user+system time over both phases. " +
+		"Added latency is the open-loop percentile minus the mock-direct one in the same scenario.\n")
+	for _, w := range rows {
+		if w.MeanBytes >= 1<<20 {
+			fmt.Fprintf(b, "\n- %s / %s: answers averaged %.2f MB.", w.Scenario, w.Target, float64(w.MeanBytes)/1e6)
+		}
+	}
+	for _, w := range rows {
+		if w.Open.Late+w.Open.Missed > 0 {
+			fmt.Fprintf(b, "\n- %s / %s open loop: %d starts late by more than 1 ms (worst %s), %d missed.",
+				w.Scenario, w.Target, w.Open.Late, dur(w.Open.MaxBehind), w.Open.Missed)
+		}
+		for _, s := range append(w.Closed.ErrorSamples, w.Open.ErrorSamples...) {
+			fmt.Fprintf(b, "\n- %s / %s error: %s", w.Scenario, w.Target, s)
+		}
+	}
+	b.WriteString("\n")
+}
+
+// heldTable renders the held-streams scenarios.
+func (r *report) heldTable(b *strings.Builder, rows []*row) {
+	b.WriteString("\n| scenario | target | streams | held at once | all open after | RSS idle | RSS held | RSS per held stream | fds idle → held | threads held | peak RSS | errors |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, w := range rows {
+		h := w.Held
+		open := "—"
+		if h.Result.Opened == int64(h.Result.Streams) {
+			open = dur(h.Result.OpenAfter)
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %.1f MiB | %.1f MiB | %.1f KiB | %d → %d | %d | %.1f MiB | %s |\n",
+			w.Scenario, w.Target, h.Result.Streams, h.Result.StillOpen, open, mib(h.IdleRSSKiB), mib(h.HeldRSSKiB),
+			h.PerStreamKiB, h.IdleFDs, h.HeldFDs, h.HeldThreads, mib(w.PeakRSSKiB), errorCell(h.Result.Errors))
+	}
+	b.WriteString("\nAll streams start at once; once every one has its first event, the target's VmRSS is sampled " +
+		fmt.Sprintf("%d times %v apart and the highest kept (RSS held). ", heldSampleTimes, heldSampleEvery) +
+		"RSS idle is VmRSS after a warm-up with short streams and a settle pause. " +
+		"RSS per held stream = (RSS held − RSS idle) / streams. " +
+		"Held at once counts streams open through all the samples.\n")
+	for _, w := range rows {
+		for _, s := range w.Held.Result.ErrorSamples {
+			fmt.Fprintf(b, "\n- %s / %s error: %s", w.Scenario, w.Target, s)
+		}
+	}
+}

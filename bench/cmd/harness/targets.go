@@ -30,6 +30,7 @@ type target struct {
 const (
 	chatModel  = "gpt-4o-mini"
 	embedModel = "text-embedding-3-small"
+	imageModel = "gpt-image-1"
 )
 
 // gatewayConfig is a serve configuration with every request-path feature
@@ -54,7 +55,7 @@ channels:
   - name: mock
     type: openai
     base_url: %q
-    models: [%s, %s]
+    models: [%s, %s, %s]
     credentials:
       - key: mock-bench-1
       - key: mock-bench-2
@@ -69,7 +70,9 @@ keys:
 pricing:
   %s: {input: 0.15, output: 0.60}
   %s: {input: 0.02}
-`, listen, dataDir, dbURL, redisBlock, secretKey, mockURL, chatModel, embedModel, apiKey, chatModel, embedModel)
+  %s: {per_image: {default: 0.04}}
+`, listen, dataDir, dbURL, redisBlock, secretKey, mockURL, chatModel, embedModel, imageModel,
+		apiKey, chatModel, embedModel, imageModel)
 }
 
 // gatewayEnv is a gateway's backing services: SQLite in its data dir, or a
@@ -192,7 +195,11 @@ func deleteRedisPrefix(ctx context.Context, redisURL, prefix string) error {
 	return nil
 }
 
-// header is the request header every scenario sends to t.
-func (t *target) header() http.Header {
-	return http.Header{"Content-Type": {"application/json"}, "Authorization": {t.Auth}}
+// header is the request header a scenario sends to t, with its body's
+// content type ("" for JSON).
+func (t *target) header(contentType string) http.Header {
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	return http.Header{"Content-Type": {contentType}, "Authorization": {t.Auth}}
 }

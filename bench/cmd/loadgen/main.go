@@ -7,6 +7,10 @@
 //	go run ./bench/cmd/loadgen -url http://127.0.0.1:8080/v1/chat/completions \
 //	  -H 'Authorization: Bearer sk-…' -body '{"model":"gpt-4o-mini","messages":[…]}' \
 //	  -mode open -rate 1000 -d 10s
+//
+// -mode hold starts -c requests at once (slow streams, say) and reports
+// when all are open and how they ended, for watching a target's memory
+// with that many held.
 package main
 
 import (
@@ -48,8 +52,8 @@ func run() int {
 	body := flag.String("body", "", "request `BODY`")
 	bodyFile := flag.String("body-file", "", "read the request body from `FILE`")
 	tail := flag.String("tail", "", "`TEXT` every answer must end with (e.g. \"[DONE]\" for streams)")
-	mode := flag.String("mode", "closed", "closed (N workers, max throughput) or open (fixed rate)")
-	workers := flag.Int("c", 16, "closed loop: concurrent `WORKERS`")
+	mode := flag.String("mode", "closed", "closed (N workers, max throughput), open (fixed rate) or hold (N requests at once, each read to its end)")
+	workers := flag.Int("c", 16, "closed loop: concurrent `WORKERS`; hold: requests held at once")
 	rate := flag.Float64("rate", 1000, "open loop: requests per `SECOND`")
 	dur := flag.Duration("d", 10*time.Second, "run `DURATION` (0 = until -n)")
 	count := flag.Int64("n", 0, "stop after `N` requests (0 = until -d)")
@@ -80,6 +84,16 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// Each held or concurrent request is a descriptor of its own.
+	soft, _, err := load.RaiseFDLimit()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+	} else if need := uint64(max(*workers, *maxInFlight)) + 64; soft < need {
+		fmt.Fprintf(os.Stderr, "loadgen: open-files limit %d is under the %d this run may need\n", soft, need)
+	}
+	if *mode == "hold" {
+		return hold(ctx, req, *workers, *jsonOut)
+	}
 	conns := *workers
 	if cfg.Mode == load.Open {
 		conns = *maxInFlight
@@ -106,6 +120,33 @@ func run() int {
 	}
 	fmt.Printf("latency: p50 %v  p90 %v  p99 %v  p99.9 %v  max %v  mean %v\n",
 		l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+	for _, s := range res.ErrorSamples {
+		fmt.Printf("error: %s\n", s)
+	}
+	return 0
+}
+
+// hold runs -mode hold: n requests at once, reporting when all are open.
+func hold(ctx context.Context, req load.Request, n int, jsonOut bool) int {
+	res, err := load.Hold(ctx, load.Client(n), req, load.HoldConfig{Streams: n}, func(context.Context) error {
+		fmt.Fprintf(os.Stderr, "loadgen: %d requests started, all answering; reading them to the end\n", n)
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		return 1
+	}
+	if jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Printf("hold: %d started, %d open at once (all after %v), %d ok, %d errors in %.2fs, %.1f MB read\n",
+		res.Streams, res.StillOpen, res.OpenAfter, res.OK, res.Errors, res.Elapsed.Seconds(), float64(res.Bytes)/1e6)
 	for _, s := range res.ErrorSamples {
 		fmt.Printf("error: %s\n", s)
 	}
