@@ -151,6 +151,15 @@ func (x *imageExchange) jsonBody(upstreamModel string) ([]byte, error) {
 // delivered (a URL that fails to download, storage that fails) is left
 // out, and the usage counts the images delivered, which is what is billed.
 func (x *imageExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Usage, error) {
+	if !x.store {
+		// The common case, base64 asked and base64 returned, without
+		// decoding megabytes of JSON (see images_scan.go).
+		if sc, ok := scanImageAnswer(body); ok && sc.allB64 && sc.images > 0 && sc.images <= x.n {
+			u := usageOf(sc.usage)
+			u.Images = sc.images
+			return body, u, nil
+		}
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, relay.Usage{}, fmt.Errorf("decode images answer: %w", err)
@@ -159,13 +168,7 @@ func (x *imageExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Us
 	if err := json.Unmarshal(top["data"], &data); err != nil {
 		return nil, relay.Usage{}, fmt.Errorf("decode images answer's data: %w", err)
 	}
-	var u relay.Usage
-	if raw, ok := top["usage"]; ok {
-		var iu imageUsage
-		if json.Unmarshal(raw, &iu) == nil {
-			u.PromptTokens, u.CompletionTokens = iu.InputTokens, iu.OutputTokens
-		}
-	}
+	u := usageOf(top["usage"])
 	if len(data) == 0 {
 		return nil, u, errors.New("the upstream answered with no images")
 	}
@@ -203,6 +206,15 @@ func (x *imageExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Us
 	}
 	b, err := marshalJSON(top)
 	return b, u, err
+}
+
+// usageOf reads the images API's usage member, if any.
+func usageOf(raw []byte) relay.Usage {
+	var iu imageUsage
+	if len(raw) == 0 || json.Unmarshal(raw, &iu) != nil {
+		return relay.Usage{}
+	}
+	return relay.Usage{PromptTokens: iu.InputTokens, CompletionTokens: iu.OutputTokens}
 }
 
 // convert delivers one image as the client's format.
