@@ -86,3 +86,35 @@ func BenchmarkChatStream(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkImageB64 relays a 2.7 MB base64 image answer, priced per
+// image, through the whole gateway (task record included).
+func BenchmarkImageB64(b *testing.B) {
+	g := imageGateway(b, func(cfg *config.Config) {
+		cfg.Log.Level = "error"
+		cfg.Pricing = map[string]config.Price{"gpt-image-1": {PerImage: map[string]float64{"default": 0.04}}}
+		cfg.Billing.NewUserCredit = 1e6
+	})
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+	body := `{"model":"gpt-image-1","prompt":"bench [[mock image_bytes=2000000]]","response_format":"b64_json"}`
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, g.base+"/v1/images/generations", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || n < 2_000_000 {
+				b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 )
 
@@ -231,7 +232,18 @@ func isHex4(b []byte) bool {
 	return true
 }
 
+// hasControl reports a byte below 0x20, eight bytes at a time: for each
+// byte x of w, (x - 0x20) borrows into its top bit exactly when x < 0x20,
+// and & ^w discards bytes whose top bit was already set (x >= 0x80).
 func hasControl(b []byte) bool {
+	const low, high = 0x2020202020202020, 0x8080808080808080
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		if (w-low)&^w&high != 0 {
+			return true
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c < 0x20 {
 			return true

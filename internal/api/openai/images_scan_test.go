@@ -115,3 +115,17 @@ func BenchmarkImageAnswer(b *testing.B) {
 		}
 	})
 }
+
+func TestHasControl(t *testing.T) {
+	for n := range 40 {
+		for pos := range n {
+			for _, c := range []byte{0x00, 0x09, 0x1f, 0x20, 0x7f, 0x80, 0xff} {
+				b := []byte(strings.Repeat("A", n))
+				b[pos] = c
+				if got, want := hasControl(b), c < 0x20; got != want {
+					t.Fatalf("len %d, %#x at %d: %v, want %v", n, c, pos, got, want)
+				}
+			}
+		}
+	}
+}
