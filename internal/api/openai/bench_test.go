@@ -1,6 +1,7 @@
 package openai_test
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -117,4 +118,31 @@ func BenchmarkImageB64(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkImageEdit10MB uploads a 10 MiB image (small pixels, padded) as
+// a multipart edit through the whole gateway.
+func BenchmarkImageEdit10MB(b *testing.B) {
+	g := imageGateway(b, func(cfg *config.Config) { cfg.Log.Level = "error" })
+	body, ctype := multipartBody(b, [][2]string{{"model", "gpt-image-1"}, {"prompt", "bench"}},
+		[]formFile{{"image", "big.png", "image/png", pngBytes(b, 256, 256, 10<<20)}})
+	raw := body.Bytes()
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, g.base+"/v1/images/edits", bytes.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
 }
