@@ -81,16 +81,24 @@ func scanData(b []byte, i int, s *imageScan) (int, bool) {
 		}
 		s.images++
 		s.allB64 = s.allB64 && hasB64
-		i = skipSpace(b, i)
-		switch {
-		case i < len(b) && b[i] == ',':
-			i = skipSpace(b, i+1)
-		case i < len(b) && b[i] == ']':
-			return i + 1, true
-		default:
-			return i, false
+		var end bool
+		if i, end, ok = afterElement(b, i, ']'); !ok || end {
+			return i, ok
 		}
 	}
+}
+
+// afterElement reads what follows a member or element at b[i]: a comma
+// (more follow) or the closing byte (end, and i past it).
+func afterElement(b []byte, i int, closing byte) (next int, end, ok bool) {
+	i = skipSpace(b, i)
+	switch {
+	case i < len(b) && b[i] == ',':
+		return skipSpace(b, i+1), false, true
+	case i < len(b) && b[i] == closing:
+		return i + 1, true, true
+	}
+	return i, false, false
 }
 
 // walkObject calls member for each key of the object at b[i] with the
@@ -104,26 +112,21 @@ func walkObject(b []byte, i int, member func(key []byte, v int) (int, bool)) (in
 		if i >= len(b) || b[i] != '"' {
 			return i, false
 		}
-		end, ok := skipString(b, i)
+		keyEnd, ok := skipString(b, i)
 		if !ok {
 			return i, false
 		}
-		key := b[i+1 : end-1]
-		i = skipSpace(b, end)
+		key := b[i+1 : keyEnd-1]
+		i = skipSpace(b, keyEnd)
 		if i >= len(b) || b[i] != ':' {
 			return i, false
 		}
 		if i, ok = member(key, skipSpace(b, i+1)); !ok {
 			return i, false
 		}
-		i = skipSpace(b, i)
-		switch {
-		case i < len(b) && b[i] == ',':
-			i = skipSpace(b, i+1)
-		case i < len(b) && b[i] == '}':
-			return i + 1, true
-		default:
-			return i, false
+		var end bool
+		if i, end, ok = afterElement(b, i, '}'); !ok || end {
+			return i, ok
 		}
 	}
 }
@@ -147,18 +150,12 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 			return i + 1, true
 		}
 		for {
-			var ok bool
+			var ok, end bool
 			if i, ok = skipValue(b, i, depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(b, i)
-			switch {
-			case i < len(b) && b[i] == ',':
-				i = skipSpace(b, i+1)
-			case i < len(b) && b[i] == ']':
-				return i + 1, true
-			default:
-				return i, false
+			if i, end, ok = afterElement(b, i, ']'); !ok || end {
+				return i, ok
 			}
 		}
 	default:
