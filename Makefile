@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/switchyard
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build test test-short lint run demo bench bench-micro clean
+.PHONY: build test test-short lint run demo bench bench-micro soak clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/switchyard
@@ -37,6 +37,13 @@ run: build
 # are set. BENCH_FLAGS=-quick is a smoke run of about 3 minutes.
 bench:
 	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)
+
+# The soak (bench/README.md): one gateway (SQLite; SOAK_FLAGS=-soak-db
+# pg-redis for PostgreSQL + Redis) under a steady mixed load for 10 minutes,
+# sampling RSS, goroutines and fds; writes bench/out/soak.{md,json} with a
+# PASS/FAIL verdict on growth. SOAK_FLAGS=-soak=1m for a short run.
+soak:
+	$(GO) run ./bench/cmd/harness -soak 10m $(SOAK_FLAGS)
 
 # The Go micro-benchmarks of the hot paths.
 bench-micro:

@@ -59,6 +59,16 @@ type Config struct {
 	// LateAfter is how far behind its scheduled time an open-loop start
 	// may be before it counts as late. 0 means 1 ms.
 	LateAfter time.Duration
+	// Live, when set, also counts every answer as it ends, so that a long
+	// run can be watched while it goes (the soak samples it).
+	Live *Live
+}
+
+// Live counts a run's answers while it goes; one Live may serve several
+// runs at once.
+type Live struct {
+	OK     atomic.Int64
+	Errors atomic.Int64
 }
 
 // Result is what a run measured.
@@ -316,6 +326,9 @@ func (r *runner) do(ctx context.Context) {
 		r.fail(fmt.Sprintf("answer does not end with %q: %q", r.req.Tail, tail.bytes()))
 	default:
 		r.ok.Add(1)
+		if r.cfg.Live != nil {
+			r.cfg.Live.OK.Add(1)
+		}
 		r.hist.Record(d)
 	}
 }
@@ -351,6 +364,9 @@ const maxSamples = 5
 
 func (r *runner) fail(desc string) {
 	r.errs.Add(1)
+	if r.cfg.Live != nil {
+		r.cfg.Live.Errors.Add(1)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.samples) >= maxSamples {

@@ -125,3 +125,30 @@ func TestTailWriterKeepsLastBytes(t *testing.T) {
 		t.Fatalf("tail %q, want %q", got, want)
 	}
 }
+
+// Live sees the same answers the Result counts, across runs sharing it.
+func TestLiveCountsAcrossRuns(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			http.Error(w, "no", http.StatusTeapot)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	var live Live
+	var ok, errs int64
+	for _, path := range []string{"/good", "/bad"} {
+		res, err := Run(context.Background(), Client(4), Request{URL: srv.URL + path},
+			Config{Mode: Closed, Workers: 2, Requests: 20, Live: &live})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok += res.OK
+		errs += res.Errors
+	}
+	if ok != 20 || errs != 20 || live.OK.Load() != ok || live.Errors.Load() != errs {
+		t.Fatalf("results ok %d errors %d, live ok %d errors %d; want 20 and 20 in both",
+			ok, errs, live.OK.Load(), live.Errors.Load())
+	}
+}

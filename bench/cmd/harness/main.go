@@ -9,12 +9,14 @@
 //
 //	go run ./bench/cmd/harness            # full run, about 8 minutes
 //	go run ./bench/cmd/harness -quick     # smoke run, about three minutes
+//	go run ./bench/cmd/harness -soak 10m  # one gateway under steady load: no growth?
 //
 // Results go to bench/out/results.md and results.json; each target's log
 // to bench/out/<target>.log. See bench/README.md.
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -42,6 +44,7 @@ type options struct {
 	workers  int
 	rates    string
 	only     string
+	soak     soakOptions
 }
 
 func main() {
@@ -64,9 +67,22 @@ func main() {
 	flag.DurationVar(&o.phase, "d", 0, "`DURATION` of each measured phase (default 10s, 5s for image and edit10mb; with -quick 2s, 3s for those)")
 	flag.DurationVar(&o.warmup, "warmup", 0, "closed-loop warm-up per target and scenario (default 2s, 500ms with -quick)")
 	flag.IntVar(&o.workers, "c", 16, "closed loop: concurrent `WORKERS`")
-	flag.StringVar(&o.rates, "rates", "", "open-loop rates as `NAME=RPS,…` (default chat=1000,stream-200=100,embed-50k=100,image=5,edit10mb=4)")
+	flag.StringVar(&o.rates, "rates", "", "open-loop rates as `NAME=RPS,…` (default chat=1000,stream-200=100,embed-50k=100,image=5,edit10mb=4; with -soak chat=200,stream-50=20,embed-50k=5,image=1)")
 	flag.StringVar(&o.only, "scenarios", "", "comma-separated `NAMES` to run (default all: "+scenarioNames+")")
+	flag.DurationVar(&o.soak.d, "soak", 0, "soak one gateway under a steady mixed load for `DURATION` (e.g. 10m) instead of the benchmark; writes <out>/soak.md and soak.json")
+	flag.StringVar(&o.soak.db, "soak-db", "sqlite", "soak: the gateway's backend, `sqlite` or pg-redis (needs SWITCHYARD_TEST_{POSTGRES,REDIS}_URL)")
+	flag.DurationVar(&o.soak.every, "soak-every", 10*time.Second, "soak: sample `INTERVAL`")
+	flag.DurationVar(&o.soak.warmup, "soak-warmup", 0, "soak: load samples left out of the verdict, from the start (default 1m, or a quarter of a shorter -soak)")
+	flag.Float64Var(&o.soak.growth, "soak-max-rss-growth", 5, "soak: pass while the fitted RSS growth over the measured window is under `MIB`")
+	flag.IntVar(&o.soak.slack, "soak-slack", 10, "soak: pass while idle goroutines and fds after load are within baseline ± `N`")
 	flag.Parse()
+	if o.soak.d > 0 {
+		o.soak.warmup = cmp.Or(o.soak.warmup, min(time.Minute, o.soak.d/4))
+		o.soak.prewarm = min(10*time.Second, o.soak.d/6)
+		o.soak.settle = soakSettle
+		o.mdPath = cmp.Or(o.mdPath, filepath.Join(o.out, "soak.md"))
+		o.jsonPath = cmp.Or(o.jsonPath, filepath.Join(o.out, "soak.json"))
+	}
 	o.phaseSet = o.phase != 0
 	if o.phase == 0 {
 		o.phase = pick(o.quick, 2*time.Second, 10*time.Second)
@@ -82,7 +98,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	runner := run
+	if o.soak.d > 0 {
+		runner = runSoak
+	}
+	if err := runner(ctx, o); err != nil {
 		fmt.Fprintf(os.Stderr, "harness: %v\n", err)
 		os.Exit(1)
 	}

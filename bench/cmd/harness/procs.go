@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -135,20 +134,12 @@ func (p *proc) stats() (procStats, error) {
 		return s, fmt.Errorf("read %s status: %w", p.name, err)
 	}
 	defer status.Close()
-	sc := bufio.NewScanner(status)
-	for sc.Scan() {
-		key, val, _ := strings.Cut(sc.Text(), ":")
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		switch key {
-		case "VmHWM":
-			s.HWMKiB = n
-		case "VmRSS":
-			s.RSSKiB = n
-		case "Threads":
-			s.Threads = n
-		}
+	f2, err := parseStatus(status)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", p.name, err)
 	}
-	return s, sc.Err()
+	s.HWMKiB, s.RSSKiB, s.Threads = f2.HWMKiB, f2.RSSKiB, f2.Threads
+	return s, nil
 }
 
 // freePort asks the kernel for a free loopback port. Another process could

@@ -27,6 +27,9 @@ func runRole(role string, args []string) int {
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "`ADDR` to listen on")
 	upstream := fs.String("upstream", "", "proxy: upstream base `URL`")
+	// The soak sets it short, so that the gateway's idle upstream
+	// connections (and their goroutines) are gone soon after load stops.
+	idle := fs.Duration("idle-timeout", 120*time.Second, "keep-alive `DURATION` of an idle connection")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -46,7 +49,7 @@ func runRole(role string, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *addr, h); err != nil {
+	if err := serve(ctx, *addr, h, *idle); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
 		return 1
 	}
@@ -81,13 +84,13 @@ func bareProxy(upstream *url.URL) http.Handler {
 	})
 }
 
-func serve(ctx context.Context, addr string, h http.Handler) error {
+func serve(ctx context.Context, addr string, h http.Handler, idle time.Duration) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
