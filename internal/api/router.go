@@ -98,6 +98,7 @@ func (rt *Router) Handle(pattern string, h http.Handler) {
 func (rt *Router) Handler() http.Handler {
 	rt.once.Do(func() {
 		var h http.Handler = rt.mux
+		h = asteriskForm(h)
 		h = rt.limitBody(h)
 		h = rt.recoverPanic(h)
 		h = rt.observe(h)
@@ -105,6 +106,19 @@ func (rt *Router) Handler() http.Handler {
 		rt.handler = h
 	})
 	return rt.handler
+}
+
+// asteriskForm answers a request for "*" (RFC 9112 asterisk-form; only
+// OPTIONS may use it) with an OpenAI-shaped 400: ServeMux would answer a
+// bare text one.
+func asteriskForm(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.RequestURI == "*" {
+			apierror.WriteOpenAI(w, r, apierror.InvalidRequest("The request target \"*\" is only valid for OPTIONS.", ""))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Drain makes /readyz answer 503 "draining", so load balancers stop sending
