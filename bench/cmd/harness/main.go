@@ -115,24 +115,32 @@ func pick[T any](cond bool, a, b T) T {
 	return b
 }
 
+// prepareRun creates the output directory and a work directory (the
+// caller removes it) and finds the harness's own binary, which runs the
+// roles.
+func prepareRun(out, workPrefix string) (logDir, work, self string, err error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", "", "", fmt.Errorf("create %s: %w", out, err)
+	}
+	if logDir, err = filepath.Abs(out); err != nil {
+		return "", "", "", fmt.Errorf("resolve %s: %w", out, err)
+	}
+	if self, err = os.Executable(); err != nil {
+		return "", "", "", fmt.Errorf("find own binary: %w", err)
+	}
+	if work, err = os.MkdirTemp("", workPrefix); err != nil {
+		return "", "", "", fmt.Errorf("create work dir: %w", err)
+	}
+	return logDir, work, self, nil
+}
+
 func run(ctx context.Context, o options) error {
 	started := time.Now()
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", o.out, err)
-	}
-	logDir, err := filepath.Abs(o.out)
+	logDir, work, self, err := prepareRun(o.out, "switchyard-bench-")
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", o.out, err)
-	}
-	work, err := os.MkdirTemp("", "switchyard-bench-")
-	if err != nil {
-		return fmt.Errorf("create work dir: %w", err)
+		return err
 	}
 	defer os.RemoveAll(work)
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own binary: %w", err)
-	}
 	scs, err := scenarios(o.quick)
 	if err != nil {
 		return err

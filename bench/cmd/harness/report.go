@@ -68,7 +68,13 @@ func procField(path, key string) string {
 
 func (r *report) write(mdPath, jsonPath string) error {
 	r.Machine = readMachine()
-	b, err := json.MarshalIndent(r, "", "  ")
+	return writeResults(r, r.markdown(), mdPath, jsonPath)
+}
+
+// writeResults writes v as indented JSON to jsonPath and md to mdPath,
+// creating their directories.
+func writeResults(v any, md, mdPath, jsonPath string) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)
 	}
@@ -80,7 +86,7 @@ func (r *report) write(mdPath, jsonPath string) error {
 	if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", jsonPath, err)
 	}
-	if err := os.WriteFile(mdPath, []byte(r.markdown()), 0o644); err != nil {
+	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", mdPath, err)
 	}
 	return nil

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -95,22 +93,11 @@ type soakReport struct {
 func runSoak(ctx context.Context, o options) error {
 	so := o.soak
 	started := time.Now()
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", o.out, err)
-	}
-	logDir, err := filepath.Abs(o.out)
+	logDir, work, self, err := prepareRun(o.out, "switchyard-soak-")
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", o.out, err)
-	}
-	work, err := os.MkdirTemp("", "switchyard-soak-")
-	if err != nil {
-		return fmt.Errorf("create work dir: %w", err)
+		return err
 	}
 	defer os.RemoveAll(work)
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own binary: %w", err)
-	}
 	scs, err := soakScenarios()
 	if err != nil {
 		return err
@@ -349,22 +336,7 @@ func (s *sampler) goMetrics(ctx context.Context) (goMetrics, error) {
 
 func (r *soakReport) write(mdPath, jsonPath string) error {
 	r.Machine = readMachine()
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode soak results: %w", err)
-	}
-	for _, p := range []string{mdPath, jsonPath} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", filepath.Dir(p), err)
-		}
-	}
-	if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", jsonPath, err)
-	}
-	if err := os.WriteFile(mdPath, []byte(r.markdown()), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", mdPath, err)
-	}
-	return nil
+	return writeResults(r, r.markdown(), mdPath, jsonPath)
 }
 
 // markdown renders the samples and the verdict.
