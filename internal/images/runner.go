@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/store"
 )
 
 // Exec does the image work of one claimed task and returns its outcome.
@@ -84,7 +86,7 @@ func (o *RunnerOptions) defaults() {
 		host, _ := os.Hostname()
 		var b [3]byte
 		_, _ = rand.Read(b[:])
-		o.Node = clip(host, maxNode-7) + "-" + hex.EncodeToString(b[:])
+		o.Node = store.Clip(host, maxNode-7) + "-" + hex.EncodeToString(b[:])
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/store"
 )
@@ -242,11 +241,11 @@ func (ts *Tasks) Create(ctx context.Context, t *Task) error {
 	}
 	_, err = ts.db.Write().ExecContext(ctx, ts.q(`INSERT INTO image_tasks (`+taskColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		t.ID, t.UserID, t.KeyID, clip(t.RequestID, maxRequestIDLen), t.Kind, clip(t.Model, maxModel), t.Async,
-		t.Status, clamp(t.Progress), t.N, t.Delivered, clip(t.ResponseFormat, maxShort), string(t.Params), outputs,
-		inputs, t.Stored, clip(t.ErrorCode, maxErrorCode), clip(t.ErrorMessage, maxErrorMessage), t.CostMicros,
-		t.Attempts, clip(t.Node, maxNode), nullTime(t.HeartbeatAt), t.CreatedAt, nullTime(t.StartedAt),
-		nullTime(t.FinishedAt), clip(t.WebhookURL, maxWebhookURL), "", 0, nil, "")
+		t.ID, t.UserID, t.KeyID, store.Clip(t.RequestID, maxRequestIDLen), t.Kind, store.Clip(t.Model, maxModel), t.Async,
+		t.Status, clamp(t.Progress), t.N, t.Delivered, store.Clip(t.ResponseFormat, maxShort), string(t.Params), outputs,
+		inputs, t.Stored, store.Clip(t.ErrorCode, maxErrorCode), store.Clip(t.ErrorMessage, maxErrorMessage), t.CostMicros,
+		t.Attempts, store.Clip(t.Node, maxNode), nullTime(t.HeartbeatAt), t.CreatedAt, nullTime(t.StartedAt),
+		nullTime(t.FinishedAt), store.Clip(t.WebhookURL, maxWebhookURL), "", 0, nil, "")
 	if err != nil {
 		return fmt.Errorf("create image task %s: %w", t.ID, err)
 	}
@@ -375,7 +374,7 @@ func (ts *Tasks) Claim(ctx context.Context, node string) (Task, bool, error) {
 			now := ts.clock()
 			res, err := ts.db.Write().ExecContext(ctx, ts.q(`UPDATE image_tasks SET status = 'running', node = ?,
 				started_at = ?, heartbeat_at = ?, attempts = attempts + 1, progress = 0
-				WHERE id = ? AND status = 'queued'`), clip(node, maxNode), now, now, id)
+				WHERE id = ? AND status = 'queued'`), store.Clip(node, maxNode), now, now, id)
 			if err != nil {
 				if store.IsRetryable(err) {
 					continue
@@ -485,8 +484,8 @@ func (ts *Tasks) Finish(ctx context.Context, id, node string, r Finish) (bool, e
 		delivered = ?, cost_micros = ?, outputs = ?, stored = ?, error_code = ?, error_message = ?,
 		finished_at = ?, heartbeat_at = ?, `+ts.webhookOnEnd()+`
 		WHERE id = ? AND status = 'running' AND node = ? AND (? = 0 OR attempts = ?)`),
-		r.Status, r.Delivered, r.CostMicros, outputs, r.Stored, clip(r.ErrorCode, maxErrorCode),
-		clip(r.ErrorMessage, maxErrorMessage), now, now, now, id, node, r.Attempt, r.Attempt)
+		r.Status, r.Delivered, r.CostMicros, outputs, r.Stored, store.Clip(r.ErrorCode, maxErrorCode),
+		store.Clip(r.ErrorMessage, maxErrorMessage), now, now, now, id, node, r.Attempt, r.Attempt)
 	if err != nil {
 		return false, fmt.Errorf("finish image task %s: %w", id, err)
 	}
@@ -654,7 +653,7 @@ func (ts *Tasks) WebhookDone(ctx context.Context, id, state string, attempts int
 	}
 	if _, err := ts.db.Write().ExecContext(ctx, ts.q(`UPDATE image_tasks SET webhook_state = ?,
 		webhook_attempts = ?, webhook_next_at = ?, webhook_error = ? WHERE id = ?`),
-		state, attempts, nullTime(next), clip(errMsg, maxWebhookError), id); err != nil {
+		state, attempts, nullTime(next), store.Clip(errMsg, maxWebhookError), id); err != nil {
 		return fmt.Errorf("record webhook of image task %s: %w", id, err)
 	}
 	return nil
@@ -719,25 +718,3 @@ func marshalInputs(in []string) (string, error) {
 }
 
 func clamp(pct int) int { return min(max(pct, 0), 100) }
-
-// clip makes s storable in a column of n characters: valid UTF-8 without
-// NUL (PostgreSQL refuses both), at most n characters.
-func clip(s string, n int) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "")
-	}
-	if len(s) <= n {
-		return s
-	}
-	chars := 0
-	for i := range s {
-		if chars == n {
-			return s[:i]
-		}
-		chars++
-	}
-	return s
-}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -229,4 +230,27 @@ func IsRetryable(err error) bool {
 		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 	}
 	return false
+}
+
+// Clip makes s storable in a column of n characters: valid UTF-8 (an
+// upstream error may be cut mid-character, which PostgreSQL and MySQL
+// refuse), without NUL (PostgreSQL refuses it), at most n characters.
+func Clip(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	if len(s) <= n { // n bytes are at most n characters
+		return s
+	}
+	chars := 0
+	for i := range s {
+		if chars == n {
+			return s[:i]
+		}
+		chars++
+	}
+	return s
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/store"
 )
@@ -157,11 +156,11 @@ func (s *Store) insertTx(ctx context.Context, rows []Row) error {
 // PostgreSQL and MySQL keep, so that a row reads back the same everywhere.
 func appendArgs(args []any, r *Row) []any {
 	return append(args,
-		clip(r.ChargeID, maxChargeID), clip(r.RequestID, maxRequestID), r.Time.UTC().Truncate(time.Microsecond),
-		nullID(r.UserID), nullID(r.KeyID), clip(r.Model, maxName), clip(r.ServedModel, maxName), clip(r.Channel, maxName),
-		nullID(r.CredentialID), r.Attempts, r.Stream, r.Status, clip(r.Error, maxError),
+		store.Clip(r.ChargeID, maxChargeID), store.Clip(r.RequestID, maxRequestID), r.Time.UTC().Truncate(time.Microsecond),
+		nullID(r.UserID), nullID(r.KeyID), store.Clip(r.Model, maxName), store.Clip(r.ServedModel, maxName), store.Clip(r.Channel, maxName),
+		nullID(r.CredentialID), r.Attempts, r.Stream, r.Status, store.Clip(r.Error, maxError),
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.ReasoningTokens, r.Images, r.Estimated, r.CostMicros,
-		r.TTFB.Milliseconds(), r.Duration.Milliseconds(), clip(r.ClientIP, maxClientIP))
+		r.TTFB.Milliseconds(), r.Duration.Milliseconds(), store.Clip(r.ClientIP, maxClientIP))
 }
 
 func nullID(id int64) any {
@@ -169,29 +168,6 @@ func nullID(id int64) any {
 		return nil
 	}
 	return id
-}
-
-// clip makes s storable in a column of n characters: valid UTF-8 (an
-// upstream error may be cut mid-character, which PostgreSQL and MySQL
-// refuse), without NUL (PostgreSQL refuses it), at most n characters.
-func clip(s string, n int) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "")
-	}
-	if len(s) <= n { // n bytes are at most n characters
-		return s
-	}
-	chars := 0
-	for i := range s {
-		if chars == n {
-			return s[:i]
-		}
-		chars++
-	}
-	return s
 }
 
 // Filter selects log rows; zero fields select everything.
