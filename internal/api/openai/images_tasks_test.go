@@ -37,28 +37,7 @@ func imageNodeConfig(t testing.TB, upstream string) *config.Config {
 // runNode runs a node until the returned stop is called.
 func runNode(t testing.TB, cfg *config.Config, opts ...app.Option) (*gateway, func()) {
 	t.Helper()
-	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), opts...)
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("node stopped: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	a, stop := apptest.Run(t, cfg, nil, opts...)
 	return &gateway{base: "http://" + a.Addr(), app: a}, stop
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,15 @@ func Start(t testing.TB, cfg *config.Config) *app.App {
 // StartWith is Start with a logger (nil discards) and app options.
 func StartWith(t testing.TB, cfg *config.Config, log *slog.Logger, opts ...app.Option) *app.App {
 	t.Helper()
+	a, _ := Run(t, cfg, log, opts...)
+	return a
+}
+
+// Run is StartWith that also returns stop, which stops the node and waits
+// for it (failing the test if Run failed or did not drain); stop is safe
+// to call more than once and runs at the end of the test in any case.
+func Run(t testing.TB, cfg *config.Config, log *slog.Logger, opts ...app.Option) (*app.App, func()) {
+	t.Helper()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -62,16 +72,20 @@ func StartWith(t testing.TB, cfg *config.Config, log *slog.Logger, opts ...app.O
 		cancel()
 		t.Fatal("gateway not listening after 10s")
 	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway Run: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("gateway did not stop within 10s")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("gateway did not stop within 10s")
-		}
-	})
-	return a
+		})
+	}
+	t.Cleanup(stop)
+	return a, stop
 }
