@@ -191,41 +191,13 @@ func (h *Handler) jsonImageJob(body []byte, kind string) (*imageJob, imageFlags,
 		return nil, imageFlags{}, err
 	}
 	var f imageFlags
-	str := func(name string, dst *string) error {
-		raw, ok := members[name]
-		if !ok || string(raw) == "null" {
-			return nil
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return apierror.InvalidRequest(fmt.Sprintf("Invalid type for %s: expected a string.", name), name)
-		}
-		return nil
-	}
-	num := func(name string, dst *int) error {
-		raw, ok := members[name]
-		if !ok || string(raw) == "null" {
-			return nil
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return apierror.InvalidRequest(fmt.Sprintf("Invalid type for %s: expected an integer.", name), name)
-		}
-		return nil
-	}
-	boolean := func(name string, dst *bool) error {
-		raw, ok := members[name]
-		if !ok || string(raw) == "null" {
-			return nil
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return apierror.InvalidRequest(fmt.Sprintf("Invalid type for %s: expected a boolean.", name), name)
-		}
-		return nil
-	}
 	_, f.hasPrompt = members["prompt"]
 	for _, err := range []error{
-		str("model", &f.Model), str("prompt", &f.Prompt), str("size", &f.Size), str("quality", &f.Quality),
-		str("response_format", &f.ResponseFormat), num("n", &f.N), num("partial_images", &f.PartialImages),
-		boolean("stream", &f.Stream), boolean("async", &f.Async),
+		member(members, "model", &f.Model, "a string"), member(members, "prompt", &f.Prompt, "a string"),
+		member(members, "size", &f.Size, "a string"), member(members, "quality", &f.Quality, "a string"),
+		member(members, "response_format", &f.ResponseFormat, "a string"),
+		member(members, "n", &f.N, "an integer"), member(members, "partial_images", &f.PartialImages, "an integer"),
+		member(members, "stream", &f.Stream, "a boolean"), member(members, "async", &f.Async, "a boolean"),
 	} {
 		if err != nil {
 			return nil, f, err
@@ -243,6 +215,19 @@ func (h *Handler) jsonImageJob(body []byte, kind string) (*imageJob, imageFlags,
 		}
 	}
 	return job, f, nil
+}
+
+// member decodes members[name] into dst; absent or null leaves dst as it
+// is, and a value of another type is a 400 naming the member.
+func member[T any](members map[string]json.RawMessage, name string, dst *T, want string) error {
+	raw, ok := members[name]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return apierror.InvalidRequest(fmt.Sprintf("Invalid type for %s: expected %s.", name, want), name)
+	}
+	return nil
 }
 
 // checkJSONEditImages checks a JSON edit's images and mask: data: URLs are
