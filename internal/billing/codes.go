@@ -294,7 +294,7 @@ func (l *Ledger) redeemTx(ctx context.Context, tx *sql.Tx, userID int64, hash st
 			RequestID: "invite:" + strconv.FormatInt(codeID, 10) + ":" + strconv.FormatInt(userID, 10),
 			Kind:      KindRedeem, Amount: Micros(bonus), Note: "invite bonus for user id " + strconv.FormatInt(userID, 10)})
 	}
-	results, err := l.apply(ctx, tx, bal, entries)
+	results, err := l.apply(ctx, tx, bal, entries, false)
 	if err != nil {
 		return 0, err
 	}

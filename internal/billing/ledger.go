@@ -30,6 +30,8 @@ const (
 	KindAdjust  Kind = "adjust"
 )
 
+var ledgerColumns = []string{"user_id", "key_id", "request_id", "kind", "amount_micros", "balance_after_micros", "note", "created_at"}
+
 var kinds = []Kind{KindReserve, KindSettle, KindRelease, KindRefund, KindTopup, KindRedeem, KindAdjust}
 
 // Limits of the ledger columns.
@@ -115,8 +117,9 @@ type Mismatch struct {
 
 // Ledger posts movements to users' balances and reads them back.
 type Ledger struct {
-	db  *store.DB
-	now func() time.Time
+	db   *store.DB
+	now  func() time.Time
+	rows *store.BatchInsert // the request path's runs of entries (applyRun)
 }
 
 // NewLedger returns a Ledger over db. now may be nil (time.Now).
@@ -124,7 +127,7 @@ func NewLedger(db *store.DB, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{db: db, now: now}
+	return &Ledger{db: db, now: now, rows: db.NewBatchInsert("ledger", ledgerColumns, []string{"request_id", "kind"})}
 }
 
 // Post applies one entry in its own transaction. A repeat of a posted
@@ -153,15 +156,47 @@ func (l *Ledger) PostBatch(ctx context.Context, entries []Entry) ([]Result, erro
 			return nil, err
 		}
 	}
+	return l.postBatch(ctx, entries, nil)
+}
+
+// errRepeat ends an optimistic post (see apply) that met an entry already
+// on the ledger; the batch is posted again the careful way.
+var errRepeat = errors.New("ledger: batch holds entries posted before")
+
+// postBatch is PostBatch, running also (when not nil) in the same
+// transaction after the entries, so that the drainer commits its ledger
+// entries and its usage rows at once.
+//
+// It first posts optimistically, assuming no entry is a repeat: that is
+// the drainer's steady state (repeats follow only a crash between posting
+// and acknowledging a batch, or two nodes draining the same records), and
+// it saves reading the ledger for the batch's request ids before writing.
+// An insert that writes fewer rows than it was given rolls the
+// transaction back, and the batch is posted again reading first.
+func (l *Ledger) postBatch(ctx context.Context, entries []Entry, also func(*sql.Tx) error) ([]Result, error) {
+	if err := l.rows.Prepare(ctx); err != nil {
+		return nil, err
+	}
 	var out []Result
-	err := l.inTx(ctx, func(tx *sql.Tx) error {
-		bal, err := l.lockUsers(ctx, tx, userIDs(entries))
-		if err != nil {
-			return err
-		}
-		out, err = l.apply(ctx, tx, bal, entries)
-		return err
-	})
+	run := func(optimistic bool) error {
+		return l.inTx(ctx, func(tx *sql.Tx) error {
+			bal, err := l.lockUsers(ctx, tx, userIDs(entries))
+			if err != nil {
+				return err
+			}
+			if out, err = l.apply(ctx, tx, bal, entries, optimistic); err != nil {
+				return err
+			}
+			if also != nil {
+				return also(tx)
+			}
+			return nil
+		})
+	}
+	err := run(true)
+	if errors.Is(err, errRepeat) {
+		err = run(false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("post %d ledger entries: %w", len(entries), err)
 	}
@@ -214,17 +249,16 @@ func (l *Ledger) lockUsers(ctx context.Context, tx *sql.Tx, ids []int64) (map[in
 // before) to go below zero; a refusal deletes the row just inserted, which
 // no other transaction can have seen. Entries that cannot be refused (the
 // request path's, and credits) know their balance after from the locked
-// balance, so a run of them is one SELECT (for repeats) and one multi-row
-// INSERT (applyRun), and their balance moves are summed per user into one
-// UPDATE, made before any refusable entry of that user and at the end.
+// balance, so a run of them is one SELECT (for repeats; none when
+// optimistic, see postBatch) and one multi-row INSERT (applyRun), and
+// their balance moves are summed per user into one UPDATE, made before any
+// refusable entry of that user and at the end.
 //
 // Request-path entries with a key also move api_keys.used_micros, the
 // key's spend against its quota: by the negated amount, summed per key.
-func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, entries []Entry) ([]Result, error) {
+func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, entries []Entry, optimistic bool) ([]Result, error) {
 	d := l.db.Dialect()
-	insert := d.InsertIgnore("ledger",
-		[]string{"user_id", "key_id", "request_id", "kind", "amount_micros", "balance_after_micros", "note", "created_at"},
-		[]string{"request_id", "kind"})
+	insert := d.InsertIgnore("ledger", ledgerColumns, []string{"request_id", "kind"})
 	existing := d.Rebind("SELECT user_id, amount_micros, balance_after_micros FROM ledger WHERE request_id = ? AND kind = ?" + d.ForUpdate())
 	move := d.Rebind("UPDATE users SET balance_micros = balance_micros + ? WHERE id = ?")
 	moveFloor := d.Rebind("UPDATE users SET balance_micros = balance_micros + ? WHERE id = ? AND balance_micros + ? >= 0")
@@ -252,7 +286,7 @@ func (l *Ledger) apply(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, en
 		// A run of entries that cannot be refused goes in a few
 		// statements (applyRun); it stops short of an entry it cannot
 		// take, which the general path below then handles.
-		if n, err := l.applyRun(ctx, tx, bal, entries[i:], out[i:], deferred, keySpend, now); err != nil {
+		if n, err := l.applyRun(ctx, tx, bal, entries[i:], out[i:], deferred, keySpend, now, optimistic); err != nil {
 			return nil, err
 		} else if n > 0 {
 			i += n - 1
@@ -351,7 +385,7 @@ const runMax = 500
 // balance moves summed per user into deferred. It returns how many
 // entries it took, 0 when the first is not such an entry.
 func (l *Ledger) applyRun(ctx context.Context, tx *sql.Tx, bal map[int64]Micros, entries []Entry, out []Result,
-	deferred, keySpend map[int64]Micros, now time.Time) (int, error) {
+	deferred, keySpend map[int64]Micros, now time.Time, optimistic bool) (int, error) {
 	n := 0
 	for n < len(entries) && n < runMax && (entries[n].Amount >= 0 || entries[n].AllowNegative) {
 		n++
@@ -362,37 +396,15 @@ func (l *Ledger) applyRun(ctx context.Context, tx *sql.Tx, bal map[int64]Micros,
 	entries = entries[:n]
 	d := l.db.Dialect()
 
-	type posted struct {
-		user, amount, balAfter int64
-	}
 	type rowKey struct {
 		id   string
 		kind Kind
 	}
 	seen := make(map[rowKey]posted, n)
-	ids := make([]any, 0, n)
-	for _, e := range entries {
-		ids = append(ids, e.RequestID)
-	}
-	rows, err := tx.QueryContext(ctx, d.Rebind("SELECT request_id, kind, user_id, amount_micros, balance_after_micros FROM ledger WHERE request_id IN ("+
-		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+")"), ids...)
-	if err != nil {
-		return 0, fmt.Errorf("read posted ledger rows: %w", err)
-	}
-	for rows.Next() {
-		var (
-			k rowKey
-			p posted
-		)
-		if err := rows.Scan(&k.id, &k.kind, &p.user, &p.amount, &p.balAfter); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("read posted ledger rows: %w", err)
+	if !optimistic {
+		if err := readPosted(ctx, tx, d, entries, func(id string, kind Kind, p posted) { seen[rowKey{id, kind}] = p }); err != nil {
+			return 0, err
 		}
-		seen[k] = p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read posted ledger rows: %w", err)
 	}
 
 	args := make([]any, 0, 8*n)
@@ -429,20 +441,54 @@ func (l *Ledger) applyRun(ctx context.Context, tx *sql.Tx, bal map[int64]Micros,
 		took++
 	}
 	if inserted > 0 {
-		res, err := tx.ExecContext(ctx, d.InsertIgnoreRows("ledger",
-			[]string{"user_id", "key_id", "request_id", "kind", "amount_micros", "balance_after_micros", "note", "created_at"},
-			[]string{"request_id", "kind"}, inserted), args...)
-		if err != nil {
-			return 0, fmt.Errorf("insert %d ledger rows: %w", inserted, err)
-		}
-		// Another transaction posting the same entries since the SELECT
-		// would make this fewer: the whole batch fails and is posted
-		// again, when the SELECT sees them.
-		if got, err := res.RowsAffected(); err != nil || got != int64(inserted) {
+		got, err := l.rows.Exec(ctx, tx, args)
+		switch {
+		case err == nil && got == int64(inserted):
+		case optimistic:
+			return 0, errRepeat
+		default:
+			// Another transaction posting the same entries since the
+			// SELECT would make this fewer: the whole batch fails and is
+			// posted again, when the SELECT sees them.
 			return 0, fmt.Errorf("insert %d ledger rows: %d inserted (%v): posted concurrently, post again", inserted, got, err)
 		}
 	}
 	return took, nil
+}
+
+// posted is a ledger row as readPosted reads it.
+type posted struct {
+	user, amount, balAfter int64
+}
+
+// readPosted calls fn for each ledger row with the request id of one of
+// entries.
+func readPosted(ctx context.Context, tx *sql.Tx, d store.Dialect, entries []Entry, fn func(id string, kind Kind, p posted)) error {
+	ids := make([]any, 0, len(entries))
+	for _, e := range entries {
+		ids = append(ids, e.RequestID)
+	}
+	rows, err := tx.QueryContext(ctx, d.Rebind("SELECT request_id, kind, user_id, amount_micros, balance_after_micros FROM ledger WHERE request_id IN ("+
+		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+")"), ids...)
+	if err != nil {
+		return fmt.Errorf("read posted ledger rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id   string
+			kind Kind
+			p    posted
+		)
+		if err := rows.Scan(&id, &kind, &p.user, &p.amount, &p.balAfter); err != nil {
+			return fmt.Errorf("read posted ledger rows: %w", err)
+		}
+		fn(id, kind, p)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read posted ledger rows: %w", err)
+	}
+	return nil
 }
 
 // requestKind reports whether k is posted by the request path, and so

@@ -190,6 +190,52 @@ func TestPostBatch(t *testing.T) {
 	})
 }
 
+// A batch of request-path entries of which some are on the ledger already
+// (a drain cut off between posting and acknowledging, then posting a longer
+// batch) and one is in it twice: the new entries apply once each, with
+// balances after that skip the repeats, and the ledger still adds up. The
+// first, optimistic post of the batch meets the repeats and gives way to
+// the careful one.
+func TestPostBatchPartlyPosted(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		u := e.user(t, "a@example.com")
+		e.fund(t, u, 1000)
+		batch := make([]Entry, 0, 8)
+		for i := range 6 {
+			batch = append(batch, Entry{UserID: u, RequestID: fmt.Sprintf("c%d", i), Kind: KindReserve, Amount: -Micros(10 + i), AllowNegative: true})
+		}
+		if _, err := e.a.PostBatch(ctx, batch[:3]); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.balance(t, u); got != 1000-10-11-12 {
+			t.Fatalf("balance after the first half %s", got)
+		}
+		batch = append(batch, batch[4]) // c4 twice
+		res, err := e.b.PostBatch(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			applied bool
+			after   Micros
+		}{{false, 990}, {false, 979}, {false, 967}, {true, 954}, {true, 940}, {true, 925}, {false, 940}}
+		for i, w := range want {
+			if res[i].Applied != w.applied || res[i].BalanceAfter != w.after || res[i].Err != nil {
+				t.Errorf("entry %d: %+v, want %+v", i, res[i], w)
+			}
+		}
+		if got := e.balance(t, u); got != 925 {
+			t.Errorf("balance %s, want 925", got)
+		}
+		var rows int
+		if err := e.da.Read().QueryRowContext(ctx, "SELECT COUNT(*) FROM ledger WHERE kind = 'reserve'").Scan(&rows); err != nil || rows != 6 {
+			t.Errorf("%d reserve rows (%v), want 6", rows, err)
+		}
+		e.audit(t)
+	})
+}
+
 // 200 posts, half credits and half debits, each sent twice (once from each
 // node) at the same time: every one applies exactly once.
 func TestConcurrentPosts(t *testing.T) {

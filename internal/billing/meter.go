@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,12 +62,9 @@ type Meter struct {
 	closeErr error
 }
 
-// drainBatch bounds the records taken per round; postChunk the entries
-// per ledger transaction.
-const (
-	drainBatch = 4000
-	postChunk  = 500
-)
+// drainBatch bounds the records taken per round, and so the entries and
+// rows of one drain transaction.
+const drainBatch = 4000
 
 // NewMeter opens the hot state. On one node it first posts whatever a
 // previous process left in the journal and releases its unsettled holds,
@@ -249,29 +247,12 @@ func (m *Meter) Drain(ctx context.Context) error {
 	return nil
 }
 
-// post writes records to the ledger and the usage log. Every write is
-// idempotent, so a batch posted twice (a crash between post and ack)
-// changes nothing the second time.
+// post writes records to the ledger and the usage log, in one
+// transaction: a commit is the largest fixed cost of a drain round. Every
+// write is idempotent, so a batch posted twice (a crash between post and
+// ack) changes nothing the second time.
 func (m *Meter) post(ctx context.Context, recs []record) error {
 	ents := entries(recs)
-	for len(ents) > 0 {
-		n := min(len(ents), postChunk)
-		res, err := m.ledger.PostBatch(ctx, ents[:n])
-		if errors.Is(err, ErrUserNotFound) {
-			// A user deleted with charges in flight: post the others and
-			// report the lost ones rather than block the journal forever.
-			m.postEach(ctx, ents[:n])
-		} else if err != nil {
-			return err
-		} else {
-			for i, r := range res {
-				if r.Err != nil {
-					m.log.Error("billing: ledger entry refused", "request_id", ents[i].RequestID, "kind", string(ents[i].Kind), "error", r.Err.Error())
-				}
-			}
-		}
-		ents = ents[n:]
-	}
 	var rows []usage.Row
 	for _, r := range recs {
 		if r.kind != recUsage {
@@ -284,10 +265,41 @@ func (m *Meter) post(ctx context.Context, recs []record) error {
 		}
 		rows = append(rows, row)
 	}
-	if len(rows) > 0 {
-		if err := m.usage.Insert(ctx, rows); err != nil {
-			return fmt.Errorf("write %d usage rows: %w", len(rows), err)
+	if len(ents) == 0 {
+		return m.insertUsage(ctx, rows)
+	}
+	if err := m.usage.Prepare(ctx); err != nil {
+		return err
+	}
+	res, err := m.ledger.postBatch(ctx, ents, func(tx *sql.Tx) error {
+		if len(rows) == 0 {
+			return nil
 		}
+		return m.usage.InsertTx(ctx, tx, rows)
+	})
+	if errors.Is(err, ErrUserNotFound) {
+		// A user deleted with charges in flight: post the others and
+		// report the lost ones rather than block the journal forever.
+		m.postEach(ctx, ents)
+		return m.insertUsage(ctx, rows)
+	}
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			m.log.Error("billing: ledger entry refused", "request_id", ents[i].RequestID, "kind", string(ents[i].Kind), "error", r.Err.Error())
+		}
+	}
+	return nil
+}
+
+func (m *Meter) insertUsage(ctx context.Context, rows []usage.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := m.usage.Insert(ctx, rows); err != nil {
+		return fmt.Errorf("write %d usage rows: %w", len(rows), err)
 	}
 	return nil
 }

@@ -63,16 +63,9 @@ const (
 	MaxLimit     = 10_000
 )
 
-const (
-	// chunkRows bounds one INSERT: 23 columns × 200 rows stays far under
-	// every driver's parameter limit (SQLite 32766, PostgreSQL 65535) and
-	// MySQL's packet size, while one statement still carries a whole
-	// typical drain.
-	chunkRows = 200
-	// txAttempts bounds how often a batch the database aborted for a
-	// deadlock or lock timeout is run again; the insert is idempotent.
-	txAttempts = 5
-)
+// txAttempts bounds how often a batch the database aborted for a
+// deadlock or lock timeout is run again; the insert is idempotent.
+const txAttempts = 5
 
 var columns = []string{"charge_id", "request_id", "created_at", "user_id", "key_id", "model", "served_model", "channel",
 	"credential_id", "attempts", "stream", "status", "error", "prompt_tokens", "completion_tokens", "cached_tokens",
@@ -80,23 +73,17 @@ var columns = []string{"charge_id", "request_id", "created_at", "user_id", "key_
 
 // Store reads and writes the usage log.
 type Store struct {
-	db        *store.DB
-	fullChunk string // the INSERT of chunkRows rows, built once
+	db   *store.DB
+	rows *store.BatchInsert
 }
 
 // NewStore returns the usage log of db.
 func NewStore(db *store.DB) *Store {
-	return &Store{db: db, fullChunk: insertRows(db.Dialect(), chunkRows)}
+	return &Store{db: db, rows: db.NewBatchInsert("usage_logs", columns, []string{"charge_id"})}
 }
 
-// insertRows returns an INSERT of n rows that ignores rows whose charge_id
-// is stored already.
-func insertRows(d store.Dialect, n int) string {
-	return d.InsertIgnoreRows("usage_logs", columns, []string{"charge_id"}, n)
-}
-
-// Insert writes rows in as few statements as it can (multi-row INSERT,
-// chunks of 200 rows, one transaction), ignoring rows whose charge_id is
+// Insert writes rows in a few multi-row INSERTs (store.BatchInsert) in
+// one transaction, ignoring rows whose charge_id is
 // already stored; strings are clipped to their column sizes (by
 // characters, not bytes). Safe to call again with the same rows. Every row
 // needs a ChargeID and a Time.
@@ -104,13 +91,8 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	for i := range rows {
-		switch {
-		case rows[i].ChargeID == "":
-			return fmt.Errorf("insert usage rows: row %d (request %q) has no charge id", i, rows[i].RequestID)
-		case rows[i].Time.IsZero():
-			return fmt.Errorf("insert usage rows: row %d (charge %s) has no time", i, rows[i].ChargeID)
-		}
+	if err := check(rows); err != nil {
+		return err
 	}
 	var err error
 	for range txAttempts {
@@ -124,29 +106,67 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	return nil
 }
 
+func check(rows []Row) error {
+	for i := range rows {
+		switch {
+		case rows[i].ChargeID == "":
+			return fmt.Errorf("insert usage rows: row %d (request %q) has no charge id", i, rows[i].RequestID)
+		case rows[i].Time.IsZero():
+			return fmt.Errorf("insert usage rows: row %d (charge %s) has no time", i, rows[i].ChargeID)
+		}
+	}
+	return nil
+}
+
 func (s *Store) insertTx(ctx context.Context, rows []Row) error {
+	if err := s.Prepare(ctx); err != nil {
+		return err
+	}
 	tx, err := s.db.Write().BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	args := make([]any, 0, min(len(rows), chunkRows)*len(columns))
-	for start := 0; start < len(rows); start += chunkRows {
-		chunk := rows[start:min(start+chunkRows, len(rows))]
-		q := s.fullChunk
-		if len(chunk) < chunkRows {
-			q = insertRows(s.db.Dialect(), len(chunk))
-		}
-		args = args[:0]
-		for i := range chunk {
-			args = appendArgs(args, &chunk[i])
-		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
+	if err := s.insert(ctx, tx, rows); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Prepare prepares the INSERT statements, once; InsertTx uses them when
+// Prepare was called before its transaction began.
+func (s *Store) Prepare(ctx context.Context) error { return s.rows.Prepare(ctx) }
+
+// InsertTx is Insert inside the caller's transaction tx (of this store's
+// database), which the caller commits: the billing drainer writes a
+// batch's usage rows in the transaction that posts its ledger entries.
+func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := check(rows); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, tx, rows); err != nil {
+		return fmt.Errorf("insert %d usage rows: %w", len(rows), err)
+	}
+	return nil
+}
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []Row) error {
+	chunk := s.rows.MaxRows()
+	args := make([]any, 0, min(len(rows), chunk)*len(columns))
+	for start := 0; start < len(rows); start += chunk {
+		args = args[:0]
+		for i := range rows[start:min(start+chunk, len(rows))] {
+			args = appendArgs(args, &rows[start+i])
+		}
+		if _, err := s.rows.Exec(ctx, tx, args); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// batchSizes are the row counts of a BatchInsert's statements, largest
+// first. n rows go as whole statements of these sizes (at most three of
+// each smaller size), so every batch, whatever its length, is made of a
+// handful of statements that were parsed and planned once: a multi-row
+// INSERT of a length never seen before costs SQLite a parse of the whole
+// text, and PostgreSQL and MySQL a server-side prepare.
+var batchSizes = []int{256, 64, 16, 4, 1}
+
+// BatchInsert inserts rows into one table with multi-row INSERTs that
+// ignore rows whose conflict key exists (Dialect.InsertIgnoreRows).
+type BatchInsert struct {
+	db                *DB
+	table             string
+	columns, conflict []string
+	sizes             []int
+
+	mu    sync.Mutex
+	stmts map[int]*sql.Stmt // prepared on the write pool, by rows
+}
+
+// NewBatchInsert returns a BatchInsert into table of the DB.
+func (db *DB) NewBatchInsert(table string, columns, conflict []string) *BatchInsert {
+	// Every dialect allows at least 32766 parameters in a statement
+	// (SQLite's default limit; PostgreSQL and MySQL allow 65535).
+	sizes := make([]int, 0, len(batchSizes))
+	for _, n := range batchSizes {
+		if n*len(columns) <= 32766 || n == 1 {
+			sizes = append(sizes, n)
+		}
+	}
+	return &BatchInsert{db: db, table: table, columns: columns, conflict: conflict, sizes: sizes, stmts: map[int]*sql.Stmt{}}
+}
+
+// MaxRows is the row count of the largest statement.
+func (b *BatchInsert) MaxRows() int { return b.sizes[0] }
+
+// Exec inserts rows in tx (with the statements Prepare made, when it was
+// called before tx began): args holds their values, len(columns) per row,
+// one row after another. It returns how many rows were inserted (rows
+// whose conflict key was present are not).
+func (b *BatchInsert) Exec(ctx context.Context, tx *sql.Tx, args []any) (int64, error) {
+	w := len(b.columns)
+	if len(args)%w != 0 {
+		return 0, fmt.Errorf("insert into %s: %d values for rows of %d columns", b.table, len(args), w)
+	}
+	var inserted int64
+	for len(args) > 0 {
+		rows := len(args) / w
+		n := b.sizes[len(b.sizes)-1]
+		for _, s := range b.sizes {
+			if s <= rows {
+				n = s
+				break
+			}
+		}
+		res, err := b.exec(ctx, tx, n, args[:n*w])
+		if err != nil {
+			return inserted, fmt.Errorf("insert %d rows into %s: %w", n, b.table, err)
+		}
+		got, err := res.RowsAffected()
+		if err != nil {
+			return inserted, fmt.Errorf("insert %d rows into %s: %w", n, b.table, err)
+		}
+		inserted += got
+		args = args[n*w:]
+	}
+	return inserted, nil
+}
+
+// Prepare prepares the statements on the write pool, once. Call it before
+// beginning the transaction Exec will run in: on SQLite the pool's one
+// connection is the transaction's until it ends, so preparing from inside
+// would wait for itself.
+func (b *BatchInsert) Prepare(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.stmts) == len(b.sizes) {
+		return nil
+	}
+	for _, n := range b.sizes {
+		if b.stmts[n] != nil {
+			continue
+		}
+		st, err := b.db.write.PrepareContext(ctx, b.query(n))
+		if err != nil {
+			return fmt.Errorf("prepare insert of %d rows into %s: %w", n, b.table, err)
+		}
+		b.stmts[n] = st
+	}
+	return nil
+}
+
+func (b *BatchInsert) query(n int) string {
+	return b.db.dialect.InsertIgnoreRows(b.table, b.columns, b.conflict, n)
+}
+
+// exec runs the statement of n rows in tx: the prepared one, or its text
+// when Prepare was not called or failed.
+func (b *BatchInsert) exec(ctx context.Context, tx *sql.Tx, n int, args []any) (sql.Result, error) {
+	b.mu.Lock()
+	st := b.stmts[n]
+	b.mu.Unlock()
+	if st == nil {
+		return tx.ExecContext(ctx, b.query(n), args...)
+	}
+	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
