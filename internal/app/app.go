@@ -208,12 +208,14 @@ func (a *App) mountRelay(ctx context.Context) error {
 		},
 		Metrics: rm,
 		Meter:   meter,
-		OnDone: func(ctx context.Context, res relay.Result) {
-			annotateRelay(ctx, res)
-			meter.logUsage(context.WithoutCancel(ctx), res)
+		OnCounted: func(ctx context.Context, res relay.Result) {
 			if k := auth.FromContext(ctx); k != nil {
 				gate.Charge(ctx, k, int64(res.Usage.PromptTokens+res.Usage.CompletionTokens))
 			}
+		},
+		OnDone: func(ctx context.Context, res relay.Result) {
+			annotateRelay(ctx, res)
+			meter.logUsage(ctx, res)
 		},
 	})
 	if err != nil {

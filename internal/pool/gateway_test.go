@@ -516,11 +516,15 @@ func TestRequestLogNamesFailovers(t *testing.T) {
 	if a := c.chat(userKey, nil); a.status != 200 {
 		t.Fatal(a.status, a.body)
 	}
+	// The access log line is written once the handler returns, which is
+	// just after the client has its answer.
 	var line map[string]any
-	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, `"msg":"http request"`) && strings.Contains(l, "/v1/chat/completions") {
-			if err := json.Unmarshal([]byte(l), &line); err != nil {
-				t.Fatal(err)
+	for deadline := time.Now().Add(5 * time.Second); line == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `"msg":"http request"`) && strings.Contains(l, "/v1/chat/completions") {
+				if err := json.Unmarshal([]byte(l), &line); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}

@@ -533,7 +533,9 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 	default:
 		so.Kind = Neutral // 400-class answers caused by the request itself
 	}
-	if err := p.state.Release(ctx, l.c.id, l.id, so, now); err != nil {
+	// Released whether or not the client is still there: a non-stream
+	// client has its answer before this runs and may already have gone.
+	if err := p.state.Release(context.WithoutCancel(ctx), l.c.id, l.id, so, now); err != nil {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "release credential",
 			slog.Int64("credential", l.c.id), slog.String("error", err.Error()))
 	}

@@ -240,6 +240,10 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 		h.Set("Content-Length", strconv.Itoa(len(out)))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(out)
+		// Out now, not when the handler returns: what follows (the lease's
+		// outcome, OnDone's usage row and token charge, each a Redis call
+		// with several nodes) is no reason for the client to wait.
+		_ = http.NewResponseController(w).Flush()
 		return true, nil, nil
 	}
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)

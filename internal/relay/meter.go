@@ -68,10 +68,12 @@ type Hold interface {
 // settle settles res's hold, if any, at most once.
 func (r *Relay) settle(ctx context.Context, res *Result) {
 	res.Images = max(res.Images, res.Usage.Images)
-	h := res.hold
-	if h == nil {
-		return
+	if h := res.hold; h != nil {
+		res.hold = nil
+		h.Settle(context.WithoutCancel(ctx), res)
 	}
-	res.hold = nil
-	h.Settle(context.WithoutCancel(ctx), res)
+	if r.onCounted != nil && !res.counted {
+		res.counted = true
+		r.onCounted(context.WithoutCancel(ctx), *res)
+	}
 }

@@ -496,3 +496,46 @@ func TestMaxResponse(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+// The client has the whole non-stream answer before OnDone runs: what
+// OnDone does (the usage row, the token charge: Redis calls with several
+// nodes) is not on the client's clock. OnDone here waits until the client
+// has read the answer to its end; were the answer held until the handler
+// returned, neither would ever finish.
+func TestAnswerBeforeOnDone(t *testing.T) {
+	read := make(chan struct{})
+	finished := make(chan relay.Result, 1)
+	g := startMeterGateway(t, &fakeMeter{}, func(o *relay.Options) {
+		o.OnDone = func(ctx context.Context, res relay.Result) {
+			select {
+			case <-read:
+			case <-time.After(10 * time.Second):
+			}
+			// The client has gone by now; OnDone's context lives on, so
+			// that what it writes (and the lease's release) still can.
+			if ctx.Err() != nil {
+				res.Status = -1
+			}
+			finished <- res
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	resp := g.post(t, ctx, "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"chat.completion"`)) {
+		t.Fatalf("answer before OnDone: %d %s, %v", resp.StatusCode, b, err)
+	}
+	http.DefaultClient.CloseIdleConnections() // the client goes away
+	time.Sleep(50 * time.Millisecond)
+	close(read)
+	select {
+	case res := <-finished:
+		if res.Status != 200 {
+			t.Errorf("OnDone saw status %d (-1: its context was cancelled)", res.Status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnDone did not finish")
+	}
+}

@@ -96,6 +96,7 @@ type Result struct {
 
 	attemptTTFB time.Duration // of the last attempt alone, for the scheduler's latency average
 	hold        Hold          // the Meter's reservation, until settled
+	counted     bool          // OnCounted has run
 }
 
 // DefaultMaxResponse is ten 4K images in base64 with room to spare; a
@@ -112,8 +113,17 @@ type Options struct {
 	Metrics   *Metrics               // nil: no relay metrics
 	// Meter reserves each request's cost before its first attempt and
 	// settles it; nil means no billing.
-	Meter      Meter
-	OnDone     func(ctx context.Context, r Result)
+	Meter Meter
+	// OnDone receives every request's Result once it is over, with a
+	// context that carries the request's values but is not cancelled when
+	// the client goes away (it may have its whole answer already).
+	OnDone func(ctx context.Context, r Result)
+	// OnCounted receives a request's Result once its usage is final, with
+	// the settle: before a complete answer's last bytes reach the client,
+	// or when the request ends. The gateway charges the key's token limits
+	// there, so that a client with its answer cannot send the next request
+	// before this one's tokens count. Same context as OnDone.
+	OnCounted  func(ctx context.Context, r Result)
 	MaxSSELine int // longest upstream SSE line; 0 → sse.DefaultMaxLine
 	// MaxResponse caps a non-stream upstream answer, which is read whole
 	// to be translated; 0 → DefaultMaxResponse.
@@ -130,6 +140,7 @@ type Relay struct {
 	metrics     *Metrics
 	meter       Meter
 	onDone      func(context.Context, Result)
+	onCounted   func(context.Context, Result)
 	maxLine     int
 	maxResponse int64
 	// reportsUsage remembers, per channel name, whether its last stream
@@ -148,7 +159,7 @@ func New(opts Options) (*Relay, error) {
 	r := &Relay{
 		log: opts.Logger, sched: opts.Pool, adapters: opts.Adapters,
 		maxAttempts: opts.Scheduler.MaxAttempts, streamIdle: opts.Upstream.StreamIdle,
-		metrics: opts.Metrics, meter: opts.Meter, onDone: opts.OnDone, maxLine: opts.MaxSSELine,
+		metrics: opts.Metrics, meter: opts.Meter, onDone: opts.OnDone, onCounted: opts.OnCounted, maxLine: opts.MaxSSELine,
 		maxResponse:  cmp.Or(opts.MaxResponse, DefaultMaxResponse),
 		reportsUsage: &usageMemo{},
 	}
@@ -299,7 +310,7 @@ func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
 			slog.Duration("ttfb", res.TTFB), slog.Duration("duration", res.Duration))
 	}
 	if r.onDone != nil {
-		r.onDone(ctx, *res)
+		r.onDone(context.WithoutCancel(ctx), *res)
 	}
 }
 

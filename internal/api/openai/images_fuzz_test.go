@@ -46,15 +46,24 @@ func imageGatewayData(t testing.TB, mutate func(cfg *config.Config)) (*gateway, 
 // spoolLeft lists what is in the upload spool (data_dir/tmp).
 func spoolLeft(t testing.TB, dataDir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(dataDir, "tmp"))
-	if err != nil {
-		t.Fatalf("read the spool: %v", err)
+	// A request's spool files are removed as its handler returns, which
+	// is just after a non-stream client has its answer: wait a moment for
+	// that before calling a file left over.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		entries, err := os.ReadDir(filepath.Join(dataDir, "tmp"))
+		if err != nil {
+			t.Fatalf("read the spool: %v", err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if len(names) == 0 || time.Now().After(deadline) {
+			return names
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // maxFuzzPixels keeps a fuzzed size from making the mock draw a huge
