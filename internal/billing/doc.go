@@ -53,7 +53,10 @@
 //     reserve and settle are one Lua script each, so the check, the move
 //     and the journal append are one atomic step on one shared budget
 //     (hot_redis.go). Redis must persist (appendonly) for a crash of Redis
-//     itself not to lose the journal's tail.
+//     itself not to lose the journal's tail. Usage rows wait in the node
+//     up to 20 ms and go in one RPUSH per batch; a node killed meanwhile
+//     loses those rows (no money is in them), and rows logged while Redis
+//     is unreachable wait for it.
 //
 // Reserve holds the estimate from the wallet and the key's quota, both or
 // neither, and refuses (ShortError → 429 insufficient_quota) when either
