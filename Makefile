@@ -45,9 +45,15 @@ bench:
 soak:
 	$(GO) run ./bench/cmd/harness -soak 10m $(SOAK_FLAGS)
 
-# The Go micro-benchmarks of the hot paths.
+# The Go micro-benchmarks of the hot paths (key lookup, limits, reserve and
+# settle, channel pick, SSE, translation, a request through the handlers),
+# six times each into bench/out/micro.txt, so that two runs compare with
+# benchstat: go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da old.txt new.txt
+# MICRO_BENCH=. runs every benchmark.
+MICRO_BENCH ?= Authenticate|Take|HotPath|PickDone|AcquireRelease|BenchmarkReader|BenchmarkWriter|FromChat|StreamToChat|ChatStreamToMessages|ChatToResponsesStream|ChatNonStream|ChatStream|CountingChat|BenchmarkCount
 bench-micro:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	mkdir -p bench/out
+	$(GO) test -run '^$$' -bench '$(MICRO_BENCH)' -benchmem -count 6 ./internal/... | tee bench/out/micro.txt
 
 clean:
 	rm -rf bin

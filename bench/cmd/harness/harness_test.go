@@ -7,11 +7,14 @@ import (
 	"image/png"
 	"mime"
 	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,6 +197,8 @@ func TestMarkdownSplitsHeldRows(t *testing.T) {
 		OwnPhases: map[string]time.Duration{"image": 5 * time.Second, "edit10mb": 5 * time.Second},
 		Rows: []*row{
 			{Scenario: "image", Target: "mock", Closed: lr, Open: &load.Result{Mode: load.Open, Rate: 5}, MeanBytes: 2_670_000},
+			{Scenario: "chat", Target: "mock", Closed: lr, Open: &load.Result{Mode: load.Open, Rate: 1000}, Sustained: lr, SustainedWorkers: 1, SustainTried: true},
+			{Scenario: "chat", Target: "bare-proxy", Closed: lr, Open: &load.Result{Mode: load.Open, Rate: 1000}, SustainTried: true},
 			{Scenario: "held", Target: "bare-proxy", Held: &held{
 				Result:     &load.HoldResult{Streams: 1000, Opened: 1000, StillOpen: 1000, OpenAfter: 700 * time.Millisecond, OK: 1000},
 				IdleRSSKiB: 10 << 10, HeldRSSKiB: 10<<10 + 30_000, PerStreamKiB: 30, IdleFDs: 10, HeldFDs: 2010,
@@ -203,6 +208,9 @@ func TestMarkdownSplitsHeldRows(t *testing.T) {
 	for _, want := range []string{
 		"for 10s (edit10mb: 5s, image: 5s).",
 		"| image | mock | 100 |",
+		"| image | mock | 100 | 0.00 | 0.00 | 0.000 ms | — | 5/s |",                // no sustained rate
+		"| chat | mock | 100 | 0.00 | 0.00 | 0.000 ms | 100 (1 worker) | 1000/s |", // one worker
+		"| chat | bare-proxy | 100 | 0.00 | 0.00 | 0.000 ms | none |",              // not even one worker
 		"answers averaged 2.67 MB",
 		"| RSS per held stream |",
 		"| held | bare-proxy | 1000 | 1000 | 700.000 ms | 10.0 MiB | 39.3 MiB | 30.0 KiB | 10 → 2010 |",
@@ -213,5 +221,45 @@ func TestMarkdownSplitsHeldRows(t *testing.T) {
 	}
 	if strings.Count(md, "| held |") != 1 {
 		t.Errorf("held row rendered more than once:\n%s", md)
+	}
+}
+
+// A target whose latency grows with the requests in flight (1.5 ms each):
+// 16 workers see about 24 ms, so the sustained rate comes from fewer
+// workers, the most whose p99 stays under 10 ms. One that is fast at 16
+// keeps its first result.
+func TestSustain(t *testing.T) {
+	var inFlight atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		time.Sleep(time.Duration(n) * 1500 * time.Microsecond)
+		_, _ = w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	o := options{workers: 16, quick: true}
+	sc := scenario{Name: "slow", Path: "/", Body: []byte("{}"), Sustain: true}
+	tg := &target{Name: "slow", Base: srv.URL}
+	client := load.Client(64)
+	first, err := load.Run(t.Context(), client, sc.request(tg), load.Config{Mode: load.Closed, Workers: 16, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Latency.P99 < sustainP99 {
+		t.Fatalf("16 workers already under the bound (p99 %v): the target is not slow enough to test", first.Latency.P99)
+	}
+	res, workers, err := sustain(t.Context(), o, client, sc, tg, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 workers in flight cost 9 ms each, so no more than 6 can stay
+	// under 10 ms; the guess and the halving may land lower.
+	if res == nil || workers < 1 || workers > 6 || res.Latency.P99 >= sustainP99 || res.OK == 0 {
+		t.Fatalf("sustained %+v at %d workers", res, workers)
+	}
+	fast := &load.Result{Mode: load.Closed, Elapsed: time.Second, OK: 100}
+	fast.Latency.P99 = time.Millisecond
+	if res, workers, err := sustain(t.Context(), o, client, sc, tg, fast); err != nil || res != fast || workers != 16 {
+		t.Fatalf("a fast first result: %v at %d workers, %v", res, workers, err)
 	}
 }

@@ -14,8 +14,14 @@ type row struct {
 	Scenario string       `json:"scenario"`
 	Target   string       `json:"target"`
 	Closed   *load.Result `json:"closed,omitempty"`
-	Open     *load.Result `json:"open,omitempty"`
-	Held     *held        `json:"held,omitempty"` // held-streams scenarios only, instead of Closed and Open
+	// Sustained is the closed loop at the most workers (of those tried,
+	// -c and fewer) whose p99 stayed under sustainP99, nil when none did
+	// or the scenario has no such measure (see scenario.Sustain).
+	Sustained        *load.Result `json:"sustained,omitempty"`
+	SustainedWorkers int          `json:"sustained_workers,omitempty"`
+	SustainTried     bool         `json:"sustain_tried,omitempty"`
+	Open             *load.Result `json:"open,omitempty"`
+	Held             *held        `json:"held,omitempty"` // held-streams scenarios only, instead of Closed and Open
 	// CPU time of the target process over each measured phase (including
 	// the settle pause after it, so work a request leaves behind, such as
 	// the billing journal's drain, is charged to it).
@@ -76,6 +82,12 @@ func measureScenario(ctx context.Context, o options, sc scenario, targets []*tar
 		rows[i].Closed, rows[i].ClosedCPU = res, cpu
 		logf("%-10s %-20s closed: %6.0f req/s  p50 %-9v p99 %-9v errors %d",
 			sc.Name, t.Name, res.RPS(), ms(res.Latency.P50), ms(res.Latency.P99), res.Errors)
+		if sc.Sustain {
+			rows[i].SustainTried = true
+			if rows[i].Sustained, rows[i].SustainedWorkers, err = sustain(ctx, o, client, sc, t, res); err != nil {
+				return err
+			}
+		}
 	}
 	for i, t := range targets {
 		res, cpu, err := phase(ctx, o, client, sc, t, open)
@@ -112,6 +124,36 @@ func measureScenario(ctx context.Context, o options, sc scenario, targets []*tar
 		rep.Rows = append(rep.Rows, r)
 	}
 	return nil
+}
+
+// sustainP99 is the latency bound of the sustained rate: the requests per
+// second a target serves closed loop while its p99 stays under it.
+const sustainP99 = 10 * time.Millisecond
+
+// sustain finds the sustained rate from the closed loop's result at -c
+// workers: that result itself when its p99 is under sustainP99, else short
+// closed loops at fewer workers, the first guess from the p99 seen
+// (latency grows about in proportion to workers once the target is
+// saturated), then halving, until one stays under the bound. It returns
+// nil when even one worker does not.
+func sustain(ctx context.Context, o options, client *http.Client, sc scenario, t *target, first *load.Result) (*load.Result, int, error) {
+	if first.Latency.P99 < sustainP99 && first.Errors == 0 {
+		return first, o.workers, nil
+	}
+	c := o.workers * int(sustainP99) / max(int(first.Latency.P99), 1)
+	c = min(max(c, 1), o.workers-1)
+	for c >= 1 {
+		res, err := load.Run(ctx, client, sc.request(t), load.Config{Mode: load.Closed, Workers: c, Duration: pick(o.quick, time.Second, 2*time.Second)})
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s sustained rate on %s: %w", sc.Name, t.Name, err)
+		}
+		logf("%-10s %-20s %2d workers: %6.0f req/s  p99 %-9v errors %d", sc.Name, t.Name, c, res.RPS(), ms(res.Latency.P99), res.Errors)
+		if res.Latency.P99 < sustainP99 && res.Errors == 0 {
+			return res, c, nil
+		}
+		c /= 2
+	}
+	return nil, 0, nil
 }
 
 // phase runs one measured load phase on t and returns the target's CPU

@@ -30,6 +30,11 @@ type scenario struct {
 	// hardly more than one gateway answer's latency under load.
 	Phase, QuickPhase time.Duration
 
+	// Sustain asks for the rate sustained at a p99 under sustainP99 (see
+	// sustain). The image scenarios have none: a 2.7 MB answer or a 10 MiB
+	// upload takes longer than that from the mock directly.
+	Sustain bool
+
 	// Held, when above zero, makes this a held-streams scenario instead of
 	// the closed and open loops: Held streams of Body are started at once
 	// and the target's memory is read while all of them are open.
@@ -117,21 +122,24 @@ func scenarios(quick bool) ([]scenario, error) {
 			Path: "/v1/chat/completions",
 			Body: []byte(`{"model":"` + chatModel + `","max_tokens":64,` +
 				`"messages":[{"role":"user","content":"Say hello in one short sentence."}]}`),
-			Rate: 1000,
+			Rate:    1000,
+			Sustain: true,
 		},
 		{
 			Name: "stream-200",
 			Path: "/v1/chat/completions",
 			Body: []byte(fmt.Sprintf(`{"model":"%s","max_tokens":1024,"stream":true,`+
 				`"messages":[{"role":"user","content":"[[mock chunks=%d]] Tell me a story."}]}`, chatModel, streamChunks)),
-			Tail: []byte("data: [DONE]"),
-			Rate: 100,
+			Tail:    []byte("data: [DONE]"),
+			Rate:    100,
+			Sustain: true,
 		},
 		{
-			Name: "embed-50k",
-			Path: "/v1/embeddings",
-			Body: []byte(`{"model":"` + embedModel + `","input":"` + filler(embedInputBytes) + `"}`),
-			Rate: 100,
+			Name:    "embed-50k",
+			Path:    "/v1/embeddings",
+			Body:    []byte(`{"model":"` + embedModel + `","input":"` + filler(embedInputBytes) + `"}`),
+			Rate:    100,
+			Sustain: true,
 		},
 		{
 			Name: "image",
