@@ -113,6 +113,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		rdb := a.redis
 		checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
+	// The meter is made below; a node whose billing lease another gateway
+	// took must stop getting traffic.
+	checks["billing"] = func(ctx context.Context) error {
+		if a.meter == nil {
+			return nil
+		}
+		return a.meter.Check(ctx)
+	}
 	a.router = api.New(api.Options{
 		Logger:         log,
 		Metrics:        a.metrics,

@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the admin connection
 
+	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
@@ -56,9 +57,9 @@ type running struct {
 	base   string
 }
 
-func start(t *testing.T, cfg *config.Config, log *slog.Logger, mount func(*App)) *running {
+func start(t *testing.T, cfg *config.Config, log *slog.Logger, mount func(*App), opts ...Option) *running {
 	t.Helper()
-	a, err := New(t.Context(), cfg, log)
+	a, err := New(t.Context(), cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -140,7 +141,7 @@ func TestSQLiteNode(t *testing.T) {
 	if code, body := getJSON(t, r.base+"/healthz"); code != 200 || body["status"] != "ok" {
 		t.Fatalf("healthz %d %v", code, body)
 	}
-	assertReady(t, r.base, "database")
+	assertReady(t, r.base, "database", "billing")
 
 	fi, err := os.Stat(cfg.Server.DataDir)
 	if err != nil {
@@ -250,7 +251,7 @@ func TestServerDatabases(t *testing.T) {
 			cfg.Redis.URL = config.Secret(testenv.RedisURL(t))
 			log, logs := testLogger()
 			r := start(t, cfg, log, nil)
-			assertReady(t, r.base, "database", "redis")
+			assertReady(t, r.base, "database", "redis", "billing")
 			if !r.app.DB().Shared() || r.app.Redis() == nil {
 				t.Fatal("expected a shared database and Redis")
 			}
@@ -272,6 +273,49 @@ func TestServerDatabases(t *testing.T) {
 				t.Fatalf("second node with another key: %v", err)
 			}
 		})
+	}
+}
+
+// Nodes sharing a database without Redis would each keep their own copy of
+// every wallet: the second is refused at start, naming redis.url, and a
+// node whose billing lease was taken fails /readyz.
+func TestNodesWithoutRedisRefused(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Database.URL = config.Secret(testenv.FreshPostgresURL(t))
+	cfg.SecretKey = keyA
+	log, logs := testLogger()
+	fast := WithMeter(func(o *billing.MeterOptions) { o.Heartbeat = 400 * time.Millisecond })
+	r := start(t, cfg, log, nil, fast)
+	assertReady(t, r.base, "database", "billing")
+
+	cfg2 := *cfg
+	cfg2.Server.DataDir = filepath.Join(t.TempDir(), "node2")
+	_, err := New(t.Context(), &cfg2, log, fast)
+	if !errors.Is(err, billing.ErrOtherOwner) || !strings.Contains(err.Error(), "redis.url") {
+		t.Fatalf("second node without Redis: %v, want billing.ErrOtherOwner naming redis.url", err)
+	}
+
+	// Another keeper takes the lease (this node stalled past it): /readyz
+	// turns 503 at the next renewal, naming the check, and the log names
+	// the holder.
+	if _, err := r.app.DB().Write().ExecContext(t.Context(), r.app.DB().Dialect().Rebind(
+		"UPDATE leases SET holder = ?, expires_at = ? WHERE name = 'billing'"), "node:other", time.Now().Add(time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body := getJSON(t, r.base+"/readyz")
+		checks, _ := body["checks"].(map[string]any)
+		if code == http.StatusServiceUnavailable && checks["billing"] == "failed" && checks["database"] == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz %d %v after the lease was taken, want 503 with billing failed", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if l := logs.String(); !strings.Contains(l, "billing lease lost") || !strings.Contains(l, "node:other") {
+		t.Fatalf("log does not name the lost lease and its holder:\n%s", l)
 	}
 }
 

@@ -99,6 +99,12 @@
 // A node that was only cut off and settles later is charged without
 // releasing twice.
 //
+// A database has one hot state: the row 'billing' of leases names it (one
+// node's id, or the Redis prefix its nodes share), and a meter of another
+// waits for it to lapse or is refused (lease.go). A node without Redis also
+// locks its journal directory, so a second process on one data_dir cannot
+// post the first one's live journal as a dead process's leftovers.
+//
 // Credits (top-ups, codes, adjustments) go straight to the ledger; the
 // drainer re-reads the balances it holds every second, so they become
 // spendable within about a second on every node.

@@ -2,12 +2,15 @@ package billing
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +54,8 @@ type Meter struct {
 	o      MeterOptions
 	log    *slog.Logger
 	hot    hotState
+	lease  *lease
+	unlock func() error // the journal directory's flock, one node without Redis
 	ledger *Ledger
 	usage  *usage.Store
 
@@ -91,6 +96,10 @@ func NewMeter(ctx context.Context, o MeterOptions) (*Meter, error) {
 	m := &Meter{o: o, log: o.Logger, ledger: NewLedger(o.DB, o.Now), usage: usage.NewStore(o.DB),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	if o.Redis != nil {
+		m.lease = &lease{db: o.DB, holder: redisHolder(o.Prefix), ttl: o.Heartbeat, log: m.log}
+		if err := m.lease.acquire(ctx); err != nil {
+			return nil, err
+		}
 		h, err := newRedisState(ctx, o.Redis, o.Prefix, o.JournalDir, o.Overdraft, o.Heartbeat, m.loadAccounts, m.log)
 		if err != nil {
 			return nil, err
@@ -101,6 +110,31 @@ func NewMeter(ctx context.Context, o MeterOptions) (*Meter, error) {
 	if o.JournalDir == "" {
 		return nil, errors.New("billing meter: no journal directory and no Redis")
 	}
+	// One process per journal directory: a second would post and remove
+	// the first one's live journal as a dead process's leftovers.
+	if err := os.MkdirAll(o.JournalDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create billing journal dir: %w", err)
+	}
+	lockCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	unlock, err := store.LockFile(lockCtx, filepath.Join(o.JournalDir, "lock"))
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("lock billing journal dir %s (is another switchyard process using this data_dir?): %w", o.JournalDir, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = unlock()
+		}
+	}()
+	node, err := nodeID(o.JournalDir)
+	if err != nil {
+		return nil, err
+	}
+	m.lease = &lease{db: o.DB, holder: "node:" + node, ttl: o.Heartbeat, log: m.log}
+	if err := m.lease.acquire(ctx); err != nil {
+		return nil, err
+	}
 	h, old, err := newMemState(o.JournalDir, m.loadAccounts, m.log)
 	if err != nil {
 		return nil, err
@@ -110,8 +144,23 @@ func NewMeter(ctx context.Context, o MeterOptions) (*Meter, error) {
 		_ = h.close()
 		return nil, err
 	}
+	m.unlock, ok = unlock, true
 	return m, nil
 }
+
+// redisHolder names the hot state of the nodes sharing a Redis prefix; a
+// prefix too long for the column is named by its hash.
+func redisHolder(prefix string) string {
+	if h := "redis:" + prefix; len(h) <= 191 {
+		return h
+	}
+	sum := sha256.Sum256([]byte(prefix))
+	return "redis:sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Check reports what makes this meter unfit to charge: another gateway
+// took the database's billing lease (see lease.go). /readyz calls it.
+func (m *Meter) Check(context.Context) error { return m.lease.check() }
 
 // recover posts journal files a previous process left, releases every
 // hold in them that was never settled, and removes them.
@@ -192,6 +241,7 @@ func (m *Meter) loop(ctx context.Context) {
 					m.log.Warn("billing heartbeat failed", "error", err.Error())
 				}
 			}
+			m.lease.renew(ctx)
 		}
 	}
 }
@@ -210,6 +260,19 @@ func (m *Meter) Close() error {
 		}
 		if err := m.hot.close(); err != nil && m.closeErr == nil {
 			m.closeErr = err
+		}
+		// Released only once the journal is posted: the next owner starts
+		// from a complete ledger.
+		_, shared := m.hot.(*redisState)
+		if m.closeErr == nil {
+			if err := m.lease.release(ctx, shared); err != nil {
+				m.closeErr = err
+			}
+		}
+		if m.unlock != nil {
+			if err := m.unlock(); err != nil && m.closeErr == nil {
+				m.closeErr = fmt.Errorf("unlock billing journal dir: %w", err)
+			}
 		}
 	})
 	return m.closeErr

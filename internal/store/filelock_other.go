@@ -7,12 +7,13 @@ import (
 	"sync"
 )
 
-// Without flock, lockFile only excludes handles within this process; two
+// Without flock, LockFile only excludes handles within this process; two
 // processes migrating one SQLite file at once are not guarded on these
-// platforms (SQLite is the single-node setup, so that takes a deliberate act).
+// platforms (SQLite is the single-node setup, so that takes a deliberate act),
+// nor two processes sharing a billing journal directory.
 var fileLocks sync.Map // path → chan struct{} (a one-slot semaphore)
 
-func lockFile(ctx context.Context, path string) (unlock func() error, err error) {
+func LockFile(ctx context.Context, path string) (unlock func() error, err error) {
 	v, _ := fileLocks.LoadOrStore(path, make(chan struct{}, 1))
 	sem := v.(chan struct{})
 	select {

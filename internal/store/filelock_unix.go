@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// lockFile takes an exclusive flock on path, creating it 0600, polling until
+// LockFile takes an exclusive flock on path, creating it 0600, polling until
 // ctx ends (a blocking flock could not be cancelled). flock locks belong to
 // the open file, so two handles in one process exclude each other too.
-func lockFile(ctx context.Context, path string) (unlock func() error, err error) {
+func LockFile(ctx context.Context, path string) (unlock func() error, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err

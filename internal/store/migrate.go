@@ -122,7 +122,7 @@ func (db *DB) migrator() (*goose.Provider, error) {
 func (db *DB) lockMigrations(ctx context.Context) (unlock func() error, err error) {
 	if db.dialect == SQLite {
 		p := db.sqlitePath + "-migrate.lock"
-		unlock, err := lockFile(ctx, p)
+		unlock, err := LockFile(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite migration lock %s: %w", p, err)
 		}

@@ -674,7 +674,7 @@ func TestMigrateCancelled(t *testing.T) {
 	// A held migration lock must not block forever: the waiter gives up with ctx.
 	url := freshSQLite(t)
 	db := open(t, url)
-	unlock, err := lockFile(context.Background(), db.sqlitePath+"-migrate.lock")
+	unlock, err := LockFile(context.Background(), db.sqlitePath+"-migrate.lock")
 	if err != nil {
 		t.Fatal(err)
 	}
