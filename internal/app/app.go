@@ -106,6 +106,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return a, err
 	}
 	a.storage, a.db, a.redis, a.keyring = st, st.DB, st.Redis, st.Keyring
+	if a.redis != nil {
+		store.WarnIfVolatile(ctx, a.redis, log)
+	}
 
 	a.metrics = metrics.New()
 	checks := map[string]func(context.Context) error{"database": a.db.Ping}

@@ -53,7 +53,8 @@
 //     reserve and settle are one Lua script each, so the check, the move
 //     and the journal append are one atomic step on one shared budget
 //     (hot_redis.go). Redis must persist (appendonly) for a crash of Redis
-//     itself not to lose the journal's tail. Usage rows wait in the node
+//     itself not to lose the journal's tail; the app warns at start when it
+//     does not (store.WarnIfVolatile). Usage rows wait in the node
 //     up to 20 ms and go in one RPUSH per batch; a node killed meanwhile
 //     loses those rows (no money is in them), and rows logged while Redis
 //     is unreachable wait for it.

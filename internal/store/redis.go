@@ -68,3 +68,27 @@ type redisLogger struct{ log *slog.Logger }
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
+
+// WarnIfVolatile logs a warning when the Redis server does not keep every
+// write across its own restart (appendonly off): the billing journal's
+// charges not yet posted to the database, the wallets' holds and the rate
+// limits' state would be lost with it. A server that refuses CONFIG
+// (managed services often do) cannot be checked, which is logged at info.
+// It reports whether the server was seen to persist.
+func WarnIfVolatile(ctx context.Context, c *redis.Client, log *slog.Logger) bool {
+	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
+	defer cancel()
+	vals, err := c.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		log.Info("redis: could not read its appendonly setting; it must be on, or a Redis restart loses charges not yet posted",
+			"error", err.Error())
+		return false
+	}
+	if v := vals["appendonly"]; v != "yes" {
+		log.Warn("redis: appendonly is off, so a Redis restart loses the billing journal's last charges and every hold; "+
+			"set appendonly yes (and appendfsync everysec or always) in redis.conf",
+			"appendonly", v)
+		return false
+	}
+	return true
+}

@@ -54,3 +54,39 @@ func TestOpenRedisErrors(t *testing.T) {
 		})
 	}
 }
+
+// A Redis that does not persist every write is named at start; one that
+// does is not; one that refuses CONFIG is said to be unchecked.
+func TestWarnIfVolatile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		ok    bool
+		level string
+	}{
+		{"appendonly off", []string{"--appendonly", "no"}, false, "WARN"},
+		{"appendonly on", []string{"--appendonly", "yes"}, true, ""},
+		{"CONFIG refused", []string{"--appendonly", "yes", "--rename-command", "CONFIG", ""}, false, "INFO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := testenv.StartRedis(t, tc.args...)
+			c, err := OpenRedis(t.Context(), rs.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var out testenv.Output
+			log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			if got := WarnIfVolatile(t.Context(), c, log); got != tc.ok {
+				t.Errorf("WarnIfVolatile = %v, want %v", got, tc.ok)
+			}
+			logged := out.String()
+			switch {
+			case tc.level == "" && logged != "":
+				t.Errorf("a persisting Redis logged %s", logged)
+			case tc.level != "" && (!strings.Contains(logged, `"level":"`+tc.level+`"`) || !strings.Contains(logged, "appendonly")):
+				t.Errorf("want one %s record naming appendonly, got %s", tc.level, logged)
+			}
+		})
+	}
+}

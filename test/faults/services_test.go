@@ -3,90 +3,23 @@ package faults_test
 import (
 	"context"
 	"database/sql"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
 
-// redisServer is a private redis-server on a loopback port, which a test
-// may kill and start again on the same port with the same data.
-type redisServer struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("SWITCHYARD_TEST_REQUIRE_SERVICES") != "" {
-			t.Fatal("redis-server is not on PATH but SWITCHYARD_TEST_REQUIRE_SERVICES requires this case to run")
-		}
-		t.Skip("redis-server is not on PATH; install it to run the Redis outage case")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	r := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: port}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *redisServer) url() string { return "redis://127.0.0.1:" + r.port + "/0" }
-
-// start runs redis-server persisting every write (appendfsync always), as
-// the billing doc requires of a production Redis, and waits for PING.
-func (r *redisServer) start() {
-	r.t.Helper()
-	r.cmd = exec.Command(r.bin, "--port", r.port, "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
-		"--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no")
-	r.cmd.Stdout, r.cmd.Stderr = nil, nil
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + r.port, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			r.t.Fatal("redis-server not answering PING after 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill ends the server at once (SIGKILL), as a crash would.
-func (r *redisServer) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
-
 // Case 9: Redis goes away and comes back.
 func TestRedisOutage(t *testing.T) {
 	const unlimitedKey = "sk-faults-unlimited-0123456789abcdef"
-	rs := startRedis(t)
+	// Persisting every write (appendfsync always), as the billing doc
+	// requires of a production Redis.
+	rs := testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
 	n := startNode(t, func(cfg *config.Config) {
 		cfg.Database.URL = config.Secret(testenv.FreshPostgresURL(t))
-		cfg.Redis.URL = config.Secret(rs.url())
+		cfg.Redis.URL = config.Secret(rs.URL())
 		cfg.Redis.Prefix = "faults:"
 		cfg.SecretKey = config.Secret(strings.Repeat("cd", 32))
 		// A rate limit, so that admission itself needs Redis; the
@@ -105,7 +38,7 @@ func TestRedisOutage(t *testing.T) {
 		logged++
 	}
 
-	rs.kill()
+	rs.Kill()
 	for i := range 3 {
 		a := n.send("during the outage", i == 1)
 		if a.status != 503 || (a.code() != "limiter_unavailable" && a.code() != "billing_unavailable") {
@@ -129,7 +62,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	maybe++
 
-	rs.start()
+	rs.Start()
 	back := time.Now()
 	for {
 		a := n.send("after the outage", false)
