@@ -24,6 +24,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -208,6 +209,15 @@ func checkReason(ctx context.Context, err error) string {
 		return "connection refused"
 	case errors.Is(err, net.ErrClosed), strings.Contains(err.Error(), "closed"):
 		return "closed"
+	}
+	// A file system error has a Timeout method too, so it would pass for a
+	// net.Error below.
+	var perr *fs.PathError
+	if errors.As(err, &perr) {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "not found"
+		}
+		return "failed"
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) {

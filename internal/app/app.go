@@ -116,8 +116,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		rdb := a.redis
 		checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
-	// The meter is made below; a node whose billing lease another gateway
-	// took must stop getting traffic.
+	// The image store and the meter are made below. A node whose image
+	// storage is gone, or whose billing lease another gateway took, must
+	// stop getting traffic.
+	checks["storage"] = func(ctx context.Context) error {
+		if c, ok := a.imageStore.(interface{ Check(context.Context) error }); ok {
+			return c.Check(ctx)
+		}
+		return nil
+	}
 	checks["billing"] = func(ctx context.Context) error {
 		if a.meter == nil {
 			return nil

@@ -135,13 +135,27 @@ func assertReady(t *testing.T, base string, checks ...string) {
 
 func TestSQLiteNode(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.Images.Storage = "file://" + filepath.Join(cfg.Server.DataDir, "images")
 	log, logs := testLogger()
 	r := start(t, cfg, log, nil)
 
 	if code, body := getJSON(t, r.base+"/healthz"); code != 200 || body["status"] != "ok" {
 		t.Fatalf("healthz %d %v", code, body)
 	}
-	assertReady(t, r.base, "database", "billing")
+	assertReady(t, r.base, "database", "billing", "storage")
+	// Image storage moved away under the node: not ready until it is back.
+	images := strings.TrimPrefix(cfg.Images.Storage, "file://")
+	if err := os.Rename(images, images+"-away"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := getJSON(t, r.base+"/readyz"); code != http.StatusServiceUnavailable ||
+		body["checks"].(map[string]any)["storage"] != "not found" {
+		t.Fatalf("readyz without the image directory: %d %v, want 503 with storage not found", code, body)
+	}
+	if err := os.Rename(images+"-away", images); err != nil {
+		t.Fatal(err)
+	}
+	assertReady(t, r.base, "database", "billing", "storage")
 
 	fi, err := os.Stat(cfg.Server.DataDir)
 	if err != nil {
@@ -251,7 +265,7 @@ func TestServerDatabases(t *testing.T) {
 			cfg.Redis.URL = config.Secret(testenv.RedisURL(t))
 			log, logs := testLogger()
 			r := start(t, cfg, log, nil)
-			assertReady(t, r.base, "database", "redis", "billing")
+			assertReady(t, r.base, "database", "redis", "billing", "storage")
 			if !r.app.DB().Shared() || r.app.Redis() == nil {
 				t.Fatal("expected a shared database and Redis")
 			}
@@ -286,7 +300,7 @@ func TestNodesWithoutRedisRefused(t *testing.T) {
 	log, logs := testLogger()
 	fast := WithMeter(func(o *billing.MeterOptions) { o.Heartbeat = 400 * time.Millisecond })
 	r := start(t, cfg, log, nil, fast)
-	assertReady(t, r.base, "database", "billing")
+	assertReady(t, r.base, "database", "billing", "storage")
 
 	cfg2 := *cfg
 	cfg2.Server.DataDir = filepath.Join(t.TempDir(), "node2")

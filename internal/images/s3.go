@@ -373,6 +373,24 @@ func (s *S3Store) Open(ctx context.Context, key string) (io.ReadCloser, ObjectIn
 	return resp.Body, info, nil
 }
 
+// Check probes the bucket for /readyz with a GET of a key no image uses:
+// 404 NoSuchKey passes, and so does 403 AccessDenied, S3's answer for a
+// missing key to credentials without s3:ListBucket. A missing bucket,
+// rejected credentials (InvalidAccessKeyId, SignatureDoesNotMatch), any
+// other status and no answer fail it.
+func (s *S3Store) Check(ctx context.Context) error {
+	rc, _, err := s.Open(ctx, "readyz-probe")
+	if err == nil {
+		drainClose(rc)
+		return nil
+	}
+	var e *S3Error
+	if errors.Is(err, ErrNotFound) || errors.As(err, &e) && e.StatusCode == http.StatusForbidden && e.Code == "AccessDenied" {
+		return nil
+	}
+	return fmt.Errorf("image storage %s: %w", s, err)
+}
+
 // Delete implements Store. S3 answers 204 for a missing key; a 404
 // NoSuchKey from a stricter implementation is accepted too.
 func (s *S3Store) Delete(ctx context.Context, key string) error {

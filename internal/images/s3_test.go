@@ -530,3 +530,36 @@ func TestS3FakeChecksSignatures(t *testing.T) {
 		})
 	}
 }
+
+// Check passes while the bucket answers for our credentials, and fails on
+// a missing bucket, rejected credentials and no answer, naming the store.
+func TestS3Check(t *testing.T) {
+	srv := startFake(t)
+	ctx := t.Context()
+	if err := newS3Store(t, srv, "imgs", testCreds()).Check(ctx); err != nil {
+		t.Fatalf("healthy bucket: %v", err)
+	}
+	// An object under the probe's key does not fail it either.
+	srv.Put(testBucket, "imgs/readyz-probe", s3fake.Object{Data: []byte("x")})
+	if err := newS3Store(t, srv, "imgs", testCreds()).Check(ctx); err != nil {
+		t.Fatalf("probe key present: %v", err)
+	}
+	wrong := testCreds()
+	wrong.SecretAccessKey = "not-the-secret"
+	if err := newS3Store(t, srv, "", wrong).Check(ctx); err == nil || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
+		t.Fatalf("wrong secret: %v, want SignatureDoesNotMatch", err)
+	}
+	u, _ := url.Parse("s3://no-such-bucket/?region=" + testRegion + "&endpoint=" + url.QueryEscape(srv.URL))
+	missing, err := NewS3Store(u, testCreds(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := missing.Check(ctx); err == nil || !strings.Contains(err.Error(), "NoSuchBucket") || !strings.Contains(err.Error(), "no-such-bucket") {
+		t.Fatalf("missing bucket: %v, want NoSuchBucket naming the bucket", err)
+	}
+	s := newS3Store(t, srv, "", testCreds())
+	srv.Close()
+	if err := s.Check(ctx); err == nil {
+		t.Fatal("stopped server: Check passed")
+	}
+}

@@ -301,6 +301,25 @@ func (s *FileStore) Open(ctx context.Context, key string) (io.ReadCloser, Object
 	return f, info, nil
 }
 
+// Check tells /readyz whether the directory the store was opened on is
+// still there and still the same one: removed, or replaced by another
+// (a volume unmounted under it), new images would go where no other node
+// or restart finds them.
+func (s *FileStore) Check(context.Context) error {
+	held, err := s.root.Stat(".")
+	if err != nil {
+		return fmt.Errorf("image storage %s: %w", s.dir, err)
+	}
+	now, err := os.Stat(s.dir)
+	if err != nil {
+		return fmt.Errorf("image storage %s: %w", s.dir, err)
+	}
+	if !os.SameFile(held, now) {
+		return fmt.Errorf("image storage %s: the directory was replaced since start (unmounted?)", s.dir)
+	}
+	return nil
+}
+
 // Delete implements Store.
 func (s *FileStore) Delete(ctx context.Context, key string) error {
 	if err := ValidKey(key); err != nil {

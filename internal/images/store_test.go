@@ -278,3 +278,34 @@ func TestKey(t *testing.T) {
 		t.Error("Key accepted a traversal task id")
 	}
 }
+
+// Check fails once the directory is gone or another has taken its place.
+func TestFileStoreCheck(t *testing.T) {
+	s := newFileStore(t)
+	ctx := t.Context()
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("fresh store: %v", err)
+	}
+	moved := s.Dir() + "-moved"
+	if err := os.Rename(s.Dir(), moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err == nil {
+		t.Fatal("directory moved away: Check passed")
+	}
+	if err := os.Mkdir(s.Dir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "replaced") {
+		t.Fatalf("another directory in its place: %v, want an error saying it was replaced", err)
+	}
+	if err := os.Remove(s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(moved, s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("directory back: %v", err)
+	}
+}
