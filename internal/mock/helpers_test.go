@@ -7,46 +7,27 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/switchyard/switchyard/internal/testenv/openaispec"
 )
-
-// specPath is the OpenAI spec beside DESIGN.md; SWITCHYARD_OPENAI_SPEC
-// overrides it for other checkouts.
-func specPath() string {
-	if p := os.Getenv("SWITCHYARD_OPENAI_SPEC"); p != "" {
-		return p
-	}
-	return "../../../shared/specs/openai-openapi.yaml"
-}
-
-// loadSpec parses the OpenAI spec once per test binary (about a second).
-var loadSpec = sync.OnceValues(func() (*openapi3.T, error) {
-	l := openapi3.NewLoader()
-	return l.LoadFromFile(specPath())
-})
 
 // validate checks a JSON document against a component schema of the
 // OpenAI spec.
 func validate(t *testing.T, schema string, doc []byte) {
 	t.Helper()
-	spec, err := loadSpec()
+	s, err := openaispec.Schema(schema)
 	if err != nil {
-		t.Fatalf("load OpenAI spec: %v", err)
-	}
-	ref, ok := spec.Components.Schemas[schema]
-	if !ok || ref.Value == nil {
-		t.Fatalf("schema %s not in spec", schema)
+		t.Fatal(err)
 	}
 	var v any
 	if err := json.Unmarshal(doc, &v); err != nil {
 		t.Fatalf("%s: invalid JSON: %v\n%s", schema, err, clip(doc))
 	}
-	if err := ref.Value.VisitJSON(v, openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
+	if err := s.VisitJSON(v, openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
 		t.Fatalf("%s: does not match spec: %v\n%s", schema, err, clip(doc))
 	}
 }
