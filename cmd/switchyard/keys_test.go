@@ -138,7 +138,8 @@ func TestUsersAndKeys(t *testing.T) {
 		t.Fatalf("directory: %+v %v", k, err)
 	}
 
-	r = runCLI(t, dir, "keys", "revoke", "-c", cfg, strconv.FormatInt(id, 10))
+	// The config flag last, as people type it.
+	r = runCLI(t, dir, "keys", "revoke", strconv.FormatInt(id, 10), "-c", cfg)
 	if r.code != 0 || !strings.Contains(r.stdout, "revoked key id") {
 		t.Fatalf("keys revoke: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
@@ -163,6 +164,10 @@ func TestUsersAndKeys(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"keys", "revoke", "-c", cfg, "999999"}, 1, "not found"},
+		{[]string{"keys", "revoke", "999999", "-c", cfg}, 1, "not found"},
+		{[]string{"-c", cfg, "keys", "revoke", "999999"}, 1, "not found"},
+		{[]string{"--config=" + cfg, "keys", "revoke", "abc"}, 2, "not a key id"},
+		{[]string{"keys", "revoke", "1", "2", "-c", cfg}, 2, "unexpected arguments"},
 		{[]string{"keys", "revoke", "-c", cfg, "abc"}, 2, "not a key id"},
 		{[]string{"keys", "revoke", "-c", cfg}, 2, "missing ID"},
 		{[]string{"keys", "create", "-c", cfg, "--name", "x"}, 2, "--user is required"},

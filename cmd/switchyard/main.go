@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 )
 
@@ -20,7 +19,7 @@ import (
 type command struct {
 	name    string
 	args    string   // positional synopsis, e.g. "[status]"
-	subs    []string // words allowed before the flags, e.g. "status"
+	subs    []string // its sub-words, e.g. "status"; flags may stand before or after them
 	summary string   // one line for the command list
 	about   string   // one paragraph for its help
 	flags   func(fs *flag.FlagSet) func(ctx context.Context, pos []string, stdout, stderr io.Writer) int
@@ -36,6 +35,7 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	args = hoistConfig(args)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, "switchyard: missing command\n\n")
 		usage(stderr)
@@ -67,6 +67,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// hoistConfig moves a global -c FILE (or --config FILE, -c=FILE) written
+// before the command name to after it, where the command's flag set reads
+// it: `switchyard -c f.yaml keys list`.
+func hoistConfig(args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+	if !strings.HasPrefix(args[0], "-") || (name != "c" && name != "config") {
+		return args
+	}
+	n := 1 // words the flag takes
+	if !hasValue {
+		n = 2
+	}
+	if len(args) <= n {
+		return args
+	}
+	out := append([]string{args[n]}, args[:n]...)
+	return append(out, args[n+1:]...)
+}
+
 func runCommand(ctx context.Context, c command, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchyard "+c.name, flag.ContinueOnError)
 	exec := c.flags(fs)
@@ -75,13 +97,8 @@ func runCommand(ctx context.Context, c command, args []string, stdout, stderr io
 	// other message.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	// A sub-word may come first (`migrate status -c x`); flag stops parsing
-	// at the first non-flag, so take it out and put it back after.
-	var sub []string
-	if len(args) > 0 && slices.Contains(c.subs, args[0]) {
-		sub, args = args[:1], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(stdout, c)
 			return 0
@@ -90,7 +107,47 @@ func runCommand(ctx context.Context, c command, args []string, stdout, stderr io
 		commandUsage(stderr, c)
 		return 2
 	}
-	return exec(ctx, append(sub, fs.Args()...), stdout, stderr)
+	return exec(ctx, pos, stdout, stderr)
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments (`keys revoke 5 -c f.yaml` as well as `keys -c f.yaml revoke 5`),
+// because people add the config flag last; package flag alone stops at the
+// first positional. The positional arguments keep their order; everything
+// after a lone "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" &&
+			(consumed < 2 || !takesValue(fs, args[consumed-2])) {
+			return append(pos, rest...), nil // "--" ended the flags
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// takesValue reports whether tok is a flag of fs written without "=" that
+// reads the next argument as its value, so that a "--" after it is a value.
+func takesValue(fs *flag.FlagSet, tok string) bool {
+	name, ok := strings.CutPrefix(tok, "-")
+	if !ok || strings.Contains(name, "=") {
+		return false
+	}
+	name = strings.TrimPrefix(name, "-")
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+	return !isBool || !b.IsBoolFlag()
 }
 
 const intro = `Switchyard is a self-hosted AI API gateway: one OpenAI-compatible (and

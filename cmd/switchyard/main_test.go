@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -425,4 +428,118 @@ func TestMock(t *testing.T) {
 		t.Fatalf("/v1/models %d %s", code, body)
 	}
 	terminate(t, cmd, out)
+}
+
+// Every command reads its flags wherever they stand: before its sub-word,
+// between its positional arguments, after them, with "=" or a separate
+// value, and the config flag before the command name. Each form must parse
+// to the same flag values and the same positional arguments in order.
+func TestFlagPositions(t *testing.T) {
+	for _, c := range commands() {
+		probe := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.flags(probe)
+		var flagArgs, flagArgsEq [][]string // one entry a flag
+		probe.VisitAll(func(f *flag.Flag) {
+			name := "--" + f.Name
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				flagArgs = append(flagArgs, []string{name})
+				flagArgsEq = append(flagArgsEq, []string{name + "=true"})
+				return
+			}
+			v := sampleValue(t, f)
+			flagArgs = append(flagArgs, []string{name, v})
+			flagArgsEq = append(flagArgsEq, []string{name + "=" + v})
+		})
+		var pos []string
+		if len(c.subs) > 0 {
+			pos = []string{c.subs[0], "ARG-1", "ARG-2"}
+		}
+		flat := func(groups [][]string) []string { return slices.Concat(groups...) }
+		// Flags spread over the gaps between positionals, round robin.
+		spread := func(groups [][]string) []string {
+			gaps := make([][]string, len(pos)+1)
+			for i, g := range groups {
+				gaps[i%len(gaps)] = append(gaps[i%len(gaps)], g...)
+			}
+			var out []string
+			for i := range gaps {
+				out = append(out, gaps[i]...)
+				if i < len(pos) {
+					out = append(out, pos[i])
+				}
+			}
+			return out
+		}
+		forms := map[string][]string{
+			"flags first":     slices.Concat(flat(flagArgs), pos),
+			"flags last":      slices.Concat(pos, flat(flagArgs)),
+			"flags between":   spread(flagArgs),
+			"with = last":     slices.Concat(pos, flat(flagArgsEq)),
+			"with = between":  spread(flagArgsEq),
+			"-- before words": slices.Concat(flat(flagArgs), []string{"--"}, pos),
+		}
+		want := parseForm(t, c, forms["flags first"])
+		for name, args := range forms {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				if got := parseForm(t, c, args); !reflect.DeepEqual(got, want) {
+					t.Errorf("%v\n got  %+v\n want %+v", args, got, want)
+				}
+			})
+		}
+		if len(pos) > 0 {
+			// After "--", flag-like words are positional.
+			got := parseForm(t, c, slices.Concat(pos, []string{"--", "-c", "x"}))
+			if !reflect.DeepEqual(got.pos, append(slices.Clone(pos), "-c", "x")) {
+				t.Errorf("%s: after --: positionals %q", c.name, got.pos)
+			}
+		}
+		// The config flag may stand before the command name.
+		if probe.Lookup("c") != nil {
+			for _, pre := range [][]string{{"-c", "f.yaml"}, {"--config", "f.yaml"}, {"--config=f.yaml"}, {"-c=f.yaml"}} {
+				hoisted := hoistConfig(slices.Concat(pre, []string{c.name}, pos))
+				if hoisted[0] != c.name {
+					t.Fatalf("%v: command name not first after hoisting: %q", pre, hoisted)
+				}
+				got := parseForm(t, c, hoisted[1:])
+				if got.flags["c"] != "f.yaml" && got.flags["config"] != "f.yaml" || !reflect.DeepEqual(got.pos, pos) {
+					t.Errorf("%v %s: %+v", pre, c.name, got)
+				}
+			}
+		}
+	}
+}
+
+type parsed struct {
+	flags map[string]string
+	pos   []string
+}
+
+func parseForm(t *testing.T, c command, args []string) parsed {
+	t.Helper()
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.flags(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		t.Fatalf("%s %q: %v", c.name, args, err)
+	}
+	p := parsed{flags: map[string]string{}, pos: pos}
+	fs.Visit(func(f *flag.Flag) { p.flags[f.Name] = f.Value.String() })
+	return p
+}
+
+// sampleValue finds a value f accepts (flags check theirs: numbers,
+// PATH=VALUE). It sets f's value, which belongs to a probe flag set.
+func sampleValue(t *testing.T, f *flag.Flag) string {
+	t.Helper()
+	for _, v := range []string{"7", "a.b=c", "2s", "value-" + f.Name} {
+		fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Var(f.Value, f.Name, "")
+		if fs.Parse([]string{"--" + f.Name, v}) == nil {
+			return v
+		}
+	}
+	t.Fatalf("no sample value accepted by --%s", f.Name)
+	return ""
 }

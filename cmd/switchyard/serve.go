@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -28,7 +30,14 @@ type configFlags struct {
 // setFlag collects repeated --set PATH=VALUE flags.
 type setFlag map[string]string
 
-func (s setFlag) String() string { return "" }
+// String lists the settings in order, so that two parses compare.
+func (s setFlag) String() string {
+	out := make([]string, 0, len(s))
+	for _, k := range slices.Sorted(maps.Keys(s)) {
+		out = append(out, k+"="+s[k])
+	}
+	return strings.Join(out, ",")
+}
 
 func (s setFlag) Set(v string) error {
 	path, value, ok := strings.Cut(v, "=")
