@@ -12,6 +12,8 @@
 //   - Tools: declared tools (and a tool_choice that is not "none") answer with
 //     a call to the chosen or first tool, its arguments synthesised from the
 //     schema's required properties; a trailing tool result answers with text.
+//     A tool=NAME directive picks one of many declared tools (an agent declares
+//     dozens) and tool_arg=key:value sets one string argument of the call.
 //   - Streams are generated piece by piece and flushed per event, never built
 //     in memory: per-chunk events are pre-marshalled templates with holes, so
 //     long streams cost a few appends per chunk.

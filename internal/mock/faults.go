@@ -42,6 +42,13 @@ type Fault struct {
 	// NoUsage omits usage from OpenAI chat/completions/Responses answers,
 	// as some OpenAI-compatible servers do, to exercise token counting.
 	NoUsage bool
+
+	// Tool makes a request that declares tools call this one of them
+	// instead of the first, as an agent's prompt steers a real model among
+	// dozens of declared tools. ToolArg ("key:value") sets one string
+	// argument of the call over the ones synthesised from its schema.
+	Tool    string
+	ToolArg string
 }
 
 // faultJSON is the wire form of Fault: snake_case names and Go duration
@@ -64,6 +71,8 @@ type faultJSON struct {
 	CachedTokens     int    `json:"cached_tokens,omitempty"`
 	CacheWriteTokens int    `json:"cache_write_tokens,omitempty"`
 	NoUsage          bool   `json:"no_usage,omitempty"`
+	Tool             string `json:"tool,omitempty"`
+	ToolArg          string `json:"tool_arg,omitempty"`
 }
 
 // MarshalJSON writes the snake_case wire form with duration strings.
@@ -73,6 +82,7 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 		Chunks: f.Chunks, DropAfter: f.DropAfter, Hangup: f.Hangup, Malformed: f.Malformed,
 		Times: f.Times, ImageBytes: f.ImageBytes, ImagesDelivered: f.ImagesDelivered, ImageURLs: f.ImageURLs, LineBytes: f.LineBytes,
 		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens, NoUsage: f.NoUsage,
+		Tool: f.Tool, ToolArg: f.ToolArg,
 	}
 	if f.Latency > 0 {
 		j.Latency = f.Latency.String()
@@ -96,6 +106,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		Chunks: j.Chunks, DropAfter: j.DropAfter, Hangup: j.Hangup, Malformed: j.Malformed,
 		Times: j.Times, ImageBytes: j.ImageBytes, ImagesDelivered: j.ImagesDelivered, ImageURLs: j.ImageURLs, LineBytes: j.LineBytes,
 		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens, NoUsage: j.NoUsage,
+		Tool: j.Tool, ToolArg: j.ToolArg,
 	}
 	var err error
 	if j.Latency != "" {
@@ -128,6 +139,8 @@ func (f Fault) validate() error {
 		return fmt.Errorf("image_bytes %d above limit %d", f.ImageBytes, maxImageBytes)
 	case f.LineBytes > maxLineBytes:
 		return fmt.Errorf("line_bytes %d above limit %d", f.LineBytes, maxLineBytes)
+	case f.ToolArg != "" && !strings.Contains(f.ToolArg, ":"):
+		return fmt.Errorf("tool_arg %q: want key:value", f.ToolArg)
 	}
 	return nil
 }
@@ -180,6 +193,10 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 	}
 	var err error
 	switch key {
+	case "tool":
+		f.Tool = val
+	case "tool_arg":
+		f.ToolArg = val
 	case "latency":
 		f.Latency, err = parseDuration(key, val)
 	case "chunk_delay":

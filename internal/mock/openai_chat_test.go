@@ -198,6 +198,10 @@ func TestChatToolFlow(t *testing.T) {
 		{"named by tool_choice", map[string]any{"tools": tools, "tool_choice": map[string]any{"type": "function", "function": map[string]any{"name": "get_weather"}}},
 			"get_weather", weatherArgs, "tool_calls", ""},
 		{"tool_choice none", map[string]any{"tools": tools, "tool_choice": "none"}, "", "", "stop", "Mock reply to: weather in Paris?"},
+		{"named by directive", map[string]any{"tools": tools, "user_text": "weather? [[mock tool=get_weather tool_arg=city:Oslo]]"},
+			"get_weather", `{"city":"Oslo","days":1,"metric":true,"unit":"celsius"}`, "tool_calls", ""},
+		{"directive names an undeclared tool", map[string]any{"tools": tools, "user_text": "[[mock tool=nope]]"},
+			"lookup", "{}", "tool_calls", ""},
 		{"legacy functions", map[string]any{"functions": []map[string]any{{"name": "get_weather", "parameters": weatherTool()}}},
 			"get_weather", weatherArgs, "function_call", ""},
 		{"after tool result", map[string]any{"tools": tools, "extra": []map[string]any{
@@ -208,6 +212,10 @@ func TestChatToolFlow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			msgs := []any{user}
+			if text, ok := tc.body["user_text"]; ok {
+				msgs = []any{map[string]any{"role": "user", "content": text}}
+				delete(tc.body, "user_text")
+			}
 			if extra, ok := tc.body["extra"]; ok {
 				for _, m := range extra.([]map[string]any) {
 					msgs = append(msgs, m)

@@ -91,8 +91,18 @@ func (c *call) plan(cv *convo, model string) *answer {
 				}
 			}
 		}
+		if f.Tool != "" {
+			for _, t := range cv.tools {
+				if t.name == f.Tool {
+					decl = t
+				}
+			}
+		}
 		a.toolName = decl.name
 		a.args = argsFromSchema(decl.schema)
+		if k, v, ok := strings.Cut(f.ToolArg, ":"); ok {
+			a.args = withArg(a.args, k, v)
+		}
 		a.callID = c.s.newID("call_")
 	} else {
 		quote, prefix := cv.lastUser, "Mock reply to: "
@@ -211,6 +221,20 @@ type schemaNode struct {
 
 // argsFromSchema fills each required property: strings "mock", numbers 1,
 // booleans true, enums their first value, objects recursively.
+// withArg sets one string member of a JSON object of arguments.
+func withArg(args, key, value string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(args), &m) != nil || m == nil {
+		m = map[string]any{}
+	}
+	m[key] = value
+	b, err := json.Marshal(m)
+	if err != nil {
+		return args
+	}
+	return string(b)
+}
+
 func argsFromSchema(schema json.RawMessage) string {
 	v := valueFor(schema, 0)
 	if _, ok := v.(map[string]any); !ok {
