@@ -21,6 +21,11 @@
 //   - npm ci runs only when node_modules is missing or package-lock.json (or
 //     the node version) changed since the last install, recorded in a stamp
 //     inside node_modules; it reaches only the npm registry.
+//   - TestCodingAgents runs the coding agents Claude Code and Codex (pinned in
+//     agents/package-lock.json; native binaries from their npm platform
+//     packages) through a gateway to the mock on an anthropic, an openai and
+//     a gemini channel, each through one tool round trip steered by mock
+//     directives in the prompt (agents_test.go says how).
 //   - Without node the test is skipped, unless SWITCHYARD_TEST_REQUIRE_SERVICES
 //     is set (CI), where a skip would hide that nothing ran.
 package compat
