@@ -48,7 +48,7 @@ are applied by 'serve' only.`,
 			cf := addConfigFlags(fs, flagDatabaseURL, flagDataDir, flagLogLevel)
 			user := fs.String("user", "", "owner's `EMAIL` (create, required; list: only this user's keys)")
 			name := fs.String("name", "", "key `NAME`, unique per user (create, required)")
-			models := fs.String("models", "", "allowed `MODELS`, comma-separated (create; default: every model)")
+			models := fs.String("models", "", "allowed `MODELS`, comma-separated names or patterns such as claude-* (create; default: every model)")
 			quota := fs.String("quota", "", "spending cap in `USD` (create; default: no cap)")
 			rpm := fs.Int("rpm", 0, "requests per minute, 0 = no limit (create)")
 			tpm := fs.Int64("tpm", 0, "tokens per minute, 0 = no limit (create)")

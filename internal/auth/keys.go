@@ -22,12 +22,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/config"
 )
 
 // NoQuota is Key.QuotaMicros for a key without a spending cap.
@@ -106,7 +106,7 @@ func (k *Key) allowsIP(ip netip.Addr) bool {
 
 // AllowModel returns an *apierror.Error when the key may not use model.
 func (k *Key) AllowModel(model string) error {
-	if k.Models != nil && !slices.Contains(k.Models, model) {
+	if k.Models != nil && !config.MatchAny(k.Models, model) {
 		return apierror.ModelNotAllowed(model)
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/config"
 )
@@ -62,7 +61,7 @@ func NewPrices(m map[string]config.Price) (*Prices, error) {
 			continue
 		}
 		p.exact[model] = pr
-		if config.IsPricePattern(model) {
+		if config.IsModelPattern(model) {
 			p.patterns = append(p.patterns, pricePattern{glob: model, price: pr})
 		}
 	}
@@ -71,7 +70,7 @@ func NewPrices(m map[string]config.Price) (*Prices, error) {
 	}
 	// Keys are sorted already, so a stable sort by length leaves patterns
 	// of equal length in name order and Lookup is deterministic.
-	slices.SortStableFunc(p.patterns, func(a, b pricePattern) int { return len(b.glob) - len(a.glob) })
+	slices.SortStableFunc(p.patterns, func(a, b pricePattern) int { return config.ComparePatterns(a.glob, b.glob) })
 	return p, nil
 }
 
@@ -140,7 +139,7 @@ func (p *Prices) Lookup(model string) (Price, bool) {
 		return pr, true
 	}
 	for _, pat := range p.patterns {
-		if matchGlob(pat.glob, model) {
+		if config.MatchModel(pat.glob, model) {
 			return pat.price, true
 		}
 	}
@@ -250,35 +249,4 @@ func (x u128) divCeil(d uint64) uint64 {
 		q++
 	}
 	return q
-}
-
-// matchGlob reports whether s matches pat, where * is any run of
-// characters (model names hold slashes: "meta/llama-3", so unlike
-// path.Match a star crosses them) and ? is one character.
-func matchGlob(pat, s string) bool {
-	star, mark := -1, 0 // the last star seen in pat, and where s stood then
-	i, j := 0, 0
-	for j < len(s) {
-		switch {
-		case i < len(pat) && pat[i] == '?':
-			_, size := utf8.DecodeRuneInString(s[j:]) // one character, not one byte
-			i++
-			j += size
-		case i < len(pat) && pat[i] == s[j] && pat[i] != '*':
-			i++
-			j++
-		case i < len(pat) && pat[i] == '*':
-			star, mark = i, j
-			i++
-		case star >= 0:
-			mark++
-			i, j = star+1, mark
-		default:
-			return false
-		}
-	}
-	for i < len(pat) && pat[i] == '*' {
-		i++
-	}
-	return i == len(pat)
 }

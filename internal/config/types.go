@@ -117,7 +117,11 @@ type Channel struct {
 	Disabled   bool              `yaml:"disabled"`
 	// MaxImages is how many images one upstream call may ask for (0 = the
 	// default for the upstream model); larger requests are split.
-	MaxImages   int          `yaml:"max_images"`
+	MaxImages int `yaml:"max_images"`
+	// TestModel is the model the periodic test of a disabled credential
+	// asks for; default: the first name in Models that is not a pattern,
+	// else a model_map key.
+	TestModel   string       `yaml:"test_model"`
 	Credentials []Credential `yaml:"credentials"`
 }
 

@@ -301,7 +301,14 @@ func (v *validator) channels(chs []Channel, groups map[string]bool) {
 			}
 			if strings.TrimSpace(ch.ModelMap[from]) == "" {
 				v.add(mp, "upstream model name must not be empty")
+			} else if IsModelPattern(ch.ModelMap[from]) {
+				v.add(mp, "upstream model name %q must be a name, not a pattern", ch.ModelMap[from])
 			}
+		}
+		if IsModelPattern(ch.TestModel) {
+			v.add(p+".test_model", "%q must be a model name, not a pattern", ch.TestModel)
+		} else if ch.TestModel == "" && len(ch.Models) > 0 && ch.ProbeModel() == "" {
+			v.add(p+".test_model", "required when every entry of models is a pattern: name a model the periodic credential test may ask for")
 		}
 		for j, g := range ch.Groups {
 			if !groups[g] {
@@ -517,10 +524,6 @@ func (v *validator) pricing(prices map[string]Price) {
 		}
 	}
 }
-
-// IsPricePattern reports whether a pricing key is a pattern ("gpt-4o*":
-// * is any run of characters, ? one character) rather than a model name.
-func IsPricePattern(key string) bool { return strings.ContainsAny(key, "*?") }
 
 // validImageKey accepts "default", "WxH" and "WxH/quality": W and H positive
 // integers without leading zeros (as clients send sizes), quality lowercase

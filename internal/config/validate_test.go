@@ -134,6 +134,12 @@ func TestBadConfigs(t *testing.T) {
 			path: "channels[0].credentials[0].proxy", phrase: "has no host"},
 		{name: "empty model_map target", doc: goodChannel + "    model_map: {gpt-3.5-turbo: ''}\n",
 			path: `channels[0].model_map["gpt-3.5-turbo"]`, phrase: "upstream model name must not be empty"},
+		{name: "pattern as model_map target", doc: goodChannel + "    model_map: {claude-*: 'gpt-*'}\n",
+			path: "channels[0].model_map.claude-*", phrase: "must be a name, not a pattern"},
+		{name: "pattern-only channel without test_model", doc: strings.Replace(goodChannel, "[gpt-4o-mini]", "[gpt-*]", 1),
+			path: "channels[0].test_model", phrase: "required when every entry of models is a pattern"},
+		{name: "pattern as test_model", doc: goodChannel + "    test_model: gpt-*\n",
+			path: "channels[0].test_model", phrase: "must be a model name, not a pattern"},
 		{name: "bad secret_key", doc: "secret_key: abc123\n",
 			path: "secret_key", phrase: "exactly 64 hexadecimal characters"},
 		{name: "secret_key required for shared database", doc: "database: {url: 'postgres://u:pw@db:5432/x'}\n",
@@ -363,8 +369,8 @@ pricing:
 		t.Fatalf("Load: %v", err)
 	}
 	for key, want := range map[string]bool{"gpt-4o-mini": false, "gpt-4o*": true, "claude-?-*": true, "*": true, "meta/llama-[3]": false} {
-		if got := IsPricePattern(key); got != want {
-			t.Errorf("IsPricePattern(%q) = %v, want %v", key, got, want)
+		if got := IsModelPattern(key); got != want {
+			t.Errorf("IsModelPattern(%q) = %v, want %v", key, got, want)
 		}
 	}
 	if len(c.Pricing) != 5 {

@@ -109,15 +109,36 @@ func (p *Pool) SetProber(probe func(ctx context.Context, t *relay.Target, model 
 // routing is an immutable snapshot of channels and credentials, swapped
 // whole on reload so the hot path reads it without locks.
 type routing struct {
-	byModel map[string][]*tier // tiers by priority, highest first
+	byModel map[string]*route // declared model names (not patterns)
 	byName  map[string]*channel
 	creds   map[int64]*cred
-	models  []string
-	types   map[string][]string // model → channel types
-	// maxImages is, per model, the fewest images per upstream call over
-	// its channels (see MaxImages); models absent allow DefaultMaxImages.
-	maxImages map[string]int
+	models  []string // declared model names, sorted: what /v1/models lists
+	// patterns are the channels' pattern entries ("claude-*"), most
+	// specific first; a name no channel declares is served by the channels
+	// whose patterns match it, resolved on first use into matched.
+	patterns []patternEntry
+	matched  sync.Map     // model name → *route, for names only patterns serve
+	nMatched atomic.Int32 // entries in matched, bounded by maxMatched
 }
+
+// route is how one model is served.
+type route struct {
+	tiers []*tier  // by priority, highest first
+	types []string // channel types, in tier order
+	// maxImages is the fewest images per upstream call over its channels
+	// (see MaxImages).
+	maxImages int
+}
+
+type patternEntry struct {
+	glob string
+	ch   *channel
+}
+
+// maxMatched bounds the cache of names resolved through patterns: clients
+// choose the names, so past it a name is resolved on every request instead
+// of growing the cache.
+const maxMatched = 4096
 
 type tier struct {
 	priority int
@@ -164,8 +185,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 		return fmt.Errorf("load channels: %w", err)
 	}
 	old := p.rt.Load()
-	rt := &routing{byModel: map[string][]*tier{}, byName: map[string]*channel{}, creds: map[int64]*cred{},
-		types: map[string][]string{}, maxImages: map[string]int{}}
+	rt := &routing{byModel: map[string]*route{}, byName: map[string]*channel{}, creds: map[int64]*cred{}}
 	byID := map[int64]*channel{}
 	for _, cr := range chs {
 		if cr.Config.Disabled || (p.only != nil && !p.only[cr.Config.Name]) {
@@ -232,21 +252,33 @@ func (p *Pool) Reload(ctx context.Context) error {
 		}
 		slices.Sort(names)
 		for _, m := range slices.Compact(names) {
-			rt.addChannel(m, ch)
+			if config.IsModelPattern(m) {
+				rt.patterns = append(rt.patterns, patternEntry{glob: m, ch: ch})
+				continue
+			}
+			r := rt.byModel[m]
+			if r == nil {
+				r = &route{}
+				rt.byModel[m] = r
+			}
+			r.add(ch)
 		}
 	}
-	for m, tiers := range rt.byModel {
-		slices.SortFunc(tiers, func(a, b *tier) int { return b.priority - a.priority })
-		for _, t := range tiers {
-			slices.SortFunc(t.channels, func(a, b *channel) int { return int(a.id - b.id) })
-			for _, ch := range t.channels {
-				rt.types[m] = append(rt.types[m], ch.cfg.Type)
-				n := ch.maxImages(m)
-				if cur, ok := rt.maxImages[m]; !ok || n < cur {
-					rt.maxImages[m] = n
-				}
+	slices.SortFunc(rt.patterns, func(a, b patternEntry) int {
+		if c := config.ComparePatterns(a.glob, b.glob); c != 0 {
+			return c
+		}
+		return int(a.ch.id - b.ch.id)
+	})
+	for m, r := range rt.byModel {
+		// A declared name is served as well by the channels whose patterns
+		// match it.
+		for _, pe := range rt.patterns {
+			if config.MatchModel(pe.glob, m) {
+				r.add(pe.ch)
 			}
 		}
+		r.finish(m)
 		rt.models = append(rt.models, m)
 	}
 	slices.Sort(rt.models)
@@ -254,14 +286,62 @@ func (p *Pool) Reload(ctx context.Context) error {
 	return nil
 }
 
-func (rt *routing) addChannel(model string, ch *channel) {
-	for _, t := range rt.byModel[model] {
+// route finds how model is served: its declared name, else the channels
+// whose patterns match it; nil when none serves it.
+func (rt *routing) route(model string) *route {
+	if r := rt.byModel[model]; r != nil {
+		return r
+	}
+	if len(rt.patterns) == 0 {
+		return nil
+	}
+	if r, ok := rt.matched.Load(model); ok {
+		return r.(*route)
+	}
+	r := &route{}
+	for _, pe := range rt.patterns {
+		if config.MatchModel(pe.glob, model) {
+			r.add(pe.ch)
+		}
+	}
+	if len(r.tiers) == 0 {
+		return nil // misses are not cached: any string can miss
+	}
+	r.finish(model)
+	if rt.nMatched.Load() < maxMatched {
+		if _, loaded := rt.matched.LoadOrStore(model, r); !loaded {
+			rt.nMatched.Add(1)
+		}
+	}
+	return r
+}
+
+// add puts ch in the tier of its priority, once.
+func (r *route) add(ch *channel) {
+	for _, t := range r.tiers {
 		if t.priority == ch.cfg.Priority {
-			t.channels = append(t.channels, ch)
+			if !slices.Contains(t.channels, ch) {
+				t.channels = append(t.channels, ch)
+			}
 			return
 		}
 	}
-	rt.byModel[model] = append(rt.byModel[model], &tier{priority: ch.cfg.Priority, channels: []*channel{ch}})
+	r.tiers = append(r.tiers, &tier{priority: ch.cfg.Priority, channels: []*channel{ch}})
+}
+
+// finish orders the tiers and derives what is read per request.
+func (r *route) finish(model string) {
+	slices.SortFunc(r.tiers, func(a, b *tier) int { return b.priority - a.priority })
+	r.maxImages = 0
+	for _, t := range r.tiers {
+		slices.SortFunc(t.channels, func(a, b *channel) int { return int(a.id - b.id) })
+		for _, ch := range t.channels {
+			r.types = append(r.types, ch.cfg.Type)
+			if n := ch.maxImages(model); r.maxImages == 0 || n < r.maxImages {
+				r.maxImages = n
+			}
+		}
+	}
 }
 
 // DefaultMaxImages is the images per upstream call of a channel that sets
@@ -275,11 +355,7 @@ func (ch *channel) maxImages(model string) int {
 	if ch.cfg.MaxImages > 0 {
 		return ch.cfg.MaxImages
 	}
-	upstream := model
-	if to, ok := ch.cfg.ModelMap[model]; ok {
-		upstream = to
-	}
-	if strings.HasPrefix(upstream, "dall-e-3") {
+	if strings.HasPrefix(ch.cfg.UpstreamModel(model), "dall-e-3") {
 		return 1
 	}
 	return DefaultMaxImages
@@ -290,17 +366,24 @@ func (ch *channel) maxImages(model string) int {
 // split to this size fits whichever channel is picked. It is
 // DefaultMaxImages for a model no channel serves.
 func (p *Pool) MaxImages(model string) int {
-	if n, ok := p.rt.Load().maxImages[model]; ok {
-		return n
+	if r := p.rt.Load().route(model); r != nil {
+		return r.maxImages
 	}
 	return DefaultMaxImages
 }
 
-// Models implements relay.Scheduler.
+// Models implements relay.Scheduler: the declared model names, never the
+// patterns (a name is listed only if some channel declares it).
 func (p *Pool) Models() []string { return p.rt.Load().models }
 
-// ChannelTypes implements relay.Scheduler.
-func (p *Pool) ChannelTypes(model string) []string { return p.rt.Load().types[model] }
+// ChannelTypes implements relay.Scheduler: the types of the channels that
+// serve model, by name or pattern.
+func (p *Pool) ChannelTypes(model string) []string {
+	if r := p.rt.Load().route(model); r != nil {
+		return r.types
+	}
+	return nil
+}
 
 // Pick implements relay.Scheduler: the highest priority tier with a usable
 // credential wins; inside a tier, channels are tried in a weighted random
@@ -310,10 +393,11 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 	if q.PinChannel != "" || q.PinCredential != 0 {
 		return p.pinned(ctx, rt, q)
 	}
-	tiers := rt.byModel[q.Model]
-	if len(tiers) == 0 {
+	r := rt.route(q.Model)
+	if r == nil {
 		return nil, relay.ErrNoRoute
 	}
+	tiers := r.tiers
 	group := q.Group
 	if group == "" {
 		group = config.DefaultGroup

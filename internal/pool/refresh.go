@@ -210,15 +210,7 @@ func (p *Pool) TestCredential(ctx context.Context, id int64) error {
 			return err
 		}
 	}
-	model := ""
-	if len(c.ch.cfg.Models) > 0 {
-		model = c.ch.cfg.Models[0]
-	} else {
-		for m := range c.ch.cfg.ModelMap {
-			model = m
-			break
-		}
-	}
+	model := c.ch.cfg.ProbeModel()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := p.probe(tctx, relay.NewTarget(&c.ch.cfg, c.id, c.token(), c.client), model); err != nil {

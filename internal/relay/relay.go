@@ -325,12 +325,7 @@ func upstreamFailure(resp *http.Response) *attemptError {
 	return e
 }
 
-func upstreamModel(ch *config.Channel, model string) string {
-	if m, ok := ch.ModelMap[model]; ok && m != "" {
-		return m
-	}
-	return model
-}
+func upstreamModel(ch *config.Channel, model string) string { return ch.UpstreamModel(model) }
 
 // usageMemo holds, per channel name, whether the channel's last stream
 // reported usage. Channels come and go with the pool, so cells are created
