@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/api"
@@ -122,6 +123,11 @@ type imageJob struct {
 	Multipart bool                       `json:"multipart,omitempty"`
 	Form      []formField                `json:"form,omitempty"`
 	Files     []inputFile                `json:"files,omitempty"`
+
+	// The uploads' full inspection (Prepare), once for all of a
+	// fanned-out job's calls.
+	inspected  sync.Once
+	inspectErr error
 }
 
 type formField struct {
@@ -361,6 +367,14 @@ func (h *Handler) serveImageJob(w http.ResponseWriter, r *http.Request, key *aut
 		h.fail(w, r, apierror.InvalidRequest(fmt.Sprintf(
 			"Model %s makes at most %d image(s) per call, so n=%d cannot be streamed; drop stream or lower n.", job.Model, per, job.N), "n"))
 		return
+	}
+	if f.Async {
+		// No reservation before the 202: the headers are read now (a few
+		// kilobytes each), the decode waits for the runner's reservation.
+		if err := h.checkHeaders(job); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	task := images.NewTaskID()
 	w.Header().Set(taskHeader, task)

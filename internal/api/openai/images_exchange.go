@@ -49,7 +49,12 @@ func (h *Handler) newImageExchange(ctx context.Context, job *imageJob, task stri
 func (x *imageExchange) call(requestID string, res *relay.Result) *relay.ExchangeCall {
 	j := x.job
 	prompt := relay.EstimatePromptTokens(make([]byte, j.PromptBytes)) + len(j.Files)*inputImageTokens
+	var prepare func(context.Context) error
+	if j.Kind == "edit" {
+		prepare = x.prepare
+	}
 	return &relay.ExchangeCall{
+		Prepare:   prepare,
 		RequestID: requestID, Model: j.Model, Stream: j.Stream, Route: j.Route, Result: res,
 		Estimate: relay.Estimate{
 			PromptTokens: prompt, MaxOutputTokens: x.n * imageTokens(j.Size, j.Quality),
