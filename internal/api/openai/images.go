@@ -386,7 +386,7 @@ func (h *Handler) serveImageJob(w http.ResponseWriter, r *http.Request, key *aut
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := h.recordSyncTask(ctx, cancel, key, job, task)
-	out := h.runImageJobID(ctx, w, job, task, api.RequestID(ctx), false)
+	out := h.runImageJobID(ctx, w, job, task, api.RequestID(ctx), nil)
 	done <- out
 	if out.err != nil {
 		if ctx.Err() != nil && r.Context().Err() == nil {
@@ -432,12 +432,13 @@ type imageOutcome struct {
 // runImageJobID runs job through the relay: one exchange when the model's
 // channels make n images per call, else parallel calls of at most that
 // many, each with its own credential and failover, gathered into one
-// answer that counts (and bills) only the images that arrived. store
-// keeps every image in the image store whatever the format asked.
-func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job *imageJob, task, requestID string, store bool) imageOutcome {
+// answer that counts (and bills) only the images that arrived. An async
+// run (run not nil) keeps every image in the image store whatever the
+// format asked.
+func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job *imageJob, task, requestID string, run *asyncRun) imageOutcome {
 	per := max(h.img.o.MaxImages(job.Model), 1)
 	if job.N <= per {
-		x := h.newImageExchange(ctx, job, task, job.N, 0, store)
+		x := h.newImageExchange(ctx, job, task, job.N, 0, run)
 		var res relay.Result
 		call := x.call(requestID, &res)
 		err := h.relay.Exchange(ctx, w, call, x)
@@ -454,7 +455,7 @@ func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job 
 	ps := make([]*part, parts)
 	for i := range ps {
 		n := min(per, job.N-i*per)
-		p := &part{rec: newCaptureWriter(), x: h.newImageExchange(ctx, job, task, n, i*per, store), done: make(chan struct{})}
+		p := &part{rec: newCaptureWriter(), x: h.newImageExchange(ctx, job, task, n, i*per, run), done: make(chan struct{})}
 		ps[i] = p
 		go func() {
 			defer close(p.done)
