@@ -127,9 +127,9 @@ func TestHostileImageDecodeAfterReserve(t *testing.T) {
 }
 
 // TestHostileImageModelAfterImage: the form's order is the client's; with
-// the model part after the image, a model the key may not use, or that
-// does not exist, is refused without the image being decoded, and a
-// model it may use works as with the model first.
+// the model part after the image, an unknown key, a model the key may not
+// use, or one that does not exist, is refused without the image being
+// decoded, and a model it may use works as with the model first.
 func TestHostileImageModelAfterImage(t *testing.T) {
 	g, dataDir := imageGatewayData(t, nil)
 	heavy := heavyPNG()
@@ -137,6 +137,7 @@ func TestHostileImageModelAfterImage(t *testing.T) {
 		name, key, model string
 		status           int
 	}{
+		{"unknown key", "sk-test-nobody-0123456789", "gpt-image-1", http.StatusUnauthorized},
 		{"model the key may not use", limitedKey, "gpt-image-1", http.StatusForbidden},
 		{"unknown model", testKey, "no-such-image-model", http.StatusNotFound},
 	}
