@@ -3,6 +3,8 @@ package openai_test
 import (
 	"bytes"
 	"compress/flate"
+	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -10,17 +12,21 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/images"
 )
 
-// uniformPNG16 is a valid w×h PNG of 16-bit RGBA pixels, all zero, built
+// uniformPNG is a valid w×h PNG of RGBA pixels of depth bits (8 or 16),
+// all zero, built
 // without compressing w×h×8 bytes: one row is deflated once and its
 // self-contained blocks repeated h times, then closed with an empty final
 // block and the Adler-32 of that many zeros. 7000×7000 is about 500 KB of
 // file and 392 MB decoded.
-func uniformPNG16(w, h uint32) []byte {
-	row := make([]byte, 1+int(w)*8) // filter byte, then the pixels
+func uniformPNG(w, h uint32, depth byte) []byte {
+	row := make([]byte, 1+int(w)*int(depth)/2) // filter byte, then 4 channels
+
 	var blk bytes.Buffer
 	fw, _ := flate.NewWriter(&blk, flate.BestCompression)
 	_, _ = fw.Write(row)
@@ -43,13 +49,17 @@ func uniformPNG16(w, h uint32) []byte {
 	}
 	ihdr := binary.BigEndian.AppendUint32(nil, w)
 	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	chunk("IHDR", append(ihdr, 16, 6, 0, 0, 0))
+	chunk("IHDR", append(ihdr, depth, 6, 0, 0, 0))
 	chunk("IDAT", z.Bytes())
 	chunk("IEND", nil)
 	return b.Bytes()
 }
 
-var heavyPNG = sync.OnceValue(func() []byte { return uniformPNG16(7000, 7000) })
+var (
+	heavyPNG = sync.OnceValue(func() []byte { return uniformPNG(7000, 7000, 16) })
+	// 64 MB decoded: under images.max_decode_bytes.
+	mediumPNG = sync.OnceValue(func() []byte { return uniformPNG(4000, 4000, 8) })
+)
 
 const (
 	brokeKey = "sk-test-broke-0123456789"
@@ -105,6 +115,47 @@ func TestHostileImageDecodeAfterReserve(t *testing.T) {
 		}
 		if n := len(g.mock.Requests("img-1")) - recs; n != 0 {
 			t.Errorf("%d upstream calls", n)
+		}
+	})
+	// An image the decode limit lets through is not decoded either when
+	// the key cannot pay: as an async task (the runner reserves, then would
+	// decode) and as a JSON data: URL.
+	t.Run("no credit, async, under the decode limit", func(t *testing.T) {
+		start := heapAllocated()
+		body, ctype := rawForm([]rawPart{field("model", "gpt-image-1"), field("prompt", "x"), field("async", "true"),
+			{disposition: `form-data; name="image"; filename="a.png"`, ctype: "image/png", data: mediumPNG()}})
+		resp, a := g.imagePost(t, "/v1/images/edits", brokeKey, ctype, body, nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("submit: %d %+v", resp.StatusCode, a.Error)
+		}
+		id := resp.Header.Get("X-Switchyard-Task-Id")
+		tasks := images.NewTasks(g.app.DB(), time.Now)
+		var tk images.Task
+		for deadline := time.Now().Add(10 * time.Second); !tk.Finished(); time.Sleep(20 * time.Millisecond) {
+			var err error
+			if tk, err = tasks.Get(context.Background(), id); err != nil || time.Now().After(deadline) {
+				t.Fatalf("task %s: %+v %v", id, tk, err)
+			}
+		}
+		used := heapAllocated() - start
+		if tk.Status != images.StatusFailed || tk.ErrorCode != "insufficient_quota" {
+			t.Errorf("task %s %s, want failed insufficient_quota", tk.Status, tk.ErrorCode)
+		}
+		if used > decodeBudget {
+			t.Errorf("submitting and running the task allocated %d MB", used>>20)
+		}
+	})
+	t.Run("no credit, JSON data URL, under the decode limit", func(t *testing.T) {
+		body := `{"model":"gpt-image-1","prompt":"x","images":[{"image_url":"data:image/png;base64,` +
+			base64.StdEncoding.EncodeToString(mediumPNG()) + `"}]}`
+		start := heapAllocated()
+		resp, a := g.imagePost(t, "/v1/images/edits", brokeKey, "application/json", strings.NewReader(body), nil)
+		used := heapAllocated() - start
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("status %d %+v, want 429", resp.StatusCode, a.Error)
+		}
+		if used > decodeBudget {
+			t.Errorf("the refused request allocated %d MB", used>>20)
 		}
 	})
 	t.Run("credit, over the decode byte limit", func(t *testing.T) {
