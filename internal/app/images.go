@@ -61,7 +61,7 @@ func (a *App) enableImages(ctx context.Context, h *openaiapi.Handler) error {
 		DefaultFormat: cfg.ResponseFormat,
 		Fetch:         netguard.NewClient(&netguard.Guard{}, time.Minute),
 		FetchTrusted:  netguard.NewClient(&netguard.Guard{AllowPrivate: true}, time.Minute),
-		FetchMax:      cfg.FetchMaxBytes, SpoolDir: spool, MaxImages: a.pool.MaxImages, TaskTimeout: cfg.TaskTimeout, Node: node, Now: a.now,
+		FetchMax:      cfg.FetchMaxBytes, SpoolDir: spool, MaxImages: a.pool.MaxImages, TaskTimeout: cfg.TaskTimeout, Node: a.runner.Node(), Now: a.now,
 	})
 	return nil
 }

@@ -60,8 +60,10 @@ type ImageOptions struct {
 	MaxImages func(model string) int
 	// TaskTimeout bounds one async task, every upstream call included.
 	TaskTimeout time.Duration
-	Node        string
-	Now         func() time.Time
+	// Node is the runner's node name (Runner.Node): sync task records
+	// carry it, and an async run checks its task is still this node's.
+	Node string
+	Now  func() time.Time
 }
 
 type imageHandler struct {
