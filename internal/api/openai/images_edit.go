@@ -351,17 +351,6 @@ func jsonDataURLs(body map[string]json.RawMessage) iter.Seq2[string, string] {
 	}
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
-}
-
 // cleanFilename keeps a safe base name for the upstream's form; it is
 // never used as a path here.
 func cleanFilename(name, field string) string {
