@@ -44,7 +44,7 @@ func (a *App) enableImages(ctx context.Context, h *openaiapi.Handler) error {
 	}
 	tasks := images.NewTasks(a.db, a.now)
 	limits := images.DefaultLimits
-	limits.MaxBytes, limits.MaxPixels = cfg.MaxInputBytes, cfg.MaxInputPixels
+	limits.MaxBytes, limits.MaxPixels, limits.MaxDecodeBytes = cfg.MaxInputBytes, cfg.MaxInputPixels, cfg.MaxDecodeBytes
 	ro := images.RunnerOptions{
 		Node: node, Workers: cfg.Workers, Exec: h.ImageTaskExec(a.keys.ByID), Store: st, Logger: a.log.With("component", "images"),
 		Retention: cfg.Retention, WebhookAttempts: cfg.WebhookAttempts, Now: a.now,
@@ -61,7 +61,7 @@ func (a *App) enableImages(ctx context.Context, h *openaiapi.Handler) error {
 		DefaultFormat: cfg.ResponseFormat,
 		Fetch:         netguard.NewClient(&netguard.Guard{}, time.Minute),
 		FetchTrusted:  netguard.NewClient(&netguard.Guard{AllowPrivate: true}, time.Minute),
-		FetchMax:      cfg.FetchMaxBytes, SpoolDir: spool, MaxImages: a.pool.MaxImages, TaskTimeout: cfg.TaskTimeout, Node: node, Now: a.now,
+		FetchMax:      cfg.FetchMaxBytes, SpoolDir: spool, MaxImages: a.pool.MaxImages, TaskTimeout: cfg.TaskTimeout, Node: a.runner.Node(), Now: a.now,
 	})
 	return nil
 }

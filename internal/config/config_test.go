@@ -56,7 +56,7 @@ var fullEnv = map[string]string{
 var defaultImages = Images{
 	Storage: "file://./data/images", URLTTL: 24 * time.Hour, Retention: 168 * time.Hour,
 	Workers: 4, TaskTimeout: 10 * time.Minute,
-	MaxInputPixels: 50_000_000, MaxInputBytes: 50 << 20, MaxInputs: 16, FetchMaxBytes: 64 << 20,
+	MaxInputPixels: 50_000_000, MaxInputBytes: 50 << 20, MaxDecodeBytes: 160 << 20, MaxInputs: 16, FetchMaxBytes: 64 << 20,
 	ResponseFormat: "", WebhookAllowPrivate: false, WebhookAttempts: 8, WebhookTimeout: 10 * time.Second,
 }
 

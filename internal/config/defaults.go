@@ -61,6 +61,7 @@ func base() *Config {
 			TaskTimeout:     10 * time.Minute,
 			MaxInputPixels:  50_000_000,
 			MaxInputBytes:   50 << 20,
+			MaxDecodeBytes:  160 << 20,
 			MaxInputs:       16,
 			FetchMaxBytes:   64 << 20,
 			WebhookAttempts: 8,

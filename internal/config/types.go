@@ -202,8 +202,11 @@ type Images struct {
 
 	MaxInputPixels int64 `yaml:"max_input_pixels"` // per uploaded image
 	MaxInputBytes  int64 `yaml:"max_input_bytes"`  // per uploaded image
-	MaxInputs      int   `yaml:"max_inputs"`       // images per edit request
-	FetchMaxBytes  int64 `yaml:"fetch_max_bytes"`  // download cap for an upstream's image URL
+	// MaxDecodeBytes bounds the memory one uploaded image takes decoded,
+	// as estimated from its header (bit depth and channels included).
+	MaxDecodeBytes int64 `yaml:"max_decode_bytes"`
+	MaxInputs      int   `yaml:"max_inputs"`      // images per edit request
+	FetchMaxBytes  int64 `yaml:"fetch_max_bytes"` // download cap for an upstream's image URL
 
 	// ResponseFormat is the default for requests that send none: "" (the
 	// model's own default), "url" or "b64_json". Groups and keys override it.

@@ -582,6 +582,9 @@ func (v *validator) images(im Images) {
 	if im.MaxInputBytes <= 0 {
 		v.add("images.max_input_bytes", "%d must be greater than 0 (default 52428800, 50 MiB)", im.MaxInputBytes)
 	}
+	if im.MaxDecodeBytes <= 0 {
+		v.add("images.max_decode_bytes", "%d must be greater than 0 (default 167772160, 160 MiB)", im.MaxDecodeBytes)
+	}
 	if im.MaxInputs < 1 {
 		v.add("images.max_inputs", "%d must be 1 or more (default 16)", im.MaxInputs)
 	}

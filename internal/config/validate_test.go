@@ -48,6 +48,8 @@ func TestBadConfigs(t *testing.T) {
 			path: "images.max_input_pixels", phrase: "greater than 0"},
 		{name: "negative max input bytes", doc: "images: {max_input_bytes: -1}\n",
 			path: "images.max_input_bytes", phrase: "greater than 0"},
+		{name: "zero max decode bytes", doc: "images: {max_decode_bytes: 0}\n",
+			path: "images.max_decode_bytes", phrase: "greater than 0"},
 		{name: "zero max inputs", doc: "images: {max_inputs: 0}\n",
 			path: "images.max_inputs", phrase: "1 or more"},
 		{name: "zero fetch cap", doc: "images: {fetch_max_bytes: 0}\n",

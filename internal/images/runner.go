@@ -376,6 +376,14 @@ func (r *Runner) run(t Task) {
 		if !cur.Finished() {
 			return // requeued: its inputs are needed again
 		}
+		if cur.Status == StatusCancelled && res.CostMicros > 0 {
+			// Images arrived, and were charged, before the cancellation
+			// reached the run: the task keeps them for its owner. An
+			// outcome that cost nothing is dropped with its images.
+			if _, err := r.tasks.KeepCancelled(wctx, t.ID, r.o.Node, res); err != nil {
+				log.Error("record what a cancelled image task delivered", "err", err)
+			}
+		}
 	}
 	r.dropInputs(wctx, t, log)
 }

@@ -207,6 +207,34 @@ func TestRunnerCancelWhileRunning(t *testing.T) {
 	})
 }
 
+// TestRunnerCancelledKeepsWhatWasCharged: an outcome that arrives after
+// the task was cancelled, but was charged (the images came before the
+// cancellation reached the run), stays on the cancelled task with its
+// images, so the owner has what they paid for.
+func TestRunnerCancelledKeepsWhatWasCharged(t *testing.T) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
+		ts := NewTasks(openTaskDB(t, url), nil)
+		started, ended := make(chan string, 1), make(chan error, 1)
+		charged := func(ctx context.Context, t Task, progress func(int)) Finish {
+			f := blockingExec(started, ended)(ctx, t, progress)
+			f.CostMicros = 40_000
+			return f
+		}
+		startRunner(t, ts, fastOptions("a", charged))
+		task := mustCreate(t, ts, asyncTask(3))
+		<-started
+		if _, err := ts.Cancel(t.Context(), task.ID, 3); err != nil {
+			t.Fatal(err)
+		}
+		<-ended
+		waitFor(t, "the charged outcome to be kept", func() bool { return mustGet(t, ts, task.ID).Stored })
+		got := mustGet(t, ts, task.ID)
+		if got.Status != StatusCancelled || got.Delivered != 1 || got.CostMicros != 40_000 || len(got.Outputs) != 1 {
+			t.Errorf("cancelled task = %+v, want it cancelled with the charged image", got)
+		}
+	})
+}
+
 func TestRunnerStopAndTakeOver(t *testing.T) {
 	testenv.EachDatabase(t, func(t *testing.T, url string) {
 		ts := NewTasks(openTaskDB(t, url), nil)

@@ -3,9 +3,12 @@ package images
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -43,24 +46,43 @@ type Limits struct {
 	MaxBytes  int64 // the whole input
 	MaxWidth  int
 	MaxHeight int
-	MaxPixels int64 // width × height; decoding needs up to 8 bytes each
+	MaxPixels int64 // width × height
+	// MaxDecodeBytes bounds the memory a full decode would take, as
+	// estimated from the header (DecodeBytes): pixels alone do not bound
+	// it, a 16-bit RGBA pixel takes eight times a paletted one.
+	MaxDecodeBytes int64
 }
 
 // DefaultLimits accepts what OpenAI's image endpoints accept (50 MB) and
-// the photos phones take (48 MP), while bounding a decode at about
-// 400 MB in the worst case (16-bit RGBA PNG).
+// the photos phones take (48 MP baseline JPEG, about 144 MB decoded),
+// while bounding one decode at 160 MiB: a 7000×7000 16-bit PNG (392 MB
+// decoded from a few hundred KB) is refused from its header.
 var DefaultLimits = Limits{
-	MaxBytes:  50 << 20,
-	MaxWidth:  16384,
-	MaxHeight: 16384,
-	MaxPixels: 50_000_000,
+	MaxBytes:       50 << 20,
+	MaxWidth:       16384,
+	MaxHeight:      16384,
+	MaxPixels:      50_000_000,
+	MaxDecodeBytes: 160 << 20,
 }
+
+// MaxDecodes is how many full decodes run at once in this process; more
+// wait their turn. With MaxDecodeBytes it bounds the node's decode memory
+// at about MaxDecodes × MaxDecodeBytes, however many uploads arrive.
+const MaxDecodes = 2
+
+// decodeSlots is the per-process semaphore of MaxDecodes.
+var decodeSlots = make(chan struct{}, MaxDecodes)
 
 // Info is what Inspect learned about an image.
 type Info struct {
 	Format string // PNG, JPEG, WebP or GIF
 	Width  int
 	Height int
+	// DecodeBytes estimates, from the header, the memory a full decode
+	// takes: the pixel buffer at the decoder's depth and channels, and
+	// what the decoder keeps besides (interlace passes, progressive JPEG
+	// coefficients).
+	DecodeBytes int64
 }
 
 // ContentType returns the MIME type of the format.
@@ -95,48 +117,178 @@ const sniffLen = 512
 
 // Inspect reads an uploaded image and says what it is, or why it is
 // refused. The format is decided from the bytes alone; a filename or a
-// declared content type is never consulted. The header is decoded first
-// and the dimensions checked against limits before any pixel memory is
-// allocated (a 100 000 × 100 000 PNG is a few hundred bytes), then the
-// whole image is decoded, so what passes is an image the upstream can
-// read. The input is read to its end, up to limits.MaxBytes; it is not
-// kept, apart from the header bytes the first decode consumed.
+// declared content type is never consulted. The header is read first and
+// the dimensions and estimated decode memory checked against limits
+// before any pixel memory is allocated (a 100 000 × 100 000 PNG is a few
+// hundred bytes), then the whole image is decoded, at most MaxDecodes at
+// once in the process (waiting for a turn ends with ctx), so what passes
+// is an image the upstream can read. The input is read to its end, up to
+// limits.MaxBytes; it is not kept, apart from the header bytes the first
+// decode consumed.
 //
 // Errors wrap ErrUnsupported, ErrTooLarge or ErrInvalid; each is the
-// client's fault (400) unless r itself failed, which is returned as is.
-func Inspect(r io.Reader, limits Limits) (Info, error) {
-	lr := &limitReader{r: r, max: limits.MaxBytes}
-	br := bufio.NewReaderSize(lr, sniffLen)
-	head, err := br.Peek(sniffLen)
-	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		return Info{}, lr.blame(err, "read image")
-	}
-	format, what := detect(head)
-	if format == "" {
-		return Info{}, fmt.Errorf("%w: %s; accepted formats are %s", ErrUnsupported, what, Accepted)
-	}
-	c := codecs[format]
-
-	// The config decode may read ahead; keeping what it read lets the full
-	// decode start from the beginning without holding the whole input.
-	var seen bytes.Buffer
-	cfg, err := c.config(io.TeeReader(br, &seen))
+// client's fault (400) unless r itself failed or ctx ended, which are
+// returned as they are.
+func Inspect(ctx context.Context, r io.Reader, limits Limits) (Info, error) {
+	h, err := header(r, limits)
 	if err != nil {
-		return Info{}, lr.blame(err, "read "+format+" header")
-	}
-	info := Info{Format: format, Width: cfg.Width, Height: cfg.Height}
-	if err := checkDimensions(info, limits); err != nil {
 		return Info{}, err
 	}
-	if _, err := c.decode(io.MultiReader(&seen, br)); err != nil {
-		return Info{}, lr.blame(err, "decode "+format)
+	select {
+	case decodeSlots <- struct{}{}:
+	case <-ctx.Done():
+		return Info{}, fmt.Errorf("wait to decode %s: %w", h.info.Format, context.Cause(ctx))
+	}
+	_, err = codecs[h.info.Format].decode(io.MultiReader(&h.seen, h.br))
+	<-decodeSlots
+	if err != nil {
+		return Info{}, h.lr.blame(err, "decode "+h.info.Format)
 	}
 	// Trailing bytes are not part of the image but would still be sent
 	// upstream, so they count against the size limit too.
-	if _, err := io.Copy(io.Discard, br); err != nil {
-		return Info{}, lr.blame(err, "read image")
+	if _, err := io.Copy(io.Discard, h.br); err != nil {
+		return Info{}, h.lr.blame(err, "read image")
 	}
-	return info, nil
+	return h.info, nil
+}
+
+// InspectHeader is Inspect without the decode: the format, dimensions and
+// estimated decode memory, checked against limits (all but MaxBytes,
+// since the input is read only as far as the header). It takes a few
+// kilobytes whatever the image claims.
+func InspectHeader(r io.Reader, limits Limits) (Info, error) {
+	h, err := header(r, limits)
+	if err != nil {
+		return Info{}, err
+	}
+	return h.info, nil
+}
+
+// headerRead is an input whose header has been read and checked.
+type headerRead struct {
+	info Info
+	lr   *limitReader
+	br   *bufio.Reader
+	seen bytes.Buffer // what the config decode consumed
+}
+
+func header(r io.Reader, limits Limits) (*headerRead, error) {
+	h := &headerRead{lr: &limitReader{r: r, max: limits.MaxBytes}}
+	h.br = bufio.NewReaderSize(h.lr, sniffLen)
+	head, err := h.br.Peek(sniffLen)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, h.lr.blame(err, "read image")
+	}
+	format, what := detect(head)
+	if format == "" {
+		return nil, fmt.Errorf("%w: %s; accepted formats are %s", ErrUnsupported, what, Accepted)
+	}
+	// The config decode may read ahead; keeping what it read lets the full
+	// decode start from the beginning without holding the whole input.
+	cfg, err := codecs[format].config(io.TeeReader(h.br, &h.seen))
+	if err != nil {
+		return nil, h.lr.blame(err, "read "+format+" header")
+	}
+	h.info = Info{Format: format, Width: cfg.Width, Height: cfg.Height}
+	if err := checkDimensions(h.info, limits); err != nil {
+		return nil, err
+	}
+	h.info.DecodeBytes = decodeBytes(format, cfg, h.seen.Bytes())
+	if l := limits.MaxDecodeBytes; l > 0 && h.info.DecodeBytes > l {
+		return nil, fmt.Errorf("%w: %d×%d %s would take about %d bytes to decode, limit %d",
+			ErrTooLarge, h.info.Width, h.info.Height, describe(format, cfg.ColorModel), h.info.DecodeBytes, l)
+	}
+	return h, nil
+}
+
+// bytesPerPixel is what the standard decoders allocate per pixel for the
+// image type of their color model.
+func bytesPerPixel(m color.Model) int64 {
+	switch m {
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.YCbCrModel:
+		return 3 // 4:4:4; subsampled planes take less
+	case color.RGBAModel, color.NRGBAModel, color.CMYKModel, color.NYCbCrAModel:
+		return 4
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 8 // RGBA64, NRGBA64, or a model not listed: the most any takes
+}
+
+// decodeBytes estimates a full decode's memory from the header; seen is
+// the start of the file, up to the end of the header.
+func decodeBytes(format string, cfg image.Config, seen []byte) int64 {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	per := bytesPerPixel(cfg.ColorModel)
+	switch format {
+	case PNG:
+		// An interlaced PNG is decoded pass by pass into images of their
+		// own before they are combined: about twice the final image.
+		if len(seen) > 28 && seen[28] == 1 {
+			per *= 2
+		}
+	case JPEG:
+		if cfg.ColorModel == color.CMYKModel {
+			per = 8 // four planes, then the CMYK image made of them
+		}
+		// A progressive JPEG keeps every block's coefficients (64 int32
+		// per 8×8 block, 4 bytes a pixel) for each component.
+		if jpegProgressive(seen) {
+			comps := int64(1)
+			switch cfg.ColorModel {
+			case color.YCbCrModel:
+				comps = 3
+			case color.CMYKModel:
+				comps = 4
+			}
+			per += 4 * comps
+		}
+	case WebP:
+		// A lossless WebP is decoded into ARGB words, then converted.
+		if cfg.ColorModel == color.NRGBAModel {
+			per = 8
+		}
+	}
+	return px * per
+}
+
+// jpegProgressive reports whether the frame header in b (a JPEG up to
+// and including its SOF segment) is progressive (SOF2, SOF6, SOF10,
+// SOF14). The markers are walked, so a marker-like byte pair inside an
+// APP segment cannot be taken for one.
+func jpegProgressive(b []byte) bool {
+	i := 2 // after SOI
+	for i+4 <= len(b) {
+		if b[i] != 0xff {
+			return false
+		}
+		m := b[i+1]
+		if m == 0xff { // fill byte
+			i++
+			continue
+		}
+		if m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc {
+			return m == 0xc2 || m == 0xc6 || m == 0xca || m == 0xce
+		}
+		i += 2 + int(binary.BigEndian.Uint16(b[i+2:]))
+	}
+	return false
+}
+
+// describe names an image's pixel layout for a message.
+func describe(format string, m color.Model) string {
+	switch m {
+	case color.RGBA64Model, color.NRGBA64Model:
+		return format + " of 16-bit RGBA pixels"
+	case color.Gray16Model:
+		return format + " of 16-bit gray pixels"
+	}
+	return format
 }
 
 func checkDimensions(info Info, l Limits) error {

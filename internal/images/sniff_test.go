@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // Minimal WebP files (lossless, lossy, lossy with alpha; 1×1). The
@@ -72,6 +74,12 @@ func encodeGIF(t testing.TB, w, h int) []byte {
 // w×h pixels of 8-bit RGBA, followed by a small IDAT: a few dozen bytes
 // that a careless decoder would answer by allocating w×h×4.
 func pngHeaderClaiming(w, h uint32) []byte {
+	return pngHeader(w, h, 8, 6, 0) // depth 8, RGBA, no interlace
+}
+
+// pngHeader is a PNG whose IHDR declares w×h pixels of the given bit
+// depth, color type and interlace method, with an empty IDAT.
+func pngHeader(w, h uint32, depth, ctype, interlace byte) []byte {
 	chunk := func(typ string, data []byte) []byte {
 		var c []byte
 		c = binary.BigEndian.AppendUint32(c, uint32(len(data)))
@@ -81,7 +89,7 @@ func pngHeaderClaiming(w, h uint32) []byte {
 	}
 	ihdr := binary.BigEndian.AppendUint32(nil, w)
 	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	ihdr = append(ihdr, 8, 6, 0, 0, 0) // depth 8, RGBA, deflate, no filter, no interlace
+	ihdr = append(ihdr, depth, ctype, 0, 0, interlace) // deflate, no filter
 	b := []byte("\x89PNG\r\n\x1a\n")
 	b = append(b, chunk("IHDR", ihdr)...)
 	return append(b, chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00})...)
@@ -106,11 +114,11 @@ func TestInspectAccepts(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// One byte at a time, so no decoder relies on large reads.
-			info, err := Inspect(iotest.OneByteReader(bytes.NewReader(c.data)), limits)
+			info, err := Inspect(t.Context(), iotest.OneByteReader(bytes.NewReader(c.data)), limits)
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
 			}
-			if info != (Info{Format: c.format, Width: c.w, Height: c.h}) {
+			if info.Format != c.format || info.Width != c.w || info.Height != c.h || info.DecodeBytes <= 0 {
 				t.Errorf("Info = %+v, want %s %d×%d", info, c.format, c.w, c.h)
 			}
 			if info.ContentType() != "image/"+c.format {
@@ -166,7 +174,7 @@ func TestInspectRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			info, err := Inspect(bytes.NewReader(c.data), limits)
+			info, err := Inspect(t.Context(), bytes.NewReader(c.data), limits)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("Inspect = %+v, %v; want %v", info, err, c.want)
 			}
@@ -190,7 +198,7 @@ func corruptTail(b []byte) []byte {
 func TestInspectPassesReadErrors(t *testing.T) {
 	boom := errors.New("connection reset")
 	r := io.MultiReader(bytes.NewReader(encodePNG(t, 50, 50)[:100]), iotest.ErrReader(boom))
-	_, err := Inspect(r, DefaultLimits)
+	_, err := Inspect(t.Context(), r, DefaultLimits)
 	if !errors.Is(err, boom) || errors.Is(err, ErrInvalid) {
 		t.Errorf("Inspect = %v, want the reader's error, not ErrInvalid", err)
 	}
@@ -207,7 +215,7 @@ func TestInspectBombAllocatesLittle(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for range 10 {
-			if _, err := Inspect(bytes.NewReader(bomb), limits); !errors.Is(err, ErrTooLarge) {
+			if _, err := Inspect(t.Context(), bytes.NewReader(bomb), limits); !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("Inspect(bomb) = %v, want ErrTooLarge", err)
 			}
 		}
@@ -216,7 +224,7 @@ func TestInspectBombAllocatesLittle(t *testing.T) {
 			t.Errorf("Inspect of a bomb allocated %d bytes per call, want under 256 KiB", per)
 		}
 	}
-	allocs := testing.AllocsPerRun(20, func() { _, _ = Inspect(bytes.NewReader(bomb), DefaultLimits) })
+	allocs := testing.AllocsPerRun(20, func() { _, _ = Inspect(t.Context(), bytes.NewReader(bomb), DefaultLimits) })
 	if allocs > 100 {
 		t.Errorf("Inspect of a bomb made %.0f allocations", allocs)
 	}
@@ -227,13 +235,13 @@ func TestInspectBombAllocatesLittle(t *testing.T) {
 func FuzzInspect(f *testing.F) {
 	for _, b := range [][]byte{
 		encodePNG(f, 3, 2), encodeJPEG(f, 5, 4), encodeGIF(f, 2, 7), webpLossless, webpLossy, webpAlpha,
-		pngHeaderClaiming(100_000, 100_000), []byte("<svg/>"), nil,
+		pngHeaderClaiming(100_000, 100_000), pngHeader(300, 300, 16, 6, 1), []byte("<svg/>"), nil,
 	} {
 		f.Add(b)
 	}
-	limits := Limits{MaxBytes: 1 << 20, MaxWidth: 512, MaxHeight: 512, MaxPixels: 64 << 10}
+	limits := Limits{MaxBytes: 1 << 20, MaxWidth: 512, MaxHeight: 512, MaxPixels: 64 << 10, MaxDecodeBytes: 256 << 10}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		info, err := Inspect(bytes.NewReader(data), limits)
+		info, err := Inspect(t.Context(), bytes.NewReader(data), limits)
 		if err != nil {
 			if info != (Info{}) {
 				t.Errorf("Inspect returned %+v with error %v", info, err)
@@ -247,11 +255,87 @@ func FuzzInspect(f *testing.F) {
 			t.Errorf("accepted %d bytes", len(data))
 		}
 		if info.Width <= 0 || info.Height <= 0 || info.Width > limits.MaxWidth || info.Height > limits.MaxHeight ||
-			int64(info.Width)*int64(info.Height) > limits.MaxPixels {
+			int64(info.Width)*int64(info.Height) > limits.MaxPixels || info.DecodeBytes > limits.MaxDecodeBytes {
 			t.Errorf("accepted %+v beyond the limits", info)
 		}
 		if _, ok := codecs[info.Format]; !ok {
 			t.Errorf("accepted format %q", info.Format)
 		}
 	})
+}
+
+// TestInspectDecodeBytes: the decode estimate counts bit depth, channels,
+// interlacing and progressive coefficients, and the byte limit refuses
+// from the header what the pixel limit lets through.
+func TestInspectDecodeBytes(t *testing.T) {
+	progressive := encodeJPEG(t, 64, 48)
+	for i := 2; i+4 <= len(progressive); i += 2 + int(binary.BigEndian.Uint16(progressive[i+2:])) {
+		if progressive[i+1] == 0xc0 {
+			progressive = append([]byte{}, progressive...)
+			progressive[i+1] = 0xc2 // SOF0 → SOF2: DecodeConfig reads the frame header alike
+			break
+		}
+	}
+	cases := []struct {
+		name string
+		data []byte
+		want int64
+	}{
+		{"16-bit RGBA PNG", pngHeader(7000, 7000, 16, 6, 0), 7000 * 7000 * 8},
+		{"16-bit RGB PNG", pngHeader(100, 10, 16, 2, 0), 100 * 10 * 8},
+		{"8-bit RGBA PNG", pngHeader(100, 10, 8, 6, 0), 100 * 10 * 4},
+		{"8-bit gray PNG", pngHeader(100, 10, 8, 0, 0), 100 * 10},
+		{"16-bit gray PNG", pngHeader(100, 10, 16, 0, 0), 100 * 10 * 2},
+		{"interlaced 8-bit RGBA PNG", pngHeader(100, 10, 8, 6, 1), 100 * 10 * 8},
+		{"baseline JPEG", encodeJPEG(t, 64, 48), 64 * 48 * 3},
+		{"progressive JPEG", progressive, 64 * 48 * 15},
+		{"GIF", encodeGIF(t, 2, 7), 2 * 7},
+		{"lossless WebP", webpLossless, 8},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			info, err := InspectHeader(bytes.NewReader(c.data), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.DecodeBytes != c.want {
+				t.Errorf("DecodeBytes = %d, want %d", info.DecodeBytes, c.want)
+			}
+		})
+	}
+	// 49 MP is under the default pixel limit; 392 MB decoded is not under
+	// the byte limit, and the refusal allocates next to nothing.
+	bomb := pngHeader(7000, 7000, 16, 6, 0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Inspect(t.Context(), bytes.NewReader(bomb), DefaultLimits)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "16-bit") {
+		t.Fatalf("Inspect = %v, want ErrTooLarge naming the 16-bit pixels", err)
+	}
+	if used := after.TotalAlloc - before.TotalAlloc; used > 1<<20 {
+		t.Errorf("refusing allocated %d bytes", used)
+	}
+}
+
+// TestInspectWaitsForADecodeSlot: with MaxDecodes decodes running, the
+// next waits, and gives up when its context ends; the header is still
+// checked at once.
+func TestInspectWaitsForADecodeSlot(t *testing.T) {
+	for range MaxDecodes {
+		decodeSlots <- struct{}{}
+	}
+	defer func() {
+		for range MaxDecodes {
+			<-decodeSlots
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Inspect(ctx, bytes.NewReader(encodePNG(t, 3, 2)), DefaultLimits); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Inspect with every slot taken = %v, want the context's deadline", err)
+	}
+	if _, err := Inspect(ctx, bytes.NewReader([]byte("<svg/>")), DefaultLimits); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Inspect of SVG = %v, want ErrUnsupported without waiting", err)
+	}
 }

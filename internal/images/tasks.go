@@ -496,6 +496,31 @@ func (ts *Tasks) Finish(ctx context.Context, id, node string, r Finish) (bool, e
 	return n == 1, nil
 }
 
+// KeepCancelled records on task id, cancelled while node ran it, what
+// that run delivered anyway (images that arrived, and were charged,
+// before the cancellation reached it): the delivered count, the cost and
+// the stored outputs, which the task then shows and the sweeper deletes
+// like any finished task's. The status stays cancelled. false means the
+// task is not a cancelled task of node's (with r.Attempt, of that
+// attempt), and nothing was written.
+func (ts *Tasks) KeepCancelled(ctx context.Context, id, node string, r Finish) (bool, error) {
+	outputs, err := marshalOutputs(r.Outputs)
+	if err != nil {
+		return false, fmt.Errorf("keep outputs of cancelled image task %s: %w", id, err)
+	}
+	res, err := ts.db.Write().ExecContext(ctx, ts.q(`UPDATE image_tasks SET delivered = ?, cost_micros = ?,
+		outputs = ?, stored = ? WHERE id = ? AND status = 'cancelled' AND node = ? AND (? = 0 OR attempts = ?)`),
+		r.Delivered, r.CostMicros, outputs, r.Stored, id, node, r.Attempt, r.Attempt)
+	if err != nil {
+		return false, fmt.Errorf("keep outputs of cancelled image task %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("keep outputs of cancelled image task %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // Cancel cancels userID's task id if it is queued or running, and returns
 // it as cancelled; the node running it notices at its next heartbeat. A
 // task that had already ended is returned with ErrTaskFinished; a missing

@@ -22,7 +22,9 @@
 //     client that goes away cancels the upstream call at once.
 //   - Billing plugs in through the Meter (meter.go): it reserves the
 //     request's estimated cost before the first attempt (a refusal is
-//     answered without calling any upstream) and settles exactly once. A
+//     answered without calling any upstream; an Exchange's Prepare, its
+//     costly checks such as decoding uploads, runs only after the
+//     reservation) and settles exactly once. A
 //     complete answer is settled before its last bytes (the non-stream
 //     body, a stream's closing events) are written, so a node that dies
 //     then has already charged it. (Passthrough streams relay the

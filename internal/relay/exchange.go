@@ -62,6 +62,11 @@ type ExchangeCall struct {
 	// Result, when set, receives the request's final Result (cost,
 	// images, status) once Exchange returns, for callers that record it.
 	Result *Result
+	// Prepare, when set, runs once after the reservation and before the
+	// first attempt: work worth doing only for a request that may go
+	// ahead (decoding uploaded images). An error ends the request as the
+	// *apierror.Error in its chain, with nothing charged.
+	Prepare func(ctx context.Context) error
 }
 
 // Route says who asks (the group channels must serve) and any route an
@@ -99,6 +104,16 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 			return err
 		}
 		res.hold = h
+	}
+	if call.Prepare != nil {
+		if err := call.Prepare(ctx); err != nil {
+			res.Status, res.Err = apierror.As(err).Status, err
+			if ctx.Err() != nil {
+				res.Status = 499
+			}
+			r.done(ctx, &res, start)
+			return err
+		}
 	}
 	var excluded [8]int64
 	q := PickQuery{Model: call.Model, Group: call.Route.Group, Accept: x.Accepts, Exclude: excluded[:0],

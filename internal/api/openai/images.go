@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/api"
@@ -59,8 +60,10 @@ type ImageOptions struct {
 	MaxImages func(model string) int
 	// TaskTimeout bounds one async task, every upstream call included.
 	TaskTimeout time.Duration
-	Node        string
-	Now         func() time.Time
+	// Node is the runner's node name (Runner.Node): sync task records
+	// carry it, and an async run checks its task is still this node's.
+	Node string
+	Now  func() time.Time
 }
 
 type imageHandler struct {
@@ -122,6 +125,11 @@ type imageJob struct {
 	Multipart bool                       `json:"multipart,omitempty"`
 	Form      []formField                `json:"form,omitempty"`
 	Files     []inputFile                `json:"files,omitempty"`
+
+	// The uploads' full inspection (Prepare), once for all of a
+	// fanned-out job's calls.
+	inspected  sync.Once
+	inspectErr error
 }
 
 type formField struct {
@@ -362,6 +370,14 @@ func (h *Handler) serveImageJob(w http.ResponseWriter, r *http.Request, key *aut
 			"Model %s makes at most %d image(s) per call, so n=%d cannot be streamed; drop stream or lower n.", job.Model, per, job.N), "n"))
 		return
 	}
+	if f.Async {
+		// No reservation before the 202: the headers are read now (a few
+		// kilobytes each), the decode waits for the runner's reservation.
+		if err := h.checkHeaders(job); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	task := images.NewTaskID()
 	w.Header().Set(taskHeader, task)
 	ctx := auth.WithKey(r.Context(), key)
@@ -372,7 +388,7 @@ func (h *Handler) serveImageJob(w http.ResponseWriter, r *http.Request, key *aut
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := h.recordSyncTask(ctx, cancel, key, job, task)
-	out := h.runImageJobID(ctx, w, job, task, api.RequestID(ctx), false)
+	out := h.runImageJobID(ctx, w, job, task, api.RequestID(ctx), nil)
 	done <- out
 	if out.err != nil {
 		if ctx.Err() != nil && r.Context().Err() == nil {
@@ -418,12 +434,13 @@ type imageOutcome struct {
 // runImageJobID runs job through the relay: one exchange when the model's
 // channels make n images per call, else parallel calls of at most that
 // many, each with its own credential and failover, gathered into one
-// answer that counts (and bills) only the images that arrived. store
-// keeps every image in the image store whatever the format asked.
-func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job *imageJob, task, requestID string, store bool) imageOutcome {
+// answer that counts (and bills) only the images that arrived. An async
+// run (run not nil) keeps every image in the image store whatever the
+// format asked.
+func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job *imageJob, task, requestID string, run *asyncRun) imageOutcome {
 	per := max(h.img.o.MaxImages(job.Model), 1)
 	if job.N <= per {
-		x := h.newImageExchange(ctx, job, task, job.N, 0, store)
+		x := h.newImageExchange(ctx, job, task, job.N, 0, run)
 		var res relay.Result
 		call := x.call(requestID, &res)
 		err := h.relay.Exchange(ctx, w, call, x)
@@ -440,7 +457,7 @@ func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job 
 	ps := make([]*part, parts)
 	for i := range ps {
 		n := min(per, job.N-i*per)
-		p := &part{rec: newCaptureWriter(), x: h.newImageExchange(ctx, job, task, n, i*per, store), done: make(chan struct{})}
+		p := &part{rec: newCaptureWriter(), x: h.newImageExchange(ctx, job, task, n, i*per, run), done: make(chan struct{})}
 		ps[i] = p
 		go func() {
 			defer close(p.done)

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -21,11 +23,17 @@ import (
 )
 
 // Multipart edits are read part by part: each file goes to a spool file as
-// it arrives, inspected on the way (format from its bytes, dimensions
-// before any pixel is decoded, then a full decode), so memory does not
-// grow with the upload. Each attempt's upstream body is written from the
-// spool files through a pipe, so a retry resends the same bytes and
-// nothing is held in memory either.
+// it arrives, unread, so memory does not grow with the upload. The images
+// are inspected only once the request may go ahead: the key is
+// authenticated before the body is read, the model authorized after the
+// whole form is (the client chooses the order of its parts), and the
+// full decode runs after the reservation (relay.ExchangeCall.Prepare), so
+// a key that may not use the model, or has no credit, costs the node no
+// decode. An async submission reads the headers before its 202 (a few
+// kilobytes each, whatever they claim); its decode comes when the runner
+// has reserved. Each attempt's upstream body is written from the spool
+// files through a pipe, so a retry resends the same bytes and nothing is
+// held in memory either.
 
 const (
 	maxFormField  = 64 << 10 // one text field (a prompt is at most 32k characters)
@@ -79,6 +87,7 @@ func (h *Handler) readEditForm(r *http.Request, boundary string) (*imageJob, ima
 	// saves most of the read calls on a large upload.
 	mr := multipart.NewReader(bufio.NewReaderSize(r.Body, spoolBuffer), boundary)
 	textBytes, parts, images_ := 0, 0, 0
+	seen := map[string]bool{}
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -108,7 +117,11 @@ func (h *Handler) readEditForm(r *http.Request, boundary string) (*imageJob, ima
 					return job, f, apierror.InvalidRequest(fmt.Sprintf("At most %d input images are accepted.", h.img.o.MaxInputs), "image")
 				}
 			}
-			in, err := h.spoolImage(p, name, images_-1)
+			param := "mask"
+			if name != "mask" {
+				param = fmt.Sprintf("image[%d]", images_-1)
+			}
+			in, err := h.spoolImage(p, name, param)
 			if in.path != "" {
 				job.Files = append(job.Files, in)
 			}
@@ -122,6 +135,14 @@ func (h *Handler) readEditForm(r *http.Request, boundary string) (*imageJob, ima
 			}
 			if len(b) > maxFormField {
 				return job, f, apierror.InvalidRequest(fmt.Sprintf("Form field %q is longer than %d bytes.", name, maxFormField), name)
+			}
+			if single[name] {
+				if seen[name] {
+					// The upstream may read the first where the gateway
+					// reads the last: one value, or none.
+					return job, f, apierror.InvalidRequest(fmt.Sprintf("Form field %q is given more than once.", name), name)
+				}
+				seen[name] = true
 			}
 			textBytes += len(b)
 			if textBytes > maxFormFields {
@@ -141,6 +162,10 @@ func (h *Handler) readEditForm(r *http.Request, boundary string) (*imageJob, ima
 	job.PromptBytes = len(f.Prompt)
 	return job, f, nil
 }
+
+// single are the form fields the gateway reads for authorization and
+// price, which may be given at most once.
+var single = map[string]bool{"model": true, "n": true, "size": true, "quality": true}
 
 func (j *imageJob) hasMask() bool {
 	for _, f := range j.Files {
@@ -191,13 +216,10 @@ func (f *imageFlags) setForm(name, v string) error {
 	return err
 }
 
-// spoolImage copies one uploaded image to a spool file while inspecting
-// it. The returned file has a path whenever one was created, error or not.
-func (h *Handler) spoolImage(p *multipart.Part, field string, index int) (inputFile, error) {
-	param := field
-	if field != "mask" {
-		param = fmt.Sprintf("image[%d]", index)
-	}
+// spoolImage copies one uploaded image to a spool file, unread: its
+// inspection comes once the request may go ahead. The returned file has a
+// path whenever one was created, error or not.
+func (h *Handler) spoolImage(p *multipart.Part, field, param string) (inputFile, error) {
 	in := inputFile{Field: field, Filename: cleanFilename(p.FileName(), field)}
 	tmp, err := os.CreateTemp(h.img.o.SpoolDir, "upload-*")
 	if err != nil {
@@ -205,23 +227,16 @@ func (h *Handler) spoolImage(p *multipart.Part, field string, index int) (inputF
 	}
 	in.path = tmp.Name()
 	defer tmp.Close()
-	// The decoder reads in small pieces; buffered, the tee writes the
-	// spool file in large ones.
+	// multipart.Part reads in small pieces; buffered, the spool file is
+	// written in large ones.
 	bw := bufio.NewWriterSize(tmp, spoolBuffer)
-	cw := &countWriter{w: bw}
-	info, err := images.Inspect(io.TeeReader(p, cw), h.img.o.Limits)
-	if err != nil {
-		return in, inspectError(param, err)
-	}
-	// Bytes after the image's end (trailing data some encoders leave) are
-	// kept: the upstream gets the file as uploaded.
-	rest := h.img.o.Limits.MaxBytes - cw.n
-	n, err := io.Copy(cw, io.LimitReader(p, rest+1))
+	limit := h.img.o.Limits.MaxBytes
+	n, err := io.Copy(bw, io.LimitReader(p, limit+1))
 	if err != nil {
 		return in, formError(err)
 	}
-	if n > rest {
-		return in, apierror.InvalidRequest(fmt.Sprintf("%s is larger than %d bytes.", param, h.img.o.Limits.MaxBytes), param)
+	if n > limit {
+		return in, apierror.InvalidRequest(fmt.Sprintf("%s is larger than %d bytes.", param, limit), param)
 	}
 	if err := bw.Flush(); err != nil {
 		return in, fmt.Errorf("spool %s: %w", param, err)
@@ -229,19 +244,111 @@ func (h *Handler) spoolImage(p *multipart.Part, field string, index int) (inputF
 	if err := tmp.Close(); err != nil {
 		return in, fmt.Errorf("spool %s: %w", param, err)
 	}
-	in.ContentType, in.Size = info.ContentType(), cw.n
+	in.Size = n
 	return in, nil
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
+// inputParam names the job's file i in errors: image[k] or mask.
+func (j *imageJob) inputParam(i int) string {
+	if j.Files[i].Field == "mask" {
+		return "mask"
+	}
+	k := 0
+	for _, f := range j.Files[:i] {
+		if f.Field != "mask" {
+			k++
+		}
+	}
+	return fmt.Sprintf("image[%d]", k)
 }
 
-func (c *countWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
+// checkHeaders reads each spooled upload's header (format, dimensions,
+// estimated decode memory) without decoding it, and records its content
+// type: what an async submission checks before its 202.
+func (h *Handler) checkHeaders(job *imageJob) error {
+	for i := range job.Files {
+		in := &job.Files[i]
+		f, err := os.Open(in.path)
+		if err != nil {
+			return fmt.Errorf("open spooled %s: %w", job.inputParam(i), err)
+		}
+		info, err := images.InspectHeader(f, h.img.o.Limits)
+		f.Close()
+		if err != nil {
+			return inspectError(job.inputParam(i), err)
+		}
+		in.ContentType = info.ContentType()
+	}
+	return nil
+}
+
+// prepare is the exchange's relay.ExchangeCall.Prepare: the job's images
+// decoded in full, once for all the calls of a fanned-out job.
+func (x *imageExchange) prepare(ctx context.Context) error {
+	j := x.job
+	j.inspected.Do(func() { j.inspectErr = x.h.inspectInputs(ctx, j) })
+	return j.inspectErr
+}
+
+// inspectInputs decodes every image the job uploads (files, and a JSON
+// edit's data: URLs), within the byte limits and at most images.MaxDecodes
+// at a time on this node, and records each file's content type.
+func (h *Handler) inspectInputs(ctx context.Context, j *imageJob) error {
+	limits := h.img.o.Limits
+	for i := range j.Files {
+		in := &j.Files[i]
+		rc, err := h.openInput(ctx, *in)
+		if err != nil {
+			return err
+		}
+		info, err := images.Inspect(ctx, rc, limits)
+		rc.Close()
+		if err != nil {
+			return decodeError(ctx, j.inputParam(i), err)
+		}
+		in.ContentType = info.ContentType()
+	}
+	for param, u := range jsonDataURLs(j.Body) {
+		_, data, _ := strings.Cut(u, ",")
+		if _, err := images.Inspect(ctx, base64Reader(data), limits); err != nil {
+			return decodeError(ctx, param, err)
+		}
+	}
+	return nil
+}
+
+// decodeError is the client's 400 for an image that fails its decode, or
+// the server's error for a spool or store that cannot be read.
+func decodeError(ctx context.Context, param string, err error) error {
+	var b64 base64.CorruptInputError
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("inspect %s: %w", param, err)
+	case errors.As(err, &b64), errors.Is(err, images.ErrUnsupported), errors.Is(err, images.ErrTooLarge), errors.Is(err, images.ErrInvalid):
+		return inspectError(param, err)
+	}
+	return fmt.Errorf("inspect %s: %w", param, err)
+}
+
+// jsonDataURLs yields a JSON edit's data: URL images by their param
+// (images[i], mask); the request was checked as it was read.
+func jsonDataURLs(body map[string]json.RawMessage) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		type ref struct {
+			ImageURL string `json:"image_url"`
+		}
+		var imgs []ref
+		_ = json.Unmarshal(body["images"], &imgs)
+		for i, r := range imgs {
+			if strings.HasPrefix(r.ImageURL, "data:") && !yield(fmt.Sprintf("images[%d]", i), r.ImageURL) {
+				return
+			}
+		}
+		var m ref
+		if raw, ok := body["mask"]; ok && json.Unmarshal(raw, &m) == nil && strings.HasPrefix(m.ImageURL, "data:") {
+			yield("mask", m.ImageURL)
+		}
+	}
 }
 
 // cleanFilename keeps a safe base name for the upstream's form; it is
@@ -289,13 +396,17 @@ func formError(err error) error {
 	return fmt.Errorf("%w: %w", apierror.InvalidRequest("The multipart body could not be read: "+err.Error(), ""), err)
 }
 
-// inspectDataURL checks a data: URL image of a JSON edit.
+// inspectDataURL checks a data: URL image of a JSON edit as it is read:
+// its size and header; the decode waits for the reservation (Prepare).
 func inspectDataURL(param, u string, limits images.Limits) error {
 	meta, data, ok := strings.Cut(strings.TrimPrefix(u, "data:"), ",")
 	if !ok || !strings.HasSuffix(meta, ";base64") {
 		return apierror.InvalidRequest(param+".image_url: a data URL must be base64 (data:image/png;base64,…).", param)
 	}
-	if _, err := images.Inspect(base64Reader(data), limits); err != nil {
+	if limits.MaxBytes > 0 && int64(base64.StdEncoding.DecodedLen(len(data))) > limits.MaxBytes+2 {
+		return apierror.InvalidRequest(fmt.Sprintf("%s is larger than %d bytes.", param, limits.MaxBytes), param)
+	}
+	if _, err := images.InspectHeader(base64Reader(data), limits); err != nil {
 		return inspectError(param, err)
 	}
 	return nil
@@ -340,7 +451,7 @@ func (x *imageExchange) writeForm(ctx context.Context, mw *multipart.Writer, ups
 		if err != nil {
 			return err
 		}
-		src, err := x.openInput(ctx, in)
+		src, err := x.h.openInput(ctx, in)
 		if err != nil {
 			return err
 		}
@@ -353,11 +464,11 @@ func (x *imageExchange) writeForm(ctx context.Context, mw *multipart.Writer, ups
 	return nil
 }
 
-func (x *imageExchange) openInput(ctx context.Context, in inputFile) (io.ReadCloser, error) {
+func (h *Handler) openInput(ctx context.Context, in inputFile) (io.ReadCloser, error) {
 	if in.path != "" {
 		return os.Open(in.path)
 	}
-	rc, _, err := x.h.img.o.Store.Open(ctx, in.Key)
+	rc, _, err := h.img.o.Store.Open(ctx, in.Key)
 	if err != nil {
 		return nil, fmt.Errorf("open input image %s: %w", in.Key, err)
 	}

@@ -32,24 +32,82 @@ type imageExchange struct {
 	ctx   context.Context
 	job   *imageJob
 	task  string
-	n     int  // images this call asks for
-	base  int  // index of its first image within the task
-	store bool // keep every image in the image store
+	n     int       // images this call asks for
+	base  int       // index of its first image within the task
+	store bool      // keep every image in the image store
+	async *asyncRun // the async task's run; nil for a synchronous request
 
 	dalle bool // the current attempt's upstream model is a DALL·E model
 
 	outputs []images.Output // stored images, in order
 }
 
-func (h *Handler) newImageExchange(ctx context.Context, job *imageJob, task string, n, base int, store bool) *imageExchange {
-	return &imageExchange{h: h, ctx: ctx, job: job, task: task, n: n, base: base, store: store || job.Format == "url"}
+func (h *Handler) newImageExchange(ctx context.Context, job *imageJob, task string, n, base int, run *asyncRun) *imageExchange {
+	return &imageExchange{h: h, ctx: ctx, job: job, task: task, n: n, base: base, async: run,
+		store: run != nil || job.Format == "url"}
+}
+
+// asyncRun is one run of an async task by the runner.
+type asyncRun struct {
+	// cancel ends the run: its relay calls stop, unbilled, and are not
+	// retried.
+	cancel context.CancelCauseFunc
+}
+
+// errTaskGone ends the run of an async task found cancelled (or taken
+// over by another node) as its images arrived.
+var errTaskGone = errors.New("the image task was cancelled or taken over while it ran")
+
+// abandoned reports whether an async task is no longer this run's to
+// deliver: cancelled through the API, or requeued and taken by another
+// node. Asked as the upstream's answer arrives, just before it is
+// charged, so that a task cancelled while the upstream worked (the
+// heartbeat tells the run only every few seconds) costs nothing; the
+// stored images are deleted. A task that cannot be read is delivered as
+// usual: its Finish decides.
+func (x *imageExchange) abandoned() bool {
+	if x.async == nil {
+		return false
+	}
+	if x.ctx.Err() != nil {
+		return true
+	}
+	t, err := x.h.img.o.Tasks.Get(x.ctx, x.task)
+	if err != nil {
+		x.h.log.LogAttrs(x.ctx, slog.LevelWarn, "read image task before charging", slog.String("task", x.task),
+			slog.String("error", err.Error()))
+		return x.ctx.Err() != nil
+	}
+	return t.Status != images.StatusRunning || t.Node != x.h.img.o.Node
+}
+
+// drop ends an abandoned run: the images this call stored are deleted,
+// and the run's context cancelled, so the relay charges nothing, records
+// the request as the client's cancellation (499) and tries no other
+// credential.
+func (x *imageExchange) drop() error {
+	ctx := context.WithoutCancel(x.ctx)
+	for _, o := range x.outputs {
+		if err := x.h.img.o.Store.Delete(ctx, o.Key); err != nil {
+			x.h.log.LogAttrs(ctx, slog.LevelWarn, "delete image of a cancelled task", slog.String("task", x.task),
+				slog.String("key", o.Key), slog.String("error", err.Error()))
+		}
+	}
+	x.outputs = nil
+	x.async.cancel(errTaskGone)
+	return errTaskGone
 }
 
 // call is the relay's view of this exchange.
 func (x *imageExchange) call(requestID string, res *relay.Result) *relay.ExchangeCall {
 	j := x.job
 	prompt := relay.EstimatePromptTokens(make([]byte, j.PromptBytes)) + len(j.Files)*inputImageTokens
+	var prepare func(context.Context) error
+	if j.Kind == "edit" {
+		prepare = x.prepare
+	}
 	return &relay.ExchangeCall{
+		Prepare:   prepare,
 		RequestID: requestID, Model: j.Model, Stream: j.Stream, Route: j.Route, Result: res,
 		Estimate: relay.Estimate{
 			PromptTokens: prompt, MaxOutputTokens: x.n * imageTokens(j.Size, j.Quality),
@@ -195,6 +253,9 @@ func (x *imageExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Us
 			continue
 		}
 		out = append(out, conv)
+	}
+	if x.abandoned() {
+		return nil, relay.Usage{}, x.drop()
 	}
 	if len(out) == 0 {
 		return nil, u, errors.New("no image of the upstream's answer could be delivered")

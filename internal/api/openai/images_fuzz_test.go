@@ -205,6 +205,27 @@ func editSeeds(t testing.TB) []struct {
 		boundary string
 		body     []byte
 	}{out[0].boundary, bytes.ReplaceAll(out[0].body, []byte("\r\n"), []byte("\n"))})
+	// Parts in the client's order: the model after the image, fields the
+	// gateway prices given twice, and a header whose decode would take
+	// 196 MB (over images.max_decode_bytes, under the pixel limit).
+	img := func(data []byte) rawPart {
+		return rawPart{disposition: `form-data; name="image"; filename="a.png"`, ctype: "image/png", data: data}
+	}
+	for _, parts := range [][]rawPart{
+		{field("prompt", "x"), img(png8), field("model", "gpt-image-1")},
+		{field("prompt", "x"), img(png8), field("model", "gpt-image-1"), field("async", "true")},
+		{field("model", "dall-e-2"), field("prompt", "x"), img(png8), field("model", "gpt-image-1")},
+		{field("model", "gpt-image-1"), field("n", "1"), field("prompt", "x"), img(png8), field("n", "9")},
+		{field("model", "gpt-image-1"), field("size", "256x256"), field("quality", "low"), field("quality", "high"), field("prompt", "x"), img(png8)},
+		{field("model", "gpt-image-1"), field("prompt", "x"), img(pngBomb(7000, 7000))},
+	} {
+		b, ctype := rawForm(parts)
+		_, params, _ := mime.ParseMediaType(ctype)
+		out = append(out, struct {
+			boundary string
+			body     []byte
+		}{params["boundary"], b.Bytes()})
+	}
 	return out
 }
 

@@ -105,9 +105,18 @@ func (h *Handler) recordSyncTask(ctx context.Context, cancel context.CancelFunc,
 			return
 		}
 		status, code, msg := outcomeStatus(ctx, out)
-		if _, err := o.Tasks.Finish(wctx, task, o.Node, images.Finish{Status: status, Delivered: out.delivered,
-			CostMicros: out.cost, Outputs: out.outputs, Stored: len(out.outputs) > 0, ErrorCode: code, ErrorMessage: msg}); err != nil {
+		fin := images.Finish{Status: status, Delivered: out.delivered, CostMicros: out.cost, Outputs: out.outputs,
+			Stored: len(out.outputs) > 0, ErrorCode: code, ErrorMessage: msg}
+		ok, err := o.Tasks.Finish(wctx, task, o.Node, fin)
+		if err != nil {
 			log("finish image task", err)
+		}
+		if err == nil && !ok && out.cost > 0 {
+			// Cancelled after the answer was on its way: what the client
+			// got, and paid for, stays on the record.
+			if _, err := o.Tasks.KeepCancelled(wctx, task, o.Node, fin); err != nil {
+				log("record what a cancelled image task delivered", err)
+			}
 		}
 	}()
 	return done
@@ -148,8 +157,9 @@ func (h *Handler) ImageTaskExec(keyByID func(id int64) *auth.Key) images.Exec {
 			ctx, cancel = context.WithTimeout(ctx, d)
 			defer cancel()
 		}
-		ctx = auth.WithKey(ctx, key)
-		out := h.runImageJobID(ctx, newCaptureWriter(), &job, t.ID, t.RequestID, true)
+		ctx, cancel := context.WithCancelCause(auth.WithKey(ctx, key))
+		defer cancel(nil)
+		out := h.runImageJobID(ctx, newCaptureWriter(), &job, t.ID, t.RequestID, &asyncRun{cancel: cancel})
 		status, code, msg := outcomeStatus(ctx, out)
 		return images.Finish{Status: status, Delivered: out.delivered, CostMicros: out.cost, Outputs: out.outputs,
 			Stored: len(out.outputs) > 0, ErrorCode: code, ErrorMessage: msg}
@@ -269,7 +279,9 @@ func (h *Handler) taskView(t images.Task) taskView {
 	if t.WebhookURL != "" {
 		v.Webhook = &taskWebhook{State: t.WebhookState, Attempts: t.WebhookAttempts}
 	}
-	if t.Status == images.StatusSucceeded && t.Stored {
+	// A cancelled task has stored images when some arrived, and were
+	// charged, before the cancellation reached the node running it.
+	if (t.Status == images.StatusSucceeded || t.Status == images.StatusCancelled) && t.Stored {
 		exp := h.img.o.Now().Add(h.img.o.URLTTL)
 		for _, out := range t.Outputs {
 			i := strings.LastIndexByte(out.Key, '/')
