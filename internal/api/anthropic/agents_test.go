@@ -1,0 +1,79 @@
+package anthropic_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// Claude Code 2.1 sends system messages inside messages[]. Translated to
+// another upstream they must keep their place instead of failing the turn.
+func TestMessagesMidConversationSystem(t *testing.T) {
+	g := startGateway(t, nil)
+	msgs := []any{
+		map[string]any{"role": "user", "content": "List the files."},
+		map[string]any{"role": "assistant", "content": "Which directory?"},
+		map[string]any{"role": "system", "content": []any{map[string]any{"type": "text", "text": "Plan mode is on."}}},
+		map[string]any{"role": "user", "content": "This one."},
+	}
+	for _, up := range []struct{ name, model, cred string }{
+		{"openai", "gpt-4o-mini", "oa-1"},
+		{"azure", "az-deploy", "az-1"},
+		{"gemini", "gemini-test", "ge-1"},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(up.name+map[bool]string{false: "/json", true: "/stream"}[stream], func(t *testing.T) {
+				req := map[string]any{"model": up.model, "max_tokens": 64, "stream": stream, "system": "You are a coder.", "messages": msgs}
+				m := read(t, g.post(t, "/v1/messages", nil, req), stream)
+				// The mock quotes the last user turn, which on Gemini holds the tagged system text too.
+				if !strings.HasPrefix(m.Text, "Mock reply to: ") || !strings.Contains(m.Text, "This one.") && up.name != "gemini" {
+					t.Fatalf("message %+v", m)
+				}
+				recs := g.mock.Requests(up.cred)
+				body := recs[len(recs)-1].Body
+				if up.name == "gemini" {
+					var gr struct {
+						Contents []struct {
+							Role  string `json:"role"`
+							Parts []struct {
+								Text string `json:"text"`
+							} `json:"parts"`
+						} `json:"contents"`
+						SystemInstruction struct {
+							Parts []struct {
+								Text string `json:"text"`
+							} `json:"parts"`
+						} `json:"systemInstruction"`
+					}
+					if err := json.Unmarshal([]byte(body), &gr); err != nil {
+						t.Fatal(err)
+					}
+					// user, model, then one user turn: the tagged system text before the user's words.
+					if len(gr.Contents) != 3 || gr.Contents[2].Role != "user" || len(gr.Contents[2].Parts) != 2 ||
+						gr.Contents[2].Parts[0].Text != "<system_message>\nPlan mode is on.\n</system_message>" ||
+						gr.Contents[2].Parts[1].Text != "This one." ||
+						len(gr.SystemInstruction.Parts) != 1 || gr.SystemInstruction.Parts[0].Text != "You are a coder." {
+						t.Fatalf("gemini upstream body: %s", body)
+					}
+					return
+				}
+				var cr struct {
+					Messages []struct {
+						Role    string `json:"role"`
+						Content string `json:"content"`
+					} `json:"messages"`
+				}
+				if err := json.Unmarshal([]byte(body), &cr); err != nil {
+					t.Fatal(err)
+				}
+				roles := make([]string, len(cr.Messages))
+				for i, m := range cr.Messages {
+					roles[i] = m.Role
+				}
+				if strings.Join(roles, ",") != "system,user,assistant,system,user" || cr.Messages[3].Content != "Plan mode is on." {
+					t.Fatalf("upstream messages %v: %s", roles, body)
+				}
+			})
+		}
+	}
+}
