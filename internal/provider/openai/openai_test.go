@@ -101,11 +101,38 @@ func TestChatToResponseGolden(t *testing.T) {
 }
 
 func TestResponsesStreamGolden(t *testing.T) {
-	golden.Run(t, "testdata/responses_stream", ".sse", ".sse", func(t *testing.T, in []byte) []byte {
+	responsesStreamGolden(t, "testdata/responses_stream", echoReq)
+}
+
+// nsReq offers functions of namespace tools, with a top-level function
+// whose name its second namespace's function would flatten to.
+var nsReq = &ResponsesRequest{Model: "m", Tools: []ResponsesTool{
+	{Type: "function", Name: "shell"},
+	{Type: "function", Name: "crm__lookup"},
+	{Type: "namespace", Name: "mcp__docs__", Description: "Documentation server.", Tools: []ResponsesTool{
+		{Type: "function", Name: "search", Parameters: json.RawMessage(`{"type":"object"}`)}}},
+	{Type: "namespace", Name: "crm", Description: "Customers.", Tools: []ResponsesTool{{Type: "function", Name: "lookup"}}},
+}}
+
+// Calls of flattened namespace functions come back with their namespace.
+func TestNamespaceResponseGolden(t *testing.T) {
+	golden.Run(t, "testdata/namespace_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
+		out := golden.JSON(t, ChatToResponse(golden.Decode[ChatResponse](t, in), nsReq))
+		golden.ValidateOpenAI(t, "Response", out)
+		return out
+	})
+}
+
+func TestNamespaceStreamGolden(t *testing.T) {
+	responsesStreamGolden(t, "testdata/namespace_stream", nsReq)
+}
+
+func responsesStreamGolden(t *testing.T, dir string, req *ResponsesRequest) {
+	golden.Run(t, dir, ".sse", ".sse", func(t *testing.T, in []byte) []byte {
 		var out bytes.Buffer
 		w := sse.NewWriter(&out)
 		s := NewChatToResponsesStream("client-model", "resp_test1")
-		s.SetRequest(echoReq)
+		s.SetRequest(req)
 		emit := func(name string, payload []byte) error {
 			golden.ValidateOpenAI(t, "ResponseStreamEvent", payload)
 			return w.WriteEvent(name, payload)
@@ -243,6 +270,7 @@ func TestResponsesUnsupported(t *testing.T) {
 		{"image by file id", `{"input":[{"role":"user","content":[{"type":"input_image","file_id":"file-1","detail":"auto"}]}]}`, "input[0].content[0].file_id"},
 		{"grammar format", `{"text":{"format":{"type":"grammar"}}}`, "text.format.type"},
 		{"max_tool_calls", `{"max_tool_calls":3}`, "max_tool_calls"},
+		{"custom tool in a namespace", `{"tools":[{"type":"namespace","name":"n","description":"","tools":[{"type":"custom","name":"c"}]}]}`, "tools[0].tools[0].type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
