@@ -320,7 +320,7 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 	}
 	now := p.now()
 	var retryAt time.Time
-	served := false
+	served, limited := false, false
 	var order [16]*channel
 	for _, t := range tiers {
 		chs := order[:0]
@@ -341,13 +341,14 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 			ch := chs[i]
 			weights -= max(ch.cfg.Weight, 1)
 			chs = slices.Delete(chs, i, i+1)
-			l, at, err := p.acquire(ctx, ch, q.Exclude, now, false)
+			l, at, lim, err := p.acquire(ctx, ch, q.Exclude, now, false)
 			if err != nil {
 				return nil, err
 			}
 			if l != nil {
 				return l, nil
 			}
+			limited = limited || lim
 			if !at.IsZero() && (retryAt.IsZero() || at.Before(retryAt)) {
 				retryAt = at
 			}
@@ -356,7 +357,7 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 	if !served {
 		return nil, relay.ErrGroupDenied
 	}
-	return nil, &relay.NoTargetError{RetryAt: retryAt}
+	return nil, &relay.NoTargetError{RetryAt: retryAt, RateLimited: limited}
 }
 
 // pickWeighted draws an index of chs in proportion to channel weight.
@@ -374,8 +375,10 @@ func pickWeighted(chs []*channel, total int) int {
 	return len(chs) - 1
 }
 
-// acquire asks the state for one of ch's credentials not in exclude.
-func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now time.Time, force bool) (*lease, time.Time, error) {
+// acquire asks the state for one of ch's credentials not in exclude. When
+// none is usable it says when one may be, and whether one only waits for a
+// rate limit to pass (Grant.RateLimited).
+func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now time.Time, force bool) (*lease, time.Time, bool, error) {
 	cands := ch.cands
 	if len(exclude) > 0 {
 		cands = make([]Cand, 0, len(ch.cands))
@@ -386,7 +389,7 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 		}
 	}
 	if len(cands) == 0 {
-		return nil, time.Time{}, nil
+		return nil, time.Time{}, false, nil
 	}
 	id := p.leaseBase + strconv.FormatUint(p.leaseSeq.Add(1), 36)
 	q := acquirePool.Get().(*Acquire)
@@ -399,10 +402,10 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 	*q = Acquire{}
 	acquirePool.Put(q)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("acquire a credential of channel %s: %w", ch.cfg.Name, err)
+		return nil, time.Time{}, false, fmt.Errorf("acquire a credential of channel %s: %w", ch.cfg.Name, err)
 	}
 	if !g.Found {
-		return nil, g.RetryAt, nil
+		return nil, g.RetryAt, g.RateLimited, nil
 	}
 	var c *cred
 	for _, cc := range ch.creds {
@@ -412,7 +415,7 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 		}
 	}
 	if c == nil {
-		return nil, time.Time{}, fmt.Errorf("state granted credential %d, not offered by channel %s", g.CredID, ch.cfg.Name)
+		return nil, time.Time{}, false, fmt.Errorf("state granted credential %d, not offered by channel %s", g.CredID, ch.cfg.Name)
 	}
 	l := &lease{p: p, c: c, id: id, probe: g.Probe, start: now}
 	if c.kind == KindOAuth && p.expiring(c, now, 30*time.Second) {
@@ -423,7 +426,7 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 	}
 	l.target = relay.NewTarget(&ch.cfg, c.id, c.token(), c.client)
 	p.leases.Store(id, l)
-	return l, time.Time{}, nil
+	return l, time.Time{}, false, nil
 }
 
 // acquirePool recycles Acquire arguments: the state is an interface, so
@@ -457,11 +460,11 @@ func (p *Pool) pinned(ctx context.Context, rt *routing, q *relay.PickQuery) (rel
 	now := p.now()
 	// A pinned credential is leased whatever its health (testing a disabled
 	// account is the point); a pinned channel still picks a healthy one.
-	l, at, err := p.acquire(ctx, ch, q.Exclude, now, q.PinCredential != 0)
+	l, at, limited, err := p.acquire(ctx, ch, q.Exclude, now, q.PinCredential != 0)
 	if err != nil || l != nil {
 		return l, err
 	}
-	return nil, &relay.NoTargetError{RetryAt: at}
+	return nil, &relay.NoTargetError{RetryAt: at, RateLimited: limited}
 }
 
 func pinSuffix(ch string) string {

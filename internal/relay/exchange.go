@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,11 +107,21 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 	var last *attemptError
 	saw429 := false
 	var minRetry time.Duration
+	// rested says when the first credential refused with a 429 is back
+	// (its Retry-After, else the scheduler's cooldown); all429 whether every
+	// attempt was such a refusal.
+	var rested time.Duration
+	all429 := true
 	for res.Attempts < r.maxAttempts {
 		lease, err := r.sched.Pick(ctx, &q)
 		if err != nil {
 			if last != nil {
-				break // tried some; answer with the last failure
+				// Tried some; answer with the last failure, knowing when
+				// the untried ones are back.
+				if nt, ok := errors.AsType[*NoTargetError](err); ok && !nt.RetryAt.IsZero() {
+					rested = earliest(rested, max(time.Until(nt.RetryAt), time.Millisecond))
+				}
+				break
 			}
 			ae := r.pickError(ctx, call, err)
 			res.Status, res.Err = ae.Status, err
@@ -156,12 +167,20 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 			if aerr.retryAfter > 0 && (minRetry == 0 || aerr.retryAfter < minRetry) {
 				minRetry = aerr.retryAfter
 			}
+			rested = earliest(rested, cmp.Or(aerr.retryAfter, r.cooldown429))
+		} else {
+			all429 = false
 		}
 		if !aerr.retryable() || ctx.Err() != nil {
 			break
 		}
 	}
 	ae := last.clientError(saw429, minRetry)
+	if all429 && last.status == http.StatusTooManyRequests {
+		// Every credential tried is rate limited: the client should wait
+		// until the first is back, not report an outage.
+		ae = apierror.ChannelsRateLimited(rested)
+	}
 	if ctx.Err() != nil {
 		res.Status, res.Err = 499, ctx.Err()
 		r.done(ctx, &res, start)
@@ -184,6 +203,9 @@ func (r *Relay) pickError(ctx context.Context, call *ExchangeCall, err error) *a
 		var wait time.Duration
 		if !nt.RetryAt.IsZero() {
 			wait = max(time.Until(nt.RetryAt), time.Millisecond)
+		}
+		if nt.RateLimited {
+			return apierror.ChannelsRateLimited(wait)
 		}
 		return apierror.NoAvailableChannel(wait)
 	}
@@ -249,6 +271,17 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)
 	defer body.stop()
 	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res, start)
+}
+
+// earliest returns the shorter of two waits, 0 being unknown.
+func earliest(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
 }
 
 // readBody reads at most max+1 bytes of a body whose length is size

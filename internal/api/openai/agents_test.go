@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/switchyard/switchyard/internal/mock"
 )
 
 // Codex groups MCP tools in namespace tools. Translated channels get them
@@ -89,5 +91,57 @@ func TestResponsesNamespaceTools(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// When every credential is refused with 429 the client is told to wait
+// (429, Retry-After at the first credential's return, x-should-retry), on
+// the request that met the 429s and on the next, which finds them all
+// cooling down. Disabled credentials are an outage: 503.
+func TestCapacityErrors(t *testing.T) {
+	g := startGateway(t, nil)
+	g.mock.SetFault("rl-a", mock.Fault{Status: 429, RetryAfter: 7})
+	g.mock.SetFault("rl-b", mock.Fault{Status: 429, RetryAfter: 3})
+	body := `{"model":"limited-model","messages":[{"role":"user","content":"hi"}]}`
+	for i, wantRetry := range []string{"3", "3"} {
+		resp := g.post(t, testKey, body)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != wantRetry || resp.Header.Get("X-Should-Retry") != "true" ||
+			!strings.Contains(string(b), `"code":"no_available_channel"`) || !strings.Contains(string(b), `"type":"rate_limit_error"`) {
+			t.Fatalf("request %d: %d %v %s", i, resp.StatusCode, resp.Header, b)
+		}
+	}
+	if c := g.mock.Counters(); c.ByCredential["rl-a"] != 1 || c.ByCredential["rl-b"] != 1 {
+		t.Fatalf("cooling credentials were called again: %v", c.ByCredential)
+	}
+
+	// Credentials the upstream refuses as unauthorised are disabled: no wait helps.
+	g.mock.SetFault("fo-a", mock.Fault{Status: 401})
+	g.mock.SetFault("fo-b", mock.Fault{Status: 401})
+	fo := `{"model":"failover-model","messages":[{"role":"user","content":"hi"}]}`
+	resp := g.post(t, testKey, fo)
+	resp.Body.Close()
+	if resp.StatusCode == 429 {
+		t.Fatalf("401s answered as a rate limit")
+	}
+	resp = g.post(t, testKey, fo)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), `"code":"no_available_channel"`) {
+		t.Fatalf("all disabled: %d %s", resp.StatusCode, b)
+	}
+}
+
+// A 429 from one credential and a 500 from the other is not a pure rate
+// limit: the answer stays 503.
+func TestCapacityMixedFailures(t *testing.T) {
+	g := startGateway(t, nil)
+	g.mock.SetFault("rl-a", mock.Fault{Status: 429, RetryAfter: 7})
+	g.mock.SetFault("rl-b", mock.Fault{Status: 500})
+	resp := g.post(t, testKey, `{"model":"limited-model","messages":[{"role":"user","content":"hi"}]}`)
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
 	}
 }
