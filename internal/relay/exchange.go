@@ -50,6 +50,15 @@ type EventStream interface {
 	Abort() (event string, data []byte)
 }
 
+// LocalFallback is an optional Exchange capability: an upstream status that
+// says the upstream lacks the endpoint (Anthropic-compatible servers often
+// leave out count_tokens) is answered by the exchange itself. The answer is
+// written with status 200 and the headers the exchange set on h; the
+// attempt teaches the scheduler nothing about the credential.
+type LocalFallback interface {
+	Fallback(t *Target, status int, h http.Header) (body []byte, ok bool)
+}
+
 // ExchangeCall is what the relay itself needs of an Exchange request.
 type ExchangeCall struct {
 	RequestID string
@@ -138,6 +147,12 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 			res.Status, res.Err = apierror.As(err).Status, err
 			r.done(ctx, &res, start)
 			return err
+		}
+		if aerr != nil && aerr.answered {
+			// A 4xx the request met, not a fault of the credential.
+			lease.Done(ctx, Outcome{Status: aerr.status, Model: call.Model, ClientGone: ctx.Err() != nil})
+			r.done(ctx, &res, start)
+			return nil
 		}
 		if aerr == nil || committed {
 			o := Outcome{Status: res.Status, Committed: true, TTFB: res.attemptTTFB, Model: call.Model, Usage: res.Usage,
@@ -235,6 +250,19 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if lf, ok := x.(LocalFallback); ok {
+			if out, ok := lf.Fallback(t, resp.StatusCode, w.Header()); ok {
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
+				res.Status, res.Relayed = http.StatusOK, true
+				h := w.Header()
+				h.Set("Content-Type", "application/json")
+				h.Set("Content-Length", strconv.Itoa(len(out)))
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write(out)
+				return false, &attemptError{status: resp.StatusCode, answered: true,
+					err: fmt.Errorf("%s, answered locally", http.StatusText(resp.StatusCode))}, nil
+			}
+		}
 		return false, upstreamFailure(resp), nil
 	}
 	res.TTFB = time.Since(start)

@@ -187,6 +187,7 @@ type attemptError struct {
 	retryAfter time.Duration
 	msg        string // upstream's error message, only shown for 4xx client errors
 	err        error
+	answered   bool // the exchange answered the client itself (LocalFallback)
 }
 
 func (e *attemptError) Error() string {

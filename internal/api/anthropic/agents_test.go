@@ -2,8 +2,11 @@ package anthropic_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/switchyard/switchyard/internal/mock"
 )
 
 // Claude Code 2.1 sends system messages inside messages[]. Translated to
@@ -75,5 +78,58 @@ func TestMessagesMidConversationSystem(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// An Anthropic-compatible upstream without count_tokens answers 404 or 405:
+// the gateway counts locally, marks the answer as an estimate, and does not
+// hold it against the credential.
+func TestCountTokensFallback(t *testing.T) {
+	g := startGateway(t, nil)
+	msgs := []any{map[string]any{"role": "user", "content": "How many tokens is this sentence?"}}
+	count := func(t *testing.T) (*http.Response, int) {
+		t.Helper()
+		resp := g.post(t, "/v1/messages/count_tokens", nil, map[string]any{"model": "claude-test", "messages": msgs})
+		var body struct {
+			InputTokens int `json:"input_tokens"`
+		}
+		if resp.StatusCode == 200 {
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp, body.InputTokens
+	}
+	if resp, n := count(t); resp.StatusCode != 200 || n <= 0 || resp.Header.Get("X-Switchyard-Token-Count") != "" {
+		t.Fatalf("passthrough: %d %d %v", resp.StatusCode, n, resp.Header)
+	}
+	for _, status := range []int{404, 405} {
+		g.mock.SetFault("an-1", mock.Fault{Status: status})
+		before := len(g.mock.Requests("an-1"))
+		// More times than scheduler.circuit_failures (5) would tolerate.
+		for i := range 7 {
+			resp, n := count(t)
+			if resp.StatusCode != 200 || n <= 0 || resp.Header.Get("X-Switchyard-Token-Count") != "estimated" {
+				t.Fatalf("upstream %d, request %d: %d %d %v", status, i, resp.StatusCode, n, resp.Header)
+			}
+		}
+		if got := len(g.mock.Requests("an-1")) - before; got != 7 {
+			t.Fatalf("upstream asked %d times, want 7", got)
+		}
+	}
+	// Other failures are still the upstream's.
+	g.mock.SetFault("an-1", mock.Fault{Status: 500})
+	if resp, _ := count(t); resp.StatusCode != 502 {
+		t.Fatalf("upstream 500: status %d, want 502", resp.StatusCode)
+	}
+	g.mock.ClearFaults()
+	req := map[string]any{"model": "claude-test", "max_tokens": 16, "messages": msgs}
+	if m := readMessage(t, g.post(t, "/v1/messages", nil, req)); m.Text == "" {
+		t.Fatalf("credential unusable after the fallbacks: %+v", m)
+	}
+	// The local count for a model no anthropic channel serves is marked too.
+	resp := g.post(t, "/v1/messages/count_tokens", nil, map[string]any{"model": "gpt-4o-mini", "messages": msgs})
+	if resp.StatusCode != 200 || resp.Header.Get("X-Switchyard-Token-Count") != "estimated" {
+		t.Fatalf("local count: %d %v", resp.StatusCode, resp.Header)
 	}
 }

@@ -34,7 +34,10 @@ type messagesExchange struct {
 	adapter  relay.ChatAdapter // the current attempt's channel adapter
 }
 
-var _ relay.Exchange = (*messagesExchange)(nil)
+var (
+	_ relay.Exchange      = (*messagesExchange)(nil)
+	_ relay.LocalFallback = (*messagesExchange)(nil)
+)
 
 func isPassthrough(t *relay.Target) bool { return t.Channel.Type == "anthropic" }
 
@@ -195,6 +198,36 @@ func relayUsage(u wire.Usage) relay.Usage {
 		CompletionTokens: u.OutputTokens,
 		CachedTokens:     u.CacheReadInputTokens,
 	}
+}
+
+// EstimateHeader marks a count_tokens answer the gateway counted itself
+// with the OpenAI tokenizer rather than one the upstream counted.
+const EstimateHeader = "X-Switchyard-Token-Count"
+
+// Fallback implements relay.LocalFallback: an Anthropic-compatible upstream
+// without count_tokens (404, 405) gets the local count instead of a 502.
+func (x *messagesExchange) Fallback(_ *relay.Target, status int, h http.Header) ([]byte, bool) {
+	if !x.countTokens || (status != http.StatusNotFound && status != http.StatusMethodNotAllowed) {
+		return nil, false
+	}
+	out, err := localCount(x.body)
+	if err != nil {
+		return nil, false // the upstream's failure stands
+	}
+	h.Set(EstimateHeader, "estimated")
+	return out, true
+}
+
+// localCount is the count_tokens answer for body, counted locally.
+func localCount(body []byte) ([]byte, error) {
+	n, err := countLocal(body)
+	if err != nil {
+		return nil, err
+	}
+	out, _ := json.Marshal(struct {
+		InputTokens int `json:"input_tokens"`
+	}{n})
+	return out, nil
 }
 
 // countLocal counts a Messages body's input with the OpenAI tokenizer on its
