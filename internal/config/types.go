@@ -117,9 +117,25 @@ type Channel struct {
 	Disabled   bool              `yaml:"disabled"`
 	// MaxImages is how many images one upstream call may ask for (0 = the
 	// default for the upstream model); larger requests are split.
-	MaxImages   int          `yaml:"max_images"`
+	MaxImages int `yaml:"max_images"`
+	// HostedTools is what a request translated for this channel does with a
+	// hosted tool the upstream cannot run (Codex's web_search on a gemini
+	// channel, Anthropic's server tools on an openai one): HostedToolsDrop
+	// (the default) sends the request without it and warns,
+	// HostedToolsRefuse answers 400.
+	HostedTools string       `yaml:"hosted_tools"`
 	Credentials []Credential `yaml:"credentials"`
 }
+
+// The values of channels[].hosted_tools.
+const (
+	HostedToolsDrop   = "drop"
+	HostedToolsRefuse = "refuse"
+)
+
+// DropsHostedTools reports whether the channel sends translated requests
+// without the hosted tools its upstream cannot run.
+func (ch *Channel) DropsHostedTools() bool { return ch.HostedTools != HostedToolsRefuse }
 
 // Credential is an API key or an OAuth token pair.
 type Credential struct {

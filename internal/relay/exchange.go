@@ -59,6 +59,17 @@ type LocalFallback interface {
 	Fallback(t *Target, status int, h http.Header) (body []byte, ok bool)
 }
 
+// Warner is an optional Exchange capability: what the attempt just built
+// changed about the client's request (a hosted tool dropped for a channel
+// that cannot run it). The relay sends each warning as an
+// X-Switchyard-Warning header of the answer and logs it.
+type Warner interface {
+	Warnings() []string
+}
+
+// WarningHeader carries a Warner's warnings to the client.
+const WarningHeader = "X-Switchyard-Warning"
+
 // ExchangeCall is what the relay itself needs of an Exchange request.
 type ExchangeCall struct {
 	RequestID string
@@ -244,6 +255,9 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 		}
 		return false, &attemptError{err: fmt.Errorf("build request for channel %s: %w", t.Channel.Name, err)}, nil
 	}
+	if wx, ok := x.(Warner); ok {
+		r.warn(ctx, w.Header(), wx.Warnings(), call, t)
+	}
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return false, &attemptError{err: fmt.Errorf("send to channel %s: %w", t.Channel.Name, err)}, nil
@@ -299,6 +313,18 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)
 	defer body.stop()
 	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res, start)
+}
+
+// warn puts this attempt's warnings on the answer's headers (replacing an
+// earlier attempt's) and logs them.
+func (r *Relay) warn(ctx context.Context, h http.Header, warnings []string, call *ExchangeCall, t *Target) {
+	h.Del(WarningHeader)
+	for _, msg := range warnings {
+		h.Add(WarningHeader, msg)
+		r.log.LogAttrs(ctx, slog.LevelWarn, "request changed for the upstream",
+			slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
+			slog.String("model", call.Model), slog.String("warning", msg))
+	}
 }
 
 // earliest returns the shorter of two waits, 0 being unknown.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
 )
 
@@ -132,4 +133,59 @@ func TestCountTokensFallback(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Switchyard-Token-Count") != "estimated" {
 		t.Fatalf("local count: %d %v", resp.StatusCode, resp.Header)
 	}
+}
+
+// Anthropic server tools (web_search_20250305) reach an anthropic channel
+// as they are; a translated channel drops them with a warning by default,
+// or refuses them when its hosted_tools says so.
+func TestMessagesServerToolsDropped(t *testing.T) {
+	g := startGateway(t, func(cfg *config.Config) {
+		for i := range cfg.Channels {
+			if cfg.Channels[i].Name == "az" {
+				cfg.Channels[i].HostedTools = config.HostedToolsRefuse
+			}
+		}
+	})
+	tools := append([]any{map[string]any{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}}, weatherTool...)
+	msgs := []any{map[string]any{"role": "user", "content": "Weather in Paris?"}}
+	for _, up := range []struct{ name, model, cred string }{
+		{"anthropic", "claude-test", "an-1"},
+		{"openai", "gpt-4o-mini", "oa-1"},
+		{"gemini", "gemini-test", "ge-1"},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(up.name+map[bool]string{false: "/json", true: "/stream"}[stream], func(t *testing.T) {
+				req := map[string]any{"model": up.model, "max_tokens": 64, "stream": stream, "messages": msgs, "tools": tools}
+				resp := g.post(t, "/v1/messages", nil, req)
+				warn := resp.Header.Values("X-Switchyard-Warning")
+				if m := read(t, resp, stream); m.ToolName != "get_weather" {
+					t.Fatalf("message %+v", m)
+				}
+				recs := g.mock.Requests(up.cred)
+				body := recs[len(recs)-1].Body
+				if up.name == "anthropic" {
+					if len(warn) != 0 || !strings.Contains(body, `"web_search_20250305"`) {
+						t.Fatalf("passthrough changed: warnings %q, body %s", warn, body)
+					}
+					return
+				}
+				if len(warn) != 1 || !strings.Contains(warn[0], "tools[0] (web_search_20250305)") || strings.Contains(body, "web_search") {
+					t.Fatalf("warnings %q, upstream body %s", warn, body)
+				}
+			})
+		}
+	}
+	t.Run("refused on a channel set to refuse", func(t *testing.T) {
+		req := map[string]any{"model": "az-deploy", "max_tokens": 64, "messages": msgs, "tools": tools}
+		resp := g.post(t, "/v1/messages", nil, req)
+		if resp.StatusCode != 400 || errorType(t, resp) != "invalid_request_error" {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("count_tokens counts around server tools", func(t *testing.T) {
+		resp := g.post(t, "/v1/messages/count_tokens", nil, map[string]any{"model": "gpt-4o-mini", "messages": msgs, "tools": tools})
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
 )
 
@@ -144,4 +145,52 @@ func TestCapacityMixedFailures(t *testing.T) {
 	if resp.StatusCode != 503 {
 		t.Fatalf("status %d, want 503", resp.StatusCode)
 	}
+}
+
+// Codex sends {"type":"web_search"} by default. A translated channel that
+// cannot run it drops it with a warning (the default) or refuses it.
+func TestResponsesHostedToolsDropped(t *testing.T) {
+	g := startGateway(t, func(cfg *config.Config) {
+		for i := range cfg.Channels {
+			if cfg.Channels[i].Name == "an" {
+				cfg.Channels[i].HostedTools = config.HostedToolsRefuse
+			}
+		}
+	})
+	tools := []any{map[string]any{"type": "web_search"},
+		map[string]any{"type": "function", "name": "shell", "parameters": map[string]any{"type": "object"}}}
+	for _, up := range []struct{ name, model, cred string }{
+		{"gemini", "gemini-test", "ge-1"},
+		{"openai passthrough", "gpt-4o-mini", "oa-1"},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(up.name+map[bool]string{false: "/json", true: "/stream"}[stream], func(t *testing.T) {
+				req := map[string]any{"model": up.model, "input": "Search the web.", "tools": tools, "stream": stream}
+				resp := postTo(t, g.base+"/v1/responses", testKey, mustJSON(t, req))
+				mustStatus(t, resp, 200)
+				_, _ = io.ReadAll(resp.Body)
+				warn := resp.Header.Values("X-Switchyard-Warning")
+				recs := g.mock.Requests(up.cred)
+				body := recs[len(recs)-1].Body
+				if up.cred == "oa-1" {
+					if len(warn) != 0 || !strings.Contains(body, `"web_search"`) {
+						t.Fatalf("passthrough changed: warnings %q, body %s", warn, body)
+					}
+					return
+				}
+				if len(warn) != 1 || !strings.Contains(warn[0], "tools[0] (web_search)") ||
+					strings.Contains(body, "web_search") || !strings.Contains(body, `"shell"`) {
+					t.Fatalf("warnings %q, upstream body %s", warn, body)
+				}
+			})
+		}
+	}
+	t.Run("refused on a channel set to refuse", func(t *testing.T) {
+		req := map[string]any{"model": "claude-test", "input": "Search the web.", "tools": tools}
+		resp := postTo(t, g.base+"/v1/responses", testKey, mustJSON(t, req))
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "tools[0].type") {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
 }

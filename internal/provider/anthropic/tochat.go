@@ -359,3 +359,30 @@ func messageID(id string) string {
 	}
 	return "msg_" + strings.TrimPrefix(id, "chatcmpl-")
 }
+
+// DropServerTools removes the server tools (web_search_…, code_execution_…)
+// that an upstream reached through chat cannot run, and a tool_choice that
+// names one, for a channel set to drop them (config hosted_tools). It
+// returns what it removed, as "tools[i] (type)", for the client's warning.
+func (r *MessagesRequest) DropServerTools() []string {
+	var dropped []string
+	var names []string
+	kept := r.Tools[:0:0]
+	for i, t := range r.Tools {
+		if t.Type == "" || t.Type == "custom" {
+			kept = append(kept, t)
+			continue
+		}
+		dropped = append(dropped, fmt.Sprintf("tools[%d] (%s)", i, t.Type))
+		names = append(names, t.Name)
+	}
+	if dropped == nil {
+		return nil
+	}
+	r.Tools = kept
+	if tc := r.ToolChoice; tc != nil && tc.Type == "tool" && slices.Contains(names, tc.Name) {
+		dropped = append(dropped, "tool_choice ("+tc.Name+")")
+		r.ToolChoice = nil
+	}
+	return dropped
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -329,5 +330,22 @@ func BenchmarkChatToResponsesStream(b *testing.B) {
 		if err := s.Feed(chunk, emit); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A channel set to drop hosted tools loses them, and a tool_choice forcing
+// one, and keeps function and namespace tools.
+func TestDropHostedTools(t *testing.T) {
+	req := golden.Decode[ResponsesRequest](t, []byte(`{"model":"m","input":"q","tools":[{"type":"web_search"},
+		{"type":"function","name":"shell"},{"type":"namespace","name":"mcp__d__","description":"","tools":[{"type":"function","name":"s"}]},
+		{"type":"file_search","vector_store_ids":["v"]}],"tool_choice":{"type":"web_search_preview"}}`))
+	got := req.DropHostedTools()
+	want := []string{"tools[0] (web_search)", "tools[3] (file_search)", "tool_choice (web_search_preview)"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(req.Tools) != 2 || req.ToolChoice != nil {
+		t.Fatalf("dropped %q, tools %+v", got, req.Tools)
+	}
+	cr, err := ResponsesToChat(req)
+	if err != nil || len(cr.Tools) != 2 || cr.Tools[1].Function.Name != "mcp__d__s" {
+		t.Fatalf("%+v %v", cr, err)
 	}
 }

@@ -19,7 +19,8 @@ import (
 //     item_reference, stored prompts) and hosted tools (web_search,
 //     file_search, code_interpreter, computer use, MCP, image generation)
 //     cannot exist on another upstream and are refused with
-//     *provider.UnsupportedError.
+//     *provider.UnsupportedError, unless the channel drops hosted tools
+//     (DropHostedTools before translating).
 //   - Namespace tools (Codex's MCP servers) are flattened into function
 //     tools and their calls get namespace and name back; see
 //     responses_namespace.go for the naming rule.

@@ -138,3 +138,29 @@ func writeToolChars(sb *strings.Builder, s string) {
 		}
 	}
 }
+
+// DropHostedTools removes the hosted tools (web_search, file_search, …) an
+// upstream reached through chat cannot run, and a tool_choice that forces
+// one, for a channel set to drop them (config hosted_tools). It returns
+// what it removed, as "tools[i] (type)", for the client's warning.
+func (r *ResponsesRequest) DropHostedTools() []string {
+	var dropped []string
+	kept := r.Tools[:0:0]
+	for i, t := range r.Tools {
+		if t.Type == "function" || t.Type == "namespace" {
+			kept = append(kept, t)
+			continue
+		}
+		dropped = append(dropped, fmt.Sprintf("tools[%d] (%s)", i, t.Type))
+	}
+	if dropped == nil {
+		return nil
+	}
+	r.Tools = kept
+	if tc := r.ToolChoice; tc != nil && tc.Mode == "" && tc.Type != "function" {
+		dropped = append(dropped, "tool_choice ("+tc.Type+")")
+		r.ToolChoice = nil
+	}
+	r.names, r.namesDone = nil, false
+	return dropped
+}
