@@ -185,11 +185,21 @@ func BillingUnavailable() *Error {
 }
 
 // NoAvailableChannel is a model that exists but that no upstream can serve now
-// (all credentials cooling down, circuits open). retryAfter may be zero when
-// the earliest recovery is unknown.
+// (credentials disabled, circuits open, daily limits reached). retryAfter may
+// be zero when the earliest recovery is unknown.
 func NoAvailableChannel(retryAfter time.Duration) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: CodeNoAvailableChannel,
 		Message: "No upstream channel can serve this model right now; retry later.", RetryAfter: retryAfter}
+}
+
+// ChannelsRateLimited is a model whose every usable credential is resting
+// after rate limits (429 cooldowns, min_interval): a 429 with the time the
+// first one comes back, so that SDKs and agents wait and retry instead of
+// reporting an outage. retryAfter may be zero when unknown.
+func ChannelsRateLimited(retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Type: TypeRateLimit, Code: CodeNoAvailableChannel,
+		Message:    "Every upstream channel for this model is rate limited right now; retry after the time in the Retry-After header.",
+		RetryAfter: retryAfter, ShouldRetry: boolPtr(true)}
 }
 
 // UpstreamError is every attempt failing. msg must already be safe for the

@@ -31,6 +31,7 @@ func TestConstructors(t *testing.T) {
 		{"insufficient quota", InsufficientQuota(), 429, "insufficient_quota", "", false, "", ""},
 		{"no channel", NoAvailableChannel(30 * time.Second), 503, "no_available_channel", "", true, "30", "30000"},
 		{"no channel unknown", NoAvailableChannel(0), 503, "no_available_channel", "", true, "", ""},
+		{"channels rate limited", ChannelsRateLimited(2500 * time.Millisecond), 429, "no_available_channel", "", true, "3", "2500"},
 		{"upstream", UpstreamError("boom"), 502, "upstream_error", "", true, "", ""},
 		{"invalid request", InvalidRequest("bad", "messages[0]"), 400, "invalid_request_error", "messages[0]", false, "", ""},
 		{"too large", RequestTooLarge(1024), 413, "request_too_large", "", false, "", ""},
@@ -131,6 +132,7 @@ func TestAnthropicShape(t *testing.T) {
 		{Internal(), "api_error"},
 		{UpstreamError(""), "api_error"},
 		{NoAvailableChannel(time.Second), "overloaded_error"},
+		{ChannelsRateLimited(time.Second), "rate_limit_error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.err.Code, func(t *testing.T) {

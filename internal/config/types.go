@@ -121,9 +121,25 @@ type Channel struct {
 	// TestModel is the model the periodic test of a disabled credential
 	// asks for; default: the first name in Models that is not a pattern,
 	// else a model_map key.
-	TestModel   string       `yaml:"test_model"`
+	TestModel string `yaml:"test_model"`
+	// HostedTools is what a request translated for this channel does with a
+	// hosted tool the upstream cannot run (Codex's web_search on a gemini
+	// channel, Anthropic's server tools on an openai one): HostedToolsDrop
+	// (the default) sends the request without it and warns,
+	// HostedToolsRefuse answers 400.
+	HostedTools string       `yaml:"hosted_tools"`
 	Credentials []Credential `yaml:"credentials"`
 }
+
+// The values of channels[].hosted_tools.
+const (
+	HostedToolsDrop   = "drop"
+	HostedToolsRefuse = "refuse"
+)
+
+// DropsHostedTools reports whether the channel sends translated requests
+// without the hosted tools its upstream cannot run.
+func (ch *Channel) DropsHostedTools() bool { return ch.HostedTools != HostedToolsRefuse }
 
 // Credential is an API key or an OAuth token pair.
 type Credential struct {

@@ -290,6 +290,7 @@ func (v *validator) channels(chs []Channel, groups map[string]bool) {
 		if ch.Type == "azure" && ch.APIVersion == "" {
 			v.add(p+".api_version", "required for azure channels, e.g. %s", DefaultAzureAPIVersion)
 		}
+		v.oneOf(p+".hosted_tools", ch.HostedTools, []string{"", HostedToolsDrop, HostedToolsRefuse})
 		if ch.TokenURL != "" {
 			v.httpURL(p+".token_url", ch.TokenURL)
 		}

@@ -62,6 +62,8 @@ func TestBadConfigs(t *testing.T) {
 			path: "groups[0].image_response_format", phrase: `"URL" is not one of "", "url", "b64_json"`},
 		{name: "channel max_images too high", doc: goodChannel + "    max_images: 11\n",
 			path: "channels[0].max_images", phrase: "must be from 0 (the upstream model's default) to 10"},
+		{name: "channel hosted_tools unknown", doc: goodChannel + "    hosted_tools: ignore\n",
+			path: "channels[0].hosted_tools", phrase: `"ignore" is not one of`},
 		{name: "channel max_images negative", doc: goodChannel + "    max_images: -1\n",
 			path: "channels[0].max_images", phrase: "must be from 0"},
 		{name: "key image response format", doc: strings.Replace(goodUsersKeys, "0000}\n", "0000, image_response_format: base64}\n", 1),

@@ -404,7 +404,7 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 	}
 	now := p.now()
 	var retryAt time.Time
-	served := false
+	served, limited := false, false
 	var order [16]*channel
 	for _, t := range tiers {
 		chs := order[:0]
@@ -425,13 +425,14 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 			ch := chs[i]
 			weights -= max(ch.cfg.Weight, 1)
 			chs = slices.Delete(chs, i, i+1)
-			l, at, err := p.acquire(ctx, ch, q.Exclude, now, false)
+			l, at, lim, err := p.acquire(ctx, ch, q.Exclude, now, false)
 			if err != nil {
 				return nil, err
 			}
 			if l != nil {
 				return l, nil
 			}
+			limited = limited || lim
 			if !at.IsZero() && (retryAt.IsZero() || at.Before(retryAt)) {
 				retryAt = at
 			}
@@ -440,7 +441,7 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 	if !served {
 		return nil, relay.ErrGroupDenied
 	}
-	return nil, &relay.NoTargetError{RetryAt: retryAt}
+	return nil, &relay.NoTargetError{RetryAt: retryAt, RateLimited: limited}
 }
 
 // pickWeighted draws an index of chs in proportion to channel weight.
@@ -458,8 +459,10 @@ func pickWeighted(chs []*channel, total int) int {
 	return len(chs) - 1
 }
 
-// acquire asks the state for one of ch's credentials not in exclude.
-func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now time.Time, force bool) (*lease, time.Time, error) {
+// acquire asks the state for one of ch's credentials not in exclude. When
+// none is usable it says when one may be, and whether one only waits for a
+// rate limit to pass (Grant.RateLimited).
+func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now time.Time, force bool) (*lease, time.Time, bool, error) {
 	cands := ch.cands
 	if len(exclude) > 0 {
 		cands = make([]Cand, 0, len(ch.cands))
@@ -470,7 +473,7 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 		}
 	}
 	if len(cands) == 0 {
-		return nil, time.Time{}, nil
+		return nil, time.Time{}, false, nil
 	}
 	id := p.leaseBase + strconv.FormatUint(p.leaseSeq.Add(1), 36)
 	q := acquirePool.Get().(*Acquire)
@@ -483,10 +486,10 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 	*q = Acquire{}
 	acquirePool.Put(q)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("acquire a credential of channel %s: %w", ch.cfg.Name, err)
+		return nil, time.Time{}, false, fmt.Errorf("acquire a credential of channel %s: %w", ch.cfg.Name, err)
 	}
 	if !g.Found {
-		return nil, g.RetryAt, nil
+		return nil, g.RetryAt, g.RateLimited, nil
 	}
 	var c *cred
 	for _, cc := range ch.creds {
@@ -496,7 +499,7 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 		}
 	}
 	if c == nil {
-		return nil, time.Time{}, fmt.Errorf("state granted credential %d, not offered by channel %s", g.CredID, ch.cfg.Name)
+		return nil, time.Time{}, false, fmt.Errorf("state granted credential %d, not offered by channel %s", g.CredID, ch.cfg.Name)
 	}
 	l := &lease{p: p, c: c, id: id, probe: g.Probe, start: now}
 	if c.kind == KindOAuth && p.expiring(c, now, 30*time.Second) {
@@ -507,7 +510,7 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 	}
 	l.target = relay.NewTarget(&ch.cfg, c.id, c.token(), c.client)
 	p.leases.Store(id, l)
-	return l, time.Time{}, nil
+	return l, time.Time{}, false, nil
 }
 
 // acquirePool recycles Acquire arguments: the state is an interface, so
@@ -541,11 +544,11 @@ func (p *Pool) pinned(ctx context.Context, rt *routing, q *relay.PickQuery) (rel
 	now := p.now()
 	// A pinned credential is leased whatever its health (testing a disabled
 	// account is the point); a pinned channel still picks a healthy one.
-	l, at, err := p.acquire(ctx, ch, q.Exclude, now, q.PinCredential != 0)
+	l, at, limited, err := p.acquire(ctx, ch, q.Exclude, now, q.PinCredential != 0)
 	if err != nil || l != nil {
 		return l, err
 	}
-	return nil, &relay.NoTargetError{RetryAt: at}
+	return nil, &relay.NoTargetError{RetryAt: at, RateLimited: limited}
 }
 
 func pinSuffix(ch string) string {

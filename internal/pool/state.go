@@ -95,6 +95,10 @@ type Grant struct {
 	Found   bool
 	CredID  int64
 	RetryAt time.Time // when !Found: earliest time a candidate becomes usable, zero if unknown
+	// RateLimited, when !Found, says some candidate rests only until a rate
+	// limit passes (a 429 cooldown or min_interval), not because it is
+	// disabled or its circuit is open: the gateway then answers 429.
+	RateLimited bool
 	// Probe is set when the credential's circuit was half-open: this lease
 	// is the single probe whose outcome closes or re-opens it.
 	Probe bool

@@ -185,6 +185,12 @@ func (a *acquireArgs) usable(c *memCred, cand *Cand) (ok bool, retry int64, prob
 	return true, 0, probe
 }
 
+// rateLimited reports whether c rests only until a rate limit passes: a
+// 429 cooldown or min_interval, not a disabled credential or open circuit.
+func (a *acquireArgs) rateLimited(c *memCred) bool {
+	return c != nil && !c.disabled && (c.cooldown > a.now || a.minInterval > 0 && c.lastUse+a.minInterval > a.now)
+}
+
 // reached reports whether used has reached ratio × limit; limit 0 is none.
 // The comparison is in float64, as the Lua script's is.
 func reached(used, limit int64, ratio float64) bool {
@@ -276,6 +282,12 @@ func (s *MemoryState) Acquire(_ context.Context, q *Acquire) (Grant, error) {
 		g := Grant{}
 		if retry > 0 {
 			g.RetryAt = time.UnixMilli(retry)
+		}
+		for i := range q.Cands {
+			if a.rateLimited(s.creds[q.Cands[i].ID]) {
+				g.RateLimited = true
+				break
+			}
 		}
 		return g, nil
 	}

@@ -111,7 +111,7 @@ func (s *RedisState) Acquire(ctx context.Context, q *Acquire) (Grant, error) {
 		return Grant{}, unavailable("acquire", fmt.Errorf("script answered %d values, want 4", len(r)))
 	}
 	if r[0] == 0 {
-		return Grant{RetryAt: msTime(r[2])}, nil
+		return Grant{RetryAt: msTime(r[2]), RateLimited: r[3] == 1}, nil
 	}
 	i := int(r[1]) - 1
 	if i < 0 || i >= n {

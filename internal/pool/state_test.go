@@ -156,6 +156,8 @@ func runStateSuite(t *testing.T, newState func(t *testing.T) State) {
 		at    time.Duration // of the checked Acquire
 		found bool
 		retry time.Time
+		// limited: refused only for a rate limit (Grant.RateLimited).
+		limited bool
 	}{
 		{name: "healthy", found: true},
 		{name: "disabled", setup: func(h *harness) {
@@ -165,11 +167,11 @@ func runStateSuite(t *testing.T, newState func(t *testing.T) State) {
 		}},
 		{name: "cooling", setup: func(h *harness) {
 			h.use(0, Outcome{Kind: RateLimited, Cooldown: 30 * time.Second})
-		}, at: time.Second, retry: base.Add(30 * time.Second)},
+		}, at: time.Second, retry: base.Add(30 * time.Second), limited: true},
 		{name: "cooling keeps the later end", setup: func(h *harness) {
 			h.use(0, Outcome{Kind: RateLimited, Cooldown: 30 * time.Second})
 			h.release(1, "none", time.Second, Outcome{Kind: RateLimited, Cooldown: 5 * time.Second})
-		}, at: 2 * time.Second, retry: base.Add(30 * time.Second)},
+		}, at: 2 * time.Second, retry: base.Add(30 * time.Second), limited: true},
 		{name: "cooldown over", setup: func(h *harness) {
 			h.use(0, Outcome{Kind: RateLimited, Cooldown: 30 * time.Second})
 		}, at: 30 * time.Second, found: true},
@@ -190,7 +192,7 @@ func runStateSuite(t *testing.T, newState func(t *testing.T) State) {
 		}, at: time.Hour},
 		{name: "min interval", min: time.Minute, setup: func(h *harness) {
 			h.use(0, Outcome{Kind: Success})
-		}, at: 10 * time.Second, retry: base.Add(time.Minute)},
+		}, at: 10 * time.Second, retry: base.Add(time.Minute), limited: true},
 		{name: "min interval over", min: time.Minute, setup: func(h *harness) {
 			h.use(0, Outcome{Kind: Success})
 		}, at: time.Minute, found: true},
@@ -235,8 +237,9 @@ func runStateSuite(t *testing.T, newState func(t *testing.T) State) {
 				q.Ratio = tc.ratio
 			}
 			g := h.acquire(q)
-			if g.Found != tc.found || !g.RetryAt.Equal(tc.retry) {
-				t.Fatalf("got found=%v retry=%v, want found=%v retry=%v", g.Found, g.RetryAt, tc.found, tc.retry)
+			if g.Found != tc.found || !g.RetryAt.Equal(tc.retry) || g.RateLimited != tc.limited {
+				t.Fatalf("got found=%v retry=%v limited=%v, want found=%v retry=%v limited=%v",
+					g.Found, g.RetryAt, g.RateLimited, tc.found, tc.retry, tc.limited)
 			}
 			if tc.found {
 				return

@@ -14,7 +14,11 @@
 //   - Nothing is dropped silently. A known field that the target format cannot
 //     express (n > 1, logprobs, audio, hosted tools, ...) makes the translator
 //     return *UnsupportedError naming the field, which the relay answers with
-//     a 400 before any upstream is called. The exceptions are best-effort hints
+//     a 400 before any upstream is called. Hosted tools are the one case a
+//     channel may choose otherwise (config hosted_tools: drop, the default):
+//     the handlers remove them before translating (DropHostedTools,
+//     DropServerTools) and the client gets a warning header, not silence.
+//     The exceptions are best-effort hints
 //     that change no result a client can check (seed where the target has
 //     none, store, metadata, service_tier, prompt_cache_key); each package doc
 //     lists what it ignores. Fields unknown to the wire structs (vendor

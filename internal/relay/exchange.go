@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,26 @@ type EventStream interface {
 	// Abort is the event sent when a committed stream cannot finish.
 	Abort() (event string, data []byte)
 }
+
+// LocalFallback is an optional Exchange capability: an upstream status that
+// says the upstream lacks the endpoint (Anthropic-compatible servers often
+// leave out count_tokens) is answered by the exchange itself. The answer is
+// written with status 200 and the headers the exchange set on h; the
+// attempt teaches the scheduler nothing about the credential.
+type LocalFallback interface {
+	Fallback(t *Target, status int, h http.Header) (body []byte, ok bool)
+}
+
+// Warner is an optional Exchange capability: what the attempt just built
+// changed about the client's request (a hosted tool dropped for a channel
+// that cannot run it). The relay sends each warning as an
+// X-Switchyard-Warning header of the answer and logs it.
+type Warner interface {
+	Warnings() []string
+}
+
+// WarningHeader carries a Warner's warnings to the client.
+const WarningHeader = "X-Switchyard-Warning"
 
 // ExchangeCall is what the relay itself needs of an Exchange request.
 type ExchangeCall struct {
@@ -121,11 +142,21 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 	var last *attemptError
 	saw429 := false
 	var minRetry time.Duration
+	// rested says when the first credential refused with a 429 is back
+	// (its Retry-After, else the scheduler's cooldown); all429 whether every
+	// attempt was such a refusal.
+	var rested time.Duration
+	all429 := true
 	for res.Attempts < r.maxAttempts {
 		lease, err := r.sched.Pick(ctx, &q)
 		if err != nil {
 			if last != nil {
-				break // tried some; answer with the last failure
+				// Tried some; answer with the last failure, knowing when
+				// the untried ones are back.
+				if nt, ok := errors.AsType[*NoTargetError](err); ok && !nt.RetryAt.IsZero() {
+					rested = earliest(rested, max(time.Until(nt.RetryAt), time.Millisecond))
+				}
+				break
 			}
 			ae := r.pickError(ctx, call, err)
 			res.Status, res.Err = ae.Status, err
@@ -142,6 +173,12 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 			res.Status, res.Err = apierror.As(err).Status, err
 			r.done(ctx, &res, start)
 			return err
+		}
+		if aerr != nil && aerr.answered {
+			// A 4xx the request met, not a fault of the credential.
+			lease.Done(ctx, Outcome{Status: aerr.status, Model: call.Model, ClientGone: ctx.Err() != nil})
+			r.done(ctx, &res, start)
+			return nil
 		}
 		if aerr == nil || committed {
 			o := Outcome{Status: res.Status, Committed: true, TTFB: res.attemptTTFB, Model: call.Model, Usage: res.Usage,
@@ -171,12 +208,20 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 			if aerr.retryAfter > 0 && (minRetry == 0 || aerr.retryAfter < minRetry) {
 				minRetry = aerr.retryAfter
 			}
+			rested = earliest(rested, cmp.Or(aerr.retryAfter, r.cooldown429))
+		} else {
+			all429 = false
 		}
 		if !aerr.retryable() || ctx.Err() != nil {
 			break
 		}
 	}
 	ae := last.clientError(saw429, minRetry)
+	if all429 && last.status == http.StatusTooManyRequests {
+		// Every credential tried is rate limited: the client should wait
+		// until the first is back, not report an outage.
+		ae = apierror.ChannelsRateLimited(rested)
+	}
 	if ctx.Err() != nil {
 		res.Status, res.Err = 499, ctx.Err()
 		r.done(ctx, &res, start)
@@ -200,6 +245,9 @@ func (r *Relay) pickError(ctx context.Context, call *ExchangeCall, err error) *a
 		if !nt.RetryAt.IsZero() {
 			wait = max(time.Until(nt.RetryAt), time.Millisecond)
 		}
+		if nt.RateLimited {
+			return apierror.ChannelsRateLimited(wait)
+		}
 		return apierror.NoAvailableChannel(wait)
 	}
 	var ae *apierror.Error
@@ -222,12 +270,28 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 		}
 		return false, &attemptError{err: fmt.Errorf("build request for channel %s: %w", t.Channel.Name, err)}, nil
 	}
+	if wx, ok := x.(Warner); ok {
+		r.warn(ctx, w.Header(), wx.Warnings(), call, t)
+	}
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return false, &attemptError{err: fmt.Errorf("send to channel %s: %w", t.Channel.Name, err)}, nil
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if lf, ok := x.(LocalFallback); ok {
+			if out, ok := lf.Fallback(t, resp.StatusCode, w.Header()); ok {
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
+				res.Status, res.Relayed = http.StatusOK, true
+				h := w.Header()
+				h.Set("Content-Type", "application/json")
+				h.Set("Content-Length", strconv.Itoa(len(out)))
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write(out)
+				return false, &attemptError{status: resp.StatusCode, answered: true,
+					err: fmt.Errorf("%s, answered locally", http.StatusText(resp.StatusCode))}, nil
+			}
+		}
 		return false, upstreamFailure(resp), nil
 	}
 	res.TTFB = time.Since(start)
@@ -264,6 +328,29 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)
 	defer body.stop()
 	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res, start)
+}
+
+// warn puts this attempt's warnings on the answer's headers (replacing an
+// earlier attempt's) and logs them.
+func (r *Relay) warn(ctx context.Context, h http.Header, warnings []string, call *ExchangeCall, t *Target) {
+	h.Del(WarningHeader)
+	for _, msg := range warnings {
+		h.Add(WarningHeader, msg)
+		r.log.LogAttrs(ctx, slog.LevelWarn, "request changed for the upstream",
+			slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
+			slog.String("model", call.Model), slog.String("warning", msg))
+	}
+}
+
+// earliest returns the shorter of two waits, 0 being unknown.
+func earliest(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
 }
 
 // readBody reads at most max+1 bytes of a body whose length is size

@@ -136,6 +136,7 @@ type Relay struct {
 	sched       Scheduler
 	adapters    map[string]ChatAdapter
 	maxAttempts int
+	cooldown429 time.Duration // the scheduler's rest after a 429 without Retry-After
 	streamIdle  time.Duration
 	metrics     *Metrics
 	meter       Meter
@@ -158,7 +159,7 @@ func New(opts Options) (*Relay, error) {
 	}
 	r := &Relay{
 		log: opts.Logger, sched: opts.Pool, adapters: opts.Adapters,
-		maxAttempts: opts.Scheduler.MaxAttempts, streamIdle: opts.Upstream.StreamIdle,
+		maxAttempts: opts.Scheduler.MaxAttempts, cooldown429: opts.Scheduler.Cooldown429, streamIdle: opts.Upstream.StreamIdle,
 		metrics: opts.Metrics, meter: opts.Meter, onDone: opts.OnDone, onCounted: opts.OnCounted, maxLine: opts.MaxSSELine,
 		maxResponse:  cmp.Or(opts.MaxResponse, DefaultMaxResponse),
 		reportsUsage: &usageMemo{},
@@ -186,6 +187,7 @@ type attemptError struct {
 	retryAfter time.Duration
 	msg        string // upstream's error message, only shown for 4xx client errors
 	err        error
+	answered   bool // the exchange answered the client itself (LocalFallback)
 }
 
 func (e *attemptError) Error() string {

@@ -90,6 +90,11 @@ var ErrGroupDenied = errors.New("no channel serves this model to the caller's gr
 // request now (cooling down, resting, disabled, open circuit, or tried).
 type NoTargetError struct {
 	RetryAt time.Time // earliest time one becomes usable; zero if unknown
+	// RateLimited is set when some credential rests only until a rate
+	// limit passes (a 429 cooldown, min_interval), rather than being
+	// disabled or behind an open circuit: the client is told to wait (429)
+	// instead of that the service is unavailable (503).
+	RateLimited bool
 }
 
 func (e *NoTargetError) Error() string { return "no credential can take the request now" }

@@ -18,7 +18,7 @@
 //     which proves the relay does. Surfaces the gateway does not serve yet
 //     are listed in gatewayUnserved (gateway_test.go) and their tests skip;
 //     where mock and gateway rightly differ (a stream cut after commit, 429s
-//     from every upstream → 503 no_available_channel) the scripts branch on
+//     from every upstream → 429 no_available_channel) the scripts branch on
 //     TARGET.
 //   - npm ci runs only when node_modules is missing or package-lock.json (or
 //     the node version) changed since the last install, recorded in a stamp

@@ -11,7 +11,7 @@
 // The cases:
 //
 //  1. 429 / 500 / 502 / 503 bursts on one credential are failed over (200);
-//     on every credential they give 503 no_available_channel (429) or 502
+//     on every credential they give 429 no_available_channel (429) or 502
 //     upstream_error, at no cost.
 //  2. A channel whose base_url is a closed loopback port: 502, fast.
 //  3. A first byte slower than upstream.first_byte_timeout: 502 in bounded

@@ -21,7 +21,7 @@ func TestStatusBursts(t *testing.T) {
 		want int
 		code string
 	}{
-		{429, 503, "no_available_channel"},
+		{429, 429, "no_available_channel"},
 		{500, 502, "upstream_error"},
 		{502, 502, "upstream_error"},
 		{503, 502, "upstream_error"},

@@ -30,11 +30,31 @@ type messagesExchange struct {
 	countTokens bool
 
 	chatBody []byte            // the chat translation, built on first need
+	chatDrop bool              // chatBody was built dropping server tools
+	dropped  []string          // the server tools chatBody left out
+	warnings []string          // the current attempt's (relay.Warner)
 	chatCall *relay.ChatCall   // the current attempt's, for a chat-pivot target
 	adapter  relay.ChatAdapter // the current attempt's channel adapter
 }
 
-var _ relay.Exchange = (*messagesExchange)(nil)
+var (
+	_ relay.Exchange      = (*messagesExchange)(nil)
+	_ relay.LocalFallback = (*messagesExchange)(nil)
+	_ relay.Warner        = (*messagesExchange)(nil)
+)
+
+// Warnings implements relay.Warner: the server tools the current attempt's
+// translation dropped.
+func (x *messagesExchange) Warnings() []string { return droppedWarnings(x.warnings) }
+
+// droppedWarnings phrases dropped tools for the X-Switchyard-Warning header.
+func droppedWarnings(dropped []string) []string {
+	out := make([]string, len(dropped))
+	for i, d := range dropped {
+		out[i] = "dropped " + d + ": this upstream cannot run it"
+	}
+	return out
+}
 
 func isPassthrough(t *relay.Target) bool { return t.Channel.Type == "anthropic" }
 
@@ -46,17 +66,21 @@ func (x *messagesExchange) Accepts(typ string) bool {
 // NewRequest implements relay.Exchange.
 func (x *messagesExchange) NewRequest(ctx context.Context, t *relay.Target, adapter relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
 	if isPassthrough(t) {
+		x.warnings = nil
 		return x.passthroughRequest(ctx, t, upstreamModel)
 	}
-	if x.chatBody == nil {
-		cr, err := toChat(x.body)
+	x.warnings = nil
+	if drop := t.Channel.DropsHostedTools(); x.chatBody == nil || drop != x.chatDrop {
+		cr, dropped, err := toChat(x.body, drop)
 		if err != nil {
 			return nil, err
 		}
 		if x.chatBody, err = json.Marshal(cr); err != nil {
 			return nil, fmt.Errorf("encode chat translation: %w", err)
 		}
+		x.chatDrop, x.dropped = drop, dropped
 	}
+	x.warnings = x.dropped
 	x.chatCall = &relay.ChatCall{
 		RequestID: x.requestID, Body: x.chatBody, Model: x.model, UpstreamModel: upstreamModel,
 		Stream: x.stream, IncludeUsage: x.stream,
@@ -179,12 +203,19 @@ func (x *messagesExchange) enc() tokens.Encoding {
 }
 
 // toChat decodes a Messages body and translates it to a chat request.
-func toChat(body []byte) (*openai.ChatRequest, error) {
+// toChat translates a Messages body for a chat-pivot upstream; with drop,
+// server tools are removed (and reported) rather than refused.
+func toChat(body []byte, drop bool) (*openai.ChatRequest, []string, error) {
 	var req wire.MessagesRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, provider.Invalid("body", err.Error())
+		return nil, nil, provider.Invalid("body", err.Error())
 	}
-	return wire.ToChatRequest(&req)
+	var dropped []string
+	if drop {
+		dropped = req.DropServerTools()
+	}
+	cr, err := wire.ToChatRequest(&req)
+	return cr, dropped, err
 }
 
 // relayUsage converts Anthropic usage (input excludes cache reads and
@@ -197,10 +228,42 @@ func relayUsage(u wire.Usage) relay.Usage {
 	}
 }
 
+// EstimateHeader marks a count_tokens answer the gateway counted itself
+// with the OpenAI tokenizer rather than one the upstream counted.
+const EstimateHeader = "X-Switchyard-Token-Count"
+
+// Fallback implements relay.LocalFallback: an Anthropic-compatible upstream
+// without count_tokens (404, 405) gets the local count instead of a 502.
+func (x *messagesExchange) Fallback(_ *relay.Target, status int, h http.Header) ([]byte, bool) {
+	if !x.countTokens || (status != http.StatusNotFound && status != http.StatusMethodNotAllowed) {
+		return nil, false
+	}
+	out, err := localCount(x.body)
+	if err != nil {
+		return nil, false // the upstream's failure stands
+	}
+	h.Set(EstimateHeader, "estimated")
+	return out, true
+}
+
+// localCount is the count_tokens answer for body, counted locally.
+func localCount(body []byte) ([]byte, error) {
+	n, err := countLocal(body)
+	if err != nil {
+		return nil, err
+	}
+	out, _ := json.Marshal(struct {
+		InputTokens int `json:"input_tokens"`
+	}{n})
+	return out, nil
+}
+
 // countLocal counts a Messages body's input with the OpenAI tokenizer on its
 // chat translation, for models no Anthropic channel serves.
 func countLocal(body []byte) (int, error) {
-	cr, err := toChat(body)
+	// Server tools are not function definitions to count; an upstream that
+	// ran them would count them its own way.
+	cr, _, err := toChat(body, true)
 	if err != nil {
 		return 0, invalid(err)
 	}

@@ -22,7 +22,7 @@ func TestMessagesFailoverAndErrors(t *testing.T) {
 		{"500 fails over", mock.Fault{Status: 500}, mock.Fault{}, false, 200, ""},
 		{"500 fails over stream", mock.Fault{Status: 500}, mock.Fault{}, true, 200, ""},
 		{"hangup fails over", mock.Fault{Hangup: true}, mock.Fault{}, true, 200, ""},
-		{"all 429", mock.Fault{Status: 429, RetryAfter: 7}, mock.Fault{Status: 429, RetryAfter: 3}, false, 503, "overloaded_error"},
+		{"all 429", mock.Fault{Status: 429, RetryAfter: 7}, mock.Fault{Status: 429, RetryAfter: 3}, false, 429, "rate_limit_error"},
 		{"400 not retried", mock.Fault{Status: 400}, mock.Fault{Status: 400}, false, 400, "invalid_request_error"},
 	}
 	for _, c := range cases {
@@ -45,6 +45,11 @@ func TestMessagesFailoverAndErrors(t *testing.T) {
 				}
 				if typ := errorType(t, resp); typ != c.wantType {
 					t.Fatalf("error type %q, want %q", typ, c.wantType)
+				}
+				// Rate limited everywhere: wait for the first credential back
+				// (fo-b's 3 s), on the request that met the 429s and the next.
+				if c.wantStatus == 429 && (resp.Header.Get("Retry-After") != "3" || resp.Header.Get("X-Should-Retry") != "true") {
+					t.Fatalf("request %d: headers %v", i, resp.Header)
 				}
 			}
 			if n := g.mock.Counters().ByCredential["fo-a"]; n < 1 {

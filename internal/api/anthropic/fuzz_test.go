@@ -38,6 +38,10 @@ func FuzzMessages(f *testing.F) {
 			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"42"}]}],"thinking":{"type":"enabled","budget_tokens":1024}}`},
 		{0, `{"model":"claude-test","max_tokens":"many","messages":[]}`},
 		{0, `{"messages":[{"role":"user","content":"no model"}]}`},
+		{0, `{"model":"gemini-test","max_tokens":64,"messages":[{"role":"user","content":"a"},` +
+			`{"role":"system","content":[{"type":"text","text":"plan mode"}]},{"role":"user","content":"b"}]}`},
+		{0, `{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"q"}],` +
+			`"tools":[{"type":"web_search_20250305","name":"web_search"}],"tool_choice":{"type":"tool","name":"web_search"}}`},
 		{1, `{"model":"claude-test","messages":[{"role":"user","content":"count me"}]}`},
 		{1, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count me"}],"system":"s"}`},
 	} {

@@ -13,8 +13,10 @@
 //     anthropic.ToChatRequest, the channel's chat adapter, then
 //     FromChatResponse or the ChatStreamToMessages state machine.
 //   - count_tokens is passed through when an anthropic channel serves the
-//     model; otherwise it is counted locally with the OpenAI tokenizer on the
-//     chat translation, which is what the other upstreams would bill.
+//     model; otherwise, or when that upstream lacks the endpoint (404, 405),
+//     it is counted locally with the OpenAI tokenizer on the chat
+//     translation, which is what the other upstreams would bill, and marked
+//     X-Switchyard-Token-Count: estimated.
 //   - Every error is answered in Anthropic's error shape.
 package anthropic
 
@@ -117,15 +119,13 @@ func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(h.relay.ChannelTypes(req.peek.Model), "anthropic") {
-		n, err := countLocal(req.body)
+		out, err := localCount(req.body)
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		out, _ := json.Marshal(struct {
-			InputTokens int `json:"input_tokens"`
-		}{n})
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(EstimateHeader, "estimated")
 		_, _ = w.Write(out)
 		return
 	}

@@ -38,6 +38,10 @@ func FuzzEndpoints(f *testing.F) {
 		{0, `{"model":"","messages":[]}`},
 		{1, `{"model":"gpt-4o-mini","input":"hi","instructions":"be brief"}`},
 		{1, `{"model":"claude-test","input":[{"role":"user","content":[{"type":"input_text","text":"hi"}]}],"max_output_tokens":32}`},
+		{1, `{"model":"gemini-test","input":[{"role":"user","content":"q"},{"type":"function_call","call_id":"c","namespace":"mcp__d__",` +
+			`"name":"s","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"x"}],"tools":[{"type":"namespace",` +
+			`"name":"mcp__d__","description":"d","tools":[{"type":"function","name":"s","parameters":{"type":"object"}}]}]}`},
+		{1, `{"model":"claude-test","input":"q","tools":[{"type":"web_search"},{"type":"function","name":"f"}],"tool_choice":{"type":"web_search"}}`},
 		{2, `{"model":"gpt-4o-mini","input":["a","b"],"encoding_format":"float"}`},
 		{2, `{"model":"gemini-test","input":[[1,2,3]]}`},
 		{3, `{"model":"gpt-4o-mini","prompt":"Once upon","max_tokens":5}`},

@@ -43,7 +43,8 @@ type responsesExchange struct {
 	adapter  relay.ChatAdapter
 	req      *oaup.ResponsesRequest
 	chatCall *relay.ChatCall
-	upstream string // model name
+	upstream string   // model name
+	dropped  []string // hosted tools left out for this channel (responses_warn.go)
 }
 
 func (x *responsesExchange) enc() tokens.Encoding { return tokens.ForModel(x.upstream) }
@@ -55,16 +56,16 @@ func (x *responsesExchange) prompt() int { return responsesPrompt(x.enc(), x.bod
 func (x *responsesExchange) Accepts(string) bool { return true }
 
 func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
-	x.pass, x.adapter, x.upstream = responsesPassthrough[t.Channel.Type], a, upstreamModel
+	x.pass, x.adapter, x.upstream, x.dropped = responsesPassthrough[t.Channel.Type], a, upstreamModel, nil
 	if x.pass != nil {
 		x.rename = upstreamModel != x.call.Model
 		return x.pass.NewRequest(ctx, t, x.body, x.call.Model, upstreamModel, x.call.Stream)
 	}
-	req, cc, err := oaup.ResponsesChatCall(x.body, x.call.RequestID, x.call.Model, upstreamModel)
+	req, cc, dropped, err := oaup.ResponsesChatCallDropping(x.body, x.call.RequestID, x.call.Model, upstreamModel, t.Channel.DropsHostedTools())
 	if err != nil {
 		return nil, err
 	}
-	x.req, x.chatCall = req, cc
+	x.req, x.chatCall, x.dropped = req, cc, dropped
 	return a.NewChatRequest(ctx, t, cc)
 }
 

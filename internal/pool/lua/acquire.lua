@@ -7,7 +7,9 @@
 -- ARGV[1..11]        now, day, min_interval, ratio, rand, lease_id,
 --                    lease_ttl, force (1/0), strategy, next midnight, key_ttl
 -- ARGV[12+4(i-1)..]  weight, daily_requests, daily_tokens, daily_spend of i
--- Returns {found (1/0), index (1-based) or 0, retry_at ms or 0, probe (1/0)}.
+-- Returns {found (1/0), index (1-based) or 0, retry_at ms or 0, probe (1/0)};
+-- when not found, the last value is 1 if some candidate rests only until a
+-- rate limit passes (cooldown or min_interval; Grant.RateLimited).
 local now = tonumber(ARGV[1])
 local day = ARGV[2]
 local min_interval = tonumber(ARGV[3])
@@ -140,4 +142,12 @@ for i = 1, n do
   local r = retry_of[i]
   if r > 0 and (retry == 0 or r < retry) then retry = r end
 end
-return { 0, 0, retry, 0 }
+local limited = 0
+for i = 1, n do
+  local c = cands[i]
+  if not c.disabled and (c.cooldown > now or (min_interval > 0 and c.last_use + min_interval > now)) then
+    limited = 1
+    break
+  end
+end
+return { 0, 0, retry, limited }

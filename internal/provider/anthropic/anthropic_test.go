@@ -404,3 +404,23 @@ func BenchmarkChatStreamToMessages(b *testing.B) {
 		}
 	}
 }
+
+// A channel set to drop hosted tools loses the server tools, and a
+// tool_choice naming one, and keeps the client tools.
+func TestDropServerTools(t *testing.T) {
+	req := golden.Decode[MessagesRequest](t, []byte(`{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"q"}],
+		"tools":[{"type":"web_search_20250305","name":"web_search"},{"name":"f","input_schema":{"type":"object"}},
+		{"type":"custom","name":"g","input_schema":{"type":"object"}},{"type":"code_execution_20250522","name":"code_execution"}],
+		"tool_choice":{"type":"tool","name":"web_search"}}`))
+	got := req.DropServerTools()
+	want := []string{"tools[0] (web_search_20250305)", "tools[3] (code_execution_20250522)", "tool_choice (web_search)"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(req.Tools) != 2 || req.Tools[0].Name != "f" || req.Tools[1].Name != "g" || req.ToolChoice != nil {
+		t.Fatalf("dropped %q, tools %+v, choice %+v", got, req.Tools, req.ToolChoice)
+	}
+	if _, err := ToChatRequest(req); err != nil {
+		t.Fatal(err)
+	}
+	if again := req.DropServerTools(); again != nil {
+		t.Fatalf("second drop: %q", again)
+	}
+}

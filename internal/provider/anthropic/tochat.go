@@ -3,6 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,14 +71,17 @@ func effortFromBudget(budget int) string {
 	return "high"
 }
 
-func systemText(b Blocks) (string, error) {
+func systemText(b Blocks) (string, error) { return blocksText(b, "system") }
+
+// blocksText joins text-only content; field names it in an error.
+func blocksText(b Blocks, field string) (string, error) {
 	if b.IsString {
 		return b.Text, nil
 	}
 	var sb strings.Builder
 	for j, blk := range b.Blocks {
 		if blk.Type != BlockText {
-			return "", provider.Unsupported(fmt.Sprintf("system[%d].type", j), blk.Type)
+			return "", provider.Unsupported(fmt.Sprintf("%s[%d].type", field, j), blk.Type)
 		}
 		if sb.Len() > 0 {
 			sb.WriteByte('\n')
@@ -91,8 +95,19 @@ func systemText(b Blocks) (string, error) {
 // turn's tool_result blocks become tool messages placed first, because chat
 // requires tool results to follow the assistant's tool calls directly.
 func appendChatMessages(dst []openai.ChatMessage, m *MessageParam, field string) ([]openai.ChatMessage, error) {
-	if m.Role != "user" && m.Role != "assistant" {
-		return nil, provider.Invalid(field+".role", "must be user or assistant")
+	switch m.Role {
+	case "user", "assistant":
+	case "system":
+		// A system message inside messages[] (Claude Code sends them) keeps
+		// its place: chat has system messages anywhere, and an instruction
+		// given mid-conversation is meant to follow what came before it.
+		text, err := blocksText(m.Content, field+".content")
+		if err != nil {
+			return nil, err
+		}
+		return append(dst, openai.ChatMessage{Role: "system", Content: openai.TextContent(text)}), nil
+	default:
+		return nil, provider.Invalid(field+".role", "must be user, assistant or system")
 	}
 	if m.Content.IsString {
 		return append(dst, openai.ChatMessage{Role: m.Role, Content: openai.TextContent(m.Content.Text)}), nil
@@ -108,7 +123,7 @@ func appendChatMessages(dst []openai.ChatMessage, m *MessageParam, field string)
 				if err != nil {
 					return nil, err
 				}
-				dst = append(dst, tm)
+				dst = insertToolMessage(dst, tm)
 				continue
 			}
 			p, err := userPart(b, bf)
@@ -151,6 +166,21 @@ func appendChatMessages(dst []openai.ChatMessage, m *MessageParam, field string)
 		return append(dst, msg), nil
 	}
 	return dst, nil
+}
+
+// insertToolMessage appends a tool result, but before any system messages
+// that came between it and the assistant's tool calls: chat wants tool
+// results right after the calls, and a system message there would be
+// refused by OpenAI.
+func insertToolMessage(dst []openai.ChatMessage, tm openai.ChatMessage) []openai.ChatMessage {
+	i := len(dst)
+	for i > 0 && dst[i-1].Role == "system" {
+		i--
+	}
+	if i == len(dst) || i == 0 || (dst[i-1].Role != "tool" && len(dst[i-1].ToolCalls) == 0) {
+		return append(dst, tm)
+	}
+	return slices.Insert(dst, i, tm)
 }
 
 // compactParts uses the string form for text-only content, which every
@@ -328,4 +358,31 @@ func messageID(id string) string {
 		return id
 	}
 	return "msg_" + strings.TrimPrefix(id, "chatcmpl-")
+}
+
+// DropServerTools removes the server tools (web_search_…, code_execution_…)
+// that an upstream reached through chat cannot run, and a tool_choice that
+// names one, for a channel set to drop them (config hosted_tools). It
+// returns what it removed, as "tools[i] (type)", for the client's warning.
+func (r *MessagesRequest) DropServerTools() []string {
+	var dropped []string
+	var names []string
+	kept := r.Tools[:0:0]
+	for i, t := range r.Tools {
+		if t.Type == "" || t.Type == "custom" {
+			kept = append(kept, t)
+			continue
+		}
+		dropped = append(dropped, fmt.Sprintf("tools[%d] (%s)", i, t.Type))
+		names = append(names, t.Name)
+	}
+	if dropped == nil {
+		return nil
+	}
+	r.Tools = kept
+	if tc := r.ToolChoice; tc != nil && tc.Type == "tool" && slices.Contains(names, tc.Name) {
+		dropped = append(dropped, "tool_choice ("+tc.Name+")")
+		r.ToolChoice = nil
+	}
+	return dropped
 }

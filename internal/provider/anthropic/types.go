@@ -27,13 +27,17 @@
 //     signature that chat history does not carry).
 //
 // Messages → chat (ToChatRequest) decisions: the system prompt becomes one
-// system message; thinking becomes reasoning_effort (budget < 2048 low,
+// system message; a system message inside messages[] (Claude Code sends
+// them) stays a system message at its place, except that the tool results
+// of the next user turn move before it, as chat needs them right after the
+// calls; thinking becomes reasoning_effort (budget < 2048 low,
 // < 8192 medium, else high) and moves the limit to max_completion_tokens
 // (reasoning models reject max_tokens); streaming requests ask for
 // stream_options.include_usage so message_delta can carry usage; is_error
 // tool results are prefixed "Error: "; thinking blocks of earlier turns and
-// cache_control are dropped. top_k, server tools, MCP servers, containers and
-// images inside tool results are refused.
+// cache_control are dropped. top_k, server tools (unless the channel drops
+// them: DropServerTools), MCP servers, containers and images inside tool
+// results are refused.
 package anthropic
 
 import (
@@ -67,7 +71,7 @@ type MessagesRequest struct {
 
 // MessageParam is one turn of a request.
 type MessageParam struct {
-	Role    string `json:"role"` // user | assistant
+	Role    string `json:"role"` // user | assistant | system (mid-conversation)
 	Content Blocks `json:"content"`
 }
 

@@ -109,6 +109,10 @@ func convertMessages(msgs []openai.ChatMessage, out *GenerateRequest) error {
 			if len(parts) == 0 {
 				continue
 			}
+			if len(out.Contents) > 0 {
+				appendTurn(out, "user", []Part{midConversationSystem(parts)})
+				continue
+			}
 			if out.SystemInstruction == nil {
 				out.SystemInstruction = &Content{}
 			}
@@ -138,6 +142,26 @@ func convertMessages(msgs []openai.ChatMessage, out *GenerateRequest) error {
 		}
 	}
 	return nil
+}
+
+// midConversationSystem turns a system message that follows the start of
+// the conversation into a user-turn text part, tagged so the model reads it
+// as an instruction rather than as the user's words. Gemini's contents know
+// only user and model turns; moving the message up into systemInstruction
+// would lose its place (an instruction given after some turns, such as a
+// mode change, is meant to follow them) and would change the prefix of
+// every later request, defeating Gemini's implicit prompt caching.
+func midConversationSystem(parts []Part) Part {
+	var sb strings.Builder
+	sb.WriteString("<system_message>\n")
+	for i, p := range parts {
+		if i > 0 {
+			sb.WriteByte('\n')
+		}
+		sb.WriteString(p.Text)
+	}
+	sb.WriteString("\n</system_message>")
+	return Part{Text: sb.String()}
 }
 
 func appendTurn(out *GenerateRequest, role string, parts []Part) {

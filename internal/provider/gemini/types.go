@@ -2,7 +2,12 @@
 // translation to and from the OpenAI chat pivot.
 //
 // Chat → generateContent (FromChat) decisions:
-//   - system/developer messages become systemInstruction; assistant turns
+//   - system/developer messages before the first user or assistant turn
+//     become systemInstruction; later ones (Claude Code and Codex send
+//     instructions mid-conversation) become a user-turn text part at their
+//     place, wrapped in <system_message> tags: Gemini turns are only user
+//     or model, and systemInstruction would lose the position and break
+//     the cacheable prefix of every later request. Assistant turns
 //     have role "model"; tool messages become functionResponse parts of a
 //     user turn, with the function name recovered from the assistant tool
 //     call whose id they answer (Gemini matches results by name); consecutive

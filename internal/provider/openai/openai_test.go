@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -101,11 +102,38 @@ func TestChatToResponseGolden(t *testing.T) {
 }
 
 func TestResponsesStreamGolden(t *testing.T) {
-	golden.Run(t, "testdata/responses_stream", ".sse", ".sse", func(t *testing.T, in []byte) []byte {
+	responsesStreamGolden(t, "testdata/responses_stream", echoReq)
+}
+
+// nsReq offers functions of namespace tools, with a top-level function
+// whose name its second namespace's function would flatten to.
+var nsReq = &ResponsesRequest{Model: "m", Tools: []ResponsesTool{
+	{Type: "function", Name: "shell"},
+	{Type: "function", Name: "crm__lookup"},
+	{Type: "namespace", Name: "mcp__docs__", Description: "Documentation server.", Tools: []ResponsesTool{
+		{Type: "function", Name: "search", Parameters: json.RawMessage(`{"type":"object"}`)}}},
+	{Type: "namespace", Name: "crm", Description: "Customers.", Tools: []ResponsesTool{{Type: "function", Name: "lookup"}}},
+}}
+
+// Calls of flattened namespace functions come back with their namespace.
+func TestNamespaceResponseGolden(t *testing.T) {
+	golden.Run(t, "testdata/namespace_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
+		out := golden.JSON(t, ChatToResponse(golden.Decode[ChatResponse](t, in), nsReq))
+		golden.ValidateOpenAI(t, "Response", out)
+		return out
+	})
+}
+
+func TestNamespaceStreamGolden(t *testing.T) {
+	responsesStreamGolden(t, "testdata/namespace_stream", nsReq)
+}
+
+func responsesStreamGolden(t *testing.T, dir string, req *ResponsesRequest) {
+	golden.Run(t, dir, ".sse", ".sse", func(t *testing.T, in []byte) []byte {
 		var out bytes.Buffer
 		w := sse.NewWriter(&out)
 		s := NewChatToResponsesStream("client-model", "resp_test1")
-		s.SetRequest(echoReq)
+		s.SetRequest(req)
 		emit := func(name string, payload []byte) error {
 			golden.ValidateOpenAI(t, "ResponseStreamEvent", payload)
 			return w.WriteEvent(name, payload)
@@ -243,6 +271,7 @@ func TestResponsesUnsupported(t *testing.T) {
 		{"image by file id", `{"input":[{"role":"user","content":[{"type":"input_image","file_id":"file-1","detail":"auto"}]}]}`, "input[0].content[0].file_id"},
 		{"grammar format", `{"text":{"format":{"type":"grammar"}}}`, "text.format.type"},
 		{"max_tool_calls", `{"max_tool_calls":3}`, "max_tool_calls"},
+		{"custom tool in a namespace", `{"tools":[{"type":"namespace","name":"n","description":"","tools":[{"type":"custom","name":"c"}]}]}`, "tools[0].tools[0].type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,5 +330,22 @@ func BenchmarkChatToResponsesStream(b *testing.B) {
 		if err := s.Feed(chunk, emit); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A channel set to drop hosted tools loses them, and a tool_choice forcing
+// one, and keeps function and namespace tools.
+func TestDropHostedTools(t *testing.T) {
+	req := golden.Decode[ResponsesRequest](t, []byte(`{"model":"m","input":"q","tools":[{"type":"web_search"},
+		{"type":"function","name":"shell"},{"type":"namespace","name":"mcp__d__","description":"","tools":[{"type":"function","name":"s"}]},
+		{"type":"file_search","vector_store_ids":["v"]}],"tool_choice":{"type":"web_search_preview"}}`))
+	got := req.DropHostedTools()
+	want := []string{"tools[0] (web_search)", "tools[3] (file_search)", "tool_choice (web_search_preview)"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(req.Tools) != 2 || req.ToolChoice != nil {
+		t.Fatalf("dropped %q, tools %+v", got, req.Tools)
+	}
+	cr, err := ResponsesToChat(req)
+	if err != nil || len(cr.Tools) != 2 || cr.Tools[1].Function.Name != "mcp__d__s" {
+		t.Fatalf("%+v %v", cr, err)
 	}
 }

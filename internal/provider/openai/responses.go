@@ -19,7 +19,11 @@ import (
 //     item_reference, stored prompts) and hosted tools (web_search,
 //     file_search, code_interpreter, computer use, MCP, image generation)
 //     cannot exist on another upstream and are refused with
-//     *provider.UnsupportedError.
+//     *provider.UnsupportedError, unless the channel drops hosted tools
+//     (DropHostedTools before translating).
+//   - Namespace tools (Codex's MCP servers) are flattened into function
+//     tools and their calls get namespace and name back; see
+//     responses_namespace.go for the naming rule.
 //   - Reasoning items in the input are OpenAI-encrypted state another
 //     upstream cannot read; they are skipped. include, truncation and
 //     reasoning.summary are hints and are ignored.
@@ -55,6 +59,22 @@ type ResponsesRequest struct {
 	ServiceTier        string               `json:"service_tier,omitempty"`
 	PromptCacheKey     string               `json:"prompt_cache_key,omitempty"`
 	SafetyIdentifier   string               `json:"safety_identifier,omitempty"`
+
+	names     *toolNames // namespaced function names, once computed
+	namesDone bool
+}
+
+// toolNames returns the upstream names of the request's namespaced
+// functions (see responses_namespace.go); nil when there are none.
+func (r *ResponsesRequest) toolNames() *toolNames {
+	if r == nil {
+		return nil
+	}
+	if !r.namesDone {
+		r.names, _ = namespaceNames(r)
+		r.namesDone = true
+	}
+	return r.names
 }
 
 // ResponsesInput is input given as a string or a list of items.
@@ -96,6 +116,7 @@ type InputItem struct {
 	CallID    string          `json:"call_id,omitempty"`
 	Name      string          `json:"name,omitempty"`
 	Arguments string          `json:"arguments,omitempty"`
+	Namespace string          `json:"namespace,omitempty"` // function_call of a namespace tool
 	Output    json.RawMessage `json:"output,omitempty"`
 	Status    string          `json:"status,omitempty"`
 }
@@ -141,20 +162,24 @@ type ItemPart struct {
 	Refusal  string `json:"refusal,omitempty"`
 }
 
-// ResponsesTool is a tool; function tools are flat (name at top level).
+// ResponsesTool is a tool; function tools are flat (name at top level), and
+// a namespace tool groups function tools under its name.
 type ResponsesTool struct {
 	Type        string          `json:"type"`
 	Name        string          `json:"name,omitempty"`
 	Description string          `json:"description,omitempty"`
 	Parameters  json.RawMessage `json:"parameters,omitempty"`
 	Strict      *bool           `json:"strict,omitempty"`
+	Tools       []ResponsesTool `json:"tools,omitempty"` // namespace
 }
 
-// ResponsesToolChoice is "none" | "auto" | "required" or {type, name}.
+// ResponsesToolChoice is "none" | "auto" | "required" or {type, name}
+// (with namespace for a function of a namespace tool).
 type ResponsesToolChoice struct {
-	Mode string
-	Type string
-	Name string
+	Mode      string
+	Type      string
+	Name      string
+	Namespace string
 }
 
 // MarshalJSON writes the decoded form.
@@ -163,9 +188,10 @@ func (t ResponsesToolChoice) MarshalJSON() ([]byte, error) {
 		return json.Marshal(t.Mode)
 	}
 	return json.Marshal(struct {
-		Type string `json:"type"`
-		Name string `json:"name,omitempty"`
-	}{t.Type, t.Name})
+		Type      string `json:"type"`
+		Namespace string `json:"namespace,omitempty"`
+		Name      string `json:"name,omitempty"`
+	}{t.Type, t.Namespace, t.Name})
 }
 
 // UnmarshalJSON accepts both forms.
@@ -176,13 +202,14 @@ func (t *ResponsesToolChoice) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &t.Mode)
 	}
 	var o struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
+		Type      string `json:"type"`
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
 	}
 	if err := json.Unmarshal(b, &o); err != nil {
 		return errors.New("tool_choice: must be a string or an object")
 	}
-	t.Type, t.Name = o.Type, o.Name
+	t.Type, t.Name, t.Namespace = o.Type, o.Name, o.Namespace
 	return nil
 }
 
@@ -260,6 +287,11 @@ func ResponsesToChat(req *ResponsesRequest) (*ChatRequest, error) {
 			}
 		}
 	}
+	names, err := namespaceNames(req)
+	if err != nil {
+		return nil, err
+	}
+	req.names, req.namesDone = names, true
 	if req.Instructions != "" {
 		out.Messages = append(out.Messages, ChatMessage{Role: "system", Content: TextContent(req.Instructions)})
 	}
@@ -268,24 +300,36 @@ func ResponsesToChat(req *ResponsesRequest) (*ChatRequest, error) {
 	}
 	for i := range req.Input.Items {
 		var err error
-		if out.Messages, err = appendItem(out.Messages, &req.Input.Items[i], "input["+strconv.Itoa(i)+"]"); err != nil {
+		if out.Messages, err = appendItem(out.Messages, &req.Input.Items[i], "input["+strconv.Itoa(i)+"]", names); err != nil {
 			return nil, err
 		}
 	}
 	for i, t := range req.Tools {
-		if t.Type != "function" {
+		switch t.Type {
+		case "function":
+			out.Tools = append(out.Tools, Tool{Type: "function", Function: FunctionDef{
+				Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict,
+			}})
+		case "namespace":
+			for j, f := range t.Tools {
+				if f.Type != "function" {
+					return nil, provider.Unsupported(fmt.Sprintf("tools[%d].tools[%d].type", i, j), f.Type+" tools in a namespace")
+				}
+				out.Tools = append(out.Tools, Tool{Type: "function", Function: FunctionDef{
+					Name: names.upstream(t.Name, f.Name), Description: namespacedDescription(t.Description, f.Description),
+					Parameters: f.Parameters, Strict: f.Strict,
+				}})
+			}
+		default:
 			return nil, provider.Unsupported(fmt.Sprintf("tools[%d].type", i), t.Type+" is a hosted tool of OpenAI")
 		}
-		out.Tools = append(out.Tools, Tool{Type: "function", Function: FunctionDef{
-			Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict,
-		}})
 	}
 	if tc := req.ToolChoice; tc != nil {
 		switch {
 		case tc.Mode != "":
 			out.ToolChoice = &ToolChoice{Mode: tc.Mode}
 		case tc.Type == "function" && tc.Name != "":
-			out.ToolChoice = &ToolChoice{Type: "function", Function: tc.Name}
+			out.ToolChoice = &ToolChoice{Type: "function", Function: names.upstream(tc.Namespace, tc.Name)}
 		default:
 			return nil, provider.Unsupported("tool_choice", tc.Type)
 		}
@@ -293,7 +337,19 @@ func ResponsesToChat(req *ResponsesRequest) (*ChatRequest, error) {
 	return out, nil
 }
 
-func appendItem(dst []ChatMessage, it *InputItem, field string) ([]ChatMessage, error) {
+// namespacedDescription tells the model what a flattened function's
+// namespace was for, since the grouping itself is gone.
+func namespacedDescription(namespace, function string) string {
+	switch {
+	case namespace == "":
+		return function
+	case function == "":
+		return namespace
+	}
+	return namespace + "\n\n" + function
+}
+
+func appendItem(dst []ChatMessage, it *InputItem, field string, names *toolNames) ([]ChatMessage, error) {
 	switch it.Type {
 	case "", "message":
 		m, err := itemMessage(it, field)
@@ -302,7 +358,7 @@ func appendItem(dst []ChatMessage, it *InputItem, field string) ([]ChatMessage, 
 		}
 		return append(dst, m), nil
 	case "function_call":
-		tc := ToolCall{ID: it.CallID, Type: "function", Function: FunctionCall{Name: it.Name, Arguments: it.Arguments}}
+		tc := ToolCall{ID: it.CallID, Type: "function", Function: FunctionCall{Name: names.upstream(it.Namespace, it.Name), Arguments: it.Arguments}}
 		// Consecutive calls (and text just before them) are one assistant turn in chat.
 		if n := len(dst); n > 0 && dst[n-1].Role == "assistant" {
 			dst[n-1].ToolCalls = append(dst[n-1].ToolCalls, tc)

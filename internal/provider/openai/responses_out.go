@@ -35,13 +35,40 @@ type Response struct {
 }
 
 // responseTool is a function tool as a response echoes it: parameters and
-// strict are always present, null when the request left them out.
+// strict are always present, null when the request left them out. A
+// namespace tool is echoed with its functions.
 type responseTool struct {
 	Type        string          `json:"type"`
 	Name        string          `json:"name"`
 	Description string          `json:"description,omitempty"`
 	Parameters  json.RawMessage `json:"parameters"`
 	Strict      *bool           `json:"strict"`
+	Tools       []responseTool  `json:"-"`
+}
+
+// MarshalJSON writes a namespace tool in its own shape.
+func (t responseTool) MarshalJSON() ([]byte, error) {
+	type plain responseTool
+	if t.Type != "namespace" {
+		return json.Marshal(plain(t))
+	}
+	return json.Marshal(struct {
+		Type        string         `json:"type"`
+		Name        string         `json:"name"`
+		Description string         `json:"description"`
+		Tools       []responseTool `json:"tools"`
+	}{t.Type, t.Name, t.Description, t.Tools})
+}
+
+func echoTool(t *ResponsesTool) responseTool {
+	rt := responseTool{Type: t.Type, Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict}
+	if len(rt.Parameters) == 0 {
+		rt.Parameters = json.RawMessage("null")
+	}
+	for i := range t.Tools {
+		rt.Tools = append(rt.Tools, echoTool(&t.Tools[i]))
+	}
+	return rt
 }
 
 // IncompleteDetails says why a response is incomplete.
@@ -82,14 +109,15 @@ func ResponseUsageFromChat(u Usage) *ResponseUsage {
 
 // OutputItem is one output item: message, function_call or reasoning.
 type OutputItem struct {
-	Type    string
-	ID      string
-	Status  string
-	Text    string // message: the output text; reasoning: the summary text
-	Refusal string // message: refusal text
-	CallID  string // function_call
-	Name    string
-	Args    string
+	Type      string
+	ID        string
+	Status    string
+	Text      string // message: the output text; reasoning: the summary text
+	Refusal   string // message: refusal text
+	CallID    string // function_call
+	Namespace string // function_call of a namespace tool
+	Name      string
+	Args      string
 }
 
 type outputText struct {
@@ -121,9 +149,10 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 			Type      string `json:"type"`
 			Status    string `json:"status"`
 			CallID    string `json:"call_id"`
+			Namespace string `json:"namespace,omitempty"`
 			Name      string `json:"name"`
 			Arguments string `json:"arguments"`
-		}{it.ID, it.Type, it.Status, it.CallID, it.Name, it.Args})
+		}{it.ID, it.Type, it.Status, it.CallID, it.Namespace, it.Name, it.Args})
 	case "reasoning":
 		summary := []summaryText{}
 		if it.Text != "" {
@@ -179,10 +208,12 @@ func ChatToResponse(resp *ChatResponse, req *ResponsesRequest) *Response {
 		if text != "" || refusal != "" || len(m.ToolCalls) == 0 {
 			out.Output = append(out.Output, OutputItem{Type: "message", ID: itemID("msg", base, len(out.Output)), Status: "completed", Text: text, Refusal: refusal})
 		}
+		names := req.toolNames()
 		for _, tc := range m.ToolCalls {
+			ns, name := names.client(tc.Function.Name)
 			out.Output = append(out.Output, OutputItem{
 				Type: "function_call", ID: itemID("fc", base, len(out.Output)), Status: "completed",
-				CallID: tc.ID, Name: tc.Function.Name, Args: tc.Function.Arguments,
+				CallID: tc.ID, Namespace: ns, Name: name, Args: tc.Function.Arguments,
 			})
 		}
 	}
@@ -232,12 +263,8 @@ func newResponse(id, model string, created int64, req *ResponsesRequest) *Respon
 	if req.ToolChoice != nil {
 		r.ToolChoice = req.ToolChoice
 	}
-	for _, t := range req.Tools {
-		rt := responseTool{Type: t.Type, Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict}
-		if len(rt.Parameters) == 0 {
-			rt.Parameters = json.RawMessage("null")
-		}
-		r.Tools = append(r.Tools, rt)
+	for i := range req.Tools {
+		r.Tools = append(r.Tools, echoTool(&req.Tools[i]))
 	}
 	if req.User != "" {
 		r.User = &req.User

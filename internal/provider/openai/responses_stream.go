@@ -213,7 +213,8 @@ func (s *ChatToResponsesStream) delta(name, middle, text string, emit func(strin
 func (s *ChatToResponsesStream) toolDelta(tc *ToolCallDelta, emit func(string, []byte) error) error {
 	idx, ok := s.tools[tc.Index]
 	if !ok {
-		if err := s.openItem(OutputItem{Type: "function_call", CallID: tc.ID, Name: tc.Function.Name}, emit); err != nil {
+		ns, name := s.req.toolNames().client(tc.Function.Name)
+		if err := s.openItem(OutputItem{Type: "function_call", CallID: tc.ID, Namespace: ns, Name: name}, emit); err != nil {
 			return err
 		}
 		idx = s.open

@@ -174,14 +174,26 @@ func (s *responsesPassthrough) Abort() (string, []byte) { return "error", Respon
 // the chat call a chat adapter serves. The returned request keeps the
 // client's model name for the answer.
 func ResponsesChatCall(body []byte, requestID, asked, upstream string) (*ResponsesRequest, *relay.ChatCall, error) {
+	req, call, _, err := ResponsesChatCallDropping(body, requestID, asked, upstream, false)
+	return req, call, err
+}
+
+// ResponsesChatCallDropping is ResponsesChatCall that, when drop is set,
+// first removes the hosted tools chat cannot carry (DropHostedTools)
+// instead of refusing them, and reports what it removed.
+func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, drop bool) (*ResponsesRequest, *relay.ChatCall, []string, error) {
 	var req ResponsesRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, nil, provider.Invalid("body", err.Error())
+		return nil, nil, nil, provider.Invalid("body", err.Error())
 	}
 	req.Model = asked
+	var dropped []string
+	if drop {
+		dropped = req.DropHostedTools()
+	}
 	cr, err := ResponsesToChat(&req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cr.Model, cr.Stream = upstream, req.Stream
 	if req.Stream {
@@ -189,12 +201,12 @@ func ResponsesChatCall(body []byte, requestID, asked, upstream string) (*Respons
 	}
 	cb, err := json.Marshal(cr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode chat request: %w", err)
+		return nil, nil, nil, fmt.Errorf("encode chat request: %w", err)
 	}
 	return &req, &relay.ChatCall{
 		RequestID: requestID, Body: cb, Model: asked, UpstreamModel: upstream,
 		Stream: req.Stream, IncludeUsage: req.Stream,
-	}, nil
+	}, dropped, nil
 }
 
 // ChatBodyToResponse turns a chat adapter's OpenAI chat completion JSON into
