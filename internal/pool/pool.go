@@ -112,7 +112,9 @@ type routing struct {
 	byModel map[string][]*tier // tiers by priority, highest first
 	byName  map[string]*channel
 	creds   map[int64]*cred
-	models  []string
+	// byGroup lists, sorted, the models served to each group: what a key
+	// of that group may be routed to.
+	byGroup map[string][]string
 	types   map[string][]string // model → channel types
 	// maxImages is, per model, the fewest images per upstream call over
 	// its channels (see MaxImages); models absent allow DefaultMaxImages.
@@ -165,7 +167,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 	}
 	old := p.rt.Load()
 	rt := &routing{byModel: map[string][]*tier{}, byName: map[string]*channel{}, creds: map[int64]*cred{},
-		types: map[string][]string{}, maxImages: map[string]int{}}
+		byGroup: map[string][]string{}, types: map[string][]string{}, maxImages: map[string]int{}}
 	byID := map[int64]*channel{}
 	for _, cr := range chs {
 		if cr.Config.Disabled || (p.only != nil && !p.only[cr.Config.Name]) {
@@ -241,15 +243,21 @@ func (p *Pool) Reload(ctx context.Context) error {
 			slices.SortFunc(t.channels, func(a, b *channel) int { return int(a.id - b.id) })
 			for _, ch := range t.channels {
 				rt.types[m] = append(rt.types[m], ch.cfg.Type)
+				for g := range ch.groups {
+					if l := rt.byGroup[g]; len(l) == 0 || l[len(l)-1] != m {
+						rt.byGroup[g] = append(l, m)
+					}
+				}
 				n := ch.maxImages(m)
 				if cur, ok := rt.maxImages[m]; !ok || n < cur {
 					rt.maxImages[m] = n
 				}
 			}
 		}
-		rt.models = append(rt.models, m)
 	}
-	slices.Sort(rt.models)
+	for _, l := range rt.byGroup {
+		slices.Sort(l)
+	}
 	p.rt.Store(rt)
 	return nil
 }
@@ -297,7 +305,12 @@ func (p *Pool) MaxImages(model string) int {
 }
 
 // Models implements relay.Scheduler.
-func (p *Pool) Models() []string { return p.rt.Load().models }
+func (p *Pool) Models(group string) []string {
+	if group == "" {
+		group = config.DefaultGroup
+	}
+	return p.rt.Load().byGroup[group]
+}
 
 // ChannelTypes implements relay.Scheduler.
 func (p *Pool) ChannelTypes(model string) []string { return p.rt.Load().types[model] }

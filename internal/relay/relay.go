@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,8 +173,14 @@ func New(opts Options) (*Relay, error) {
 // HasModel reports whether any enabled channel serves model.
 func (r *Relay) HasModel(model string) bool { return len(r.sched.ChannelTypes(model)) > 0 }
 
-// Models lists every model some enabled channel serves, sorted.
-func (r *Relay) Models() []string { return r.sched.Models() }
+// Models lists, sorted, every model some enabled channel serves to group.
+func (r *Relay) Models(group string) []string { return r.sched.Models(group) }
+
+// ServesModel reports whether some enabled channel serves model to group.
+func (r *Relay) ServesModel(model, group string) bool {
+	_, ok := slices.BinarySearch(r.sched.Models(group), model)
+	return ok
+}
 
 // ChannelTypes lists the types of the enabled channels serving model;
 // handlers use it to pick a local answer when no channel of the needed type

@@ -17,8 +17,10 @@ type Scheduler interface {
 	// none to q.Group, *NoTargetError when every candidate is resting or
 	// already tried, and another error when the scheduler itself failed.
 	Pick(ctx context.Context, q *PickQuery) (Lease, error)
-	// Models lists every model some enabled channel serves, sorted.
-	Models() []string
+	// Models lists, sorted, every model some enabled channel serves to
+	// group ("" is the default group): what a key of that group may be
+	// routed to.
+	Models(group string) []string
 	// ChannelTypes lists the types of the enabled channels serving model.
 	ChannelTypes(model string) []string
 }
