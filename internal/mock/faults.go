@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,15 @@ type Fault struct {
 	// NoUsage omits usage from OpenAI chat/completions/Responses answers,
 	// as some OpenAI-compatible servers do, to exercise token counting.
 	NoUsage bool
+
+	// Message replaces the error message of a Status fault; "{key}" in it
+	// becomes the credential the request carried and "{host}" the Host it
+	// was sent to, as real upstreams quote both. In a directive the value
+	// is URL-encoded (message=Incorrect+key+{key}).
+	Message string
+	// Code sets the error code of a Status fault where the provider's
+	// shape has one (OpenAI, Azure), e.g. invalid_api_key.
+	Code string
 }
 
 // faultJSON is the wire form of Fault: snake_case names and Go duration
@@ -64,6 +74,8 @@ type faultJSON struct {
 	CachedTokens     int    `json:"cached_tokens,omitempty"`
 	CacheWriteTokens int    `json:"cache_write_tokens,omitempty"`
 	NoUsage          bool   `json:"no_usage,omitempty"`
+	Message          string `json:"message,omitempty"`
+	Code             string `json:"error_code,omitempty"`
 }
 
 // MarshalJSON writes the snake_case wire form with duration strings.
@@ -73,6 +85,7 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 		Chunks: f.Chunks, DropAfter: f.DropAfter, Hangup: f.Hangup, Malformed: f.Malformed,
 		Times: f.Times, ImageBytes: f.ImageBytes, ImagesDelivered: f.ImagesDelivered, ImageURLs: f.ImageURLs, LineBytes: f.LineBytes,
 		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens, NoUsage: f.NoUsage,
+		Message: f.Message, Code: f.Code,
 	}
 	if f.Latency > 0 {
 		j.Latency = f.Latency.String()
@@ -96,6 +109,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		Chunks: j.Chunks, DropAfter: j.DropAfter, Hangup: j.Hangup, Malformed: j.Malformed,
 		Times: j.Times, ImageBytes: j.ImageBytes, ImagesDelivered: j.ImagesDelivered, ImageURLs: j.ImageURLs, LineBytes: j.LineBytes,
 		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens, NoUsage: j.NoUsage,
+		Message: j.Message, Code: j.Code,
 	}
 	var err error
 	if j.Latency != "" {
@@ -184,6 +198,10 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 		f.Latency, err = parseDuration(key, val)
 	case "chunk_delay":
 		f.ChunkDelay, err = parseDuration(key, val)
+	case "message":
+		f.Message, err = url.QueryUnescape(val)
+	case "error_code":
+		f.Code = val
 	case "malformed", "hangup", "no_usage", "image_urls":
 		b := true
 		if hasVal {

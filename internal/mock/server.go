@@ -287,7 +287,11 @@ func (c *call) applyFault() bool {
 	}
 	if f.Status != 0 && f.Status != http.StatusOK {
 		c.s.log.Debug("mock fault", "path", c.r.URL.Path, "status", f.Status)
-		c.fail(f.Status, "mock fault: status "+strconv.Itoa(f.Status))
+		msg := "mock fault: status " + strconv.Itoa(f.Status)
+		if f.Message != "" {
+			msg = strings.NewReplacer("{key}", c.cred, "{host}", c.r.Host).Replace(f.Message)
+		}
+		c.failCode(f.Status, msg, f.Code)
 		return false
 	}
 	return true

@@ -140,17 +140,21 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 		}
 		last = aerr
 		again := lease.Done(ctx, Outcome{Status: aerr.status, RetryAfter: aerr.retryAfter, Model: call.Model,
-			Err: aerr.Error(), ClientGone: ctx.Err() != nil})
+			Err: aerr.Error(), Upstream: aerr.upstream, ClientGone: ctx.Err() != nil})
 		if !again {
 			q.Exclude = append(q.Exclude, t.CredentialID)
 		}
 		reason := fmt.Sprintf("channel %s credential %d: %s", t.Channel.Name, t.CredentialID, aerr.Error())
 		res.Failovers = append(res.Failovers, reason)
 		r.metrics.attemptFailed(call.Model, t.Channel.Name, aerr.status)
+		// upstream_message is the upstream's own text, unscrubbed but for
+		// the credential's value: what the client got is cleaned of it.
 		r.log.LogAttrs(ctx, slog.LevelWarn, "upstream attempt failed",
 			slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
 			slog.Int64("credential", t.CredentialID), slog.String("model", call.Model),
-			slog.Int("status", aerr.status), slog.String("error", aerr.Error()))
+			slog.Int("status", aerr.status), slog.String("error", aerr.Error()),
+			slog.String("upstream_type", aerr.upstream.Type), slog.String("upstream_code", aerr.upstream.Code),
+			slog.String("upstream_message", aerr.upstream.Message))
 		if aerr.status == http.StatusTooManyRequests {
 			saw429 = true
 			if aerr.retryAfter > 0 && (minRetry == 0 || aerr.retryAfter < minRetry) {
@@ -213,7 +217,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return false, upstreamFailure(resp), nil
+		return false, upstreamFailure(resp, t), nil
 	}
 	res.TTFB = time.Since(start)
 	res.attemptTTFB = time.Since(attemptStart)

@@ -60,6 +60,10 @@ type Outcome struct {
 	Model      string        // the model the client asked for (pricing)
 	Usage      Usage
 	Err        string // what went wrong, for last_error; "" on success
+	// Upstream is the error object of a non-2xx answer (the credential's
+	// value removed), from which the scheduler tells a refused credential
+	// from a refused request.
+	Upstream UpstreamError
 }
 
 // Target is one (channel, credential) pair an attempt goes to.
