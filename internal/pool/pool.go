@@ -65,6 +65,14 @@ type Pool struct {
 	leaseBase string
 	leaseSeq  atomic.Uint64
 	savedJSON string // the memory state as last saved (single node)
+
+	// Suspicion probes (suspect.go) run on bg, which Close cancels before
+	// waiting for probes; suspects holds each credential's last probe.
+	bg        context.Context
+	bgCancel  context.CancelFunc
+	suspectMu sync.Mutex
+	suspects  map[int64]time.Time
+	probes    sync.WaitGroup
 }
 
 var _ relay.Scheduler = (*Pool)(nil)
@@ -84,7 +92,9 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 		log: opts.Logger, store: opts.Store, state: opts.State, sched: opts.Scheduler,
 		clients: opts.Clients, now: opts.Now, spend: opts.Spend,
 		writes: make(chan statusWrite, 1024), leaseBase: hex.EncodeToString(b[:]) + "-",
+		suspects: map[int64]time.Time{},
 	}
+	p.bg, p.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if opts.Only != nil {
 		p.only = make(map[string]bool, len(opts.Only))
 		for _, n := range opts.Only {
@@ -511,7 +521,7 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 	p.leases.Delete(l.id)
 	now := p.now()
 	so := Outcome{Err: o.Err, Day: Day(now), CircuitFailures: p.sched.CircuitFailures, CircuitPause: p.sched.CircuitPause}
-	again := false
+	again, suspect := false, false
 	switch {
 	case o.Committed && o.Status >= 500:
 		so.Kind = Failed // the stream broke after it reached the client
@@ -531,12 +541,15 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 			so.Cooldown = p.sched.Cooldown429
 		}
 	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
-		so.Kind = AuthFailed
+		// Nothing is learned from the request itself (see suspect.go): a
+		// refused credential is confirmed by the pool's own probe.
+		so.Kind = Neutral
+		suspect = refusesCredential(o.Status, o.Upstream)
 		if o.Status == http.StatusUnauthorized && l.c.kind == KindOAuth && l.c.ch.cfg.TokenURL != "" {
 			// An access token can be revoked or expire early: one refresh,
 			// then the same credential again.
 			if err := p.refreshToken(ctx, l.c, false); err == nil {
-				so.Kind, again = Neutral, true
+				suspect, again = false, true
 			} else {
 				so.Err = "oauth refresh after 401 failed: " + err.Error()
 			}
@@ -552,10 +565,8 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "release credential",
 			slog.Int64("credential", l.c.id), slog.String("error", err.Error()))
 	}
-	if so.Kind == AuthFailed {
-		p.log.LogAttrs(ctx, slog.LevelWarn, "credential disabled",
-			slog.String("channel", l.c.ch.cfg.Name), slog.Int64("credential", l.c.id), slog.String("reason", so.Err))
-		p.persist(l.c.id, StatusDisabled, so.Err)
+	if suspect {
+		p.suspect(ctx, l.c, so.Err)
 	}
 	return again
 }
@@ -667,6 +678,10 @@ func (p *Pool) renewLeases(ctx context.Context) {
 // Close stops the background loops, flushes queued status writes and, on a
 // single node, saves the scheduler state for the next start.
 func (p *Pool) Close() {
+	p.suspectMu.Lock()
+	p.bgCancel()
+	p.suspectMu.Unlock()
+	p.probes.Wait()
 	if p.stop == nil {
 		return
 	}
