@@ -52,6 +52,11 @@ type Fault struct {
 	// Code sets the error code of a Status fault where the provider's
 	// shape has one (OpenAI, Azure), e.g. invalid_api_key.
 	Code string
+	// ErrorAfter sends, after N stream events, an error event in the
+	// provider's stream shape (OpenAI chat {"error":…}, Responses and
+	// Anthropic "event: error") carrying Message, then drops the
+	// connection, as an upstream that fails mid-stream does.
+	ErrorAfter int
 }
 
 // faultJSON is the wire form of Fault: snake_case names and Go duration
@@ -76,6 +81,7 @@ type faultJSON struct {
 	NoUsage          bool   `json:"no_usage,omitempty"`
 	Message          string `json:"message,omitempty"`
 	Code             string `json:"error_code,omitempty"`
+	ErrorAfter       int    `json:"error_after,omitempty"`
 }
 
 // MarshalJSON writes the snake_case wire form with duration strings.
@@ -85,7 +91,7 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 		Chunks: f.Chunks, DropAfter: f.DropAfter, Hangup: f.Hangup, Malformed: f.Malformed,
 		Times: f.Times, ImageBytes: f.ImageBytes, ImagesDelivered: f.ImagesDelivered, ImageURLs: f.ImageURLs, LineBytes: f.LineBytes,
 		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens, NoUsage: f.NoUsage,
-		Message: f.Message, Code: f.Code,
+		Message: f.Message, Code: f.Code, ErrorAfter: f.ErrorAfter,
 	}
 	if f.Latency > 0 {
 		j.Latency = f.Latency.String()
@@ -109,7 +115,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		Chunks: j.Chunks, DropAfter: j.DropAfter, Hangup: j.Hangup, Malformed: j.Malformed,
 		Times: j.Times, ImageBytes: j.ImageBytes, ImagesDelivered: j.ImagesDelivered, ImageURLs: j.ImageURLs, LineBytes: j.LineBytes,
 		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens, NoUsage: j.NoUsage,
-		Message: j.Message, Code: j.Code,
+		Message: j.Message, Code: j.Code, ErrorAfter: j.ErrorAfter,
 	}
 	var err error
 	if j.Latency != "" {
@@ -134,7 +140,8 @@ func (f Fault) validate() error {
 	case f.Status != 0 && (f.Status < 100 || f.Status > 599):
 		return fmt.Errorf("status %d out of range 100-599", f.Status)
 	case f.RetryAfter < 0, f.RetryAfterMS < 0, f.Chunks < 0, f.DropAfter < 0, f.Times < 0,
-		f.ImageBytes < 0, f.ImagesDelivered < 0, f.LineBytes < 0, f.CachedTokens < 0, f.CacheWriteTokens < 0:
+		f.ImageBytes < 0, f.ImagesDelivered < 0, f.LineBytes < 0, f.CachedTokens < 0, f.CacheWriteTokens < 0,
+		f.ErrorAfter < 0:
 		return fmt.Errorf("negative value in fault")
 	case f.Chunks > maxChunks:
 		return fmt.Errorf("chunks %d above limit %d", f.Chunks, maxChunks)
@@ -183,6 +190,7 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 		"chunks": &f.Chunks, "drop_after": &f.DropAfter, "times": &f.Times,
 		"image_bytes": &f.ImageBytes, "images_delivered": &f.ImagesDelivered, "line_bytes": &f.LineBytes,
 		"cached_tokens": &f.CachedTokens, "cache_write_tokens": &f.CacheWriteTokens,
+		"error_after": &f.ErrorAfter,
 	}
 	if p, ok := intField[key]; ok {
 		n, err := strconv.Atoi(val)

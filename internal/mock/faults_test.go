@@ -34,6 +34,7 @@ func TestParseDirective(t *testing.T) {
 		{"malformed hangup=false drop_after=4 retry_after_ms=1500", Fault{Malformed: true, DropAfter: 4, RetryAfterMS: 1500}, ""},
 		{"image_bytes=1000 line_bytes=70000 times=2 cached_tokens=5 cache_write_tokens=1", Fault{ImageBytes: 1000, LineBytes: 70000, Times: 2, CachedTokens: 5, CacheWriteTokens: 1}, ""},
 		{"status=400 message=Bad+key+{key}%2C+host+{host} error_code=invalid_api_key", Fault{Status: 400, Message: "Bad key {key}, host {host}", Code: "invalid_api_key"}, ""},
+		{"error_after=2", Fault{ErrorAfter: 2}, ""},
 		{"status=abc", Fault{}, `"status=abc"`},
 		{"bogus=1", Fault{}, `unknown key "bogus"`},
 		{"latency=5", Fault{}, "latency=5"},

@@ -252,7 +252,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	}
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)
 	defer body.stop()
-	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res, start)
+	return r.exchangeStream(ctx, w, body, t, x.NewStream(t), call, res, start)
 }
 
 // readBody reads at most max+1 bytes of a body whose length is size
@@ -273,7 +273,7 @@ func readBody(r io.Reader, size, max int64) ([]byte, error) {
 // relayed as they are (Anthropic Messages, OpenAI Responses).
 var closingEvent = map[string]bool{"message_stop": true, "response.completed": true, "response.incomplete": true}
 
-func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
+func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, t *Target, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
 	rc := http.NewResponseController(w)
 	sw := sse.NewWriter(w)
 	// Flushed below rather than after every event: events that arrived
@@ -305,6 +305,15 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 			res.Usage, res.Status, res.Relayed = st.Usage(), http.StatusOK, true
 			res.Duration = time.Since(start)
 			r.settle(ctx, res)
+		}
+		if isErrorEvent(event, data) {
+			// A passthrough stream relays the upstream's own error
+			// event: cleaned like a 4xx answer (upstream_error.go).
+			var original string
+			data, original = scrubErrorEvent(data, t)
+			r.log.LogAttrs(ctx, slog.LevelWarn, "upstream error event",
+				slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
+				slog.Int64("credential", t.CredentialID), slog.String("upstream_message", original))
 		}
 		commit()
 		if err := sw.WriteEvent(event, data); err != nil {

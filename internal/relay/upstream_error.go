@@ -109,3 +109,72 @@ func (t *Target) hosts() []string {
 	}
 	return []string{strings.ToLower(u.Hostname())}
 }
+
+// errorChunk starts an OpenAI chat stream's error chunk.
+var errorChunk = []byte(`{"error"`)
+
+// isErrorEvent reports an upstream's mid-stream error event, which a
+// passthrough stream relays: Anthropic's and Responses' "error" event, or
+// an OpenAI chat chunk {"error":…}. Two comparisons: it runs per event.
+func isErrorEvent(event string, data []byte) bool {
+	return event == "error" || bytes.HasPrefix(data, errorChunk)
+}
+
+// scrubErrorEvent returns an error event's data with its messages scrubbed
+// like a 4xx answer's (the top-level "message" of Responses, the "error"
+// object's of the others) and any type, code or param that is not a plain
+// identifier replaced; original is the upstream's message for the log,
+// with the credential's value removed.
+func scrubErrorEvent(data []byte, t *Target) (out []byte, original string) {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		// Not an object: nothing in it can be vouched for.
+		return []byte(`{"error":{"message":"The upstream provider reported an error.","type":"upstream_error","code":"upstream_error"}}`), ""
+	}
+	secret, hosts := t.Secret(), t.hosts()
+	scrub := func(obj map[string]json.RawMessage) {
+		for k, v := range obj {
+			var s string
+			if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+				continue
+			}
+			switch k {
+			case "message":
+				if original == "" {
+					original = truncateUTF8(removeSecret(truncateUTF8(s, maxScrubInput), secret), MaxUpstreamMessage)
+				}
+				obj[k] = jsonText(ScrubUpstreamText(s, secret, hosts...))
+			case "type", "code":
+				if scrubField(s, secret, hosts) != s {
+					obj[k] = jsonText("upstream_error")
+				}
+			case "param":
+				if scrubField(s, secret, hosts) != s {
+					obj[k] = json.RawMessage("null")
+				}
+			}
+		}
+	}
+	scrub(top)
+	if e, ok := top["error"]; ok && len(e) > 0 && e[0] == '{' {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(e, &inner) == nil {
+			scrub(inner)
+			top["error"], _ = json.Marshal(inner)
+		}
+	}
+	out, err := json.Marshal(top)
+	if err != nil {
+		return data, original
+	}
+	return out, original
+}
+
+// jsonText is s as a JSON string, without HTML escaping.
+func jsonText(s string) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimRight(b.Bytes(), "\n")
+}

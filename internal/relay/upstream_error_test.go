@@ -125,3 +125,55 @@ func TestUpstream4xxIsScrubbed(t *testing.T) {
 		t.Error("a credential reached the log")
 	}
 }
+
+// TestUpstreamStreamErrorIsScrubbed: OpenAI chat and Responses
+// passthrough streams relay the upstream's own mid-stream error event; its
+// message is cleaned like a 4xx answer's. (Messages passthrough answers
+// with its own error event instead; checked for leaks all the same.)
+func TestUpstreamStreamErrorIsScrubbed(t *testing.T) {
+	var logs lockedBuffer
+	g := startMeterGateway(t, nil, func(o *relay.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
+	msg := "Key {key} failed at http://{host}/v1 via vllm-0.ml.svc.cluster.local"
+	directive := "[[mock error_after=2 message=" + url.QueryEscape(msg) + "]]"
+	body := func(v map[string]any) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	upHost := strings.TrimPrefix(g.up, "http://")
+	cases := []struct {
+		name, path, body, channel, event string
+		relayed                          bool // the upstream's event, not the gateway's own
+	}{
+		{"chat, openai passthrough", "/v1/chat/completions", body(map[string]any{"model": "gpt-4o-mini", "stream": true,
+			"messages": []map[string]any{{"role": "user", "content": "hello " + directive}}}), "oa", `data: {"error":`, true},
+		{"responses, openai passthrough", "/v1/responses", body(map[string]any{"model": "gpt-4o-mini", "stream": true,
+			"input": "hello " + directive}), "oa", "event: error", true},
+		{"messages, anthropic passthrough", "/v1/messages", body(map[string]any{"model": "claude-test", "stream": true, "max_tokens": 16,
+			"messages": []map[string]any{{"role": "user", "content": "hello " + directive}}}), "an", "event: error", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := g.post(t, context.Background(), c.path, c.body)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			g.result(t)
+			if resp.StatusCode != 200 || !strings.Contains(string(b), c.event) {
+				t.Fatalf("status %d, no %q in:\n%s", resp.StatusCode, c.event, b)
+			}
+			key := string(upstreamKeys[c.channel])
+			for _, leak := range []string{key, key[4:14], upHost, "svc.cluster.local"} {
+				if strings.Contains(string(b), leak) {
+					t.Errorf("client saw %q:\n%s", leak, b)
+				}
+			}
+			if c.relayed && !strings.Contains(string(b), "Key [redacted] failed at [internal-url] via [internal-host]") {
+				t.Errorf("scrubbed message missing:\n%s", b)
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), `"upstream_message":"Key [redacted] failed at http://`+upHost) {
+		t.Errorf("original not logged:\n%s", logs.String())
+	}
+}
