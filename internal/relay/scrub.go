@@ -25,10 +25,9 @@ const (
 // that is removed wherever it appears: a quoted key is often truncated or
 // partly masked ("sk-proj-abcd****wxyz"), and 8 characters of a key are
 // already too many to show.
-const minSecretOverlap = 8
+const minSecretOverlap = 8 // window packs exactly this many bytes
 
-// maxScrubInput bounds the work on one message: the credential overlap is
-// found in O(len(text) × len(secret)).
+// maxScrubInput and maxScrubSecret bound the work on one message.
 const (
 	maxScrubInput  = 2048
 	maxScrubSecret = 8192
@@ -177,9 +176,10 @@ func internalHost(h string) bool {
 }
 
 // removeSecret replaces secret, and every run of minSecretOverlap or more
-// bytes that also occurs in secret, by the marker. It finds, for each end
-// position in text, the longest common substring ending there (the
-// classic dynamic programme, one row at a time).
+// bytes that also occurs in secret, by the marker. A run of 8 or more
+// common bytes is exactly a union of common 8-byte windows, and an 8-byte
+// window is one uint64: the secret's windows go in a set, and each window
+// of text is looked up, in O(len(text) + len(secret)).
 func removeSecret(text, secret string) string {
 	if len(secret) < 4 || text == "" {
 		return text
@@ -188,30 +188,21 @@ func removeSecret(text, secret string) string {
 	if len(secret) < minSecretOverlap || len(text) < minSecretOverlap {
 		return text
 	}
-	prev := make([]int, len(secret)+1)
-	cur := make([]int, len(secret)+1)
-	cover := -1 // text[i] is removed when i ≥ start of a run ending at or after i
+	windows := make(map[uint64]struct{}, len(secret)-minSecretOverlap+1)
+	for j := 0; j+minSecretOverlap <= len(secret); j++ {
+		windows[window(secret[j:])] = struct{}{}
+	}
 	var mark []bool
-	for i := 0; i < len(text); i++ {
-		best := 0
-		for j := 0; j < len(secret); j++ {
-			if text[i] == secret[j] {
-				cur[j+1] = prev[j] + 1
-				best = max(best, cur[j+1])
-			} else {
-				cur[j+1] = 0
-			}
+	for i := 0; i+minSecretOverlap <= len(text); i++ {
+		if _, ok := windows[window(text[i:])]; !ok {
+			continue
 		}
-		if best >= minSecretOverlap {
-			if mark == nil {
-				mark = make([]bool, len(text))
-			}
-			for k := max(i-best+1, cover+1); k <= i; k++ {
-				mark[k] = true
-			}
-			cover = i
+		if mark == nil {
+			mark = make([]bool, len(text))
 		}
-		prev, cur = cur, prev
+		for k := i; k < i+minSecretOverlap; k++ {
+			mark[k] = true
+		}
 	}
 	if mark == nil {
 		return text
@@ -229,6 +220,12 @@ func removeSecret(text, secret string) string {
 		}
 	}
 	return strings.ToValidUTF8(b.String(), "")
+}
+
+// window packs the first 8 bytes of s (minSecretOverlap) into a uint64.
+func window(s string) uint64 {
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // replaceFold replaces every case-insensitive occurrence of old (ASCII).
