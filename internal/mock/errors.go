@@ -6,7 +6,11 @@ import (
 )
 
 // fail answers with status in the error shape of the call's provider.
-func (c *call) fail(status int, msg string) {
+func (c *call) fail(status int, msg string) { c.failCode(status, msg, "") }
+
+// failCode is fail with an error code, where the provider's shape has one
+// ("" for the provider's default).
+func (c *call) failCode(status int, msg, code string) {
 	var body any
 	switch c.prov {
 	case provAnthropic:
@@ -15,11 +19,13 @@ func (c *call) fail(status int, msg string) {
 		body = geminiError(status, msg)
 	case provAzure:
 		body = azureError(status, msg)
+		if code != "" {
+			body.(map[string]any)["error"].(map[string]any)["code"] = code
+		}
 	case provOAuth:
 		body = oauthErrBody{Error: oauthFaultCode(status), Description: msg}
 	default:
-		code := ""
-		if status == http.StatusUnauthorized {
+		if code == "" && status == http.StatusUnauthorized {
 			code = "invalid_api_key"
 		}
 		body = openAIError(status, msg, code)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,19 @@ type Fault struct {
 	// argument of the call over the ones synthesised from its schema.
 	Tool    string
 	ToolArg string
+	// Message replaces the error message of a Status fault; "{key}" in it
+	// becomes the credential the request carried and "{host}" the Host it
+	// was sent to, as real upstreams quote both. In a directive the value
+	// is URL-encoded (message=Incorrect+key+{key}).
+	Message string
+	// Code sets the error code of a Status fault where the provider's
+	// shape has one (OpenAI, Azure), e.g. invalid_api_key.
+	Code string
+	// ErrorAfter sends, after N stream events, an error event in the
+	// provider's stream shape (OpenAI chat {"error":…}, Responses and
+	// Anthropic "event: error") carrying Message, then drops the
+	// connection, as an upstream that fails mid-stream does.
+	ErrorAfter int
 }
 
 // faultJSON is the wire form of Fault: snake_case names and Go duration
@@ -73,6 +87,9 @@ type faultJSON struct {
 	NoUsage          bool   `json:"no_usage,omitempty"`
 	Tool             string `json:"tool,omitempty"`
 	ToolArg          string `json:"tool_arg,omitempty"`
+	Message          string `json:"message,omitempty"`
+	Code             string `json:"error_code,omitempty"`
+	ErrorAfter       int    `json:"error_after,omitempty"`
 }
 
 // MarshalJSON writes the snake_case wire form with duration strings.
@@ -83,6 +100,7 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 		Times: f.Times, ImageBytes: f.ImageBytes, ImagesDelivered: f.ImagesDelivered, ImageURLs: f.ImageURLs, LineBytes: f.LineBytes,
 		CachedTokens: f.CachedTokens, CacheWriteTokens: f.CacheWriteTokens, NoUsage: f.NoUsage,
 		Tool: f.Tool, ToolArg: f.ToolArg,
+		Message: f.Message, Code: f.Code, ErrorAfter: f.ErrorAfter,
 	}
 	if f.Latency > 0 {
 		j.Latency = f.Latency.String()
@@ -107,6 +125,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		Times: j.Times, ImageBytes: j.ImageBytes, ImagesDelivered: j.ImagesDelivered, ImageURLs: j.ImageURLs, LineBytes: j.LineBytes,
 		CachedTokens: j.CachedTokens, CacheWriteTokens: j.CacheWriteTokens, NoUsage: j.NoUsage,
 		Tool: j.Tool, ToolArg: j.ToolArg,
+		Message: j.Message, Code: j.Code, ErrorAfter: j.ErrorAfter,
 	}
 	var err error
 	if j.Latency != "" {
@@ -131,7 +150,8 @@ func (f Fault) validate() error {
 	case f.Status != 0 && (f.Status < 100 || f.Status > 599):
 		return fmt.Errorf("status %d out of range 100-599", f.Status)
 	case f.RetryAfter < 0, f.RetryAfterMS < 0, f.Chunks < 0, f.DropAfter < 0, f.Times < 0,
-		f.ImageBytes < 0, f.ImagesDelivered < 0, f.LineBytes < 0, f.CachedTokens < 0, f.CacheWriteTokens < 0:
+		f.ImageBytes < 0, f.ImagesDelivered < 0, f.LineBytes < 0, f.CachedTokens < 0, f.CacheWriteTokens < 0,
+		f.ErrorAfter < 0:
 		return fmt.Errorf("negative value in fault")
 	case f.Chunks > maxChunks:
 		return fmt.Errorf("chunks %d above limit %d", f.Chunks, maxChunks)
@@ -182,6 +202,7 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 		"chunks": &f.Chunks, "drop_after": &f.DropAfter, "times": &f.Times,
 		"image_bytes": &f.ImageBytes, "images_delivered": &f.ImagesDelivered, "line_bytes": &f.LineBytes,
 		"cached_tokens": &f.CachedTokens, "cache_write_tokens": &f.CacheWriteTokens,
+		"error_after": &f.ErrorAfter,
 	}
 	if p, ok := intField[key]; ok {
 		n, err := strconv.Atoi(val)
@@ -201,6 +222,10 @@ func (f *Fault) set(key, val string, hasVal bool) error {
 		f.Latency, err = parseDuration(key, val)
 	case "chunk_delay":
 		f.ChunkDelay, err = parseDuration(key, val)
+	case "message":
+		f.Message, err = url.QueryUnescape(val)
+	case "error_code":
+		f.Code = val
 	case "malformed", "hangup", "no_usage", "image_urls":
 		b := true
 		if hasVal {

@@ -33,6 +33,8 @@ func TestParseDirective(t *testing.T) {
 		{"latency=200ms,chunk_delay=1s chunks=3", Fault{Latency: 200 * time.Millisecond, ChunkDelay: time.Second, Chunks: 3}, ""},
 		{"malformed hangup=false drop_after=4 retry_after_ms=1500", Fault{Malformed: true, DropAfter: 4, RetryAfterMS: 1500}, ""},
 		{"image_bytes=1000 line_bytes=70000 times=2 cached_tokens=5 cache_write_tokens=1", Fault{ImageBytes: 1000, LineBytes: 70000, Times: 2, CachedTokens: 5, CacheWriteTokens: 1}, ""},
+		{"status=400 message=Bad+key+{key}%2C+host+{host} error_code=invalid_api_key", Fault{Status: 400, Message: "Bad key {key}, host {host}", Code: "invalid_api_key"}, ""},
+		{"error_after=2", Fault{ErrorAfter: 2}, ""},
 		{"status=abc", Fault{}, `"status=abc"`},
 		{"bogus=1", Fault{}, `unknown key "bogus"`},
 		{"latency=5", Fault{}, "latency=5"},
@@ -93,6 +95,40 @@ func TestFaultStatusAndRetryHeaders(t *testing.T) {
 			}
 			if !strings.Contains(string(b), tc.code) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 				t.Fatalf("body %s, want %s", b, tc.code)
+			}
+		})
+	}
+}
+
+// TestFaultMessage: a fault's message quotes the credential and host it
+// was sent, as real upstreams do, in each provider's error shape.
+func TestFaultMessage(t *testing.T) {
+	_, ts := newServer(t, Options{})
+	host := strings.TrimPrefix(ts.URL, "http://")
+	fault := map[string]string{"X-Mock-Fault": "status=403 message=key+{key}+at+{host} error_code=account_deactivated"}
+	tests := []struct {
+		name string
+		r    req
+		want []string
+	}{
+		{"openai", req{path: "/v1/chat/completions", body: chatBody("x", false)},
+			[]string{`"message":"key sk-test at ` + host + `"`, `"code":"account_deactivated"`}},
+		{"anthropic", req{path: "/v1/messages", body: anthropicBody("x", false)},
+			[]string{`"message":"key sk-test at ` + host + `"`, `"type":"permission_error"`}},
+		{"gemini", req{path: "/v1beta/models/g:generateContent", body: geminiBody("x")},
+			[]string{`"message":"key sk-test at ` + host + `"`, `"status":"PERMISSION_DENIED"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.r.header = fault
+			resp, b := do(t, ts, tc.r)
+			if resp.StatusCode != 403 {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("body %s, want %s", b, w)
+				}
 			}
 		})
 	}

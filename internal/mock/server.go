@@ -287,10 +287,19 @@ func (c *call) applyFault() bool {
 	}
 	if f.Status != 0 && f.Status != http.StatusOK {
 		c.s.log.Debug("mock fault", "path", c.r.URL.Path, "status", f.Status)
-		c.fail(f.Status, "mock fault: status "+strconv.Itoa(f.Status))
+		c.failCode(f.Status, c.faultMessage("mock fault: status "+strconv.Itoa(f.Status)), f.Code)
 		return false
 	}
 	return true
+}
+
+// faultMessage is the fault's Message with {key} and {host} filled in, or
+// def when it has none.
+func (c *call) faultMessage(def string) string {
+	if c.fault.Message == "" {
+		return def
+	}
+	return strings.NewReplacer("{key}", c.cred, "{host}", c.r.Host).Replace(c.fault.Message)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

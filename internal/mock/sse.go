@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/switchyard/switchyard/internal/jsonw"
 )
@@ -70,6 +71,27 @@ func (st *stream) send(name string, data []byte) {
 	if f.DropAfter > 0 && st.n >= f.DropAfter {
 		panic(http.ErrAbortHandler) // the connection closes without the stream's end
 	}
+	if f.ErrorAfter > 0 && st.n == f.ErrorAfter {
+		st.write(st.errorEvent())
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// errorEvent is the provider's mid-stream error event for the fault.
+func (st *stream) errorEvent() (string, []byte) {
+	msg := st.c.faultMessage("mock stream error")
+	var name string
+	var v any
+	switch {
+	case st.c.prov == provAnthropic:
+		name, v = "error", map[string]any{"type": "error", "error": map[string]any{"type": "api_error", "message": msg}}
+	case strings.Contains(st.c.r.URL.Path, "/responses"):
+		name, v = "error", map[string]any{"type": "error", "code": "server_error", "message": msg, "param": nil}
+	default:
+		v = map[string]any{"error": map[string]any{"type": "server_error", "code": "server_error", "message": msg}}
+	}
+	b, _ := json.Marshal(v)
+	return name, b
 }
 
 func (st *stream) write(name string, data []byte) {

@@ -231,48 +231,131 @@ func TestCooldownAfter429IsExact(t *testing.T) {
 	})
 }
 
+// waitStatus waits until the credential whose key is keyValue has status.
+func waitStatus(t *testing.T, c *cluster, keyValue, status string) pool.CredentialView {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := findView(t, c, keyValue)
+		if v.Status == status {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not %s: %+v", keyValue, status, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A request's 401 (or a 403 that refuses the key or the account) makes the
+// credential a suspect; the pool's own probe, refused the same way,
+// disables it; the periodic test revives it. (This test used to expect the
+// request's 401 itself to disable it.)
 func TestUnauthorizedCredentialIsDisabledAndRevived(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		c := startCluster(t, b, func(cfg *config.Config) {
-			cfg.Scheduler.ChannelTestInterval = 150 * time.Millisecond
+	faults := []struct {
+		name  string
+		fault mock.Fault
+		why   string
+	}{
+		{"401", mock.Fault{Status: 401}, "401"},
+		{"403 account deactivated", mock.Fault{Status: 403, Message: "Your account has been deactivated.", Code: "account_deactivated"}, "403"},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				c := startCluster(t, b, func(cfg *config.Config) {
+					cfg.Scheduler.ChannelTestInterval = 150 * time.Millisecond
+				})
+				c.mock.SetFault("k3", f.fault)
+				for range 20 {
+					if a := c.chat(userKey, nil); a.status != 200 {
+						t.Fatalf("%s was not failed over: %d %s", f.name, a.status, a.body)
+					}
+				}
+				if c.uses()["k3"] < 2 {
+					t.Fatalf("k3 not tried and probed: %v", c.uses())
+				}
+				v := waitStatus(t, c, "k3", pool.StatusDisabled)
+				if !strings.Contains(v.DisabledReason, f.why) || !strings.Contains(v.DisabledReason, "confirmed by probe") {
+					t.Errorf("reason does not say %s confirmed by probe: %+v", f.why, v)
+				}
+				c.mock.ClearFaults()
+				waitStatus(t, c, "k3", pool.StatusActive)
+				before := c.uses()["k3"]
+				for range 8 {
+					c.chat(userKey, nil)
+				}
+				if after := c.uses()["k3"]; after < before+2 {
+					t.Fatalf("k3 not used after revival: %d → %d", before, after)
+				}
+			})
 		})
-		c.mock.SetFault("k3", mock.Fault{Status: 401})
-		for range 20 {
+	}
+}
+
+// TestRequestFaultsNeverDisable: a 403 about what was asked (content
+// policy, a model the account lacks) fails over and teaches nothing: no
+// probe, no disabling, however often it comes. A 401 whose probe succeeds
+// leaves the credential enabled.
+func TestRequestFaultsNeverDisable(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		c := startCluster(t, b, nil)
+		for _, msg := range []string{
+			"Request blocked by content policy: flagged as violence.",
+			"Your organization does not have access to the model pool-model.",
+		} {
+			c.mock.ClearFaults()
+			c.mock.Reset()
+			c.mock.SetFault("k2", mock.Fault{Status: 403, Message: msg})
+			for range 8 {
+				if a := c.chat(userKey, nil); a.status != 200 {
+					t.Fatalf("403 was not failed over: %d %s", a.status, a.body)
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // a probe, if one were started, would land now
+			// Pinned to k2, every request reaches it exactly once: more
+			// requests than that would be probes.
+			before := c.uses()["k2"]
+			for range 5 {
+				if a := c.chat(adminKey, map[string]string{"X-Switchyard-Credential": "2"}); a.status == 200 {
+					t.Fatalf("pinned request got past the 403: %s", a.body)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+			if n := c.uses()["k2"] - before; n != 5 {
+				t.Errorf("%q: k2 saw %d requests for 5 pinned ones (a probe?)", msg, n)
+			}
+			if v := findView(t, c, "k2"); v.Status != pool.StatusActive {
+				t.Fatalf("%q disabled k2: %+v", msg, v)
+			}
+		}
+
+		// A 401 once: the probe succeeds, so k2 stays.
+		c.mock.ClearFaults()
+		c.mock.Reset()
+		c.mock.SetFault("k2", mock.Fault{Status: 401, Times: 1})
+		for range 4 {
 			if a := c.chat(userKey, nil); a.status != 200 {
 				t.Fatalf("401 was not failed over: %d %s", a.status, a.body)
 			}
 		}
-		// The periodic test may also have probed k3 (and been refused), so
-		// count only chat traffic: one attempt, then never again.
-		u := c.uses()
-		if u["k3"] < 1 {
-			t.Fatal("k3 never tried")
-		}
-		v := findView(t, c, "k3")
-		if v.Status != pool.StatusDisabled {
-			t.Fatalf("k3 not disabled: %+v", v)
-		}
-		if !strings.Contains(v.DisabledReason+v.LastError, "401") {
-			t.Errorf("reason does not say 401: %+v", v)
-		}
-		c.mock.ClearFaults()
 		deadline := time.Now().Add(5 * time.Second)
-		for {
-			v = findView(t, c, "k3")
-			if v.Status == pool.StatusActive {
-				break
-			}
+		for c.uses()["k2"] < 2 { // the request, then the probe
 			if time.Now().After(deadline) {
-				t.Fatalf("k3 not re-enabled by the periodic test: %+v", v)
+				t.Fatalf("k2 not probed after its 401: %v", c.uses())
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
-		before := c.uses()["k3"]
+		time.Sleep(100 * time.Millisecond)
+		if v := findView(t, c, "k2"); v.Status != pool.StatusActive {
+			t.Fatalf("k2 disabled although its probe succeeded: %+v", v)
+		}
+		before := c.uses()["k2"]
 		for range 8 {
 			c.chat(userKey, nil)
 		}
-		if after := c.uses()["k3"]; after < before+2 {
-			t.Fatalf("k3 not used after revival: %d → %d", before, after)
+		if after := c.uses()["k2"]; after != before+2 {
+			t.Errorf("k2 not in rotation after its probe: %d → %d", before, after)
 		}
 	})
 }
@@ -419,19 +502,21 @@ func TestDailyCapsHoldUnderConcurrency(t *testing.T) {
 func TestAdminPinning(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		c := startCluster(t, b, nil)
-		c.mock.SetFault("k2", mock.Fault{Status: 401, Times: 1})
+		// Refused until the probe confirms it (the fault used to be one
+		// 401, which then disabled k2 by itself).
+		c.mock.SetFault("k2", mock.Fault{Status: 401})
 		for range 4 {
 			c.chat(userKey, nil)
 		}
-		if findView(t, c, "k2").Status != pool.StatusDisabled {
-			t.Fatal("k2 not disabled")
-		}
+		waitStatus(t, c, "k2", pool.StatusDisabled)
+		c.mock.ClearFaults()
+		c.mock.Reset()
 		// An admin may test the disabled account directly.
 		a := c.chat(adminKey, map[string]string{"X-Switchyard-Credential": "2"})
 		if a.status != 200 {
 			t.Fatalf("pinned request: %d %s", a.status, a.body)
 		}
-		if n := c.uses()["k2"]; n != 2 {
+		if n := c.uses()["k2"]; n != 1 {
 			t.Fatalf("pinned request did not reach k2: %v", c.uses())
 		}
 		a = c.chat(userKey, map[string]string{"X-Switchyard-Channel": "main"})

@@ -65,6 +65,14 @@ type Pool struct {
 	leaseBase string
 	leaseSeq  atomic.Uint64
 	savedJSON string // the memory state as last saved (single node)
+
+	// Suspicion probes (suspect.go) run on bg, which Close cancels before
+	// waiting for probes; suspects holds each credential's last probe.
+	bg        context.Context
+	bgCancel  context.CancelFunc
+	suspectMu sync.Mutex
+	suspects  map[int64]time.Time
+	probes    sync.WaitGroup
 }
 
 var _ relay.Scheduler = (*Pool)(nil)
@@ -84,7 +92,9 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 		log: opts.Logger, store: opts.Store, state: opts.State, sched: opts.Scheduler,
 		clients: opts.Clients, now: opts.Now, spend: opts.Spend,
 		writes: make(chan statusWrite, 1024), leaseBase: hex.EncodeToString(b[:]) + "-",
+		suspects: map[int64]time.Time{},
 	}
+	p.bg, p.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if opts.Only != nil {
 		p.only = make(map[string]bool, len(opts.Only))
 		for _, n := range opts.Only {
@@ -112,7 +122,9 @@ type routing struct {
 	byModel map[string]*route // declared model names (not patterns)
 	byName  map[string]*channel
 	creds   map[int64]*cred
-	models  []string // declared model names, sorted: what /v1/models lists
+	// byGroup lists, sorted, the declared model names served to each
+	// group: what /v1/models shows a key of that group.
+	byGroup map[string][]string
 	// patterns are the channels' pattern entries ("claude-*"), most
 	// specific first; a name no channel declares is served by the channels
 	// whose patterns match it, resolved on first use into matched.
@@ -128,6 +140,7 @@ type route struct {
 	// maxImages is the fewest images per upstream call over its channels
 	// (see MaxImages).
 	maxImages int
+	groups    []string // sorted: the groups its channels serve
 }
 
 type patternEntry struct {
@@ -185,7 +198,8 @@ func (p *Pool) Reload(ctx context.Context) error {
 		return fmt.Errorf("load channels: %w", err)
 	}
 	old := p.rt.Load()
-	rt := &routing{byModel: map[string]*route{}, byName: map[string]*channel{}, creds: map[int64]*cred{}}
+	rt := &routing{byModel: map[string]*route{}, byName: map[string]*channel{}, creds: map[int64]*cred{},
+		byGroup: map[string][]string{}}
 	byID := map[int64]*channel{}
 	for _, cr := range chs {
 		if cr.Config.Disabled || (p.only != nil && !p.only[cr.Config.Name]) {
@@ -279,9 +293,13 @@ func (p *Pool) Reload(ctx context.Context) error {
 			}
 		}
 		r.finish(m)
-		rt.models = append(rt.models, m)
+		for _, g := range r.groups {
+			rt.byGroup[g] = append(rt.byGroup[g], m)
+		}
 	}
-	slices.Sort(rt.models)
+	for _, l := range rt.byGroup {
+		slices.Sort(l)
+	}
 	p.rt.Store(rt)
 	return nil
 }
@@ -340,8 +358,13 @@ func (r *route) finish(model string) {
 			if n := ch.maxImages(model); r.maxImages == 0 || n < r.maxImages {
 				r.maxImages = n
 			}
+			for g := range ch.groups {
+				r.groups = append(r.groups, g)
+			}
 		}
 	}
+	slices.Sort(r.groups)
+	r.groups = slices.Compact(r.groups)
 }
 
 // DefaultMaxImages is the images per upstream call of a channel that sets
@@ -372,9 +395,24 @@ func (p *Pool) MaxImages(model string) int {
 	return DefaultMaxImages
 }
 
-// Models implements relay.Scheduler: the declared model names, never the
-// patterns (a name is listed only if some channel declares it).
-func (p *Pool) Models() []string { return p.rt.Load().models }
+// Models implements relay.Scheduler: the declared model names served to
+// group, never the patterns (a name is listed only if a channel declares it).
+func (p *Pool) Models(group string) []string {
+	if group == "" {
+		group = config.DefaultGroup
+	}
+	return p.rt.Load().byGroup[group]
+}
+
+// ServesModel implements relay.Scheduler: some enabled channel serves model,
+// by name or pattern, to group.
+func (p *Pool) ServesModel(model, group string) bool {
+	if group == "" {
+		group = config.DefaultGroup
+	}
+	r := p.rt.Load().route(model)
+	return r != nil && slices.Contains(r.groups, group)
+}
 
 // ChannelTypes implements relay.Scheduler: the types of the channels that
 // serve model, by name or pattern.
@@ -585,7 +623,7 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 	p.leases.Delete(l.id)
 	now := p.now()
 	so := Outcome{Err: o.Err, Day: Day(now), CircuitFailures: p.sched.CircuitFailures, CircuitPause: p.sched.CircuitPause}
-	again := false
+	again, suspect := false, false
 	switch {
 	case o.Committed && o.Status >= 500:
 		so.Kind = Failed // the stream broke after it reached the client
@@ -605,12 +643,15 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 			so.Cooldown = p.sched.Cooldown429
 		}
 	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
-		so.Kind = AuthFailed
+		// Nothing is learned from the request itself (see suspect.go): a
+		// refused credential is confirmed by the pool's own probe.
+		so.Kind = Neutral
+		suspect = refusesCredential(o.Status, o.Upstream)
 		if o.Status == http.StatusUnauthorized && l.c.kind == KindOAuth && l.c.ch.cfg.TokenURL != "" {
 			// An access token can be revoked or expire early: one refresh,
 			// then the same credential again.
 			if err := p.refreshToken(ctx, l.c, false); err == nil {
-				so.Kind, again = Neutral, true
+				suspect, again = false, true
 			} else {
 				so.Err = "oauth refresh after 401 failed: " + err.Error()
 			}
@@ -626,10 +667,8 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 		p.log.LogAttrs(ctx, slog.LevelWarn, "release credential",
 			slog.Int64("credential", l.c.id), slog.String("error", err.Error()))
 	}
-	if so.Kind == AuthFailed {
-		p.log.LogAttrs(ctx, slog.LevelWarn, "credential disabled",
-			slog.String("channel", l.c.ch.cfg.Name), slog.Int64("credential", l.c.id), slog.String("reason", so.Err))
-		p.persist(l.c.id, StatusDisabled, so.Err)
+	if suspect {
+		p.suspect(ctx, l.c, so.Err)
 	}
 	return again
 }
@@ -741,6 +780,10 @@ func (p *Pool) renewLeases(ctx context.Context) {
 // Close stops the background loops, flushes queued status writes and, on a
 // single node, saves the scheduler state for the next start.
 func (p *Pool) Close() {
+	p.suspectMu.Lock()
+	p.bgCancel()
+	p.suspectMu.Unlock()
+	p.probes.Wait()
 	if p.stop == nil {
 		return
 	}

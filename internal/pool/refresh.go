@@ -193,28 +193,8 @@ func (p *Pool) TestCredential(ctx context.Context, id int64) error {
 	if c == nil {
 		return fmt.Errorf("no credential %d in an enabled channel", id)
 	}
-	interval := p.sched.ChannelTestInterval
-	if interval <= 0 {
-		interval = time.Minute
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	name := "test:" + fmt.Sprint(id)
-	if ok, err := p.state.TryLock(ctx, name, token, interval/2); err != nil || !ok {
-		return err // another node is testing it
-	}
-	defer func() { _ = p.state.Unlock(context.WithoutCancel(ctx), name, token) }()
-	if c.kind == KindOAuth && p.expiring(c, p.now(), RefreshAhead) {
-		if err := p.refreshToken(ctx, c, true); err != nil {
-			return err
-		}
-	}
-	model := c.ch.cfg.ProbeModel()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := p.probe(tctx, relay.NewTarget(&c.ch.cfg, c.id, c.token(), c.client), model); err != nil {
-		return err
+	if ran, err := p.probeCredential(ctx, c); err != nil || !ran {
+		return err // nil when another node is testing it
 	}
 	if err := p.Enable(ctx, id); err != nil {
 		return fmt.Errorf("enable credential %d: %w", id, err)
@@ -222,4 +202,34 @@ func (p *Pool) TestCredential(ctx context.Context, id int64) error {
 	p.log.LogAttrs(ctx, slog.LevelInfo, "credential re-enabled by test",
 		slog.String("channel", c.ch.cfg.Name), slog.Int64("credential", id))
 	return nil
+}
+
+// probeCredential sends c the prober's request under the credential's test
+// lock. ran is false, with a nil error, when another node holds the lock
+// or no prober is set.
+func (p *Pool) probeCredential(ctx context.Context, c *cred) (ran bool, err error) {
+	if p.probe == nil {
+		return false, nil
+	}
+	interval := p.sched.ChannelTestInterval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	name := "test:" + fmt.Sprint(c.id)
+	if ok, err := p.state.TryLock(ctx, name, token, interval/2); err != nil || !ok {
+		return false, err
+	}
+	defer func() { _ = p.state.Unlock(context.WithoutCancel(ctx), name, token) }()
+	if c.kind == KindOAuth && p.expiring(c, p.now(), RefreshAhead) {
+		if err := p.refreshToken(ctx, c, true); err != nil {
+			return true, err
+		}
+	}
+	model := c.ch.cfg.ProbeModel()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return true, p.probe(tctx, relay.NewTarget(&c.ch.cfg, c.id, c.token(), c.client), model)
 }

@@ -134,7 +134,10 @@ const (
 	// CircuitFailures (when > 0) the circuit opens until now+CircuitPause.
 	// A failed probe re-opens it at once.
 	Failed
-	// AuthFailed: the credential is disabled with Err as the reason.
+	// AuthFailed: the credential is disabled with Err as the reason. The
+	// pool no longer reports it for a request (a request's 401/403 only
+	// makes the credential a suspect, see suspect.go); it disables through
+	// State.Disable once its own probe is refused.
 	AuthFailed
 )
 

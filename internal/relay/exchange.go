@@ -192,17 +192,21 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 		}
 		last = aerr
 		again := lease.Done(ctx, Outcome{Status: aerr.status, RetryAfter: aerr.retryAfter, Model: call.Model,
-			Err: aerr.Error(), ClientGone: ctx.Err() != nil})
+			Err: aerr.Error(), Upstream: aerr.upstream, ClientGone: ctx.Err() != nil})
 		if !again {
 			q.Exclude = append(q.Exclude, t.CredentialID)
 		}
 		reason := fmt.Sprintf("channel %s credential %d: %s", t.Channel.Name, t.CredentialID, aerr.Error())
 		res.Failovers = append(res.Failovers, reason)
 		r.metrics.attemptFailed(call.Model, t.Channel.Name, aerr.status)
+		// upstream_message is the upstream's own text, unscrubbed but for
+		// the credential's value: what the client got is cleaned of it.
 		r.log.LogAttrs(ctx, slog.LevelWarn, "upstream attempt failed",
 			slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
 			slog.Int64("credential", t.CredentialID), slog.String("model", call.Model),
-			slog.Int("status", aerr.status), slog.String("error", aerr.Error()))
+			slog.Int("status", aerr.status), slog.String("error", aerr.Error()),
+			slog.String("upstream_type", aerr.upstream.Type), slog.String("upstream_code", aerr.upstream.Code),
+			slog.String("upstream_message", aerr.upstream.Message))
 		if aerr.status == http.StatusTooManyRequests {
 			saw429 = true
 			if aerr.retryAfter > 0 && (minRetry == 0 || aerr.retryAfter < minRetry) {
@@ -292,7 +296,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 					err: fmt.Errorf("%s, answered locally", http.StatusText(resp.StatusCode))}, nil
 			}
 		}
-		return false, upstreamFailure(resp), nil
+		return false, upstreamFailure(resp, t), nil
 	}
 	res.TTFB = time.Since(start)
 	res.attemptTTFB = time.Since(attemptStart)
@@ -327,7 +331,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	}
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)
 	defer body.stop()
-	return r.exchangeStream(ctx, w, body, x.NewStream(t), call, res, start)
+	return r.exchangeStream(ctx, w, body, t, x.NewStream(t), call, res, start)
 }
 
 // warn puts this attempt's warnings on the answer's headers (replacing an
@@ -371,7 +375,7 @@ func readBody(r io.Reader, size, max int64) ([]byte, error) {
 // relayed as they are (Anthropic Messages, OpenAI Responses).
 var closingEvent = map[string]bool{"message_stop": true, "response.completed": true, "response.incomplete": true}
 
-func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
+func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, t *Target, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
 	rc := http.NewResponseController(w)
 	sw := sse.NewWriter(w)
 	// Flushed below rather than after every event: events that arrived
@@ -403,6 +407,15 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 			res.Usage, res.Status, res.Relayed = st.Usage(), http.StatusOK, true
 			res.Duration = time.Since(start)
 			r.settle(ctx, res)
+		}
+		if isErrorEvent(event, data) {
+			// A passthrough stream relays the upstream's own error
+			// event: cleaned like a 4xx answer (upstream_error.go).
+			var original string
+			data, original = scrubErrorEvent(data, t)
+			r.log.LogAttrs(ctx, slog.LevelWarn, "upstream error event",
+				slog.String("request_id", call.RequestID), slog.String("channel", t.Channel.Name),
+				slog.Int64("credential", t.CredentialID), slog.String("upstream_message", original))
 		}
 		commit()
 		if err := sw.WriteEvent(event, data); err != nil {

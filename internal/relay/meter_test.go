@@ -33,6 +33,14 @@ import (
 
 const meterKey = "sk-test-meter-0123456789"
 
+// upstreamKeys are the gateway's own credentials, by channel, shaped like
+// real ones so that a test can check none of them reaches a client.
+var upstreamKeys = map[string]config.Secret{
+	"oa": "sk-proj-oa7Kq2Zx9Lm4Np8RtVw3Hc",
+	"an": "sk-ant-api03-an5Hw3Jd6Vb1YsQe8Gk",
+	"ge": "AIzaSyGe0Qa7Wc2Ek5Tn8Mu4XpLr6Df",
+}
+
 // fakeMeter stands in for the billing meter (wired by the app): it records
 // what the relay reserves and settles, and can refuse.
 type fakeMeter struct {
@@ -120,6 +128,7 @@ func (h *fakeHold) Settle(ctx context.Context, res *relay.Result) {
 // but with a fake meter, in front of a mock upstream.
 type meterGateway struct {
 	base string
+	up   string // the mock upstream's URL
 	mock *mock.Server
 	done chan relay.Result
 	sent *sentBytes
@@ -155,8 +164,9 @@ func startMeterGateway(t *testing.T, m relay.Meter, adjust ...func(*relay.Option
 	}
 	ps := pool.NewStore(db, kr)
 	err = ps.ApplyConfig(ctx, []config.Channel{
-		{Name: "oa", Type: "openai", BaseURL: up.URL, Models: []string{"gpt-4o-mini"}, Credentials: []config.Credential{{Key: "oa-1"}}},
-		{Name: "an", Type: "anthropic", BaseURL: up.URL, Models: []string{"claude-test"}, Credentials: []config.Credential{{Key: "an-1"}}},
+		{Name: "oa", Type: "openai", BaseURL: up.URL, Models: []string{"gpt-4o-mini"}, Credentials: []config.Credential{{Key: upstreamKeys["oa"]}}},
+		{Name: "an", Type: "anthropic", BaseURL: up.URL, Models: []string{"claude-test"}, Credentials: []config.Credential{{Key: upstreamKeys["an"]}}},
+		{Name: "ge", Type: "gemini", BaseURL: up.URL, Models: []string{"gemini-test"}, Credentials: []config.Credential{{Key: upstreamKeys["ge"]}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +177,7 @@ func startMeterGateway(t *testing.T, m relay.Meter, adjust ...func(*relay.Option
 		t.Fatal(err)
 	}
 	t.Cleanup(pl.Close)
-	g := &meterGateway{base: "", mock: mk, done: make(chan relay.Result, 16), sent: &sentBytes{}}
+	g := &meterGateway{base: "", up: up.URL, mock: mk, done: make(chan relay.Result, 16), sent: &sentBytes{}}
 	ro := relay.Options{
 		Pool: pl, Scheduler: cfg.Scheduler, Upstream: cfg.Upstream, Meter: m,
 		Adapters: map[string]relay.ChatAdapter{

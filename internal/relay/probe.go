@@ -13,7 +13,10 @@ import (
 // did not answer at all).
 type ProbeError struct {
 	Status int
-	Err    error
+	// Upstream is the upstream's error object (the credential's value
+	// removed), for telling a refused credential from a refused request.
+	Upstream UpstreamError
+	Err      error
 }
 
 func (e *ProbeError) Error() string {
@@ -48,11 +51,11 @@ func (r *Relay) Probe(ctx context.Context, t *Target, model string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		f := upstreamFailure(resp)
-		if f.msg != "" {
-			f.err = fmt.Errorf("%s", f.msg)
+		f := upstreamFailure(resp, t)
+		if f.upstream.Message != "" {
+			f.err = fmt.Errorf("%s", f.upstream.Message)
 		}
-		return &ProbeError{Status: resp.StatusCode, Err: f.err}
+		return &ProbeError{Status: resp.StatusCode, Upstream: f.upstream, Err: f.err}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return nil

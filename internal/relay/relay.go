@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -173,8 +172,11 @@ func New(opts Options) (*Relay, error) {
 // HasModel reports whether any enabled channel serves model.
 func (r *Relay) HasModel(model string) bool { return len(r.sched.ChannelTypes(model)) > 0 }
 
-// Models lists every model some enabled channel serves, sorted.
-func (r *Relay) Models() []string { return r.sched.Models() }
+// Models lists, sorted, every model some enabled channel serves to group.
+func (r *Relay) Models(group string) []string { return r.sched.Models(group) }
+
+// ServesModel reports whether some enabled channel serves model to group.
+func (r *Relay) ServesModel(model, group string) bool { return r.sched.ServesModel(model, group) }
 
 // ChannelTypes lists the types of the enabled channels serving model;
 // handlers use it to pick a local answer when no channel of the needed type
@@ -185,9 +187,13 @@ func (r *Relay) ChannelTypes(model string) []string { return r.sched.ChannelType
 type attemptError struct {
 	status     int // upstream status, 0 for a transport error
 	retryAfter time.Duration
-	msg        string // upstream's error message, only shown for 4xx client errors
-	err        error
-	answered   bool // the exchange answered the client itself (LocalFallback)
+	// upstream is the upstream's error object with the credential's value
+	// removed, for the log and the scheduler; client is the same scrubbed
+	// for the client (see ScrubUpstreamText), shown only for 4xx client
+	// errors.
+	upstream, client UpstreamError
+	err              error
+	answered         bool // the exchange answered the client itself (LocalFallback)
 }
 
 func (e *attemptError) Error() string {
@@ -212,11 +218,11 @@ func (e *attemptError) retryable() bool {
 func (e *attemptError) clientError(saw429 bool, retryAfter time.Duration) *apierror.Error {
 	switch {
 	case !e.retryable():
-		msg := e.msg
-		if msg == "" {
-			msg = "The upstream provider rejected the request."
-		}
-		ae := apierror.InvalidRequest(msg, "")
+		// The upstream's type, code and param pass as they are (they are
+		// identifiers), its message scrubbed.
+		c := e.client
+		ae := apierror.InvalidRequest(cmp.Or(c.Message, "The upstream provider rejected the request."), c.Param)
+		ae.Type, ae.Code = cmp.Or(c.Type, ae.Type), cmp.Or(c.Code, ae.Code)
 		if e.status != 0 && e.status < 500 {
 			ae.Status = e.status
 		}
@@ -314,17 +320,6 @@ func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
 	if r.onDone != nil {
 		r.onDone(context.WithoutCancel(ctx), *res)
 	}
-}
-
-// upstreamFailure reads a non-2xx answer into an attemptError, keeping the
-// upstream's message (OpenAI, Azure, Anthropic and Gemini all use
-// {"error":{"message":…}}) to pass on for a client error.
-func upstreamFailure(resp *http.Response) *attemptError {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e := &attemptError{status: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header),
-		err: fmt.Errorf("%s", http.StatusText(resp.StatusCode))}
-	e.msg = errorMessage(b)
-	return e
 }
 
 func upstreamModel(ch *config.Channel, model string) string { return ch.UpstreamModel(model) }

@@ -42,7 +42,8 @@ func TestClientErrorMapping(t *testing.T) {
 		status int
 		code   string
 	}{
-		{attemptError{status: 400, msg: "bad"}, false, 400, "invalid_request_error"},
+		{attemptError{status: 400, client: UpstreamError{Message: "bad"}}, false, 400, "invalid_request_error"},
+		{attemptError{status: 422, client: UpstreamError{Message: "bad", Code: "context_length_exceeded"}}, false, 422, "context_length_exceeded"},
 		{attemptError{status: 500}, false, 502, "upstream_error"},
 		{attemptError{status: 401}, false, 502, "upstream_error"},
 		{attemptError{}, false, 502, "upstream_error"},

@@ -17,8 +17,13 @@ type Scheduler interface {
 	// none to q.Group, *NoTargetError when every candidate is resting or
 	// already tried, and another error when the scheduler itself failed.
 	Pick(ctx context.Context, q *PickQuery) (Lease, error)
-	// Models lists every model some enabled channel serves, sorted.
-	Models() []string
+	// Models lists, sorted, every model some enabled channel serves to
+	// group ("" is the default group): what a key of that group may be
+	// routed to.
+	Models(group string) []string
+	// ServesModel reports whether some enabled channel serves model, by
+	// name or pattern, to group.
+	ServesModel(model, group string) bool
 	// ChannelTypes lists the types of the enabled channels serving model.
 	ChannelTypes(model string) []string
 }
@@ -58,6 +63,10 @@ type Outcome struct {
 	Model      string        // the model the client asked for (pricing)
 	Usage      Usage
 	Err        string // what went wrong, for last_error; "" on success
+	// Upstream is the error object of a non-2xx answer (the credential's
+	// value removed), from which the scheduler tells a refused credential
+	// from a refused request.
+	Upstream UpstreamError
 }
 
 // Target is one (channel, credential) pair an attempt goes to.

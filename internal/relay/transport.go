@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -154,22 +153,4 @@ func parseRetryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
-}
-
-// errorMessage extracts error.message, the field every supported upstream
-// puts its human-readable reason in. It is capped: it goes to the client.
-func errorMessage(b []byte) string {
-	var body struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(b, &body) != nil {
-		return ""
-	}
-	m := body.Error.Message
-	if len(m) > 1024 {
-		m = m[:1024]
-	}
-	return m
 }

@@ -1,34 +1,14 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/switchyard/switchyard/internal/relay"
 )
-
-// lockedBuffer is a log sink the handlers' goroutines may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A hosted tool dropped for a translated channel is both told to the client
 // (X-Switchyard-Warning) and logged with the request id and channel.

@@ -160,8 +160,8 @@ type modelEntry struct {
 	OwnedBy string `json:"owned_by"`
 }
 
-// ListModels serves GET /v1/models: the models the key may use that some
-// channel serves.
+// ListModels serves GET /v1/models: exactly the models the key may call,
+// those on its allowlist that some channel serves to its group.
 func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) {
 	key, err := h.keys.Authenticate(r, api.ClientIP(r.Context()))
 	if err != nil {
@@ -169,7 +169,7 @@ func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := modelList{Object: "list", Data: []modelEntry{}}
-	for _, m := range h.relay.Models() {
+	for _, m := range h.relay.Models(key.Group) {
 		if key.AllowModel(m) == nil {
 			out.Data = append(out.Data, modelEntry{ID: m, Object: "model", OwnedBy: "switchyard"})
 		}
@@ -178,9 +178,10 @@ func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-// GetModel serves GET /v1/models/{id}: 404 model_not_found unless some
-// channel serves the model and the key may use it (a model the key may not
-// use is not disclosed). {id...} because model ids may contain slashes.
+// GetModel serves GET /v1/models/{id}: 404 model_not_found unless the key
+// may call the model (on its allowlist, served to its group); a model the
+// key may not use is not disclosed. {id...} because model ids may contain
+// slashes.
 func (h *Handler) GetModel(w http.ResponseWriter, r *http.Request) {
 	key, err := h.keys.Authenticate(r, api.ClientIP(r.Context()))
 	if err != nil {
@@ -188,7 +189,7 @@ func (h *Handler) GetModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !h.relay.HasModel(id) || key.AllowModel(id) != nil {
+	if !h.relay.ServesModel(id, key.Group) || key.AllowModel(id) != nil {
 		apierror.WriteOpenAI(w, r, apierror.ModelNotFound(id))
 		return
 	}
