@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
@@ -126,11 +127,20 @@ func TestCapacityErrors(t *testing.T) {
 	if resp.StatusCode == 429 {
 		t.Fatalf("401s answered as a rate limit")
 	}
-	resp = g.post(t, testKey, fo)
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(b), `"code":"no_available_channel"`) {
-		t.Fatalf("all disabled: %d %s", resp.StatusCode, b)
+	// The pool disables them once its own probe confirms the 401s; until
+	// then a request still tries them (and fails with 502).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp = g.post(t, testKey, fo)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 503 && strings.Contains(string(b), `"code":"no_available_channel"`) {
+			break
+		}
+		if resp.StatusCode == 429 || time.Now().After(deadline) {
+			t.Fatalf("all disabled: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
