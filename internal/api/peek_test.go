@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/switchyard/switchyard/internal/api"
@@ -169,4 +170,54 @@ func FuzzPeekJSON(f *testing.F) {
 			t.Fatalf("%q: stream %v from %q", body, out[2].Bool, out[2].Raw)
 		}
 	})
+}
+
+// BenchmarkPeekJSON compares the strict peek with what it replaced: an
+// encoding/json struct peek plus the duplicate and escape checks of the
+// model member (CountMember, FindMember).
+func BenchmarkPeekJSON(b *testing.B) {
+	small := []byte(`{"model":"gpt-4o-mini","max_tokens":100,"stream":true,"stream_options":{"include_usage":true},` +
+		`"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello there, benchmark"}],"temperature":0.2}`)
+	large := []byte(`{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},` +
+		`{"type":"image_url","image_url":{"url":"data:image/png;base64,` + strings.Repeat("iVBORw0KGgoAAAANSUhEUgAA", 1<<15) + `"}}]}]}`)
+	for _, body := range []struct {
+		name string
+		b    []byte
+	}{{"small", small}, {"1MB", large}} {
+		b.Run("strict/"+body.name, func(b *testing.B) {
+			out := make([]api.Peeked, len(peekMembers))
+			b.SetBytes(int64(len(body.b)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := api.PeekJSON(body.b, peekMembers, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("encoding-json/"+body.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body.b)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var p struct {
+					Model         string `json:"model"`
+					Stream        bool   `json:"stream"`
+					StreamOptions *struct {
+						IncludeUsage bool `json:"include_usage"`
+					} `json:"stream_options"`
+					MaxTokens           json.RawMessage `json:"max_tokens"`
+					MaxCompletionTokens json.RawMessage `json:"max_completion_tokens"`
+					MaxOutputTokens     json.RawMessage `json:"max_output_tokens"`
+				}
+				if err := json.Unmarshal(body.b, &p); err != nil {
+					b.Fatal(err)
+				}
+				if n, err := oaup.CountMember(body.b, "model"); err != nil || n != 1 {
+					b.Fatal(n, err)
+				}
+				if _, _, ok, _ := oaup.FindMember(body.b, "model"); !ok {
+					b.Fatal("no model")
+				}
+			}
+		})
+	}
 }

@@ -384,3 +384,59 @@ func TestReservationCountsChoices(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileJudgedImageMembers: a JSON image generation or edit is held
+// to the same rule. The gateway rebuilds the upstream body from the
+// members it decoded, but forwarded a case variant beside its own value
+// ({"quality":"low","Quality":"high"} was priced low, and an upstream
+// decoding names case-insensitively made high), and took the last of
+// duplicates.
+func TestHostileJudgedImageMembers(t *testing.T) {
+	g := imageGateway(t, nil)
+	const edit = `"images":[{"image_url":"https://example.com/a.png"}]`
+	tests := []struct {
+		name, members, param string
+	}{
+		{"model in upper case", `"model":"gpt-image-1","MODEL":"dall-e-3","prompt":"x"`, "MODEL"},
+		{"model twice", `"model":"gpt-image-1","model":"dall-e-3","prompt":"x"`, "model"},
+		{"prompt in upper case", `"model":"gpt-image-1","prompt":"x","PROMPT":"y"`, "PROMPT"},
+		{"size in upper case", `"model":"gpt-image-1","prompt":"x","size":"256x256","SIZE":"4096x4096"`, "SIZE"},
+		{"size twice", `"model":"gpt-image-1","prompt":"x","size":"256x256","size":"4096x4096"`, "size"},
+		{"size a number", `"model":"gpt-image-1","prompt":"x","size":256`, "size"},
+		{"quality in mixed case", `"model":"gpt-image-1","prompt":"x","quality":"low","Quality":"high"`, "Quality"},
+		{"quality twice", `"model":"gpt-image-1","prompt":"x","quality":"low","quality":"high"`, "quality"},
+		{"n in upper case", `"model":"gpt-image-1","prompt":"x","n":1,"N":10`, "N"},
+		{"n twice", `"model":"gpt-image-1","prompt":"x","n":1,"n":10`, "n"},
+		{"n a float", `"model":"gpt-image-1","prompt":"x","n":2.0`, "n"},
+		{"n over 10", `"model":"gpt-image-1","prompt":"x","n":11`, "n"},
+		{"response_format in upper case", `"model":"gpt-image-1","prompt":"x","RESPONSE_FORMAT":"url"`, "RESPONSE_FORMAT"},
+		{"stream in upper case", `"model":"gpt-image-1","prompt":"x","STREAM":true`, "STREAM"},
+		{"async twice", `"model":"gpt-image-1","prompt":"x","async":false,"async":true`, "async"},
+		{"partial_images in upper case", `"model":"gpt-image-1","prompt":"x","PARTIAL_IMAGES":3`, "PARTIAL_IMAGES"},
+	}
+	for _, tc := range tests {
+		for _, path := range []string{"/v1/images/generations", "/v1/images/edits"} {
+			t.Run(tc.name+path, func(t *testing.T) {
+				calls := g.mock.Counters().Total
+				resp, a := g.imagePost(t, path, testKey, "application/json", strings.NewReader("{"+tc.members+","+edit+"}"), nil)
+				if resp.StatusCode != http.StatusBadRequest || a.Error == nil || a.Error.Param != tc.param {
+					t.Fatalf("status %d %+v, want 400 naming %s", resp.StatusCode, a.Error, tc.param)
+				}
+				if n := g.mock.Counters().Total - calls; n != 0 {
+					t.Errorf("%d upstream calls", n)
+				}
+			})
+		}
+	}
+	// An edit's input images are judged too: they are inspected and counted.
+	for _, body := range []string{
+		`{"model":"gpt-image-1","prompt":"x",` + edit + `,` + edit + `}`,
+		`{"model":"gpt-image-1","prompt":"x",` + edit + `,"IMAGES":[{"image_url":"data:image/png;base64,AAAA"}]}`,
+		`{"model":"gpt-image-1","prompt":"x",` + edit + `,"mask":null,"Mask":{"image_url":"https://example.com/m.png"}}`,
+	} {
+		resp, a := g.imagePost(t, "/v1/images/edits", testKey, "application/json", strings.NewReader(body), nil)
+		if resp.StatusCode != http.StatusBadRequest || a.Error == nil {
+			t.Errorf("%s: status %d %+v, want 400", body, resp.StatusCode, a.Error)
+		}
+	}
+}
