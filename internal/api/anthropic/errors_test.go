@@ -240,6 +240,9 @@ func TestMessagesJudgedMembers(t *testing.T) {
 		{"max_tokens beyond int64", `"model":"gpt-4o-mini","max_tokens":100000000000000000000`, "max_tokens", messages},
 		{"max_tokens zero", `"model":"gpt-4o-mini","max_tokens":0`, "max_tokens", messages},
 		{"stream a string", `"model":"gpt-4o-mini","max_tokens":5,"stream":"true"`, "stream", messages},
+		{"messages in upper case", `"model":"gpt-4o-mini","max_tokens":5,"MESSAGES":[]`, "MESSAGES", both},
+		{"messages twice", `"model":"gpt-4o-mini","max_tokens":5,"messages":[]`, "messages", both},
+		{"system in mixed case", `"model":"gpt-4o-mini","max_tokens":5,"system":"a","System":"b"`, "System", both},
 		{"stream in mixed case", `"model":"gpt-4o-mini","max_tokens":5,"stream":false,"Stream":true`, "Stream", messages},
 	}
 	for _, tc := range tests {

@@ -81,6 +81,11 @@ var members = []api.Judged{
 	{Name: "model", Kind: api.KindString},
 	{Name: "stream", Kind: api.KindBool},
 	{Name: "max_tokens", Kind: api.KindInt, Min: 1, Max: math.MaxInt32},
+	// The prompt, counted locally (count_tokens, an upstream without
+	// usage) and translated with encoding/json: one plainly named copy.
+	{Name: "messages", Kind: api.KindAny},
+	{Name: "system", Kind: api.KindAny},
+	{Name: "tools", Kind: api.KindAny},
 }
 
 // estimate is the request's cost estimate for the relay's Meter.
@@ -173,7 +178,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		h.fail(w, r, err)
 		return nil, false
 	}
-	var v [3]api.Peeked
+	var v [6]api.Peeked
 	if err := api.PeekJSON(req.body, members, v[:]); err != nil {
 		h.fail(w, r, err)
 		return nil, false

@@ -259,6 +259,14 @@ func TestHostileJudgedMembers(t *testing.T) {
 		{"best_of over 20", "", `"model":"gpt-4o-mini","best_of":21`, "best_of", []string{pathCompletions}},
 		{"best_of in upper case", "", `"model":"gpt-4o-mini","best_of":1,"BEST_OF":20`, "BEST_OF", []string{pathCompletions}},
 
+		{"messages in upper case", "", `"model":"gpt-4o-mini","MESSAGES":[{"role":"user","content":"short"}]`, "MESSAGES", []string{pathChat}},
+		{"messages twice", "", `"model":"gpt-4o-mini","messages":[{"role":"user","content":"short"}]`, "messages", []string{pathChat}},
+		{"tools in mixed case", "", `"model":"gpt-4o-mini","Tools":[]`, "Tools", []string{pathChat, pathResponses}},
+		{"prompt in upper case", "", `"model":"gpt-4o-mini","PROMPT":"short"`, "PROMPT", []string{pathCompletions}},
+		{"input in upper case", "", `"model":"gpt-4o-mini","INPUT":"short"`, "INPUT", []string{pathResponses, pathEmbeddings}},
+		{"input twice", "", `"model":"gpt-4o-mini","input":"short"`, "input", []string{pathResponses, pathEmbeddings}},
+		{"instructions twice", "", `"model":"gpt-4o-mini","instructions":"a","instructions":"b"`, "instructions", []string{pathResponses}},
+
 		{"stream a string", "", `"model":"gpt-4o-mini","stream":"true"`, "stream", all},
 		{"stream in mixed case", "", `"model":"gpt-4o-mini","stream":false,"Stream":true`, "Stream", all},
 		{"stream with a long s", "", `"model":"gpt-4o-mini","stream":false,"ſtream":true`, "ſtream", all},

@@ -27,10 +27,22 @@ var (
 	memberN      = api.Judged{Name: "n", Kind: api.KindInt, Min: 1, Max: 128}
 	memberBestOf = api.Judged{Name: "best_of", Kind: api.KindInt, Min: 1, Max: 20}
 
-	chatMembers        = []api.Judged{memberModel, memberStream, memberStreamOptions, memberMaxTokens, memberMaxCompletionTokens, memberN}
-	completionsMembers = []api.Judged{memberModel, memberStream, memberStreamOptions, memberMaxTokens, memberN, memberBestOf}
-	responsesMembers   = []api.Judged{memberModel, memberStream, memberMaxOutputTokens}
-	embeddingsMembers  = []api.Judged{memberModel, memberStream}
+	// The prompt: counted when an upstream reports no usage, and decoded
+	// by the translators, both with encoding/json. Its type is the
+	// upstream's to judge; one plainly named copy keeps every reader on
+	// the same text.
+	memberMessages     = api.Judged{Name: "messages", Kind: api.KindAny}
+	memberTools        = api.Judged{Name: "tools", Kind: api.KindAny}
+	memberPrompt       = api.Judged{Name: "prompt", Kind: api.KindAny}
+	memberInput        = api.Judged{Name: "input", Kind: api.KindAny}
+	memberInstructions = api.Judged{Name: "instructions", Kind: api.KindAny}
+
+	chatMembers = []api.Judged{memberModel, memberStream, memberStreamOptions, memberMaxTokens, memberMaxCompletionTokens, memberN,
+		memberMessages, memberTools}
+	completionsMembers = []api.Judged{memberModel, memberStream, memberStreamOptions, memberMaxTokens, memberN, memberBestOf,
+		memberPrompt}
+	responsesMembers  = []api.Judged{memberModel, memberStream, memberMaxOutputTokens, memberInput, memberInstructions, memberTools}
+	embeddingsMembers = []api.Judged{memberModel, memberStream, memberInput}
 
 	streamOptionsMembers = []api.Judged{{Name: "include_usage", Kind: api.KindBool}}
 )
@@ -50,7 +62,7 @@ type chatPeek struct {
 
 // peekBody reads body's judged members; a body without a model is a 400.
 func peekBody(body []byte, members []api.Judged) (chatPeek, error) {
-	var vals [8]api.Peeked
+	var vals [10]api.Peeked
 	out := vals[:len(members)]
 	var p chatPeek
 	if err := api.PeekJSON(body, members, out); err != nil {
