@@ -19,6 +19,7 @@ var peekMembers = []api.Judged{
 	{Name: "max_tokens", Kind: api.KindInt, Min: 1, Max: math.MaxInt32},
 	{Name: "stream", Kind: api.KindBool},
 	{Name: "stream_options", Kind: api.KindObject},
+	{Name: "messages", Kind: api.KindAny},
 }
 
 // TestPeekJSON: the strict reader's rules, each case with the param the 400
@@ -111,6 +112,8 @@ func FuzzPeekJSON(f *testing.F) {
 		`{"model":"a\ud800"}`,
 		`{"model":null,"n":3,"messages":[{"model":"x"}]}`,
 		`{"stream_options":null,"Stream_Options":{}}`,
+		`{"messages":[{"role":"user","content":"long"}],"MESSAGES":[]}`,
+		`{"messages":"a","mess\u0061ges":"b"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -127,6 +130,7 @@ func FuzzPeekJSON(f *testing.F) {
 			MaxTokens     *json.RawMessage `json:"max_tokens"`
 			Stream        *json.RawMessage `json:"stream"`
 			StreamOptions *json.RawMessage `json:"stream_options"`
+			Messages      *json.RawMessage `json:"messages"`
 		}
 		if err := json.Unmarshal(body, &st); err != nil {
 			t.Fatalf("%q accepted, but encoding/json fails: %v", body, err)
@@ -135,7 +139,7 @@ func FuzzPeekJSON(f *testing.F) {
 		if err := json.Unmarshal(body, &m); err != nil {
 			t.Fatalf("%q accepted, but not an object to encoding/json: %v", body, err)
 		}
-		for j, got := range []*json.RawMessage{st.Model, st.MaxTokens, st.Stream, st.StreamOptions} {
+		for j, got := range []*json.RawMessage{st.Model, st.MaxTokens, st.Stream, st.StreamOptions, st.Messages} {
 			name, p := peekMembers[j].Name, out[j]
 			var structRaw []byte
 			if got != nil {

@@ -1,7 +1,7 @@
 // Package openai serves the OpenAI-shaped /v1 endpoints. A handler knows
-// HTTP: it authenticates, reads the body once, peeks at the few fields that
-// decide routing (model, stream, stream_options), and hands the raw body to
-// the relay. Streaming is decided by the body's stream field, never by the
+// HTTP: it authenticates, reads the body once, reads the few members it
+// judges (model, stream, the output caps, n; see peek.go) strictly, so that
+// they are what the upstream will read, and hands the raw body to the relay. Streaming is decided by the body's stream field, never by the
 // Accept header, as OpenAI does.
 package openai
 
