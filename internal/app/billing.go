@@ -40,11 +40,7 @@ func (a *relayMeter) Reserve(ctx context.Context, call *relay.ExchangeCall) (rel
 		return nil, nil
 	}
 	e := call.Estimate
-	maxOut := int64(e.MaxOutputTokens)
-	if maxOut <= 0 {
-		maxOut = a.defaultMax
-	}
-	est := p.Estimate(int64(e.PromptTokens), maxOut, int64(e.Images), e.ImageSize, e.ImageQuality, k.GroupRatioPPM)
+	est := p.Estimate(int64(e.PromptTokens), e.OutputTokens(a.defaultMax), int64(e.Images), e.ImageSize, e.ImageQuality, k.GroupRatioPPM)
 	quota := billing.NoCap
 	if k.QuotaMicros != auth.NoQuota {
 		quota = billing.Micros(k.QuotaMicros)

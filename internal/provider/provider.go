@@ -76,6 +76,19 @@ type StreamError struct {
 
 func (e *StreamError) Error() string { return "upstream stream error: " + e.Type + ": " + e.Message }
 
+// ClientErrorField is the request field a client error names ("n",
+// "tools[1].type"), for the param of the 400; "" for another error or a
+// field as vague as "body".
+func ClientErrorField(err error) string {
+	if u, ok := errors.AsType[*UnsupportedError](err); ok {
+		return u.Feature
+	}
+	if i, ok := errors.AsType[*InvalidError](err); ok && i.Field != "body" {
+		return i.Field
+	}
+	return ""
+}
+
 // IsClientError reports whether err is a translation error that is the
 // client's to fix (and so must not be retried on another upstream).
 func IsClientError(err error) bool {

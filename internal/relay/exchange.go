@@ -270,7 +270,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	req, err := x.NewRequest(actx, t, r.adapters[t.Channel.Type], res.Upstream)
 	if err != nil {
 		if provider.IsClientError(err) {
-			return false, nil, fmt.Errorf("%w: %w", apierror.InvalidRequest(err.Error(), ""), err)
+			return false, nil, fmt.Errorf("%w: %w", apierror.InvalidRequest(err.Error(), provider.ClientErrorField(err)), err)
 		}
 		return false, &attemptError{err: fmt.Errorf("build request for channel %s: %w", t.Channel.Name, err)}, nil
 	}

@@ -1,10 +1,6 @@
 package relay
 
-import (
-	"context"
-	"math"
-	"strconv"
-)
+import "context"
 
 // Billing hooks; the package doc says when the relay reserves and settles.
 
@@ -13,11 +9,15 @@ import (
 type Estimate struct {
 	PromptTokens int // estimated input tokens (EstimatePromptTokens of the body)
 	// MaxOutputTokens is the request's own cap (max_tokens,
-	// max_completion_tokens, max_output_tokens); 0 = none given.
+	// max_completion_tokens, max_output_tokens) on each answer; 0 = none
+	// given.
 	MaxOutputTokens int
-	Images          int // images asked for (image endpoints)
-	ImageSize       string
-	ImageQuality    string
+	// Choices is how many answers the upstream generates, each up to
+	// MaxOutputTokens (chat n; completions max(n, best_of)); 0 = one.
+	Choices      int
+	Images       int // images asked for (image endpoints)
+	ImageSize    string
+	ImageQuality string
 }
 
 // EstimatePromptTokens is a cheap, generous estimate of a body's input
@@ -30,19 +30,14 @@ type Estimate struct {
 // one token) comes out about right.
 func EstimatePromptTokens(body []byte) int { return (len(body) + 2) / 3 }
 
-// TokenCap is a request's max-tokens member as a handler's peek reads it:
-// leniently, since the peek only estimates. Anything but a positive integer
-// counts as no cap, leaving the value for the upstream to judge rather than
-// failing the request here.
-type TokenCap int
-
-// UnmarshalJSON implements json.Unmarshaler; it never fails.
-func (c *TokenCap) UnmarshalJSON(b []byte) error {
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err == nil && n > 0 {
-		*c = TokenCap(min(n, math.MaxInt32))
+// OutputTokens is the most output the request may produce: its cap (or
+// defaultMax when it gave none) times its choices.
+func (e Estimate) OutputTokens(defaultMax int64) int64 {
+	per := int64(e.MaxOutputTokens)
+	if per <= 0 {
+		per = defaultMax
 	}
-	return nil
+	return per * int64(max(e.Choices, 1))
 }
 
 // Meter holds an estimate of a request's cost before its first attempt and

@@ -316,7 +316,10 @@ func TestMeterEstimates(t *testing.T) {
 		{"chat max_completion_tokens", "/v1/chat/completions", `{"model":"gpt-4o-mini","max_completion_tokens":88,` + msgs + `}`, 88},
 		{"chat both", "/v1/chat/completions", `{"model":"gpt-4o-mini","max_tokens":5,"max_completion_tokens":9,` + msgs + `}`, 9},
 		{"chat none", "/v1/chat/completions", `{"model":"gpt-4o-mini",` + msgs + `}`, 0},
-		{"chat odd cap", "/v1/chat/completions", `{"model":"gpt-4o-mini","max_tokens":"many",` + msgs + `}`, 0},
+		// A cap of another type is a 400 now (see the api/openai hostile
+		// tests): it used to be reserved as no cap while the upstream got it.
+		{"chat n", "/v1/chat/completions", `{"model":"gpt-4o-mini","max_tokens":7,"n":3,` + msgs + `}`, 7},
+		{"completions best_of", "/v1/completions", `{"model":"gpt-4o-mini","max_tokens":5,"n":2,"best_of":4,"prompt":"Say hi"}`, 5},
 		{"chat stream", "/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"max_tokens":12,` + msgs + `}`, 12},
 		{"completions", "/v1/completions", `{"model":"gpt-4o-mini","max_tokens":55,"prompt":"Say hi"}`, 55},
 		{"responses", "/v1/responses", `{"model":"gpt-4o-mini","max_output_tokens":66,"input":"Hello"}`, 66},
@@ -331,6 +334,12 @@ func TestMeterEstimates(t *testing.T) {
 			resp.Body.Close()
 			res := g.result(t)
 			want := relay.Estimate{PromptTokens: (len(tc.body) + 2) / 3, MaxOutputTokens: tc.maxOut}
+			switch tc.name {
+			case "chat n":
+				want.Choices = 3
+			case "completions best_of":
+				want.Choices = 4 // best_of answers are generated, n returned
+			}
 			if got := m.lastReserved(t); got.Estimate != want || got.Model == "" {
 				t.Errorf("reserved %+v, want estimate %+v", got, want)
 			}
@@ -547,5 +556,25 @@ func TestAnswerBeforeOnDone(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("OnDone did not finish")
+	}
+}
+
+// TestEstimateOutputTokens: the output reserved is the cap, or the default
+// without one, times the answers generated.
+func TestEstimateOutputTokens(t *testing.T) {
+	for _, tc := range []struct {
+		e    relay.Estimate
+		want int64
+	}{
+		{relay.Estimate{}, 4096},
+		{relay.Estimate{MaxOutputTokens: 100}, 100},
+		{relay.Estimate{MaxOutputTokens: 100, Choices: 1}, 100},
+		{relay.Estimate{MaxOutputTokens: 100, Choices: 10}, 1000},
+		{relay.Estimate{Choices: 10}, 40960},
+		{relay.Estimate{MaxOutputTokens: 1<<31 - 1, Choices: 128}, (1<<31 - 1) * 128},
+	} {
+		if got := tc.e.OutputTokens(4096); got != tc.want {
+			t.Errorf("%+v: %d, want %d", tc.e, got, tc.want)
+		}
 	}
 }

@@ -206,3 +206,68 @@ func checkUpstreamImage(t *testing.T, cred, body string, source map[string]any, 
 	}
 	t.Errorf("no image part upstream: %.500s", body)
 }
+
+// TestMessagesJudgedMembers: the members the gateway judges on a Messages
+// body (model, max_tokens, stream) are read as the upstream reads them: one
+// plainly written member of the right type. A duplicate, a case variant or
+// a wrong type is a 400 naming the member, before any upstream call. Each
+// case used to pass: {"model":"claude-test","MODEL":"gpt-4o-mini"} was
+// allowed as gpt-4o-mini for a key limited to it and sent to the Anthropic
+// upstream, which reads "model"; "max_tokens":"100000" reserved the default.
+func TestMessagesJudgedMembers(t *testing.T) {
+	const limitedKey = "sk-test-limited-0123456789"
+	g := startGateway(t, func(cfg *config.Config) {
+		cfg.Keys = append(cfg.Keys, config.Key{Name: "limited", Key: limitedKey, Models: []string{"gpt-4o-mini"}})
+	})
+	const msgs = `"messages":[{"role":"user","content":"hi"}]`
+	both := []string{"/v1/messages", "/v1/messages/count_tokens"}
+	messages := []string{"/v1/messages"}
+	tests := []struct {
+		name, members, named string
+		paths                []string
+	}{
+		{"model in upper case, the allowed one last", `"model":"claude-test","MODEL":"gpt-4o-mini","max_tokens":5`, "MODEL", both},
+		{"model in upper case, the allowed one first", `"model":"gpt-4o-mini","MODEL":"claude-test","max_tokens":5`, "MODEL", both},
+		{"model twice", `"model":"claude-test","model":"gpt-4o-mini","max_tokens":5`, "model", both},
+		{"model twice, escaped", `"model":"claude-test","mod\u0065l":"gpt-4o-mini","max_tokens":5`, "model", both},
+		{"model a number", `"model":1,"max_tokens":5`, "model", both},
+		{"max_tokens in upper case", `"model":"gpt-4o-mini","max_tokens":5000,"MAX_TOKENS":1`, "MAX_TOKENS", messages},
+		{"max_tokens twice", `"model":"gpt-4o-mini","max_tokens":5000,"max_tokens":1`, "max_tokens", messages},
+		{"max_tokens a string", `"model":"gpt-4o-mini","max_tokens":"100000"`, "max_tokens", messages},
+		{"max_tokens a float", `"model":"gpt-4o-mini","max_tokens":100.0`, "max_tokens", messages},
+		{"max_tokens a bool", `"model":"gpt-4o-mini","max_tokens":true`, "max_tokens", messages},
+		{"max_tokens an array", `"model":"gpt-4o-mini","max_tokens":[1]`, "max_tokens", messages},
+		{"max_tokens beyond int64", `"model":"gpt-4o-mini","max_tokens":100000000000000000000`, "max_tokens", messages},
+		{"max_tokens zero", `"model":"gpt-4o-mini","max_tokens":0`, "max_tokens", messages},
+		{"stream a string", `"model":"gpt-4o-mini","max_tokens":5,"stream":"true"`, "stream", messages},
+		{"messages in upper case", `"model":"gpt-4o-mini","max_tokens":5,"MESSAGES":[]`, "MESSAGES", both},
+		{"messages twice", `"model":"gpt-4o-mini","max_tokens":5,"messages":[]`, "messages", both},
+		{"system in mixed case", `"model":"gpt-4o-mini","max_tokens":5,"system":"a","System":"b"`, "System", both},
+		{"stream in mixed case", `"model":"gpt-4o-mini","max_tokens":5,"stream":false,"Stream":true`, "Stream", messages},
+	}
+	for _, tc := range tests {
+		for _, path := range tc.paths {
+			t.Run(tc.name+path, func(t *testing.T) {
+				calls := g.mock.Counters().Total
+				req, err := http.NewRequest(http.MethodPost, g.base+path, strings.NewReader("{"+tc.members+","+msgs+"}"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("x-api-key", limitedKey)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				typ, msg := anthropicError(t, resp)
+				if resp.StatusCode != http.StatusBadRequest || typ != "invalid_request_error" || !strings.Contains(msg, tc.named) {
+					t.Errorf("status %d %s %q, want 400 naming %s", resp.StatusCode, typ, msg, tc.named)
+				}
+				if n := g.mock.Counters().Total - calls; n != 0 {
+					t.Errorf("%d upstream calls", n)
+				}
+			})
+		}
+	}
+}

@@ -389,7 +389,7 @@ func (s *pivotStream) Abort() (string, []byte) { return "error", streamAbort }
 // invalid turns a translation error the client must fix into a 400.
 func invalid(err error) error {
 	if provider.IsClientError(err) {
-		return fmt.Errorf("%w: %w", apierror.InvalidRequest(err.Error(), ""), err)
+		return fmt.Errorf("%w: %w", apierror.InvalidRequest(err.Error(), provider.ClientErrorField(err)), err)
 	}
 	return err
 }

@@ -44,6 +44,13 @@ func FuzzMessages(f *testing.F) {
 			`"tools":[{"type":"web_search_20250305","name":"web_search"}],"tool_choice":{"type":"tool","name":"web_search"}}`},
 		{1, `{"model":"claude-test","messages":[{"role":"user","content":"count me"}]}`},
 		{1, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count me"}],"system":"s"}`},
+		// Judged members the strict peek refuses (api.PeekJSON).
+		{0, `{"model":"claude-test","MODEL":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`},
+		{0, `{"model":"claude-test","max_tokens":5000,"MAX_TOKENS":1,"messages":[{"role":"user","content":"hi"}]}`},
+		{0, `{"model":"gemini-test","max_tokens":"100000","stream":"yes","messages":[{"role":"user","content":"hi"}]}`},
+		{0, `{"model":"claude-test","max_tokens":64.0,"max_tok\u0065ns":1,"messages":[]}`},
+		{1, `{"mod\u0065l":"claude-test","messages":[{"role":"user","content":"count me"}]}`},
+		{1, `{"model":"claude-test","Model":"gpt-4o-mini","messages":[{"role":"user","content":"count me"}]}`},
 	} {
 		f.Add(uint8(seed.path), []byte(seed.body))
 	}

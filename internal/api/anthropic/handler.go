@@ -21,10 +21,10 @@
 package anthropic
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -33,7 +33,6 @@ import (
 	"github.com/switchyard/switchyard/internal/api"
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/auth"
-	"github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
@@ -69,14 +68,30 @@ func (h *Handler) Mount(rt *api.Router) {
 
 // peek is the part of a Messages body the gateway itself needs.
 type peek struct {
-	Model     string         `json:"model"`
-	Stream    bool           `json:"stream"`
-	MaxTokens relay.TokenCap `json:"max_tokens"`
+	Model     string
+	Stream    bool
+	MaxTokens int // 0 when absent
+}
+
+// members are what the gateway judges of a Messages (or count_tokens) body,
+// read strictly (api.PeekJSON) so that the Anthropic upstream, reading the
+// client's bytes, and the chat translation, decoding them with
+// encoding/json, see the values the key and the reservation were judged on.
+// Messages has no n: one answer per request.
+var members = []api.Judged{
+	{Name: "model", Kind: api.KindString},
+	{Name: "stream", Kind: api.KindBool},
+	{Name: "max_tokens", Kind: api.KindInt, Min: 1, Max: math.MaxInt32},
+	// The prompt, counted locally (count_tokens, an upstream without
+	// usage) and translated with encoding/json: one plainly named copy.
+	{Name: "messages", Kind: api.KindAny},
+	{Name: "system", Kind: api.KindAny},
+	{Name: "tools", Kind: api.KindAny},
 }
 
 // estimate is the request's cost estimate for the relay's Meter.
 func (r *request) estimate() relay.Estimate {
-	return relay.Estimate{PromptTokens: relay.EstimatePromptTokens(r.body), MaxOutputTokens: int(r.peek.MaxTokens)}
+	return relay.Estimate{PromptTokens: relay.EstimatePromptTokens(r.body), MaxOutputTokens: r.peek.MaxTokens}
 }
 
 // request is an authenticated, parsed inbound request.
@@ -162,26 +177,14 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		h.fail(w, r, err)
 		return nil, false
 	}
-	if err := json.Unmarshal(req.body, &req.peek); err != nil {
-		msg := "The request body is not a valid JSON object: " + err.Error()
-		if syn, ok := errors.AsType[*json.SyntaxError](err); ok {
-			msg = fmt.Sprintf("The request body is not valid JSON: %s (at byte offset %d).", syn.Error(), syn.Offset)
-		}
-		h.fail(w, r, apierror.InvalidRequest(msg, ""))
+	var v [6]api.Peeked
+	if err := api.PeekJSON(req.body, members, v[:]); err != nil {
+		h.fail(w, r, err)
 		return nil, false
 	}
+	req.peek = peek{Model: v[0].Str, Stream: v[1].Bool, MaxTokens: int(v[2].Int)}
 	if req.peek.Model == "" {
 		h.fail(w, r, apierror.InvalidRequest("model: Field required", "model"))
-		return nil, false
-	}
-	// One plain model member, so the value judged is the value sent (see
-	// the OpenAI handlers' singleModel).
-	if n, err := openai.CountMember(req.body, "model"); err == nil && n > 1 {
-		h.fail(w, r, apierror.InvalidRequest("model: appears more than once", "model"))
-		return nil, false
-	}
-	if _, _, ok, _ := openai.FindMember(req.body, "model"); !ok {
-		h.fail(w, r, apierror.InvalidRequest("model: the field name must be written without escape sequences", "model"))
 		return nil, false
 	}
 	if err := key.AllowModel(req.peek.Model); err != nil {

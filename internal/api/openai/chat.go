@@ -1,14 +1,13 @@
 // Package openai serves the OpenAI-shaped /v1 endpoints. A handler knows
-// HTTP: it authenticates, reads the body once, peeks at the few fields that
-// decide routing (model, stream, stream_options), and hands the raw body to
-// the relay. Streaming is decided by the body's stream field, never by the
+// HTTP: it authenticates, reads the body once, reads the few members it
+// judges (model, stream, the output caps, n; see peek.go) strictly, so that
+// they are what the upstream will read, and hands the raw body to the relay. Streaming is decided by the body's stream field, never by the
 // Accept header, as OpenAI does.
 package openai
 
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -49,70 +48,31 @@ func (h *Handler) Mount(rt *api.Router) {
 	h.mountImages(rt)
 }
 
-// chatPeek is the part of a chat body the gateway itself needs. The
-// OpenAI-shaped endpoints share it: each reads the output cap its API names.
-type chatPeek struct {
-	Model         string `json:"model"`
-	Stream        bool   `json:"stream"`
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-	MaxTokens           relay.TokenCap `json:"max_tokens"`            // chat (deprecated there), completions
-	MaxCompletionTokens relay.TokenCap `json:"max_completion_tokens"` // chat
-	MaxOutputTokens     relay.TokenCap `json:"max_output_tokens"`     // responses
-}
-
-// estimate is the request's cost estimate for the relay's Meter.
-func estimate(body []byte, maxOutput relay.TokenCap) relay.Estimate {
-	return relay.Estimate{PromptTokens: relay.EstimatePromptTokens(body), MaxOutputTokens: int(maxOutput)}
+// estimate is the request's cost estimate for the relay's Meter: maxOutput
+// is the output cap of the endpoint's API (0 = none given), choices how
+// many answers the upstream generates (0 = one).
+func estimate(body []byte, maxOutput, choices int) relay.Estimate {
+	return relay.Estimate{PromptTokens: relay.EstimatePromptTokens(body), MaxOutputTokens: maxOutput, Choices: choices}
 }
 
 // ChatCompletions serves POST /v1/chat/completions.
 func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	key, err := h.keys.Authenticate(r, api.ClientIP(ctx))
-	if err != nil {
-		apierror.WriteOpenAI(w, r, err)
+	req, ok := h.begin(w, r, chatMembers)
+	if !ok {
 		return
 	}
-	body, err := api.ReadJSONBody(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	var peek chatPeek
-	if err := json.Unmarshal(body, &peek); err != nil {
-		h.fail(w, r, peekError(err))
-		return
-	}
-	if peek.Model == "" {
-		h.fail(w, r, apierror.InvalidRequest("The model field is required.", "model"))
-		return
-	}
-	if err := singleModel(body); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := key.AllowModel(peek.Model); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	route, err := routeOf(r, key)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+	p := req.peek
 	call := &relay.ChatCall{
-		Route:        route,
-		RequestID:    api.RequestID(ctx),
-		Body:         body,
-		Model:        peek.Model,
-		Stream:       peek.Stream,
-		IncludeUsage: peek.Stream && peek.StreamOptions != nil && peek.StreamOptions.IncludeUsage,
-		// Either cap may be sent; the larger bounds the answer.
-		Estimate: estimate(body, max(peek.MaxTokens, peek.MaxCompletionTokens)),
+		Route:        req.route,
+		RequestID:    api.RequestID(req.ctx),
+		Body:         req.body,
+		Model:        p.Model,
+		Stream:       p.Stream,
+		IncludeUsage: p.Stream && p.IncludeUsage,
+		// Either cap may be sent; the larger bounds each answer.
+		Estimate: estimate(req.body, max(p.MaxTokens, p.MaxCompletionTokens), p.N),
 	}
-	if err := h.relay.Chat(auth.WithKey(ctx, key), w, call); err != nil {
+	if err := h.relay.Chat(req.ctx, w, call); err != nil {
 		h.fail(w, r, err)
 	}
 }
@@ -128,23 +88,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client is gone; nobody reads the answer
 	}
 	apierror.WriteOpenAI(w, r, err)
-}
-
-func peekError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return apierror.InvalidRequest(fmt.Sprintf(
-			"The request body is not valid JSON: %s (at byte offset %d).", syn.Error(), syn.Offset), "")
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return apierror.InvalidRequest("The request body must be a JSON object.", "")
-		}
-		return apierror.InvalidRequest(fmt.Sprintf("Invalid type for %s: expected %s, got %s.",
-			typ.Field, typ.Type, typ.Value), typ.Field)
-	}
-	return apierror.InvalidRequest("The request body is not valid JSON.", "")
 }
 
 // modelList is GET /v1/models.

@@ -17,7 +17,7 @@ var completionAdapters = map[string]relay.ChatAdapter{
 
 // Completions serves POST /v1/completions.
 func (h *Handler) Completions(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r)
+	req, ok := h.begin(w, r, completionsMembers)
 	if !ok {
 		return
 	}
@@ -25,10 +25,12 @@ func (h *Handler) Completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := req.peek
-	call := exchangeCall(req, p.MaxTokens)
+	// best_of answers are generated (n of them returned), each up to
+	// max_tokens.
+	call := exchangeCall(req, p.MaxTokens, max(p.N, p.BestOf))
 	x := &completionsExchange{chatShaped{adapters: completionAdapters, call: relay.ChatCall{
 		RequestID: call.RequestID, Body: req.body, Model: p.Model, Stream: p.Stream,
-		IncludeUsage: p.Stream && p.StreamOptions != nil && p.StreamOptions.IncludeUsage,
+		IncludeUsage: p.Stream && p.IncludeUsage,
 	}}}
 	if err := h.relay.Exchange(req.ctx, w, call, x); err != nil {
 		h.fail(w, r, err)

@@ -22,7 +22,7 @@ func embeddingsAccepts(typ string) bool { return typ == "gemini" || embeddingAda
 
 // Embeddings serves POST /v1/embeddings.
 func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r)
+	req, ok := h.begin(w, r, embeddingsMembers)
 	if !ok {
 		return
 	}
@@ -33,7 +33,7 @@ func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) {
 	if !h.servable(w, r, req.peek.Model, "embeddings", embeddingsAccepts) {
 		return
 	}
-	call := exchangeCall(req, 0) // embeddings produce no output tokens
+	call := exchangeCall(req, 0, 0) // embeddings produce no output tokens
 	x := &embeddingsExchange{chatShaped: chatShaped{adapters: embeddingAdapters, call: relay.ChatCall{
 		RequestID: call.RequestID, Body: req.body, Model: req.peek.Model,
 	}}}

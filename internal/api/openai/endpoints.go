@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"github.com/switchyard/switchyard/internal/api"
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/auth"
-	oaup "github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
 )
@@ -40,8 +38,9 @@ type request struct {
 	route relay.Route
 }
 
-// begin authenticates and reads the body; on failure it has answered.
-func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool) {
+// begin authenticates, reads the body and peeks at the members the
+// endpoint judges; on failure it has answered.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, members []api.Judged) (*request, bool) {
 	ctx := r.Context()
 	key, err := h.keys.Authenticate(r, api.ClientIP(ctx))
 	if err != nil {
@@ -53,16 +52,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		h.fail(w, r, err)
 		return nil, false
 	}
-	var peek chatPeek
-	if err := json.Unmarshal(body, &peek); err != nil {
-		h.fail(w, r, peekError(err))
-		return nil, false
-	}
-	if peek.Model == "" {
-		h.fail(w, r, apierror.InvalidRequest("The model field is required.", "model"))
-		return nil, false
-	}
-	if err := singleModel(body); err != nil {
+	peek, err := peekBody(body, members)
+	if err != nil {
 		h.fail(w, r, err)
 		return nil, false
 	}
@@ -76,25 +67,6 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 		return nil, false
 	}
 	return &request{ctx: auth.WithKey(ctx, key), body: body, peek: peek, route: route}, true
-}
-
-// singleModel refuses a body whose model member is duplicated or written
-// with escapes: the gateway decides (key allowlist, price, route) on the
-// value encoding/json reads, the last, while the byte-level edits that
-// rename the model upstream act on the first plain one. One plain member
-// keeps both the same.
-func singleModel(body []byte) error {
-	n, err := oaup.CountMember(body, "model")
-	if err != nil {
-		return nil // not an object: the decode already said so
-	}
-	if n > 1 {
-		return apierror.InvalidRequest("The model field appears more than once.", "model")
-	}
-	if _, _, ok, _ := oaup.FindMember(body, "model"); !ok {
-		return apierror.InvalidRequest("The model field name must be written without escape sequences.", "model")
-	}
-	return nil
 }
 
 // routeOf is the key's group and any route its admin forces by header.
@@ -177,11 +149,11 @@ var (
 	dataAbort = []byte(`{"error":{"message":"The upstream stream ended unexpectedly.","type":"upstream_error","code":"upstream_error"}}`)
 )
 
-// exchangeCall is the relay's view of r; maxOutput is the output cap of the
-// endpoint's API.
-func exchangeCall(r *request, maxOutput relay.TokenCap) *relay.ExchangeCall {
+// exchangeCall is the relay's view of r; maxOutput and choices are as for
+// estimate.
+func exchangeCall(r *request, maxOutput, choices int) *relay.ExchangeCall {
 	return &relay.ExchangeCall{RequestID: api.RequestID(r.ctx), Model: r.peek.Model, Stream: r.peek.Stream,
-		Route: r.route, Estimate: estimate(r.body, maxOutput)}
+		Route: r.route, Estimate: estimate(r.body, maxOutput, choices)}
 }
 
 // newResponseID is a Responses id for a translated answer.

@@ -46,6 +46,18 @@ func FuzzEndpoints(f *testing.F) {
 		{2, `{"model":"gemini-test","input":[[1,2,3]]}`},
 		{3, `{"model":"gpt-4o-mini","prompt":"Once upon","max_tokens":5}`},
 		{3, `{"model":"gpt-4o-mini","prompt":[1,2,3],"echo":true}`},
+		// Judged members the strict peek refuses (api.PeekJSON): case
+		// variants, duplicates, escaped names, wrong types, choices.
+		{0, `{"model":"claude-test","MODEL":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{0, `{"model":"gpt-4o-mini","max_tokens":5000,"MAX_TOKENS":1,"messages":[{"role":"user","content":"hi"}]}`},
+		{0, `{"model":"gpt-4o-mini","max_tokens":"100000","n":10,"messages":[{"role":"user","content":"hi"}]}`},
+		{0, `{"model":"gpt-4o-mini","max_completion_tokens":100.0,"stream":true,"stream_options":{"include_usage":true,"include_usage":false},"messages":[]}`},
+		{0, `{"model":"gemini-test","n":3,"max_tokens":16,"stream":false,"ſtream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{1, `{"model":"gpt-4o-mini","input":"hi","max_output_tokens":16,"max_output_tokens":99999}`},
+		{1, `{"model":"gpt-4o-mini","input":"hi","Max_Output_Tokens":16,"stream":null}`},
+		{2, `{"mod\u0065l":"gpt-4o-mini","input":"hi"}`},
+		{3, `{"model":"gpt-4o-mini","prompt":"x","max_tokens":16,"n":2,"best_of":4}`},
+		{3, `{"model":"gpt-4o-mini","prompt":"x","best_of":"20","BEST_OF":1,"n":1e2}`},
 	} {
 		f.Add(uint8(seed.path), []byte(seed.body))
 	}

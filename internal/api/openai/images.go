@@ -189,27 +189,40 @@ func (h *Handler) imageKey(w http.ResponseWriter, r *http.Request) (*auth.Key, b
 	return key, true
 }
 
+// imageMembers are the members of a JSON image body the gateway judges
+// (api.PeekJSON): what it reads to allow, route, price and reserve, and the
+// input images it inspects. Their ranges are checked by
+// validateImageFlags, shared with multipart forms.
+var imageMembers = []api.Judged{
+	memberModel,
+	{Name: "prompt", Kind: api.KindString},
+	{Name: "size", Kind: api.KindString},
+	{Name: "quality", Kind: api.KindString},
+	{Name: "response_format", Kind: api.KindString},
+	{Name: "n", Kind: api.KindInt, Min: 0, Max: maxN},
+	{Name: "partial_images", Kind: api.KindInt, Min: 0, Max: maxPartial},
+	memberStream,
+	{Name: "async", Kind: api.KindBool},
+	{Name: "images", Kind: api.KindAny},
+	{Name: "mask", Kind: api.KindAny},
+}
+
 // jsonImageJob reads a JSON generation or edit body.
 func (h *Handler) jsonImageJob(body []byte, kind string) (*imageJob, imageFlags, error) {
+	var v [11]api.Peeked
+	var f imageFlags
+	if err := api.PeekJSON(body, imageMembers, v[:]); err != nil {
+		return nil, f, err
+	}
+	f.Model, f.Prompt, f.hasPrompt = v[0].Str, v[1].Str, v[1].Present()
+	f.Size, f.Quality, f.ResponseFormat = v[2].Str, v[3].Str, v[4].Str
+	f.N, f.PartialImages = int(v[5].Int), int(v[6].Int)
+	f.Stream, f.Async = v[7].Bool, v[8].Bool
+	// The members the gateway does not own go upstream as written; the
+	// peek has made sure no judged member hides among them.
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(body, &members); err != nil {
-		return nil, imageFlags{}, peekError(err)
-	}
-	if err := singleModel(body); err != nil {
-		return nil, imageFlags{}, err
-	}
-	var f imageFlags
-	_, f.hasPrompt = members["prompt"]
-	for _, err := range []error{
-		member(members, "model", &f.Model, "a string"), member(members, "prompt", &f.Prompt, "a string"),
-		member(members, "size", &f.Size, "a string"), member(members, "quality", &f.Quality, "a string"),
-		member(members, "response_format", &f.ResponseFormat, "a string"),
-		member(members, "n", &f.N, "an integer"), member(members, "partial_images", &f.PartialImages, "an integer"),
-		member(members, "stream", &f.Stream, "a boolean"), member(members, "async", &f.Async, "a boolean"),
-	} {
-		if err != nil {
-			return nil, f, err
-		}
+		return nil, f, apierror.InvalidRequest("The request body must be a JSON object.", "")
 	}
 	job := &imageJob{Kind: kind, Body: make(map[string]json.RawMessage, len(members)), PromptBytes: len(f.Prompt)}
 	for k, v := range members {
@@ -223,19 +236,6 @@ func (h *Handler) jsonImageJob(body []byte, kind string) (*imageJob, imageFlags,
 		}
 	}
 	return job, f, nil
-}
-
-// member decodes members[name] into dst; absent or null leaves dst as it
-// is, and a value of another type is a 400 naming the member.
-func member[T any](members map[string]json.RawMessage, name string, dst *T, want string) error {
-	raw, ok := members[name]
-	if !ok || string(raw) == "null" {
-		return nil
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
-		return apierror.InvalidRequest(fmt.Sprintf("Invalid type for %s: expected %s.", name, want), name)
-	}
-	return nil
 }
 
 // checkJSONEditImages checks a JSON edit's images and mask: data: URLs are

@@ -294,6 +294,9 @@ func FuzzImageGenerationJSON(f *testing.F) {
 		`[{"model":"gpt-image-1"}]`,
 		`{"model":"gpt-image-1","prompt":"x","stream":true,"async":true}`,
 		`{"model":"gpt-image-1","prompt":"x","n":1e400}`,
+		`{"model":"gpt-image-1","prompt":"x","size":"256x256","SIZE":"4096x4096","quality":"low","Quality":"high"}`,
+		`{"model":"gpt-image-1","prompt":"x","n":1,"n":10,"N":10,"stream":false,"Stream":true}`,
+		`{"model":"gpt-image-1","prompt":"x","si\u007ae":"256x256","images":[],"IMAGES":[]}`,
 	} {
 		f.Add([]byte(s))
 	}
