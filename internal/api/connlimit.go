@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,21 +180,49 @@ func TooManyConnections() *apierror.Error {
 		RetryAfter: time.Second}
 }
 
+// SignedPaths marks the paths under prefix as carrying their own
+// credential (the signed image links): a request there answered below 400
+// authenticates its connection as a key would, and an over-cap connection
+// may try one. Browsers fetch those links with no key, over keep-alive
+// connections that would otherwise count for as long as they stay open.
+// Call it before serving.
+func (rt *Router) SignedPaths(prefix string) {
+	rt.signed = append(rt.signed, prefix)
+}
+
+func (rt *Router) isSigned(path string) bool {
+	for _, p := range rt.signed {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // guardConn serves a request on an over-cap connection only when it
-// carries a valid key.
+// carries a valid key (or goes to a signed route), and counts a signed
+// route's success as authentication.
 func (rt *Router) guardConn(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lc := connFrom(r.Context())
-		if lc == nil || !lc.overCap || lc.authed.Load() {
+		if lc == nil || lc.authed.Load() {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if rt.opts.KeyValid != nil && rt.opts.KeyValid(r) {
-			lc.authenticate()
-			next.ServeHTTP(w, r)
-			return
+		if lc.overCap {
+			if rt.opts.KeyValid != nil && rt.opts.KeyValid(r) {
+				lc.authenticate()
+			} else if !rt.isSigned(r.URL.Path) {
+				w.Header().Set("Connection", "close")
+				writeError(w, r, TooManyConnections())
+				return
+			}
 		}
-		w.Header().Set("Connection", "close")
-		writeError(w, r, TooManyConnections())
+		next.ServeHTTP(w, r)
+		if !lc.authed.Load() && rt.isSigned(r.URL.Path) {
+			if sw, ok := w.(*statusWriter); ok && sw.status < http.StatusBadRequest {
+				lc.authenticate()
+			}
+		}
 	})
 }

@@ -27,6 +27,15 @@ func limitedServer(t *testing.T, max int, trusted []netip.Prefix) (*httptest.Ser
 		MarkAuthenticated(r.Context())
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	// A signed link: its signature is its credential.
+	rt.Handle("GET /p/{name}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("sig") != "ok" {
+			apierror.WriteOpenAI(w, r, apierror.LinkInvalid())
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	rt.SignedPaths("/p/")
 	l := NewConnLimiter(max, trusted)
 	srv := httptest.NewUnstartedServer(rt.Handler())
 	srv.Listener = l.Listener(srv.Listener)
@@ -64,6 +73,20 @@ func post(t *testing.T, c net.Conn, rd *bufio.Reader, key string) (int, bool) {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode, resp.Close
+}
+
+func get(t *testing.T, c net.Conn, rd *bufio.Reader, path string) int {
+	t.Helper()
+	if _, err := c.Write([]byte("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 func waitCount(t *testing.T, l *ConnLimiter, want int) {
@@ -109,6 +132,31 @@ func TestConnLimiterCounts(t *testing.T) {
 	waitCount(t, l, 0) // c2 gone
 	_ = c1.Close()
 	waitCount(t, l, 0) // c1 was released once only
+
+	// Signed links: a connection that fetched one stops counting, and an
+	// over-cap connection may fetch one.
+	s1 := dialRaw(t, srv)
+	waitCount(t, l, 1)
+	rs1 := bufio.NewReader(s1)
+	if status := get(t, s1, rs1, "/p/a?sig=bad"); status != http.StatusForbidden {
+		t.Fatalf("bad signature: %d", status)
+	}
+	waitCount(t, l, 1) // a failed link proves nothing
+	if status := get(t, s1, rs1, "/p/a?sig=ok"); status != http.StatusOK {
+		t.Fatalf("signed link: %d", status)
+	}
+	waitCount(t, l, 0)
+	dialRaw(t, srv)
+	dialRaw(t, srv)
+	waitCount(t, l, 2)
+	s2 := dialRaw(t, srv) // over the cap
+	rs2 := bufio.NewReader(s2)
+	if status := get(t, s2, rs2, "/p/b?sig=ok"); status != http.StatusOK {
+		t.Fatalf("signed link over the cap: %d", status)
+	}
+	if status := get(t, s2, rs2, "/healthz"); status != http.StatusOK {
+		t.Fatalf("the same connection, now authenticated: %d", status)
+	}
 
 	proxied, pl := limitedServer(t, 1, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	dialRaw(t, proxied)

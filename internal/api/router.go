@@ -76,6 +76,7 @@ type Router struct {
 	draining atomic.Bool
 	handler  http.Handler
 	once     sync.Once
+	signed   []string // SignedPaths prefixes
 }
 
 // New builds a Router with /healthz, /readyz, /metrics (when Metrics is set)

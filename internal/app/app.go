@@ -292,6 +292,7 @@ func (a *App) mountRelay(ctx context.Context) error {
 		return err
 	}
 	oh.Mount(a.router)
+	a.router.SignedPaths(images.PathPrefix)
 	anthropicapi.New(a.log, gate, rl).Mount(a.router)
 	return nil
 }
