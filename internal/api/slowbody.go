@@ -30,6 +30,9 @@ type BodyTimeouts struct {
 // errBodyTooSlow is what a body read returns once the client fell behind.
 var errBodyTooSlow = fmt.Errorf("request body arrived too slowly: %w", os.ErrDeadlineExceeded)
 
+// drainGrace bounds the wait for the rest of a body nobody will read.
+const drainGrace = 500 * time.Millisecond
+
 // aLongTimeAgo is a read deadline that fails every read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -144,13 +147,23 @@ func (rt *Router) clockBody(next http.Handler) http.Handler {
 			writeError(w, r, BodyTooSlow())
 		}
 		// An answer that closes the connection before the body was read
-		// (statusWriter.WriteHeader): net/http still reads the rest of
-		// the body when it closes it, so fail that read at once.
+		// (statusWriter.WriteHeader, a body over its limit): net/http
+		// still drains up to 256 KiB of the body before it closes, which
+		// lets a fast client finish sending and read the answer instead of
+		// meeting a reset. Give that drain drainGrace, not a full idle
+		// timeout, so a client that stalls is let go promptly.
 		if !c.done.Load() && w.Header().Get("Connection") == "close" {
 			if c.rc == nil {
 				c.rc = http.NewResponseController(w)
 			}
-			_ = c.rc.SetReadDeadline(aLongTimeAgo)
+			now := time.Now()
+			dl := now.Add(drainGrace)
+			if c.t.Idle > 0 {
+				if d := c.deadline(now); d.Before(dl) {
+					dl = d
+				}
+			}
+			_ = c.rc.SetReadDeadline(dl)
 		}
 	})
 }
