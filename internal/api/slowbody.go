@@ -43,7 +43,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // net/http wait for the rest (see statusWriter.WriteHeader).
 type bodyClock struct {
 	src      io.ReadCloser
-	rc       *http.ResponseController
+	rc       http.ResponseController // a value: no allocation per request
 	t        BodyTimeouts
 	start    time.Time
 	read     int64
@@ -133,8 +133,8 @@ func (rt *Router) clockBody(next http.Handler) http.Handler {
 		}
 		c := &st.body
 		c.src, c.t, c.start = r.Body, rt.opts.Body, time.Now()
+		c.rc = *http.NewResponseController(w)
 		if c.t.Idle > 0 {
-			c.rc = http.NewResponseController(w)
 			// Also bounds a body nobody reads: the handler may answer
 			// without reading it, and net/http then discards the rest.
 			_ = c.rc.SetReadDeadline(c.deadline(c.start))
@@ -153,9 +153,6 @@ func (rt *Router) clockBody(next http.Handler) http.Handler {
 		// meeting a reset. Give that drain drainGrace, not a full idle
 		// timeout, so a client that stalls is let go promptly.
 		if !c.done.Load() && w.Header().Get("Connection") == "close" {
-			if c.rc == nil {
-				c.rc = http.NewResponseController(w)
-			}
 			now := time.Now()
 			dl := now.Add(drainGrace)
 			if c.t.Idle > 0 {
