@@ -151,6 +151,21 @@ func TestSlowRequestBodies(t *testing.T) {
 		}
 	})
 
+	t.Run("stalled multipart image edit with a key", func(t *testing.T) {
+		rc := n.dial(t)
+		rc.head("/v1/images/edits", userKey, "multipart/form-data; boundary=xyz", 100000)
+		rc.write("--xyz\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na cat\r\n--xyz\r\n")
+		status, took := rc.closedWithin(longest)
+		// The form reader names its own error; either way the client
+		// hears why and the connection goes.
+		if status != http.StatusRequestTimeout && status != http.StatusBadRequest {
+			t.Errorf("status %d, want 408 or 400", status)
+		}
+		if took < 900*time.Millisecond {
+			t.Errorf("cut after %v, before body_idle_timeout", took)
+		}
+	})
+
 	t.Run("trickle below the minimum rate", func(t *testing.T) {
 		// 50 bytes every 250 ms is 200 B/s: never idle for a second, but
 		// behind 1000 B/s once the one-second grace is spent.
