@@ -34,6 +34,9 @@ const OverCapGrace = 2 * time.Second
 type ConnLimiter struct {
 	max     int
 	trusted []netip.Prefix
+	// OverCap, when set, is called for each connection accepted over the
+	// cap (a metric).
+	OverCap func()
 	mu      sync.Mutex
 	open    map[netip.Addr]int
 }
@@ -97,6 +100,9 @@ func (ln *limitedListener) Accept() (net.Conn, error) {
 	}
 	lc := &limitedConn{Conn: c, l: ln.l, ip: ip}
 	if !ln.l.admit(ip) {
+		if ln.l.OverCap != nil {
+			ln.l.OverCap()
+		}
 		lc.overCap = true
 		lc.graceEnd = time.Now().Add(OverCapGrace)
 		_ = c.SetReadDeadline(lc.graceEnd)

@@ -77,6 +77,7 @@ type Router struct {
 	handler  http.Handler
 	once     sync.Once
 	signed   []string // SignedPaths prefixes
+	bodyCut  func()   // counts a body timeout
 }
 
 // New builds a Router with /healthz, /readyz, /metrics (when Metrics is set)
@@ -86,6 +87,7 @@ func New(opts Options) *Router {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rt := &Router{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	rt.bodyCut = func() { opts.Metrics.ClientCut(metrics.CutBodyTimeout) }
 	rt.Handle("GET /healthz", http.HandlerFunc(rt.healthz))
 	rt.Handle("GET /readyz", http.HandlerFunc(rt.readyz))
 	if opts.Metrics != nil && !opts.MetricsElsewhere {

@@ -49,6 +49,7 @@ type bodyClock struct {
 	read     int64
 	done     atomic.Bool // saw EOF
 	timedOut atomic.Bool
+	onCut    func() // counts a cut client once
 }
 
 // deadline is when the next read must have returned.
@@ -102,7 +103,9 @@ func (c *bodyClock) Read(p []byte) (int, error) {
 // expire gives up on the body: every later read of the connection fails at
 // once, so net/http does not wait for the rest either.
 func (c *bodyClock) expire() error {
-	c.timedOut.Store(true)
+	if !c.timedOut.Swap(true) && c.onCut != nil {
+		c.onCut()
+	}
 	_ = c.rc.SetReadDeadline(aLongTimeAgo)
 	return errBodyTooSlow
 }
@@ -132,7 +135,7 @@ func (rt *Router) clockBody(next http.Handler) http.Handler {
 			return
 		}
 		c := &st.body
-		c.src, c.t, c.start = r.Body, rt.opts.Body, time.Now()
+		c.src, c.t, c.start, c.onCut = r.Body, rt.opts.Body, time.Now(), rt.bodyCut
 		c.rc = *http.NewResponseController(w)
 		if c.t.Idle > 0 {
 			// Also bounds a body nobody reads: the handler may answer

@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		MetricsElsewhere: cfg.Metrics.Listen != "",
 	})
 	a.conns = api.NewConnLimiter(cfg.Server.UnauthenticatedConnsPerIP, trusted)
+	a.conns.OverCap = func() { a.metrics.ClientCut(metrics.CutOverCap) }
 	if err = a.mountRelay(ctx); err != nil {
 		return a, err
 	}

@@ -74,6 +74,30 @@ func (rc *rawConn) closedWithin(limit time.Duration) (int, time.Duration) {
 	return status, took
 }
 
+// clientsCut reads switchyard_http_clients_cut_total for reason from
+// /metrics (served to loopback clients).
+func (n *node) clientsCut(reason string) int {
+	n.t.Helper()
+	resp, err := n.client.Get("http://" + n.app.Addr() + "/metrics")
+	if err != nil {
+		n.t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	prefix := `switchyard_http_clients_cut_total{reason="` + reason + `"} `
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			var x int
+			if _, err := fmt.Sscan(v, &x); err != nil {
+				n.t.Fatalf("metrics line %q: %v", line, err)
+			}
+			return x
+		}
+	}
+	n.t.Fatalf("no %s in /metrics (status %d)", prefix, resp.StatusCode)
+	return 0
+}
+
 // chatBody is a valid chat request of about size bytes.
 func chatBody(size int) []byte {
 	b, _ := json.Marshal(map[string]any{"model": model, "max_tokens": 10,
@@ -249,6 +273,10 @@ func TestSlowRequestBodies(t *testing.T) {
 			t.Errorf("second request: status %d", resp.StatusCode)
 		}
 	})
+	// The stall, the multipart stall, the trickle and the long upload.
+	if got := n.clientsCut("body_timeout"); got != 4 {
+		t.Errorf("clients cut for body_timeout: %d, want 4", got)
+	}
 	n.settle(1) // the steady upload only: no cut request reached the relay
 	n.audit()
 }
@@ -335,6 +363,11 @@ func TestUnauthenticatedConnectionCap(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+	// The hanging one, the refused one and the one with a key, and any
+	// tried before the server noticed the hanging ones close.
+	if got := n.clientsCut("over_cap"); got < 3 {
+		t.Errorf("connections over the cap: %d, want at least 3", got)
+	}
 	n.settle(2)
 	n.audit()
 }
