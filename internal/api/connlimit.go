@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -129,6 +130,15 @@ func (c *limitedConn) SetReadDeadline(t time.Time) error {
 		t = c.graceEnd
 	}
 	return c.Conn.SetReadDeadline(t)
+}
+
+// ReadFrom keeps sendfile for file answers (net/http looks for it on the
+// connection).
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(c.Conn, r)
 }
 
 func (c *limitedConn) Close() error {

@@ -112,7 +112,7 @@ func (c *bodyClock) expire() error {
 
 func (c *bodyClock) Close() error { return c.src.Close() }
 
-// unread reports whether the request had a body that was not read to its
+// bodyUnread reports whether the request had a body that was not read to its
 // end.
 func (st *reqState) bodyUnread() bool {
 	return st.body.src != nil && !st.body.done.Load()
@@ -155,7 +155,7 @@ func (rt *Router) clockBody(next http.Handler) http.Handler {
 		// lets a fast client finish sending and read the answer instead of
 		// meeting a reset. Give that drain drainGrace, not a full idle
 		// timeout, so a client that stalls is let go promptly.
-		if !c.done.Load() && w.Header().Get("Connection") == "close" {
+		if !c.done.Load() && !c.timedOut.Load() && w.Header().Get("Connection") == "close" {
 			now := time.Now()
 			dl := now.Add(drainGrace)
 			if c.t.Idle > 0 {
