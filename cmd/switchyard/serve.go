@@ -127,7 +127,8 @@ func serveCommand() command {
 		summary: "run the gateway",
 		about: `Runs the gateway: opens (and migrates) the database, connects Redis when
 configured, loads the secret key (generating one under the data dir on a
-first single-node start), and serves the API, /healthz, /readyz and /metrics.
+first single-node start), and serves the API, /healthz, /readyz and /metrics
+(to loopback clients unless metrics.token or metrics.listen is set).
 Without any configuration it listens on 127.0.0.1:8080 with SQLite under
 ./data. Settings come from the file, then SWITCHYARD_* environment variables,
 then these flags. On SIGINT or SIGTERM it stops accepting connections, lets

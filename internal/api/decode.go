@@ -68,6 +68,9 @@ func decodeError(err error, dec *json.Decoder) error {
 		return apierror.InvalidRequest(fmt.Sprintf(
 			"The request body is truncated JSON (ended at byte offset %d).", dec.InputOffset()), "")
 	}
+	if errors.Is(err, errBodyTooSlow) {
+		return fmt.Errorf("%w: %w", BodyTooSlow(), err)
+	}
 	// A read error: the client went away or sent a broken chunked body. Keep
 	// the cause in the chain for the caller's log; the client sees only 400.
 	return fmt.Errorf("%w: %w", apierror.InvalidRequest("Could not read the request body.", ""), err)
@@ -96,6 +99,9 @@ func ReadJSONBody(r *http.Request) ([]byte, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, apierror.RequestTooLarge(mbe.Limit)
+		}
+		if errors.Is(err, errBodyTooSlow) {
+			return nil, fmt.Errorf("%w: %w", BodyTooSlow(), err)
 		}
 		return nil, fmt.Errorf("%w: %w", apierror.InvalidRequest("Could not read the request body.", ""), err)
 	}

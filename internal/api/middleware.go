@@ -31,6 +31,7 @@ type reqState struct {
 	route    string
 	mu       sync.Mutex
 	attrs    []slog.Attr // added by handlers for the access log line
+	body     bodyClock   // the request body, when there is one (clockBody)
 }
 
 // Annotate adds attributes to the request's access log line (the relay's
@@ -108,6 +109,7 @@ func (rt *Router) requestID(next http.Handler) http.Handler {
 // so streaming handlers (and http.ResponseController) reach the real writer.
 type statusWriter struct {
 	http.ResponseWriter
+	st     *reqState
 	status int
 	bytes  int64
 }
@@ -115,6 +117,13 @@ type statusWriter struct {
 func (sw *statusWriter) WriteHeader(code int) {
 	if sw.status == 0 && code >= 200 {
 		sw.status = code
+		// An error answered before the body was read (a 401 from the
+		// header check, a 404): net/http would otherwise read and discard
+		// up to 256 KiB of the rest before the next request, waiting on a
+		// client that may never send it. Closing is cheaper and safe.
+		if code >= 400 && sw.st != nil && sw.st.bodyUnread() {
+			sw.Header().Set("Connection", "close")
+		}
 	}
 	sw.ResponseWriter.WriteHeader(code)
 }
@@ -146,8 +155,8 @@ var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": 
 func (rt *Router) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
 		st := stateFrom(r.Context())
+		sw := &statusWriter{ResponseWriter: w, st: st}
 		if rt.opts.Metrics != nil {
 			rt.opts.Metrics.RequestStarted()
 		}

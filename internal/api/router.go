@@ -4,7 +4,8 @@
 //
 // The chain, outermost first:
 //
-//	request id → access log + metrics → panic recovery → body limit → mux
+//	request id → access log + metrics → unauthenticated connection cap →
+//	panic recovery → body deadlines → body limit → mux
 //
 // Access log and metrics share one layer because they need the same facts
 // (status, bytes, route, duration); recovery sits inside them so that a
@@ -54,6 +55,17 @@ type Options struct {
 	MaxUploadBytes int64 // multipart/form-data bodies
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Body bounds how slowly a request body may arrive.
+	Body BodyTimeouts
+	// KeyValid reports whether a request carries a valid API key, without
+	// spending any of its limits. A connection over the per-address cap of
+	// unauthenticated connections (ConnLimiter) is served only when it does.
+	KeyValid func(r *http.Request) bool
+	// MetricsToken, when set, is required as a bearer token on /metrics.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off this router: it is served by
+	// MetricsHandler on a listener of its own.
+	MetricsElsewhere bool
 }
 
 // Router is the root handler under construction.
@@ -64,6 +76,8 @@ type Router struct {
 	draining atomic.Bool
 	handler  http.Handler
 	once     sync.Once
+	signed   []string // SignedPaths prefixes
+	bodyCut  func()   // counts a body timeout
 }
 
 // New builds a Router with /healthz, /readyz, /metrics (when Metrics is set)
@@ -73,10 +87,11 @@ func New(opts Options) *Router {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rt := &Router{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	rt.bodyCut = func() { opts.Metrics.ClientCut(metrics.CutBodyTimeout) }
 	rt.Handle("GET /healthz", http.HandlerFunc(rt.healthz))
 	rt.Handle("GET /readyz", http.HandlerFunc(rt.readyz))
-	if opts.Metrics != nil {
-		rt.Handle("GET /metrics", opts.Metrics.Handler())
+	if opts.Metrics != nil && !opts.MetricsElsewhere {
+		rt.Handle("GET /metrics", rt.guardMetrics(opts.Metrics.Handler(), true))
 	}
 	rt.Handle("/", http.HandlerFunc(rt.notFound))
 	return rt
@@ -101,7 +116,9 @@ func (rt *Router) Handler() http.Handler {
 		var h http.Handler = rt.mux
 		h = asteriskForm(h)
 		h = rt.limitBody(h)
+		h = rt.clockBody(h)
 		h = rt.recoverPanic(h)
+		h = rt.guardConn(h)
 		h = rt.observe(h)
 		h = rt.requestID(h)
 		rt.handler = h

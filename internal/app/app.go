@@ -17,6 +17,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -72,11 +73,14 @@ type App struct {
 	storage      *Storage
 	now          func() time.Time
 	srv          *http.Server
+	metricsSrv   *http.Server // nil unless metrics.listen is set
+	conns        *api.ConnLimiter
 
-	ready     chan struct{} // closed once Run is listening
-	addr      string        // bound address, set before ready is closed
-	closeOnce sync.Once
-	closeErr  error
+	ready       chan struct{} // closed once Run is listening
+	addr        string        // bound address, set before ready is closed
+	metricsAddr string        // bound metrics.listen address, "" when none
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // New builds a node. Its error is fit for the operator: it names what failed
@@ -138,22 +142,66 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
 		MaxUploadBytes: cfg.Server.MaxUploadBytes,
 		TrustedProxies: trusted,
+		Body: api.BodyTimeouts{Idle: cfg.Server.BodyIdleTimeout, MinRate: cfg.Server.BodyMinRate,
+			Total: cfg.Server.BodyTimeout},
+		// a.keys is loaded later, in mountRelay; requests come after.
+		KeyValid:         func(r *http.Request) bool { return a.keyValid(r) },
+		MetricsToken:     cfg.Metrics.Token.Value(),
+		MetricsElsewhere: cfg.Metrics.Listen != "",
 	})
+	a.conns = api.NewConnLimiter(cfg.Server.UnauthenticatedConnsPerIP, trusted)
+	a.conns.OverCap = func() { a.metrics.ClientCut(metrics.CutOverCap) }
 	if err = a.mountRelay(ctx); err != nil {
 		return a, err
 	}
+	errLog := slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)
 	a.srv = &http.Server{
 		Handler:           a.router.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		// No ReadTimeout or WriteTimeout: they bound the whole request and
 		// response, and would cut a legitimate chat stream or a large upload
-		// after a fixed time. Slow clients are bounded by ReadHeaderTimeout
-		// and the body limits; streams by the upstream idle timeouts.
+		// after a fixed time. Slow clients are bounded by ReadHeaderTimeout,
+		// the body deadlines (server.body_*) and the cap on unauthenticated
+		// connections; streams by the upstream idle timeouts.
 		MaxHeaderBytes: 1 << 20,
-		ErrorLog:       slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		ConnContext:    api.ConnContext,
+		ErrorLog:       errLog,
+	}
+	if cfg.Metrics.Listen != "" {
+		a.metricsSrv = &http.Server{
+			Handler:           a.router.MetricsHandler(),
+			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+			ReadTimeout:       30 * time.Second, // a scrape has no body
+			IdleTimeout:       cfg.Server.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          errLog,
+		}
 	}
 	return a, nil
+}
+
+// keyValid reports whether r carries a valid key, spending none of its
+// limits (the over-cap connection check, api.Options.KeyValid).
+func (a *App) keyValid(r *http.Request) bool {
+	if a.keys == nil {
+		return false
+	}
+	_, err := a.keys.Authenticate(r, api.ClientIP(r.Context()))
+	return err == nil
+}
+
+// markingKeys tells the connection cap that a request presented a valid
+// key. It sits under the rate limits: a valid key over its rpm still
+// identified its client.
+type markingKeys struct{ keys limit.Authenticator }
+
+func (m markingKeys) Authenticate(r *http.Request, clientIP netip.Addr) (*auth.Key, error) {
+	k, err := m.keys.Authenticate(r, clientIP)
+	if err == nil {
+		api.MarkAuthenticated(r.Context())
+	}
+	return k, err
 }
 
 // mountRelay builds the key directory over the stored users and keys (the
@@ -175,7 +223,7 @@ func (a *App) mountRelay(ctx context.Context) error {
 	if a.redis != nil {
 		lim = limit.NewRedis(a.redis, a.cfg.Redis.Prefix+"limit:")
 	}
-	gate := limit.NewGate(keys, lim, a.now, a.log)
+	gate := limit.NewGate(markingKeys{keys}, lim, a.now, a.log)
 	rm, err := relay.NewMetrics(a.metrics.Registry())
 	if err != nil {
 		return fmt.Errorf("register relay metrics: %w", err)
@@ -245,6 +293,7 @@ func (a *App) mountRelay(ctx context.Context) error {
 		return err
 	}
 	oh.Mount(a.router)
+	a.router.SignedPaths(images.PathPrefix)
 	anthropicapi.New(a.log, gate, rl).Mount(a.router)
 	return nil
 }
@@ -303,6 +352,17 @@ func (a *App) Redis() *redis.Client { return a.redis }
 // Keyring is the node's secret keyring.
 func (a *App) Keyring() *secret.Keyring { return a.keyring }
 
+// MetricsAddr is the bound metrics.listen address once Run is listening,
+// "" when /metrics has no listener of its own.
+func (a *App) MetricsAddr() string {
+	select {
+	case <-a.ready:
+		return a.metricsAddr
+	default:
+		return ""
+	}
+}
+
 // Ready is closed once Run is listening; Addr is valid from then on.
 func (a *App) Ready() <-chan struct{} { return a.ready }
 
@@ -329,9 +389,17 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Server.Listen, err)
 	}
+	var mln net.Listener
+	if a.metricsSrv != nil {
+		if mln, err = lc.Listen(ctx, "tcp", a.cfg.Metrics.Listen); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen for /metrics on %s: %w", a.cfg.Metrics.Listen, err)
+		}
+		a.metricsAddr = mln.Addr().String()
+	}
 	a.addr = ln.Addr().String()
 	close(a.ready)
-	a.log.Info("listening", "addr", a.addr, "database", string(a.db.Dialect()), "redis", a.redis != nil)
+	a.log.Info("listening", "addr", a.addr, "metrics", a.metricsAddr, "database", string(a.db.Dialect()), "redis", a.redis != nil)
 
 	a.pool.Start(ctx)
 	a.keys.Start(ctx)
@@ -341,7 +409,15 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	served := make(chan error, 1)
-	go func() { served <- a.srv.Serve(ln) }()
+	go func() { served <- a.srv.Serve(a.conns.Listener(ln)) }()
+	if a.metricsSrv != nil {
+		go func() {
+			if err := a.metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("serve /metrics", "addr", a.metricsAddr, "error", err.Error())
+			}
+		}()
+		defer a.metricsSrv.Close() // scrapes need no grace
+	}
 
 	select {
 	case err := <-served:

@@ -119,7 +119,9 @@ func TestLoadFullExample(t *testing.T) {
 	}{
 		{"server", c.Server, Server{Listen: "127.0.0.1:8080", PublicURL: "http://127.0.0.1:8080", DataDir: "./data",
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 30 * time.Second,
-			MaxBodyBytes: 32 << 20, MaxUploadBytes: 64 << 20}},
+			MaxBodyBytes: 32 << 20, MaxUploadBytes: 64 << 20, BodyIdleTimeout: 10 * time.Second, BodyMinRate: 500,
+			BodyTimeout: 10 * time.Minute, UnauthenticatedConnsPerIP: 64}},
+		{"metrics", c.Metrics, Metrics{}},
 		{"database.url", c.Database.URL.Value(), "sqlite://./data/switchyard.db"},
 		{"redis.url", c.Redis.URL.Value(), ""},
 		{"secret_key", c.SecretKey.Value(), testSecretKey},

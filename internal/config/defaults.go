@@ -35,6 +35,11 @@ func base() *Config {
 			ShutdownTimeout:   30 * time.Second,
 			MaxBodyBytes:      32 << 20,
 			MaxUploadBytes:    64 << 20,
+
+			BodyIdleTimeout:           10 * time.Second,
+			BodyMinRate:               500,
+			BodyTimeout:               10 * time.Minute,
+			UnauthenticatedConnsPerIP: 64,
 		},
 		Log:   Log{Level: "info", Format: "text"},
 		Redis: Redis{Prefix: "sy:"},

@@ -21,6 +21,7 @@ type Config struct {
 	Billing   Billing          `yaml:"billing"`
 	Pricing   map[string]Price `yaml:"pricing"`
 	Images    Images           `yaml:"images"`
+	Metrics   Metrics          `yaml:"metrics"`
 }
 
 // Secret is a string that never prints: fmt, slog and error messages show
@@ -39,6 +40,27 @@ type Server struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`      // JSON bodies, default 32 MiB
 	MaxUploadBytes    int64         `yaml:"max_upload_bytes"`    // multipart bodies, default 64 MiB
 	TrustedProxies    []string      `yaml:"trusted_proxies"`     // CIDRs whose X-Forwarded-For is believed
+
+	// A request body must keep coming: BodyIdleTimeout is the longest wait
+	// for its next bytes, BodyMinRate (bytes/s, after a grace of one
+	// BodyIdleTimeout) the slowest average accepted, BodyTimeout the whole
+	// read. Unbounded, a client that declares a body and then sends nothing
+	// would hold its connection forever.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"` // default 10s
+	BodyMinRate     int64         `yaml:"body_min_rate"`     // bytes per second, default 500; 0 = none
+	BodyTimeout     time.Duration `yaml:"body_timeout"`      // default 10m; 0 = none
+
+	// UnauthenticatedConnsPerIP caps the connections one peer address may
+	// hold open before any of them presented a valid API key; 0 = no cap.
+	UnauthenticatedConnsPerIP int `yaml:"unauthenticated_conns_per_ip"` // default 64
+}
+
+// Metrics says where and to whom /metrics is served. With neither set it is
+// served on the main listener to loopback clients only: the series name
+// channels and models.
+type Metrics struct {
+	Listen string `yaml:"listen"` // a separate host:port for /metrics; it then leaves the main listener
+	Token  Secret `yaml:"token"`  // when set, a scrape must send Authorization: Bearer <token>
 }
 
 // Log selects the slog handler.

@@ -105,6 +105,7 @@ func (c *Config) validate() Errors {
 	v.billing(c.Billing)
 	v.pricing(c.Pricing)
 	v.images(c.Images)
+	v.metrics(c.Metrics, c.Server.Listen)
 	return v.errs
 }
 
@@ -134,6 +135,27 @@ func (v *validator) server(s Server) {
 	}
 	for i, p := range s.TrustedProxies {
 		v.ipOrCIDR(fmt.Sprintf("server.trusted_proxies[%d]", i), p)
+	}
+	v.positiveDuration("server.body_idle_timeout", s.BodyIdleTimeout)
+	if s.BodyMinRate < 0 {
+		v.add("server.body_min_rate", "must be ≥ 0 bytes per second (0: no minimum; default 500)")
+	}
+	v.nonNegativeDuration("server.body_timeout", s.BodyTimeout)
+	if s.UnauthenticatedConnsPerIP < 0 {
+		v.add("server.unauthenticated_conns_per_ip", "must be ≥ 0 (0: no cap; default 64)")
+	}
+}
+
+func (v *validator) metrics(m Metrics, serverListen string) {
+	if m.Listen != "" {
+		if problem := checkListen(m.Listen); problem != "" {
+			v.add("metrics.listen", "%s", problem)
+		} else if m.Listen == serverListen {
+			v.add("metrics.listen", "%q is server.listen; give /metrics its own port, or leave metrics.listen empty", m.Listen)
+		}
+	}
+	if m.Token != "" && len(m.Token) < 16 {
+		v.add("metrics.token", "must be at least 16 characters; a short token can be guessed")
 	}
 }
 

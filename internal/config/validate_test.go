@@ -34,6 +34,20 @@ func TestBadConfigs(t *testing.T) {
 		phrase   string // part of its message
 		others   bool   // other errors may accompany it
 	}{
+		{name: "zero body idle timeout", doc: "server: {body_idle_timeout: 0s}\n",
+			path: "server.body_idle_timeout", phrase: "greater than 0"},
+		{name: "negative body min rate", doc: "server: {body_min_rate: -1}\n",
+			path: "server.body_min_rate", phrase: "must be ≥ 0"},
+		{name: "negative body timeout", doc: "server: {body_timeout: -1s}\n",
+			path: "server.body_timeout", phrase: "must not be negative"},
+		{name: "negative unauthenticated cap", doc: "server: {unauthenticated_conns_per_ip: -1}\n",
+			path: "server.unauthenticated_conns_per_ip", phrase: "must be ≥ 0"},
+		{name: "bad metrics listen", doc: "metrics: {listen: localhost}\n",
+			path: "metrics.listen", phrase: "is not host:port"},
+		{name: "metrics listen on the api port", doc: "server: {listen: 127.0.0.1:8080}\nmetrics: {listen: 127.0.0.1:8080}\n",
+			path: "metrics.listen", phrase: "is server.listen"},
+		{name: "short metrics token", doc: "metrics: {token: abc}\n",
+			path: "metrics.token", phrase: "at least 16 characters"},
 		{name: "image response format", doc: "images: {response_format: png}\n",
 			path: "images.response_format", phrase: `"png" is not one of "", "url", "b64_json"`},
 		{name: "zero image workers", doc: "images: {workers: 0}\n",

@@ -26,6 +26,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	slow     *prometheus.CounterVec
 }
 
 // New builds a registry with the Go runtime and process collectors and the
@@ -49,13 +50,34 @@ func New() *Metrics {
 			Name: "switchyard_http_requests_in_flight",
 			Help: "HTTP requests being served now.",
 		}),
+		slow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_http_clients_cut_total",
+			Help: "Clients let go for being slow or unauthenticated, by reason: body_timeout (a request body fell " +
+				"behind), over_cap (a connection beyond its address's cap of unauthenticated connections).",
+		}, []string{"reason"}),
 	}
+	m.slow.WithLabelValues(CutBodyTimeout)
+	m.slow.WithLabelValues(CutOverCap)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.inFlight,
+		m.requests, m.duration, m.inFlight, m.slow,
 	)
 	return m
+}
+
+// Reasons for ClientCut.
+const (
+	CutBodyTimeout = "body_timeout"
+	CutOverCap     = "over_cap"
+)
+
+// ClientCut counts a client let go for reason (CutBodyTimeout, CutOverCap),
+// so an operator sees a slow-client attack, or limits set too tight.
+func (m *Metrics) ClientCut(reason string) {
+	if m != nil {
+		m.slow.WithLabelValues(reason).Inc()
+	}
 }
 
 // Registry is where other packages (relay, pool, billing) register their own

@@ -75,3 +75,22 @@ func TestRegistriesAreIndependent(t *testing.T) {
 		t.Fatal("duplicate registration accepted")
 	}
 }
+
+func TestClientCutSeries(t *testing.T) {
+	m := New()
+	out := scrape(t, m)
+	// Both reasons exist from the start, so a rate() has a zero to begin at.
+	for _, want := range []string{`switchyard_http_clients_cut_total{reason="body_timeout"} 0`,
+		`switchyard_http_clients_cut_total{reason="over_cap"} 0`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	m.ClientCut(CutOverCap)
+	m.ClientCut(CutOverCap)
+	var nilM *Metrics
+	nilM.ClientCut(CutBodyTimeout) // no registry: a no-op
+	if out := scrape(t, m); !strings.Contains(out, `switchyard_http_clients_cut_total{reason="over_cap"} 2`) {
+		t.Errorf("over_cap not counted:\n%s", out)
+	}
+}
