@@ -1,36 +1,17 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/switchyard/switchyard/internal/relay"
+	"github.com/switchyard/switchyard/internal/testenv"
 )
-
-// lockedBuffer is a log destination safe for the relay's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestUpstream4xxIsScrubbed: an upstream 400 that quotes the gateway's key,
 // its own address and internal host names reaches the client with its
@@ -38,7 +19,7 @@ func (l *lockedBuffer) String() string {
 // (passthrough and translated, chat and Messages, stream or not); the log
 // keeps the original, marked upstream_message, under the request id.
 func TestUpstream4xxIsScrubbed(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.Output
 	g := startMeterGateway(t, nil, func(o *relay.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	})
@@ -131,7 +112,7 @@ func TestUpstream4xxIsScrubbed(t *testing.T) {
 // message is cleaned like a 4xx answer's. (Messages passthrough answers
 // with its own error event instead; checked for leaks all the same.)
 func TestUpstreamStreamErrorIsScrubbed(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.Output
 	g := startMeterGateway(t, nil, func(o *relay.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	})

@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/switchyard/switchyard/internal/relay"
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // A hosted tool dropped for a translated channel is both told to the client
 // (X-Switchyard-Warning) and logged with the request id and channel.
 func TestWarningsHeaderAndLog(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.Output
 	g := startMeterGateway(t, nil, func(o *relay.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	})
