@@ -495,6 +495,17 @@ func TestOpenAIErrors(t *testing.T) {
 					t.Errorf("chat: status %d type %q code %q message %q, want 400 invalid_request_error (%s)",
 						e.StatusCode, e.Type, e.Code, e.Message, e.RawJSON())
 				}
+				// A stream refused before its first byte is the same
+				// typed error, from the stream's Err.
+				stream := c.Chat.Completions.NewStreaming(testContext(t), chat(ct.chat, "bad stream [[mock status=400]]"))
+				for stream.Next() {
+					t.Fatalf("chunk %s from a refused stream", stream.Current().RawJSON())
+				}
+				e = asOpenAIError(t, stream.Err())
+				if e.StatusCode != http.StatusBadRequest || e.Type != "invalid_request_error" {
+					t.Errorf("chat stream: status %d type %q code %q, want 400 invalid_request_error (%s)",
+						e.StatusCode, e.Type, e.Code, e.RawJSON())
+				}
 				_, err = c.Responses.New(testContext(t), responses.ResponseNewParams{Model: ct.chat,
 					Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("bad request [[mock status=400]]")}})
 				e = asOpenAIError(t, err)
@@ -505,4 +516,98 @@ func TestOpenAIErrors(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestOpenAIResponsesTools: a Responses request declaring a function tool
+// gets a function_call item (call_id, name, arguments from the schema),
+// non-stream and streamed; sending the call and its function_call_output
+// back as input items gets text about the result. On every channel type.
+func TestOpenAIResponsesTools(t *testing.T) {
+	g := startGateway(t)
+	c := g.openai(testKey)
+	tool := responses.ToolUnionParam{OfFunction: &responses.FunctionToolParam{
+		Name: toolName, Description: openai.String("Current weather in a city"),
+		Parameters: weatherSchema, Strict: openai.Bool(false),
+	}}
+	functionCalls := func(r *responses.Response) []responses.ResponseFunctionToolCall {
+		var out []responses.ResponseFunctionToolCall
+		for _, item := range r.Output {
+			if item.Type == "function_call" {
+				out = append(out, item.AsFunctionCall())
+			}
+		}
+		return out
+	}
+	for _, ct := range channelTypes {
+		t.Run(ct.typ, func(t *testing.T) {
+			ctx := testContext(t)
+			input := responses.ResponseInputParam{
+				responses.ResponseInputItemParamOfMessage(prompt(ct, "tools"), responses.EasyInputMessageRoleUser),
+			}
+			params := responses.ResponseNewParams{
+				Model: ct.chat, Tools: []responses.ToolUnionParam{tool},
+				Input: responses.ResponseNewParamsInputUnion{OfInputItemList: input},
+			}
+			resp, err := c.Responses.New(ctx, params)
+			if err != nil {
+				t.Fatalf("responses with tools: %v", err)
+			}
+			calls := functionCalls(resp)
+			if len(calls) != 1 {
+				t.Fatalf("%d function calls, want 1: %s", len(calls), resp.RawJSON())
+			}
+			call := calls[0]
+			if call.CallID == "" || call.Name != toolName {
+				t.Errorf("function_call call_id %q name %q, want a call id and %s", call.CallID, call.Name, toolName)
+			}
+			checkCityArgs(t, call.Arguments)
+			checkResponsesUsage(t, resp.Usage)
+
+			stream := c.Responses.NewStreaming(ctx, params)
+			var args strings.Builder
+			var argsDone string
+			var completed *responses.Response
+			for stream.Next() {
+				ev := stream.Current()
+				switch ev.Type {
+				case "response.function_call_arguments.delta":
+					args.WriteString(ev.AsResponseFunctionCallArgumentsDelta().Delta)
+				case "response.function_call_arguments.done":
+					argsDone = ev.AsResponseFunctionCallArgumentsDone().Arguments
+				case "response.completed":
+					r := ev.AsResponseCompleted().Response
+					completed = &r
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatalf("responses stream with tools: %v", err)
+			}
+			if completed == nil {
+				t.Fatal("no response.completed")
+			}
+			sc := functionCalls(completed)
+			if len(sc) != 1 || sc[0].Name != toolName || sc[0].CallID == "" {
+				t.Fatalf("streamed function calls %+v, want one call of %s", sc, toolName)
+			}
+			checkCityArgs(t, sc[0].Arguments)
+			if args.String() != sc[0].Arguments || argsDone != sc[0].Arguments {
+				t.Errorf("argument deltas %q, done %q, completed %q: want the same", args.String(), argsDone, sc[0].Arguments)
+			}
+
+			// Round trip, stateless: the call and its output as input items.
+			callParam := call.ToParam()
+			output := responses.ResponseInputItemParamOfFunctionCallOutput(toolResult)
+			output.OfFunctionCallOutput.CallID = openai.String(call.CallID)
+			params.Input.OfInputItemList = append(input, responses.ResponseInputItemUnionParam{OfFunctionCall: &callParam}, output)
+			resp2, err := c.Responses.New(ctx, params)
+			if err != nil {
+				t.Fatalf("responses with the function output: %v", err)
+			}
+			if got := resp2.OutputText(); !isToolResultReply(ct, got) || len(functionCalls(resp2)) != 0 {
+				t.Errorf("after the function output: text %q, %d calls; want the mock's reply to the result",
+					got, len(functionCalls(resp2)))
+			}
+			checkResponsesUsage(t, resp2.Usage)
+		})
+	}
 }
