@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go"
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
 )
 
 // The Anthropic SDK over every channel type: passed through to the
@@ -223,7 +224,7 @@ func asAnthropicError(t *testing.T, err error) *anthropic.Error {
 
 // TestAnthropicErrors: the gateway's errors on /v1/messages reach the SDK
 // as *anthropic.Error in Anthropic's shape: a bad key, an unknown model,
-// and an upstream's 400 on every channel type.
+// an upstream's 400 and a malformed count_tokens on every channel type.
 func TestAnthropicErrors(t *testing.T) {
 	g := startGateway(t)
 	c := g.anthropic(testKey)
@@ -260,12 +261,27 @@ func TestAnthropicErrors(t *testing.T) {
 		}
 	})
 
-	t.Run("upstream 400", func(t *testing.T) {
+	// An upstream's own 400 (non-stream and before a stream's first byte)
+	// and a count_tokens body the gateway cannot read, per channel type.
+	t.Run("400", func(t *testing.T) {
 		for _, ct := range channelTypes {
 			t.Run(ct.typ, func(t *testing.T) {
 				_, err := c.Messages.New(testContext(t), params(ct.chat, "bad request [[mock status=400]]"))
 				if e := asAnthropicError(t, err); e.StatusCode != http.StatusBadRequest || e.Type() != anthropic.ErrorTypeInvalidRequestError {
 					t.Errorf("status %d type %q, want 400 invalid_request_error (%s)", e.StatusCode, e.Type(), e.RawJSON())
+				}
+				stream := c.Messages.NewStreaming(testContext(t), params(ct.chat, "bad stream [[mock status=400]]"))
+				for stream.Next() {
+					t.Fatalf("event %s from a refused stream", stream.Current().RawJSON())
+				}
+				if e := asAnthropicError(t, stream.Err()); e.StatusCode != http.StatusBadRequest || e.Type() != anthropic.ErrorTypeInvalidRequestError {
+					t.Errorf("stream: status %d type %q, want 400 invalid_request_error (%s)", e.StatusCode, e.Type(), e.RawJSON())
+				}
+				_, err = c.Messages.CountTokens(testContext(t), anthropic.MessageCountTokensParams{
+					Model: anthropic.Model(ct.chat), Messages: userMessages("x")}, aoption.WithJSONSet("messages", "not a list"))
+				if e := asAnthropicError(t, err); e.StatusCode != http.StatusBadRequest || e.Type() != anthropic.ErrorTypeInvalidRequestError {
+					t.Errorf("count_tokens with bad messages: status %d type %q, want 400 invalid_request_error (%s)",
+						e.StatusCode, e.Type(), e.RawJSON())
 				}
 			})
 		}
