@@ -126,6 +126,11 @@ var gatewayGaps = map[string]string{
 	// refused by the gateway; the upstream's 400 comes back with
 	// "param": null (and Gemini's own wording on gemini channels).
 	"no-messages": "chat completions without messages: no 400 naming param \"messages\"",
+	// A request feature a channel's format cannot express is refused with
+	// a 400 whose message names the field but whose param is null: the
+	// relay answers provider.UnsupportedError (Feature) and InvalidError
+	// (Field) with apierror.InvalidRequest(err.Error(), "").
+	"translation-param": "translation refusals (n, logprobs, input) come back with param null",
 }
 
 // knownGap skips t while the gateway gap named key is listed.

@@ -484,6 +484,45 @@ func TestOpenAIErrors(t *testing.T) {
 		}
 	})
 
+	// What a channel type's format cannot express is refused with a 400
+	// naming the field, before anything goes upstream.
+	t.Run("unsupported by the channel", func(t *testing.T) {
+		cases := []struct {
+			name, field string
+			call        func() error
+		}{
+			{"n on anthropic", "n", func() error {
+				p := chat("claude-haiku-4-5", "hi")
+				p.N = openai.Int(2)
+				_, err := c.Chat.Completions.New(testContext(t), p)
+				return err
+			}},
+			{"logprobs on gemini", "logprobs", func() error {
+				p := chat("gemini-2.5-flash", "hi")
+				p.Logprobs = openai.Bool(true)
+				_, err := c.Chat.Completions.New(testContext(t), p)
+				return err
+			}},
+			{"token arrays on gemini", "input", func() error {
+				_, err := c.Embeddings.New(testContext(t), openai.EmbeddingNewParams{Model: "gemini-embedding-001",
+					Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfTokens: []int64{1, 2, 3}}})
+				return err
+			}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				e := asOpenAIError(t, tc.call())
+				if e.StatusCode != http.StatusBadRequest || e.Type != "invalid_request_error" || !strings.Contains(e.Message, tc.field) {
+					t.Fatalf("status %d type %q message %q, want 400 invalid_request_error naming %s", e.StatusCode, e.Type, e.Message, tc.field)
+				}
+				knownGap(t, "translation-param")
+				if e.Param != tc.field {
+					t.Errorf("param %q, want %q (%s)", e.Param, tc.field, e.RawJSON())
+				}
+			})
+		}
+	})
+
 	t.Run("upstream 400", func(t *testing.T) {
 		// An upstream's own 400 (the mock's, in each provider's shape) is
 		// the caller's fault: no failover, an OpenAI-shaped 400.
