@@ -21,4 +21,7 @@
 //     text, usage above zero and equal between a stream and its non-stream
 //     twin, tool names, ids and synthesised arguments, and the typed errors'
 //     status, type, code and param.
+//   - What the SDKs expose that the gateway gets wrong today is listed in
+//     gatewayGaps (gateway_test.go); the checks of a listed gap skip, and
+//     run again once its entry is removed.
 package sdk
