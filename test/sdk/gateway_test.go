@@ -121,17 +121,7 @@ func isToolResultReply(ct channelType, text string) bool {
 // gatewayGaps are behaviours the SDKs expose that the gateway gets wrong
 // today; the tests that check them skip while they are listed here.
 // Remove an entry when the gateway is fixed, and its test then runs.
-var gatewayGaps = map[string]string{
-	// A chat completion with no messages goes upstream instead of being
-	// refused by the gateway; the upstream's 400 comes back with
-	// "param": null (and Gemini's own wording on gemini channels).
-	"no-messages": "chat completions without messages: no 400 naming param \"messages\"",
-	// A request feature a channel's format cannot express is refused with
-	// a 400 whose message names the field but whose param is null: the
-	// relay answers provider.UnsupportedError (Feature) and InvalidError
-	// (Field) with apierror.InvalidRequest(err.Error(), "").
-	"translation-param": "translation refusals (n, logprobs, input) come back with param null",
-}
+var gatewayGaps = map[string]string{}
 
 // knownGap skips t while the gateway gap named key is listed.
 func knownGap(t *testing.T, key string) {

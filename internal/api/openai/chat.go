@@ -62,6 +62,12 @@ func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := req.peek
+	// Every upstream refuses a chat without messages, each in its own
+	// words and without naming the field: say it here, once.
+	if !p.HasMessages {
+		h.fail(w, r, apierror.InvalidRequest("The messages field is required.", "messages"))
+		return
+	}
 	call := &relay.ChatCall{
 		Route:        req.route,
 		RequestID:    api.RequestID(req.ctx),

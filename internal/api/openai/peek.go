@@ -58,6 +58,7 @@ type chatPeek struct {
 	// (responses).
 	MaxTokens, MaxCompletionTokens, MaxOutputTokens int
 	N, BestOf                                       int // 0 when absent
+	HasMessages                                     bool
 }
 
 // peekBody reads body's judged members; a body without a model is a 400.
@@ -93,6 +94,8 @@ func peekBody(body []byte, members []api.Judged) (chatPeek, error) {
 			p.N = int(v.Int)
 		case "best_of":
 			p.BestOf = int(v.Int)
+		case "messages":
+			p.HasMessages = v.Present()
 		}
 	}
 	if p.Model == "" {
