@@ -45,6 +45,8 @@ type options struct {
 	rates    string
 	only     string
 	soak     soakOptions
+	// sustainP99 overrides the sustained rate's latency bound (tests).
+	sustainP99 time.Duration
 }
 
 func main() {
