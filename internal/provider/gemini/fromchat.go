@@ -28,7 +28,7 @@ var audioMime = map[string]string{"wav": "audio/wav", "mp3": "audio/mp3"}
 // FromChat translates a chat completions request into a generateContent
 // request. The model name travels in the URL, not the body.
 func FromChat(req *openai.ChatRequest) (*GenerateRequest, error) {
-	if err := openai.RejectNonPortable(req); err != nil {
+	if err := openai.RejectNonPortable(req, false); err != nil {
 		return nil, err
 	}
 	out := &GenerateRequest{}

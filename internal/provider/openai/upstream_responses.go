@@ -174,14 +174,17 @@ func (s *responsesPassthrough) Abort() (string, []byte) { return "error", Respon
 // the chat call a chat adapter serves. The returned request keeps the
 // client's model name for the answer.
 func ResponsesChatCall(body []byte, requestID, asked, upstream string) (*ResponsesRequest, *relay.ChatCall, error) {
-	req, call, _, err := ResponsesChatCallDropping(body, requestID, asked, upstream, false)
+	req, call, _, err := ResponsesChatCallDropping(body, requestID, asked, upstream, false, true)
 	return req, call, err
 }
 
 // ResponsesChatCallDropping is ResponsesChatCall that, when drop is set,
 // first removes the hosted tools chat cannot carry (DropHostedTools)
-// instead of refusing them, and reports what it removed.
-func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, drop bool) (*ResponsesRequest, *relay.ChatCall, []string, error) {
+// instead of refusing them, and reports what it removed. webSearch says
+// the adapter runs a web search of its own (anthropic): a web_search tool
+// is then kept, as chat's web_search_options, rather than dropped or
+// refused.
+func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, drop, webSearch bool) (*ResponsesRequest, *relay.ChatCall, []string, error) {
 	var req ResponsesRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, nil, nil, provider.Invalid("body", err.Error())
@@ -189,7 +192,14 @@ func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, d
 	req.Model = asked
 	var dropped []string
 	if drop {
-		dropped = req.DropHostedTools()
+		dropped = req.DropHostedTools(webSearch)
+	}
+	if !webSearch {
+		for i, t := range req.Tools {
+			if IsWebSearch(t.Type) {
+				return nil, nil, nil, provider.Unsupported(fmt.Sprintf("tools[%d].type", i), t.Type+" is a hosted tool of OpenAI")
+			}
+		}
 	}
 	cr, err := ResponsesToChat(&req)
 	if err != nil {
