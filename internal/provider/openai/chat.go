@@ -83,6 +83,33 @@ type ChatMessage struct {
 	ReasoningContent string          `json:"reasoning_content,omitempty"`
 	Audio            json.RawMessage `json:"audio,omitempty"`
 	FunctionCall     json.RawMessage `json:"function_call,omitempty"` // deprecated
+	Annotations      []Annotation    `json:"annotations,omitempty"`   // url citations of a web search
+	// WebSearchCalls is not OpenAI's: the searches an upstream ran for
+	// web_search_options, which ChatToResponse makes web_search_call items.
+	WebSearchCalls []WebSearchCall `json:"web_search_calls,omitempty"`
+}
+
+// Annotation is a chat message annotation: a url_citation.
+type Annotation struct {
+	Type        string      `json:"type"` // "url_citation"
+	URLCitation URLCitation `json:"url_citation"`
+}
+
+// URLCitation is a cited span of the message text, in characters (Unicode
+// code points), end exclusive.
+type URLCitation struct {
+	StartIndex int    `json:"start_index"`
+	EndIndex   int    `json:"end_index"`
+	URL        string `json:"url"`
+	Title      string `json:"title"`
+}
+
+// WebSearchCall is one web search an upstream ran.
+type WebSearchCall struct {
+	ID      string   `json:"id"`
+	Query   string   `json:"query"`
+	Sources []string `json:"sources,omitempty"` // result URLs
+	Failed  bool     `json:"failed,omitempty"`
 }
 
 // Content is a message's content: a plain string, an array of parts, or null.
