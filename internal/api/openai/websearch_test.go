@@ -1,0 +1,160 @@
+package openai_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchyard/switchyard/internal/billing"
+	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/mock"
+)
+
+// webSearchResponse is what a client reads of a Responses answer that
+// searched the web.
+type webSearchResponse struct {
+	Status string `json:"status"`
+	Output []struct {
+		Type   string `json:"type"`
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Action *struct {
+			Type    string `json:"type"`
+			Query   string `json:"query"`
+			Sources []struct{ Type, URL string }
+		} `json:"action"`
+		Content []struct {
+			Type        string `json:"type"`
+			Text        string `json:"text"`
+			Annotations []struct {
+				Type       string `json:"type"`
+				StartIndex int    `json:"start_index"`
+				EndIndex   int    `json:"end_index"`
+				URL        string `json:"url"`
+				Title      string `json:"title"`
+			} `json:"annotations"`
+		} `json:"content"`
+	} `json:"output"`
+	Usage struct {
+		InputTokens  int64 `json:"input_tokens"`
+		OutputTokens int64 `json:"output_tokens"`
+	} `json:"usage"`
+}
+
+// check asserts the answer has the mock's search as a web_search_call
+// item, then a message whose text cites the mock's result.
+func (r *webSearchResponse) check(t *testing.T, query string) {
+	t.Helper()
+	if r.Status != "completed" || len(r.Output) != 2 {
+		t.Fatalf("response %+v", r)
+	}
+	ws, msg := r.Output[0], r.Output[1]
+	if ws.Type != "web_search_call" || ws.Status != "completed" || ws.Action == nil || ws.Action.Type != "search" ||
+		ws.Action.Query != query || len(ws.Action.Sources) != 1 || ws.Action.Sources[0].URL != mock.MockSearchURL {
+		t.Fatalf("web_search_call %+v", ws)
+	}
+	if msg.Type != "message" || len(msg.Content) != 1 || len(msg.Content[0].Annotations) != 1 {
+		t.Fatalf("message %+v", msg)
+	}
+	a, text := msg.Content[0].Annotations[0], msg.Content[0].Text
+	if a.Type != "url_citation" || a.URL != mock.MockSearchURL || a.Title != mock.MockSearchTitle ||
+		a.StartIndex != 0 || a.EndIndex != utf8.RuneCountInString(text) || !strings.HasPrefix(text, "Mock reply to: ") {
+		t.Fatalf("annotation %+v over %q", a, text)
+	}
+}
+
+// A Responses web_search tool on an anthropic channel runs as Anthropic's
+// web search: no warning, the upstream gets web_search_20250305, the
+// answer has a web_search_call and url citations, and each search is
+// charged at per_web_search besides the tokens.
+func TestResponsesWebSearchAnthropic(t *testing.T) {
+	const payerKey = "sk-test-payer-0123456789"
+	g := startGateway(t, func(cfg *config.Config) {
+		cfg.Pricing["claude-test"] = config.Price{Input: 1, Output: 2, PerWebSearch: 0.01}
+		cfg.Users = append(cfg.Users, config.User{Email: "payer@example.com", Credit: 10})
+		cfg.Keys = append(cfg.Keys, config.Key{Name: "payer", User: "payer@example.com", Key: payerKey})
+		for i := range cfg.Channels {
+			if cfg.Channels[i].Name == "an" {
+				cfg.Channels[i].HostedTools = config.HostedToolsRefuse // translated, so not refused
+			}
+		}
+	})
+	ctx := context.Background()
+	ledger := billing.NewLedger(g.app.DB(), time.Now)
+	uid, err := ledger.UserID(ctx, "payer@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	balance := func() billing.Micros {
+		t.Helper()
+		if err := g.app.Meter().Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b, err := ledger.Balance(ctx, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	const query = "What happened in Go news today?"
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
+			before := balance()
+			req := map[string]any{"model": "claude-test", "input": query, "stream": stream,
+				"tools": []any{map[string]any{"type": "web_search", "filters": map[string]any{"allowed_domains": []string{"go.dev"}},
+					"user_location": map[string]any{"type": "approximate", "country": "DE"}}}}
+			resp := postTo(t, g.base+"/v1/responses", payerKey, mustJSON(t, req))
+			mustStatus(t, resp, 200)
+			if w := resp.Header.Values("X-Switchyard-Warning"); len(w) != 0 {
+				t.Fatalf("warnings %q", w)
+			}
+			var r webSearchResponse
+			if !stream {
+				b, _ := io.ReadAll(resp.Body)
+				if err := json.Unmarshal(b, &r); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				evs := readResponsesStream(t, resp)
+				var types []string
+				for _, e := range evs {
+					types = append(types, e.typ)
+				}
+				for _, want := range []string{"response.web_search_call.in_progress", "response.web_search_call.searching",
+					"response.web_search_call.completed", "response.output_text.annotation.added"} {
+					if !slices.Contains(types, want) {
+						t.Fatalf("no %s in %v", want, types)
+					}
+				}
+				var done struct {
+					Type     string            `json:"type"`
+					Response webSearchResponse `json:"response"`
+				}
+				if err := json.Unmarshal(evs[len(evs)-1].raw, &done); err != nil || done.Type != "response.completed" {
+					t.Fatalf("last event %s: %v", evs[len(evs)-1].raw, err)
+				}
+				r = done.Response
+			}
+			r.check(t, query)
+			recs := g.mock.Requests("an-1")
+			up := recs[len(recs)-1].Body
+			if !strings.Contains(up, `"type":"web_search_20250305"`) || !strings.Contains(up, `"allowed_domains":["go.dev"]`) ||
+				!strings.Contains(up, `"user_location":{"type":"approximate","country":"DE"}`) {
+				t.Fatalf("upstream body %s", up)
+			}
+			// 1 micro-USD per input token, 2 per output token, 10000 per search
+			want := billing.Micros(r.Usage.InputTokens + 2*r.Usage.OutputTokens + 10_000)
+			if got := before - balance(); got != want || r.Usage.InputTokens == 0 {
+				t.Fatalf("charged %d micro-USD, want %d (usage %+v)", got, want, r.Usage)
+			}
+		})
+	}
+	if errs, err := ledger.Audit(ctx); err != nil || len(errs) != 0 {
+		t.Errorf("ledger audit: %v %v", errs, err)
+	}
+}
