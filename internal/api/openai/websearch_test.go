@@ -154,6 +154,51 @@ func TestResponsesWebSearchAnthropic(t *testing.T) {
 			}
 		})
 	}
+	// chat's web_search_options on the same channel: annotations, the
+	// searches and their usage in the answer, and the same charge.
+	t.Run("chat", func(t *testing.T) {
+		before := balance()
+		resp := postTo(t, g.base+"/v1/chat/completions", payerKey, `{"model":"claude-test",`+
+			`"messages":[{"role":"user","content":"`+query+`"}],"web_search_options":{"search_context_size":"low"}}`)
+		mustStatus(t, resp, 200)
+		var c struct {
+			Choices []struct {
+				Message struct {
+					Content     string `json:"content"`
+					Annotations []struct {
+						Type        string `json:"type"`
+						URLCitation struct {
+							StartIndex int    `json:"start_index"`
+							EndIndex   int    `json:"end_index"`
+							URL        string `json:"url"`
+						} `json:"url_citation"`
+					} `json:"annotations"`
+					WebSearchCalls []struct {
+						Query string `json:"query"`
+					} `json:"web_search_calls"`
+				} `json:"message"`
+			} `json:"choices"`
+			Usage struct {
+				PromptTokens      int64 `json:"prompt_tokens"`
+				CompletionTokens  int64 `json:"completion_tokens"`
+				WebSearchRequests int   `json:"web_search_requests"`
+			} `json:"usage"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &c); err != nil || len(c.Choices) != 1 {
+			t.Fatalf("%s: %v", b, err)
+		}
+		m := c.Choices[0].Message
+		if len(m.Annotations) != 1 || m.Annotations[0].Type != "url_citation" || m.Annotations[0].URLCitation.URL != mock.MockSearchURL ||
+			m.Annotations[0].URLCitation.EndIndex != utf8.RuneCountInString(m.Content) ||
+			len(m.WebSearchCalls) != 1 || m.WebSearchCalls[0].Query != query || c.Usage.WebSearchRequests != 1 {
+			t.Fatalf("answer %s", b)
+		}
+		want := billing.Micros(c.Usage.PromptTokens + 2*c.Usage.CompletionTokens + 10_000)
+		if got := before - balance(); got != want {
+			t.Fatalf("charged %d micro-USD, want %d", got, want)
+		}
+	})
 	if errs, err := ledger.Audit(ctx); err != nil || len(errs) != 0 {
 		t.Errorf("ledger audit: %v %v", errs, err)
 	}
