@@ -28,7 +28,8 @@ import (
 //     tools and their calls get namespace and name back; see
 //     responses_namespace.go for the naming rule.
 //   - Reasoning items in the input are OpenAI-encrypted state another
-//     upstream cannot read; they are skipped. include, truncation and
+//     upstream cannot read; they are skipped, as are web_search_call items
+//     (an earlier search, whose results the item does not hold). include, truncation and
 //     reasoning.summary are hints and are ignored.
 
 // now is the clock for created timestamps; tests pin it.
@@ -426,6 +427,10 @@ func appendItem(dst []ChatMessage, it *InputItem, field string, names *toolNames
 		return append(dst, ChatMessage{Role: "tool", ToolCallID: it.CallID, Content: TextContent(text)}), nil
 	case "reasoning":
 		return dst, nil // OpenAI-encrypted state; meaningless to another upstream
+	case "web_search_call":
+		// an earlier turn's search (Codex sends its history back): its
+		// results are not in the item, and the answer that used them is
+		return dst, nil
 	}
 	return nil, provider.Unsupported(field+".type", it.Type)
 }
