@@ -70,11 +70,14 @@ func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a r
 	return a.NewChatRequest(ctx, t, cc)
 }
 
-// searchesWeb reports whether adapter a runs chat's web_search_options with
-// a web search of its upstream's own (anthropic's web_search server tool).
-func searchesWeb(a relay.ChatAdapter) bool {
-	s, ok := a.(interface{ SearchesWeb() bool })
-	return ok && s.SearchesWeb()
+// searchesWeb tells how adapter a runs chat's web_search_options with a
+// web search of its upstream's own (anthropic's web_search server tool,
+// Gemini's Google Search).
+func searchesWeb(a relay.ChatAdapter) oaup.WebSearchSupport {
+	if s, ok := a.(interface{ WebSearch() oaup.WebSearchSupport }); ok {
+		return s.WebSearch()
+	}
+	return oaup.NoWebSearch
 }
 
 func (x *responsesExchange) Response(_ *relay.Target, body []byte) ([]byte, relay.Usage, error) {

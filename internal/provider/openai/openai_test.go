@@ -354,7 +354,7 @@ func TestDropHostedTools(t *testing.T) {
 func TestWebSearchTool(t *testing.T) {
 	body := []byte(`{"model":"m","input":"q","tools":[{"type":"function","name":"shell"},{"type":"web_search_preview"},
 		{"type":"file_search","vector_store_ids":["v"]}],"tool_choice":{"type":"web_search_preview"}}`)
-	req, cc, dropped, err := ResponsesChatCallDropping(body, "r", "m", "u", true, true)
+	req, cc, dropped, err := ResponsesChatCallDropping(body, "r", "m", "u", true, WebSearchAlways)
 	if err != nil || fmt.Sprint(dropped) != "[tools[2] (file_search)]" || len(req.Tools) != 2 {
 		t.Fatalf("dropped %q, %v", dropped, err)
 	}
@@ -362,16 +362,16 @@ func TestWebSearchTool(t *testing.T) {
 	if cr.WebSearchOptions == nil || len(cr.Tools) != 1 || cr.ToolChoice != nil {
 		t.Fatalf("chat request %s", cc.Body)
 	}
-	_, _, _, err = ResponsesChatCallDropping(body, "r", "m", "u", false, false)
+	_, _, _, err = ResponsesChatCallDropping(body, "r", "m", "u", false, NoWebSearch)
 	var u *provider.UnsupportedError
 	if !errors.As(err, &u) || u.Feature != "tools[1].type" {
 		t.Fatalf("refuse without a search of its own: %v", err)
 	}
-	_, _, dropped, err = ResponsesChatCallDropping(body, "r", "m", "u", true, false)
+	_, _, dropped, err = ResponsesChatCallDropping(body, "r", "m", "u", true, NoWebSearch)
 	if err != nil || len(dropped) != 3 {
 		t.Fatalf("drop without a search of its own: %q %v", dropped, err)
 	}
-	_, _, _, err = ResponsesChatCallDropping([]byte(`{"model":"m","input":"q","tools":[{"type":"web_search"},{"type":"web_search"}]}`), "r", "m", "u", false, true)
+	_, _, _, err = ResponsesChatCallDropping([]byte(`{"model":"m","input":"q","tools":[{"type":"web_search"},{"type":"web_search"}]}`), "r", "m", "u", false, WebSearchAlways)
 	if !provider.IsClientError(err) {
 		t.Fatalf("two web search tools: %v", err)
 	}
