@@ -47,13 +47,17 @@ type webSearchResponse struct {
 }
 
 // check asserts the answer has the mock's search as a web_search_call
-// item, then a message whose text cites the mock's result.
+// item and a message whose text cites the mock's result (Anthropic's
+// search comes before the text, Gemini's grounding after it in a stream).
 func (r *webSearchResponse) check(t *testing.T, query string) {
 	t.Helper()
 	if r.Status != "completed" || len(r.Output) != 2 {
 		t.Fatalf("response %+v", r)
 	}
 	ws, msg := r.Output[0], r.Output[1]
+	if msg.Type == "web_search_call" {
+		ws, msg = msg, ws
+	}
 	if ws.Type != "web_search_call" || ws.Status != "completed" || ws.Action == nil || ws.Action.Type != "search" ||
 		ws.Action.Query != query || len(ws.Action.Sources) != 1 || ws.Action.Sources[0].URL != mock.MockSearchURL {
 		t.Fatalf("web_search_call %+v", ws)
@@ -68,14 +72,17 @@ func (r *webSearchResponse) check(t *testing.T, query string) {
 	}
 }
 
-// A Responses web_search tool on an anthropic channel runs as Anthropic's
-// web search: no warning, the upstream gets web_search_20250305, the
-// answer has a web_search_call and url citations, and each search is
-// charged at per_web_search besides the tokens.
-func TestResponsesWebSearchAnthropic(t *testing.T) {
+// A Responses web_search tool runs as the upstream's own search: on an
+// anthropic channel (even one set to refuse hosted tools) as
+// web_search_20250305, on a gemini channel, when it is the only tool, as
+// Google Search grounding. No warning; the answer has a web_search_call
+// and url citations; each search is charged at per_web_search besides the
+// tokens.
+func TestResponsesWebSearch(t *testing.T) {
 	const payerKey = "sk-test-payer-0123456789"
 	g := startGateway(t, func(cfg *config.Config) {
 		cfg.Pricing["claude-test"] = config.Price{Input: 1, Output: 2, PerWebSearch: 0.01}
+		cfg.Pricing["gemini-test"] = config.Price{Input: 1, Output: 2, PerWebSearch: 0.01}
 		cfg.Users = append(cfg.Users, config.User{Email: "payer@example.com", Credit: 10})
 		cfg.Keys = append(cfg.Keys, config.Key{Name: "payer", User: "payer@example.com", Key: payerKey})
 		for i := range cfg.Channels {
@@ -102,57 +109,68 @@ func TestResponsesWebSearchAnthropic(t *testing.T) {
 		return b
 	}
 	const query = "What happened in Go news today?"
-	for _, stream := range []bool{false, true} {
-		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
-			before := balance()
-			req := map[string]any{"model": "claude-test", "input": query, "stream": stream,
-				"tools": []any{map[string]any{"type": "web_search", "filters": map[string]any{"allowed_domains": []string{"go.dev"}},
-					"user_location": map[string]any{"type": "approximate", "country": "DE"}}}}
-			resp := postTo(t, g.base+"/v1/responses", payerKey, mustJSON(t, req))
-			mustStatus(t, resp, 200)
-			if w := resp.Header.Values("X-Switchyard-Warning"); len(w) != 0 {
-				t.Fatalf("warnings %q", w)
-			}
-			var r webSearchResponse
-			if !stream {
-				b, _ := io.ReadAll(resp.Body)
-				if err := json.Unmarshal(b, &r); err != nil {
-					t.Fatal(err)
+	anthropicTool := map[string]any{"type": "web_search", "filters": map[string]any{"allowed_domains": []string{"go.dev"}},
+		"user_location": map[string]any{"type": "approximate", "country": "DE"}}
+	for _, up := range []struct {
+		name, model, cred string
+		tool              map[string]any
+		upstream          []string // in the upstream request
+	}{
+		{"anthropic", "claude-test", "an-1", anthropicTool, []string{`"type":"web_search_20250305"`, `"allowed_domains":["go.dev"]`,
+			`"user_location":{"type":"approximate","country":"DE"}`}},
+		{"gemini", "gemini-test", "ge-1", map[string]any{"type": "web_search_preview"}, []string{`{"googleSearch":{}}`}},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(up.name+map[bool]string{false: "/json", true: "/stream"}[stream], func(t *testing.T) {
+				before := balance()
+				req := map[string]any{"model": up.model, "input": query, "stream": stream, "tools": []any{up.tool}}
+				resp := postTo(t, g.base+"/v1/responses", payerKey, mustJSON(t, req))
+				mustStatus(t, resp, 200)
+				if w := resp.Header.Values("X-Switchyard-Warning"); len(w) != 0 {
+					t.Fatalf("warnings %q", w)
 				}
-			} else {
-				evs := readResponsesStream(t, resp)
-				var types []string
-				for _, e := range evs {
-					types = append(types, e.typ)
+				var r webSearchResponse
+				if !stream {
+					b, _ := io.ReadAll(resp.Body)
+					if err := json.Unmarshal(b, &r); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					evs := readResponsesStream(t, resp)
+					var types []string
+					for _, e := range evs {
+						types = append(types, e.typ)
+					}
+					for _, want := range []string{"response.web_search_call.in_progress", "response.web_search_call.searching",
+						"response.web_search_call.completed", "response.output_text.annotation.added"} {
+						if !slices.Contains(types, want) {
+							t.Fatalf("no %s in %v", want, types)
+						}
+					}
+					var done struct {
+						Type     string            `json:"type"`
+						Response webSearchResponse `json:"response"`
+					}
+					if err := json.Unmarshal(evs[len(evs)-1].raw, &done); err != nil || done.Type != "response.completed" {
+						t.Fatalf("last event %s: %v", evs[len(evs)-1].raw, err)
+					}
+					r = done.Response
 				}
-				for _, want := range []string{"response.web_search_call.in_progress", "response.web_search_call.searching",
-					"response.web_search_call.completed", "response.output_text.annotation.added"} {
-					if !slices.Contains(types, want) {
-						t.Fatalf("no %s in %v", want, types)
+				r.check(t, query)
+				recs := g.mock.Requests(up.cred)
+				body := recs[len(recs)-1].Body
+				for _, want := range up.upstream {
+					if !strings.Contains(body, want) {
+						t.Fatalf("upstream body %s lacks %s", body, want)
 					}
 				}
-				var done struct {
-					Type     string            `json:"type"`
-					Response webSearchResponse `json:"response"`
+				// 1 micro-USD per input token, 2 per output token, 10000 per search
+				want := billing.Micros(r.Usage.InputTokens + 2*r.Usage.OutputTokens + 10_000)
+				if got := before - balance(); got != want || r.Usage.InputTokens == 0 {
+					t.Fatalf("charged %d micro-USD, want %d (usage %+v)", got, want, r.Usage)
 				}
-				if err := json.Unmarshal(evs[len(evs)-1].raw, &done); err != nil || done.Type != "response.completed" {
-					t.Fatalf("last event %s: %v", evs[len(evs)-1].raw, err)
-				}
-				r = done.Response
-			}
-			r.check(t, query)
-			recs := g.mock.Requests("an-1")
-			up := recs[len(recs)-1].Body
-			if !strings.Contains(up, `"type":"web_search_20250305"`) || !strings.Contains(up, `"allowed_domains":["go.dev"]`) ||
-				!strings.Contains(up, `"user_location":{"type":"approximate","country":"DE"}`) {
-				t.Fatalf("upstream body %s", up)
-			}
-			// 1 micro-USD per input token, 2 per output token, 10000 per search
-			want := billing.Micros(r.Usage.InputTokens + 2*r.Usage.OutputTokens + 10_000)
-			if got := before - balance(); got != want || r.Usage.InputTokens == 0 {
-				t.Fatalf("charged %d micro-USD, want %d (usage %+v)", got, want, r.Usage)
-			}
-		})
+			})
+		}
 	}
 	// chat's web_search_options on the same channel: annotations, the
 	// searches and their usage in the answer, and the same charge.
