@@ -322,7 +322,7 @@ func tokenSpend(prices map[string]config.Price) func(string, relay.Usage) int64 
 		}
 		uncached := max(u.PromptTokens-u.CachedTokens, 0)
 		v := float64(uncached)*pr.Input + float64(u.CachedTokens)*cachedPrice +
-			float64(u.CompletionTokens)*pr.Output + pr.PerRequest*1e6
+			float64(u.CompletionTokens)*pr.Output + pr.PerRequest*1e6 + float64(u.WebSearches)*pr.PerWebSearch*1e6
 		return int64(math.Round(v))
 	}
 }

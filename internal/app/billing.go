@@ -81,7 +81,7 @@ func (h *relayHold) Settle(ctx context.Context, res *relay.Result) {
 		cost = h.price.Cost(billing.Usage{
 			PromptTokens: int64(res.Usage.PromptTokens), CachedTokens: int64(res.Usage.CachedTokens),
 			CompletionTokens: int64(res.Usage.CompletionTokens), Images: h.billedImages(res),
-			ImageSize: h.size, ImageQuality: h.quality,
+			ImageSize: h.size, ImageQuality: h.quality, WebSearches: int64(res.Usage.WebSearches),
 		}, h.ratio)
 	}
 	charged, err := h.h.Settle(ctx, cost)

@@ -33,6 +33,7 @@ type Price struct {
 	Free                       bool
 	Input, CachedInput, Output Micros // per 1M tokens
 	PerRequest                 Micros
+	PerWebSearch               Micros
 	PerImage                   map[string]Micros // "1024x1024", "1024x1024/hd", "default"; shared, do not modify
 }
 
@@ -42,6 +43,7 @@ type Usage struct {
 	PromptTokens, CachedTokens, CompletionTokens int64
 	Images                                       int64
 	ImageSize, ImageQuality                      string
+	WebSearches                                  int64 // web searches the upstream billed
 }
 
 // NewPrices compiles the configured prices. A value that is negative, not
@@ -85,11 +87,12 @@ func compilePrice(at string, c config.Price) (Price, error) {
 		return m
 	}
 	pr := Price{
-		Free:        c.Free,
-		Input:       conv(at+".input", c.Input, perM),
-		Output:      conv(at+".output", c.Output, perM),
-		CachedInput: conv(at+".cached_input", c.CachedInput, perM),
-		PerRequest:  conv(at+".per_request", c.PerRequest, "micro-USD"),
+		Free:         c.Free,
+		Input:        conv(at+".input", c.Input, perM),
+		Output:       conv(at+".output", c.Output, perM),
+		CachedInput:  conv(at+".cached_input", c.CachedInput, perM),
+		PerRequest:   conv(at+".per_request", c.PerRequest, "micro-USD"),
+		PerWebSearch: conv(at+".per_web_search", c.PerWebSearch, "micro-USD"),
 	}
 	if c.CachedInput == 0 {
 		pr.CachedInput = pr.Input
@@ -170,7 +173,8 @@ func (p Price) ImagePrice(size, quality string) (Micros, bool) {
 //     × Output — are summed exactly in units of 1e-6 micro-USD, then
 //     divided by 1e6 rounding up, so a partial micro-USD is charged as a
 //     whole one;
-//  2. PerRequest and images × ImagePrice are added;
+//  2. PerRequest, images × ImagePrice and web searches × PerWebSearch
+//     are added;
 //  3. the sum is multiplied by ratioPPM / 1e6, rounding up again.
 //
 // A free price costs 0. Negative counts, prices or ratios count as 0, so a
@@ -194,6 +198,9 @@ func (p Price) Cost(u Usage, ratioPPM int64) Micros {
 		if img, ok := p.ImagePrice(u.ImageSize, u.ImageQuality); ok {
 			total = satAdd(total, mul128(nonNeg(u.Images), nonNeg(int64(img))).divCeil(1))
 		}
+	}
+	if u.WebSearches > 0 {
+		total = satAdd(total, mul128(nonNeg(u.WebSearches), nonNeg(int64(p.PerWebSearch))).divCeil(1))
 	}
 	return Micros(mul128(total, uint64(ratioPPM)).divCeil(1_000_000))
 }

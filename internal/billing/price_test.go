@@ -67,6 +67,7 @@ func TestNewPricesRefuses(t *testing.T) {
 		{"too large", map[string]config.Price{"m": {Input: 1e13}}, "pricing.m.input: amount"},
 		{"dotted model", map[string]config.Price{"gpt-3.5-turbo": {Output: 0.12345678}}, `pricing["gpt-3.5-turbo"].output:`},
 		{"image price", map[string]config.Price{"img": {PerImage: map[string]float64{"1024x1024/hd": 0.0400001}}}, "pricing.img.per_image.1024x1024/hd:"},
+		{"web search price", map[string]config.Price{"m": {PerWebSearch: 0.0100001}}, "pricing.m.per_web_search: 0.0100001 is not a whole number of micro-USD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +112,11 @@ func TestCost(t *testing.T) {
 		{"images default", img, Usage{Images: 1, ImageSize: "512x512"}, x1, 73_000},
 		{"images without a price cost 0", Price{PerRequest: 3, PerImage: map[string]Micros{"1024x1024": 9}}, Usage{Images: 4, ImageSize: "256x256"}, x1, 3},
 		{"images and ratio", img, Usage{Images: 1, ImageSize: "1024x1024"}, 1_500_000, 78_000},
+		{"web searches", Price{Input: 150_000, PerWebSearch: 10_000}, Usage{PromptTokens: 1, WebSearches: 3}, x1, 30_001},
+		{"web searches and ratio", Price{PerWebSearch: 10_000}, Usage{WebSearches: 1}, 1_500_000, 15_000},
+		{"web searches without a price cost 0", Price{PerRequest: 3}, Usage{WebSearches: 5}, x1, 3},
+		{"negative web searches are 0", Price{PerWebSearch: 10_000}, Usage{WebSearches: -2}, x1, 0},
+		{"saturates web searches", Price{PerWebSearch: maxM}, Usage{WebSearches: math.MaxInt64}, x1, maxM},
 		{"saturates tokens", Price{Input: maxM, CachedInput: maxM, Output: maxM},
 			Usage{PromptTokens: math.MaxInt64, CachedTokens: math.MaxInt64 / 2, CompletionTokens: math.MaxInt64}, x1, maxM},
 		{"saturates images", Price{PerRequest: maxM, PerImage: map[string]Micros{"default": maxM}}, Usage{Images: math.MaxInt64}, x1, maxM},

@@ -226,7 +226,10 @@ type Price struct {
 	CachedInput float64            `yaml:"cached_input"` // 0 = the input price
 	PerRequest  float64            `yaml:"per_request"`
 	PerImage    map[string]float64 `yaml:"per_image"` // size (or size/quality) → USD; "default"
-	Free        bool               `yaml:"free"`
+	// PerWebSearch is USD per web search the upstream ran and billed
+	// (Anthropic's web search server tool); 0 charges none.
+	PerWebSearch float64 `yaml:"per_web_search"`
+	Free         bool    `yaml:"free"`
 }
 
 // Images configures image requests, async image tasks and stored results.

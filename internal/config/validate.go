@@ -536,6 +536,7 @@ func (v *validator) pricing(prices map[string]Price) {
 		v.nonNegative(p+".output", pr.Output)
 		v.nonNegative(p+".cached_input", pr.CachedInput)
 		v.nonNegative(p+".per_request", pr.PerRequest)
+		v.nonNegative(p+".per_web_search", pr.PerWebSearch)
 		for _, size := range sortedKeys(pr.PerImage) {
 			ip := mapKeyPath(p+".per_image", size)
 			if strings.TrimSpace(size) == "" {

@@ -110,10 +110,11 @@ func (req *anthropicRequest) convo() *convo {
 }
 
 type anthropicUsage struct {
-	InputTokens              int `json:"input_tokens"`
-	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
-	OutputTokens             int `json:"output_tokens"`
+	InputTokens              int             `json:"input_tokens"`
+	CacheCreationInputTokens int             `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int             `json:"cache_read_input_tokens"`
+	OutputTokens             int             `json:"output_tokens"`
+	ServerToolUse            *map[string]int `json:"server_tool_use,omitempty"`
 }
 
 // anthropic counts cache reads and writes apart from input_tokens.
@@ -162,7 +163,12 @@ func (s *Server) anthropicMessages(c *call) {
 		c.fail(http.StatusBadRequest, "messages: at least one message is required")
 		return
 	}
-	a := c.plan(req.convo(), c.modelOr(req.Model, "claude-sonnet-4-5"))
+	cv := req.convo()
+	a := c.plan(cv, c.modelOr(req.Model, "claude-sonnet-4-5"))
+	if !a.tool && !cv.afterTool && req.searchesWeb() {
+		s.anthropicSearch(c, &req, cv, a)
+		return
+	}
 	stop := "end_turn"
 	toolID := s.newID("toolu_")
 	if a.tool {
@@ -222,4 +228,74 @@ func (s *Server) anthropicCountTokens(c *call) {
 		return
 	}
 	c.reply(map[string]int{"input_tokens": req.convo().promptTokens()})
+}
+
+// Web search (Anthropic's web_search_20250305 server tool): a request that
+// declares it and gets a text answer (no client tool call, not after a tool
+// result) searches once: a server_tool_use block querying the last user
+// text, a web_search_tool_result with one result (MockSearchURL), then the
+// text answer citing it, and usage.server_tool_use.web_search_requests 1.
+
+// MockSearchURL and MockSearchTitle are the mock's one web search result.
+const (
+	MockSearchURL   = "https://example.com/mock-result"
+	MockSearchTitle = "Mock search result"
+)
+
+func (req *anthropicRequest) searchesWeb() bool {
+	for _, t := range req.Tools {
+		if strings.HasPrefix(t.Type, "web_search_") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) anthropicSearch(c *call, req *anthropicRequest, cv *convo, a *answer) {
+	stop := "end_turn"
+	searchID := s.newID("srvtoolu_")
+	query, _ := json.Marshal(map[string]string{"query": firstRunes(strings.Join(strings.Fields(stripDirectives(cv.lastUser)), " "), 60)})
+	use := map[string]any{"type": "server_tool_use", "id": searchID, "name": "web_search", "input": json.RawMessage(query)}
+	result := map[string]any{"type": "web_search_tool_result", "tool_use_id": searchID, "content": []map[string]string{{
+		"type": "web_search_result", "url": MockSearchURL, "title": MockSearchTitle, "page_age": "April 1, 2025", "encrypted_content": "bW9jaw==",
+	}}}
+	citation := map[string]string{"type": "web_search_result_location", "url": MockSearchURL, "title": MockSearchTitle,
+		"cited_text": "The mock's one search result.", "encrypted_index": "bW9jaw=="}
+	u := a.usage.anthropic()
+	u.ServerToolUse = &map[string]int{"web_search_requests": 1}
+	msg := anthropicResponse{ID: s.newID("msg_"), Type: "message", Role: "assistant", Model: a.model, Usage: u}
+	if !req.Stream {
+		msg.Content = []any{use, result, map[string]any{"type": "text", "text": a.text(), "citations": []any{citation}}}
+		msg.StopReason = &stop
+		c.reply(msg)
+		return
+	}
+	st := c.startStream(modeSSE)
+	start := msg
+	start.Content = []any{}
+	start.Usage.OutputTokens = 1
+	start.Usage.ServerToolUse = nil
+	st.sendJSON("message_start", map[string]any{"type": "message_start", "message": start})
+	use["input"] = json.RawMessage("{}")
+	st.sendJSON("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": use})
+	st.sendJSON("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+		"delta": map[string]string{"type": "input_json_delta", "partial_json": string(query)}})
+	st.send("content_block_stop", []byte(`{"type":"content_block_stop","index":0}`))
+	st.sendJSON("content_block_start", map[string]any{"type": "content_block_start", "index": 1, "content_block": result})
+	st.send("content_block_stop", []byte(`{"type":"content_block_stop","index":1}`))
+	st.sendJSON("content_block_start", map[string]any{"type": "content_block_start", "index": 2,
+		"content_block": map[string]any{"type": "text", "text": "", "citations": []any{}}})
+	st.sendJSON("content_block_delta", map[string]any{"type": "content_block_delta", "index": 2,
+		"delta": map[string]any{"type": "citations_delta", "citation": citation}})
+	t := newTmpl(map[string]any{"type": "content_block_delta", "index": 2, "delta": map[string]string{"type": "text_delta", "text": holeS}})
+	var b []byte
+	for i := 0; i < a.n && st.ok(); i++ {
+		b = t.fill(b[:0], 0, a.piece(i))
+		st.send("content_block_delta", b)
+	}
+	st.send("content_block_stop", []byte(`{"type":"content_block_stop","index":2}`))
+	st.sendJSON("message_delta", map[string]any{"type": "message_delta",
+		"delta": map[string]any{"stop_reason": stop, "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": a.usage.completion, "server_tool_use": map[string]int{"web_search_requests": 1}}})
+	st.send("message_stop", []byte(`{"type":"message_stop"}`))
 }

@@ -221,3 +221,58 @@ func TestAnthropicErrors(t *testing.T) {
 		t.Fatalf("bearer: %d %s", resp.StatusCode, b)
 	}
 }
+
+// A request declaring the web search server tool searches once before its
+// text answer, stream or not; a tool=NAME directive calls the client tool
+// instead.
+func TestAnthropicWebSearch(t *testing.T) {
+	_, ts := newServer(t, Options{})
+	tools := []map[string]any{{"type": "web_search_20250305", "name": "web_search", "max_uses": 2},
+		{"name": "exec_command", "input_schema": map[string]any{"type": "object"}}}
+	body := map[string]any{"model": "claude-haiku-4-5", "max_tokens": 50, "tools": tools[:1],
+		"messages": []map[string]any{{"role": "user", "content": "news about Go?"}}}
+	var m struct {
+		Content []struct {
+			Type      string          `json:"type"`
+			Name      string          `json:"name"`
+			ID        string          `json:"id"`
+			ToolUseID string          `json:"tool_use_id"`
+			Input     json.RawMessage `json:"input"`
+			Content   []struct{ Type, URL, Title string }
+			Text      string
+			Citations []struct{ Type, URL, Title string }
+		} `json:"content"`
+		Usage struct {
+			ServerToolUse struct {
+				WebSearchRequests int `json:"web_search_requests"`
+			} `json:"server_tool_use"`
+		} `json:"usage"`
+	}
+	b := mustOK(t, ts, req{path: "/v1/messages", body: body})
+	decodeInto(t, b, &m)
+	if len(m.Content) != 3 || m.Content[0].Type != "server_tool_use" || string(m.Content[0].Input) != `{"query":"news about Go?"}` ||
+		m.Content[1].Type != "web_search_tool_result" || m.Content[1].ToolUseID != m.Content[0].ID ||
+		len(m.Content[1].Content) != 1 || m.Content[1].Content[0].URL != MockSearchURL ||
+		m.Content[2].Type != "text" || len(m.Content[2].Citations) != 1 || m.Content[2].Citations[0].URL != MockSearchURL ||
+		m.Usage.ServerToolUse.WebSearchRequests != 1 {
+		t.Fatalf("message: %s", b)
+	}
+	body["stream"] = true
+	sb := mustOK(t, ts, req{path: "/v1/messages", body: body})
+	var names []string
+	for _, ev := range parseSSE(t, sb) {
+		names = append(names, ev.name)
+	}
+	want := "message_start,content_block_start,content_block_delta,content_block_stop,content_block_start,content_block_stop," +
+		"content_block_start,content_block_delta,content_block_delta"
+	if got := strings.Join(names, ","); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "content_block_stop,message_delta,message_stop") ||
+		!strings.Contains(string(sb), `"citations_delta"`) || !strings.Contains(string(sb), `"web_search_requests":1`) {
+		t.Fatalf("events %s\n%s", got, sb)
+	}
+	body["tools"], body["stream"] = tools, false
+	body["messages"] = []map[string]any{{"role": "user", "content": "[[mock tool=exec_command]] run ls"}}
+	decodeInto(t, mustOK(t, ts, req{path: "/v1/messages", body: body}), &m)
+	if len(m.Content) != 1 || m.Content[0].Type != "tool_use" || m.Content[0].Name != "exec_command" {
+		t.Fatalf("tool directive: %+v", m.Content)
+	}
+}

@@ -14,6 +14,13 @@
 //     schema's required properties; a trailing tool result answers with text.
 //     A tool=NAME directive picks one of many declared tools (an agent declares
 //     dozens) and tool_arg=key:value sets one string argument of the call.
+//   - Web search: an Anthropic request declaring the web_search_… server
+//     tool that gets a text answer searches once first (server_tool_use,
+//     web_search_tool_result with one result at MockSearchURL, text with
+//     one citation, usage.server_tool_use.web_search_requests 1), stream or
+//     not; a client tool call (tool=NAME) wins over the search. A Gemini
+//     request declaring googleSearch gets groundingMetadata (one query, one
+//     page at MockSearchURL supporting the whole text) with its last text.
 //   - Streams are generated piece by piece and flushed per event, never built
 //     in memory: per-chunk events are pre-marshalled templates with holes, so
 //     long streams cost a few appends per chunk.

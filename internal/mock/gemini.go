@@ -46,8 +46,10 @@ type geminiFnResp struct {
 }
 
 type geminiTool struct {
-	FunctionDeclarations []geminiFnDecl `json:"functionDeclarations"`
-	FunctionDeclSnake    []geminiFnDecl `json:"function_declarations"`
+	FunctionDeclarations []geminiFnDecl  `json:"functionDeclarations"`
+	FunctionDeclSnake    []geminiFnDecl  `json:"function_declarations"`
+	GoogleSearch         json.RawMessage `json:"googleSearch"`
+	GoogleSearchSnake    json.RawMessage `json:"google_search"`
 }
 
 type geminiFnDecl struct {
@@ -164,6 +166,26 @@ type geminiCandidate struct {
 	Content      geminiContent `json:"content"`
 	FinishReason string        `json:"finishReason,omitempty"`
 	Index        int           `json:"index"`
+	Grounding    any           `json:"groundingMetadata,omitempty"`
+}
+
+// geminiGrounding is the Google Search grounding of a request declaring
+// the googleSearch tool: one query (the last user text), one page
+// (MockSearchURL) supporting the whole answer of textBytes bytes.
+func geminiGrounding(req *geminiRequest, cv *convo, textBytes int) any {
+	search := false
+	for _, t := range req.Tools {
+		search = search || t.GoogleSearch != nil || t.GoogleSearchSnake != nil
+	}
+	if !search || cv.afterTool {
+		return nil
+	}
+	return map[string]any{
+		"webSearchQueries": []string{firstRunes(strings.Join(strings.Fields(stripDirectives(cv.lastUser)), " "), 60)},
+		"groundingChunks":  []any{map[string]any{"web": map[string]string{"uri": MockSearchURL, "title": MockSearchTitle}}},
+		"groundingSupports": []any{map[string]any{"segment": map[string]int{"startIndex": 0, "endIndex": textBytes},
+			"groundingChunkIndices": []int{0}}},
+	}
 }
 
 type geminiResponse struct {
@@ -204,7 +226,8 @@ func (s *Server) geminiGenerate(c *call, model string, stream bool) {
 		c.fail(http.StatusBadRequest, "* GenerateContentRequest.contents: contents is not specified")
 		return
 	}
-	a := c.plan(req.convo(), model)
+	cv := req.convo()
+	a := c.plan(cv, model)
 	base := geminiResponse{ModelVersion: a.model, ResponseID: s.newID("")}
 	if a.tool {
 		args := a.argsMap()
@@ -214,7 +237,8 @@ func (s *Server) geminiGenerate(c *call, model string, stream bool) {
 	if !stream {
 		if !a.tool {
 			t := a.text()
-			base.Candidates = []geminiCandidate{{Content: geminiContent{Role: "model", Parts: []geminiPart{{Text: &t}}}, FinishReason: "STOP"}}
+			base.Candidates = []geminiCandidate{{Content: geminiContent{Role: "model", Parts: []geminiPart{{Text: &t}}}, FinishReason: "STOP",
+				Grounding: geminiGrounding(&req, cv, len(t))}}
 		}
 		base.UsageMetadata = a.usage.gemini()
 		c.reply(base)
@@ -242,7 +266,8 @@ func (s *Server) geminiGenerate(c *call, model string, stream bool) {
 	mid := geminiChunk{ModelVersion: base.ModelVersion, ResponseID: base.ResponseID, UsageMetadata: running,
 		Candidates: []geminiCandidate{{Content: geminiContent{Role: "model", Parts: []geminiPart{{Text: &hole}}}}}}
 	last := mid
-	last.Candidates = []geminiCandidate{{Content: geminiContent{Role: "model", Parts: []geminiPart{{Text: &hole}}}, FinishReason: "STOP"}}
+	last.Candidates = []geminiCandidate{{Content: geminiContent{Role: "model", Parts: []geminiPart{{Text: &hole}}}, FinishReason: "STOP",
+		Grounding: geminiGrounding(&req, cv, len(a.text()))}}
 	tMid, tLast := newTmpl(mid), newTmpl(last)
 	var b []byte
 	for i := 0; i < a.n && st.ok(); i++ {

@@ -254,3 +254,37 @@ func TestAzure(t *testing.T) {
 		}
 	}
 }
+
+// A request declaring googleSearch gets grounding over the whole answer,
+// stream or not; a function call answer gets none.
+func TestGeminiGrounding(t *testing.T) {
+	_, ts := newServer(t, Options{})
+	body := map[string]any{"contents": []any{map[string]any{"role": "user", "parts": []any{map[string]any{"text": "Euro 2024 winner?"}}}},
+		"tools": []any{map[string]any{"googleSearch": map[string]any{}}}}
+	b := mustOK(t, ts, req{path: "/v1beta/models/gemini-2.5-flash:generateContent", body: body})
+	var r struct {
+		Candidates []struct {
+			Content struct {
+				Parts []struct{ Text string }
+			}
+			GroundingMetadata struct {
+				WebSearchQueries  []string
+				GroundingChunks   []struct{ Web struct{ URI string } }
+				GroundingSupports []struct {
+					Segment struct{ StartIndex, EndIndex int }
+				}
+			}
+		}
+	}
+	decodeInto(t, b, &r)
+	g := r.Candidates[0].GroundingMetadata
+	if len(g.WebSearchQueries) != 1 || g.WebSearchQueries[0] != "Euro 2024 winner?" || len(g.GroundingChunks) != 1 ||
+		g.GroundingChunks[0].Web.URI != MockSearchURL || len(g.GroundingSupports) != 1 ||
+		g.GroundingSupports[0].Segment.EndIndex != len(r.Candidates[0].Content.Parts[0].Text) {
+		t.Fatalf("grounding: %s", b)
+	}
+	sb := mustOK(t, ts, req{path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", body: body})
+	if n := strings.Count(string(sb), `"groundingMetadata"`); n != 1 {
+		t.Fatalf("%d grounding chunks in %s", n, sb)
+	}
+}

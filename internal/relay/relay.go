@@ -36,6 +36,9 @@ type Usage struct {
 	// Images is the number of images delivered (image endpoints); the
 	// relay copies it to Result.Images.
 	Images int
+	// WebSearches is the number of web searches the upstream ran and
+	// bills (Anthropic's web search server tool).
+	WebSearches int
 	// Estimated is set when the upstream reported no usage and the relay
 	// counted the tokens itself (see usage.go).
 	Estimated bool

@@ -225,7 +225,16 @@ func relayUsage(u wire.Usage) relay.Usage {
 		PromptTokens:     u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens,
 		CompletionTokens: u.OutputTokens,
 		CachedTokens:     u.CacheReadInputTokens,
+		WebSearches:      webSearches(u),
 	}
+}
+
+// webSearches is the web searches Anthropic bills apart from tokens.
+func webSearches(u wire.Usage) int {
+	if u.ServerToolUse == nil {
+		return 0
+	}
+	return u.ServerToolUse.WebSearchRequests
 }
 
 // EstimateHeader marks a count_tokens answer the gateway counted itself
@@ -323,6 +332,9 @@ func (s *passthroughStream) Feed(ev sse.Event, emit func(string, []byte) error) 
 			}
 			if e.Usage.CacheCreationInputTokens > 0 {
 				s.usage.CacheCreationInputTokens = e.Usage.CacheCreationInputTokens
+			}
+			if e.Usage.ServerToolUse != nil {
+				s.usage.ServerToolUse = e.Usage.ServerToolUse
 			}
 		}
 	case "message_stop":

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard/switchyard/internal/app"
 	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
@@ -21,6 +22,7 @@ const testKey = "sk-test-messages-0123456789"
 type gateway struct {
 	base string
 	mock *mock.Server
+	app  *app.App
 }
 
 func startGateway(t testing.TB, mutate func(cfg *config.Config)) *gateway {
@@ -49,7 +51,7 @@ func startGateway(t testing.TB, mutate func(cfg *config.Config)) *gateway {
 		mutate(cfg)
 	}
 	a := apptest.Start(t, cfg)
-	return &gateway{base: "http://" + a.Addr(), mock: m}
+	return &gateway{base: "http://" + a.Addr(), mock: m, app: a}
 }
 
 // post sends body to path with the given headers (x-api-key by default).

@@ -196,10 +196,12 @@ func TestResponsesHostedToolsDropped(t *testing.T) {
 		}
 	}
 	t.Run("refused on a channel set to refuse", func(t *testing.T) {
-		req := map[string]any{"model": "claude-test", "input": "Search the web.", "tools": tools}
+		// web_search runs as Anthropic's own search there; file_search has no equivalent
+		req := map[string]any{"model": "claude-test", "input": "Search the web.",
+			"tools": append(tools, map[string]any{"type": "file_search", "vector_store_ids": []string{"v"}})}
 		resp := postTo(t, g.base+"/v1/responses", testKey, mustJSON(t, req))
 		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 400 || !strings.Contains(string(b), "tools[0].type") {
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "tools[2].type") {
 			t.Fatalf("%d %s", resp.StatusCode, b)
 		}
 	})

@@ -61,12 +61,23 @@ func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a r
 		x.rename = upstreamModel != x.call.Model
 		return x.pass.NewRequest(ctx, t, x.body, x.call.Model, upstreamModel, x.call.Stream)
 	}
-	req, cc, dropped, err := oaup.ResponsesChatCallDropping(x.body, x.call.RequestID, x.call.Model, upstreamModel, t.Channel.DropsHostedTools())
+	req, cc, dropped, err := oaup.ResponsesChatCallDropping(x.body, x.call.RequestID, x.call.Model, upstreamModel,
+		t.Channel.DropsHostedTools(), searchesWeb(a))
 	if err != nil {
 		return nil, err
 	}
 	x.req, x.chatCall, x.dropped = req, cc, dropped
 	return a.NewChatRequest(ctx, t, cc)
+}
+
+// searchesWeb tells how adapter a runs chat's web_search_options with a
+// web search of its upstream's own (anthropic's web_search server tool,
+// Gemini's Google Search).
+func searchesWeb(a relay.ChatAdapter) oaup.WebSearchSupport {
+	if s, ok := a.(interface{ WebSearch() oaup.WebSearchSupport }); ok {
+		return s.WebSearch()
+	}
+	return oaup.NoWebSearch
 }
 
 func (x *responsesExchange) Response(_ *relay.Target, body []byte) ([]byte, relay.Usage, error) {

@@ -55,7 +55,7 @@ func FromChat(req *openai.ChatRequest) (*MessagesRequest, error) {
 }
 
 func rejectChatFields(req *openai.ChatRequest) error {
-	if err := openai.RejectNonPortable(req); err != nil {
+	if err := openai.RejectNonPortable(req, true); err != nil {
 		return err
 	}
 	switch {
@@ -312,6 +312,9 @@ func convertTools(req *openai.ChatRequest, out *MessagesRequest) error {
 		}
 		out.Tools = append(out.Tools, Tool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
 	}
+	if o := req.WebSearchOptions; o != nil {
+		out.Tools = append(out.Tools, webSearchTool(o))
+	}
 	noParallel := req.ParallelToolCalls != nil && !*req.ParallelToolCalls
 	tc := req.ToolChoice
 	if tc == nil {
@@ -337,4 +340,22 @@ func convertTools(req *openai.ChatRequest, out *MessagesRequest) error {
 	choice.DisableParallelToolUse = noParallel
 	out.ToolChoice = &choice
 	return nil
+}
+
+// webSearchTool is Anthropic's web search server tool for chat's
+// web_search_options. search_context_size has no equivalent and is left
+// out; the allowed domains come from the gateway's filters member (a
+// Responses web_search tool's filters.allowed_domains).
+func webSearchTool(o *openai.WebSearchOptions) Tool {
+	t := Tool{Type: WebSearchTool, Name: "web_search"}
+	if o.Filters != nil {
+		t.AllowedDomains = o.Filters.AllowedDomains
+	}
+	if l := o.UserLocation; l != nil {
+		a := l.Approximate
+		if a != (openai.UserLocation{}) {
+			t.UserLocation = &UserLocation{Type: "approximate", City: a.City, Region: a.Region, Country: a.Country, Timezone: a.Timezone}
+		}
+	}
+	return t
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/provider"
 	"github.com/switchyard/switchyard/internal/provider/openai"
@@ -28,6 +29,14 @@ type StreamToChat struct {
 	stopReason string
 	finished   bool // message_delta with a stop reason seen
 	stopped    bool // message_stop seen
+
+	// web search: the searches (server_tool_use) by block index with their
+	// input so far, the characters of text relayed, and the open text
+	// block's citations, sent as annotations when it stops
+	searches  map[int]*search
+	runes     int
+	citeStart int
+	cites     []Citation
 
 	ev      StreamEvent
 	chunk   openai.ChatChunk
@@ -95,8 +104,46 @@ func (s *StreamToChat) Feed(ev sse.Event, emit func(*openai.ChatChunk) error) er
 			return &provider.StreamError{Type: "error", Message: "unknown upstream error"}
 		}
 		return &provider.StreamError{Type: e.Error.Type, Message: e.Error.Message}
+	case "content_block_stop":
+		return s.blockStop(emit)
 	}
-	// ping, content_block_stop and future event types carry nothing to relay.
+	// ping and future event types carry nothing to relay.
+	return nil
+}
+
+// search is a web search being streamed.
+type search struct {
+	id    string
+	input []byte
+}
+
+func (s *StreamToChat) blockStop(emit func(*openai.ChatChunk) error) error {
+	if len(s.cites) == 0 {
+		return nil
+	}
+	var ws webSearches
+	ws.cite(s.cites, s.citeStart, s.runes)
+	s.cites = s.cites[:0]
+	if len(ws.annotations) == 0 {
+		return nil
+	}
+	s.delta().Annotations = ws.annotations
+	return emit(&s.chunk)
+}
+
+// searchResult sends a finished web search as a chunk's web_search_calls.
+func (s *StreamToChat) searchResult(b *Block, emit func(*openai.ChatChunk) error) error {
+	for idx, sr := range s.searches {
+		if sr.id != b.ToolUseID {
+			continue
+		}
+		delete(s.searches, idx)
+		var ws webSearches
+		ws.use(&Block{ID: sr.id, Name: "web_search", Input: sr.input})
+		ws.result(b)
+		s.delta().WebSearchCalls = ws.calls
+		return emit(&s.chunk)
+	}
 	return nil
 }
 
@@ -116,8 +163,23 @@ func (s *StreamToChat) blockStart(e *StreamEvent, emit func(*openai.ChatChunk) e
 		d.ToolCalls = s.toolBuf[:]
 		s.tools++
 		return emit(&s.chunk)
+	case BlockServerToolUse:
+		if b.Name == "web_search" {
+			if s.searches == nil {
+				s.searches = make(map[int]*search)
+			}
+			in := []byte(nil)
+			if len(b.Input) > 0 && string(b.Input) != "{}" {
+				in = append(in, b.Input...)
+			}
+			s.searches[e.Index] = &search{id: b.ID, input: in}
+		}
+	case BlockWebSearchResult:
+		return s.searchResult(b, emit)
 	case BlockText:
+		s.citeStart, s.cites = s.runes, append(s.cites[:0], b.Citations...)
 		if b.Text != "" {
+			s.runes += utf8.RuneCountInString(b.Text)
 			s.text = b.Text
 			s.delta().Content = &s.text
 			return emit(&s.chunk)
@@ -141,8 +203,14 @@ func (s *StreamToChat) blockDelta(e *StreamEvent, emit func(*openai.ChatChunk) e
 		if e.Delta.Text == "" {
 			return nil
 		}
+		s.runes += utf8.RuneCountInString(e.Delta.Text)
 		s.text = e.Delta.Text
 		s.delta().Content = &s.text
+	case "citations_delta":
+		if e.Delta.Citation != nil {
+			s.cites = append(s.cites, *e.Delta.Citation)
+		}
+		return nil
 	case "thinking_delta":
 		if e.Delta.Thinking == "" {
 			return nil
@@ -150,6 +218,10 @@ func (s *StreamToChat) blockDelta(e *StreamEvent, emit func(*openai.ChatChunk) e
 		s.text = e.Delta.Thinking
 		s.delta().ReasoningContent = &s.text
 	case "input_json_delta":
+		if sr := s.searches[e.Index]; sr != nil {
+			sr.input = append(sr.input, e.Delta.PartialJSON...)
+			return nil
+		}
 		if e.Delta.PartialJSON == "" || e.Index >= len(s.toolIndex) || s.toolIndex[e.Index] < 0 {
 			return nil
 		}
@@ -157,7 +229,7 @@ func (s *StreamToChat) blockDelta(e *StreamEvent, emit func(*openai.ChatChunk) e
 		s.toolBuf[0] = openai.ToolCallDelta{Index: s.toolIndex[e.Index], Function: openai.FunctionCallDelta{Arguments: e.Delta.PartialJSON}}
 		d.ToolCalls = s.toolBuf[:]
 	default:
-		return nil // signature_delta, citations_delta: nothing in chat carries them
+		return nil // signature_delta: nothing in chat carries it
 	}
 	return emit(&s.chunk)
 }
@@ -187,6 +259,9 @@ func (s *StreamToChat) mergeUsage(u *Usage) {
 	}
 	if u.CacheCreationInputTokens > 0 {
 		s.usage.CacheCreationInputTokens = u.CacheCreationInputTokens
+	}
+	if u.ServerToolUse != nil {
+		s.usage.ServerToolUse = u.ServerToolUse
 	}
 }
 

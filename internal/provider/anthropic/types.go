@@ -17,8 +17,11 @@
 //   - response_format json_object/json_schema is refused rather than
 //     emulated: an emulation through a forced tool changes the response
 //     shape (tool_calls instead of content) in ways clients do not expect.
+//   - web_search_options becomes the web_search_20250305 server tool
+//     (user_location, and the gateway's filters.allowed_domains that carry
+//     a Responses web_search tool's; search_context_size has no equivalent).
 //   - Refused with *provider.UnsupportedError: n > 1, logprobs, top_logprobs,
-//     logit_bias, audio/modalities, prediction, web_search_options, non-zero
+//     logit_bias, audio/modalities, prediction, non-zero
 //     presence/frequency penalties, deprecated functions/function_call,
 //     allowed_tools tool choice, custom tools, audio and file-id parts.
 //   - Ignored hints: seed, store, metadata, service_tier, prompt_cache_key,
@@ -80,6 +83,7 @@ type Blocks struct {
 	Text     string
 	Blocks   []Block
 	IsString bool
+	IsObject bool // one block given as an object (web_search_tool_result_error)
 }
 
 // TextBlocks returns string-form content.
@@ -92,6 +96,9 @@ func (b Blocks) IsZero() bool { return !b.IsString && b.Blocks == nil }
 func (b Blocks) MarshalJSON() ([]byte, error) {
 	if b.IsString {
 		return json.Marshal(b.Text)
+	}
+	if b.IsObject && len(b.Blocks) == 1 {
+		return json.Marshal(b.Blocks[0])
 	}
 	if b.Blocks == nil {
 		return []byte("[]"), nil
@@ -110,6 +117,12 @@ func (b *Blocks) UnmarshalJSON(data []byte) error {
 		*b = Blocks{Blocks: []Block{}}
 		return json.Unmarshal(data, &b.Blocks)
 	}
+	if len(data) > 0 && data[0] == '{' {
+		// a web_search_tool_result's content is an error object when the
+		// search failed
+		*b = Blocks{Blocks: []Block{{}}, IsObject: true}
+		return json.Unmarshal(data, &b.Blocks[0])
+	}
 	return errors.New("content: must be a string or an array of blocks")
 }
 
@@ -122,6 +135,8 @@ const (
 	BlockToolResult       = "tool_result"
 	BlockThinking         = "thinking"
 	BlockRedactedThinking = "redacted_thinking"
+	BlockServerToolUse    = "server_tool_use"
+	BlockWebSearchResult  = "web_search_tool_result"
 )
 
 // Block is one content block; which fields apply depends on Type.
@@ -146,7 +161,45 @@ type Block struct {
 	Data      string `json:"data,omitempty"` // redacted_thinking
 
 	CacheControl json.RawMessage `json:"cache_control,omitempty"`
-	Citations    json.RawMessage `json:"citations,omitempty"`
+	Citations    []Citation      `json:"citations,omitempty"`
+
+	URL              string `json:"url,omitempty"` // web_search_result
+	PageAge          string `json:"page_age,omitempty"`
+	EncryptedContent string `json:"encrypted_content,omitempty"`
+	ErrorCode        string `json:"error_code,omitempty"` // web_search_tool_result_error
+}
+
+// Citation is one citation of a text block. Only web search citations
+// (web_search_result_location) are read; the others keep their members
+// in Raw.
+type Citation struct {
+	Type           string          `json:"type"`
+	URL            string          `json:"url,omitempty"`
+	Title          string          `json:"title,omitempty"`
+	CitedText      string          `json:"cited_text,omitempty"`
+	EncryptedIndex string          `json:"encrypted_index,omitempty"`
+	Raw            json.RawMessage `json:"-"`
+}
+
+// MarshalJSON writes a citation as it came.
+func (c Citation) MarshalJSON() ([]byte, error) {
+	if len(c.Raw) > 0 {
+		return c.Raw, nil
+	}
+	type plain Citation
+	return json.Marshal(plain(c))
+}
+
+// UnmarshalJSON keeps the raw citation besides the members it reads.
+func (c *Citation) UnmarshalJSON(b []byte) error {
+	type plain Citation
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*c = Citation(p)
+	c.Raw = append(json.RawMessage(nil), b...)
+	return nil
 }
 
 // Source is where an image or document comes from.
@@ -166,6 +219,23 @@ type Tool struct {
 	Description  string          `json:"description,omitempty"`
 	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
 	CacheControl json.RawMessage `json:"cache_control,omitempty"`
+
+	// web_search_20250305
+	MaxUses        *int          `json:"max_uses,omitempty"`
+	AllowedDomains []string      `json:"allowed_domains,omitempty"`
+	UserLocation   *UserLocation `json:"user_location,omitempty"`
+}
+
+// WebSearchTool is the type of Anthropic's web search server tool.
+const WebSearchTool = "web_search_20250305"
+
+// UserLocation is a web search's approximate user location.
+type UserLocation struct {
+	Type     string `json:"type"` // "approximate"
+	City     string `json:"city,omitempty"`
+	Region   string `json:"region,omitempty"`
+	Country  string `json:"country,omitempty"`
+	Timezone string `json:"timezone,omitempty"`
 }
 
 // ToolChoice is {type: auto|any|tool|none}.
@@ -215,6 +285,13 @@ type Usage struct {
 	OutputTokens             int `json:"output_tokens"`
 	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	// ServerToolUse counts the server tools' billed uses (web searches).
+	ServerToolUse *ServerToolUse `json:"server_tool_use,omitempty"`
+}
+
+// ServerToolUse is usage.server_tool_use.
+type ServerToolUse struct {
+	WebSearchRequests int `json:"web_search_requests"`
 }
 
 // StreamEvent is the data of any streaming event; Type tells which fields
@@ -231,13 +308,14 @@ type StreamEvent struct {
 
 // StreamDelta is the delta of content_block_delta or message_delta.
 type StreamDelta struct {
-	Type         string  `json:"type,omitempty"`
-	Text         string  `json:"text,omitempty"`
-	PartialJSON  string  `json:"partial_json,omitempty"`
-	Thinking     string  `json:"thinking,omitempty"`
-	Signature    string  `json:"signature,omitempty"`
-	StopReason   string  `json:"stop_reason,omitempty"`
-	StopSequence *string `json:"stop_sequence,omitempty"`
+	Type         string    `json:"type,omitempty"`
+	Text         string    `json:"text,omitempty"`
+	PartialJSON  string    `json:"partial_json,omitempty"`
+	Thinking     string    `json:"thinking,omitempty"`
+	Signature    string    `json:"signature,omitempty"`
+	Citation     *Citation `json:"citation,omitempty"` // citations_delta
+	StopReason   string    `json:"stop_reason,omitempty"`
+	StopSequence *string   `json:"stop_sequence,omitempty"`
 }
 
 // ErrorBody is the error of an error event.
@@ -256,7 +334,7 @@ func (b Block) MarshalJSON() ([]byte, error) {
 		return json.Marshal(struct {
 			Type         string          `json:"type"`
 			Text         string          `json:"text"`
-			Citations    json.RawMessage `json:"citations,omitempty"`
+			Citations    []Citation      `json:"citations,omitempty"`
 			CacheControl json.RawMessage `json:"cache_control,omitempty"`
 		}{b.Type, b.Text, b.Citations, b.CacheControl})
 	case BlockThinking:

@@ -24,6 +24,10 @@ var _ relay.ChatAdapter = Upstream{}
 // NewUpstream returns the adapter for "anthropic" channels.
 func NewUpstream() Upstream { return Upstream{} }
 
+// WebSearch reports that chat's web_search_options runs Anthropic's web
+// search server tool (see FromChat).
+func (Upstream) WebSearch() openai.WebSearchSupport { return openai.WebSearchAlways }
+
 // MessagesURL is {base}/v1/messages, with or without /v1 in base.
 func MessagesURL(base string) string {
 	base = strings.TrimRight(base, "/")

@@ -28,7 +28,7 @@ var audioMime = map[string]string{"wav": "audio/wav", "mp3": "audio/mp3"}
 // FromChat translates a chat completions request into a generateContent
 // request. The model name travels in the URL, not the body.
 func FromChat(req *openai.ChatRequest) (*GenerateRequest, error) {
-	if err := openai.RejectNonPortable(req); err != nil {
+	if err := openai.RejectNonPortable(req, true); err != nil {
 		return nil, err
 	}
 	out := &GenerateRequest{}
@@ -331,6 +331,18 @@ func convertTools(req *openai.ChatRequest, out *GenerateRequest) error {
 	}
 	if len(decls) > 0 {
 		out.Tools = []Tool{{FunctionDeclarations: decls}}
+	}
+	if o := req.WebSearchOptions; o != nil {
+		// Google Search grounding: models before Gemini 3 refuse it next to
+		// function declarations, and it takes no domain list; a location
+		// and a context size are hints it has no member for.
+		switch {
+		case len(decls) > 0:
+			return provider.Unsupported("web_search_options", "together with function tools on this upstream")
+		case o.Filters != nil && len(o.Filters.AllowedDomains) > 0:
+			return provider.Unsupported("web_search_options.filters", "allowed domains on this upstream")
+		}
+		out.Tools = append(out.Tools, Tool{GoogleSearch: &struct{}{}})
 	}
 	tc := req.ToolChoice
 	if tc == nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/sse"
@@ -45,6 +46,7 @@ func ToChatResponse(resp *GenerateResponse, model string) *openai.ChatResponse {
 		Model:   model,
 		Choices: make([]openai.ChatChoice, 0, len(resp.Candidates)),
 	}
+	searches := 0
 	for i := range resp.Candidates {
 		c := &resp.Candidates[i]
 		var text, thoughts []byte
@@ -62,6 +64,10 @@ func ToChatResponse(resp *GenerateResponse, model string) *openai.ChatResponse {
 			}
 		}
 		msg := openai.ChatMessage{Role: "assistant", ToolCalls: calls, ReasoningContent: string(thoughts)}
+		if g := c.GroundingMetadata; g != nil {
+			msg.Annotations, msg.WebSearchCalls = grounding(g, text)
+			searches += len(g.WebSearchQueries)
+		}
 		switch {
 		case len(text) > 0:
 			msg.Content = openai.TextContent(string(text))
@@ -81,9 +87,41 @@ func ToChatResponse(resp *GenerateResponse, model string) *openai.ChatResponse {
 	}
 	if resp.UsageMetadata != nil {
 		u := ChatUsage(resp.UsageMetadata)
+		u.WebSearches = searches
 		out.Usage = &u
 	}
 	return out
+}
+
+// grounding turns Google Search grounding into chat's web searches (one
+// per query; the pages found are the first one's sources) and url
+// citations: each grounding support's span, given in bytes of text,
+// becomes one citation per page it names, in characters.
+func grounding(g *GroundingMetadata, text []byte) ([]openai.Annotation, []openai.WebSearchCall) {
+	var calls []openai.WebSearchCall
+	for _, q := range g.WebSearchQueries {
+		calls = append(calls, openai.WebSearchCall{ID: "ws_" + newCallID()[5:], Query: q})
+	}
+	if len(calls) > 0 {
+		for _, ch := range g.GroundingChunks {
+			if ch.Web != nil {
+				calls[0].Sources = append(calls[0].Sources, ch.Web.URI)
+			}
+		}
+	}
+	chars := func(b int) int { return utf8.RuneCount(text[:min(max(b, 0), len(text))]) }
+	var notes []openai.Annotation
+	for _, s := range g.GroundingSupports {
+		for _, i := range s.GroundingChunkIndices {
+			if i < 0 || i >= len(g.GroundingChunks) || g.GroundingChunks[i].Web == nil {
+				continue
+			}
+			w := g.GroundingChunks[i].Web
+			notes = append(notes, openai.Annotation{Type: "url_citation", URLCitation: openai.URLCitation{
+				StartIndex: chars(s.Segment.StartIndex), EndIndex: chars(s.Segment.EndIndex), URL: w.URI, Title: w.Title}})
+		}
+	}
+	return notes, calls
 }
 
 // FinishReason maps a Gemini finish reason to a chat finish reason.
@@ -146,6 +184,8 @@ type StreamToChat struct {
 	tools    map[int]int  // candidate index → tool calls so far
 	finished map[int]bool
 	done     bool
+	text0    []byte // candidate 0's text so far, for grounding offsets
+	searches int
 
 	resp   GenerateResponse
 	chunk  openai.ChatChunk
@@ -220,7 +260,26 @@ func (s *StreamToChat) candidate(c *Candidate, emit func(*openai.ChatChunk) erro
 		default:
 			s.text = p.Text
 			s.delta(c.Index).Content = &s.text
+			if c.Index == 0 {
+				s.text0 = append(s.text0, p.Text...)
+			}
 		}
+		if err := emit(&s.chunk); err != nil {
+			return err
+		}
+	}
+	if g := c.GroundingMetadata; g != nil && c.Index == 0 && s.searches == 0 && len(g.WebSearchQueries) > 0 {
+		// the grounding comes with the last text; citations first, so
+		// they attach to the message the searches follow
+		s.searches = len(g.WebSearchQueries)
+		notes, calls := grounding(g, s.text0)
+		if len(notes) > 0 {
+			s.delta(0).Annotations = notes
+			if err := emit(&s.chunk); err != nil {
+				return err
+			}
+		}
+		s.delta(0).WebSearchCalls = calls
 		if err := emit(&s.chunk); err != nil {
 			return err
 		}
@@ -280,7 +339,9 @@ func (s *StreamToChat) Finish(emit func(*openai.ChatChunk) error) error {
 // Usage is the latest usage reported by the upstream, in chat terms.
 func (s *StreamToChat) Usage() openai.Usage {
 	if s.usage == nil {
-		return openai.Usage{}
+		return openai.Usage{WebSearches: s.searches}
 	}
-	return ChatUsage(s.usage)
+	u := ChatUsage(s.usage)
+	u.WebSearches = s.searches
+	return u
 }

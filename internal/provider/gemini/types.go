@@ -96,6 +96,7 @@ type FunctionResponse struct {
 // Tool groups function declarations.
 type Tool struct {
 	FunctionDeclarations []FunctionDeclaration `json:"functionDeclarations,omitempty"`
+	GoogleSearch         *struct{}             `json:"googleSearch,omitempty"` // Google Search grounding
 }
 
 // FunctionDeclaration declares a function the model may call.
@@ -161,6 +162,33 @@ type Candidate struct {
 	Content      Content `json:"content"`
 	FinishReason string  `json:"finishReason,omitempty"`
 	Index        int     `json:"index"`
+
+	GroundingMetadata *GroundingMetadata `json:"groundingMetadata,omitempty"`
+}
+
+// GroundingMetadata is what Google Search grounding found: the queries
+// run, the pages (chunks) and which text spans they support.
+type GroundingMetadata struct {
+	WebSearchQueries  []string           `json:"webSearchQueries,omitempty"`
+	GroundingChunks   []GroundingChunk   `json:"groundingChunks,omitempty"`
+	GroundingSupports []GroundingSupport `json:"groundingSupports,omitempty"`
+}
+
+// GroundingChunk is one page a grounded answer drew on.
+type GroundingChunk struct {
+	Web *struct {
+		URI   string `json:"uri"`
+		Title string `json:"title"`
+	} `json:"web,omitempty"`
+}
+
+// GroundingSupport ties a span of the answer text (byte offsets) to chunks.
+type GroundingSupport struct {
+	Segment struct {
+		StartIndex int `json:"startIndex"`
+		EndIndex   int `json:"endIndex"`
+	} `json:"segment"`
+	GroundingChunkIndices []int `json:"groundingChunkIndices"`
 }
 
 // PromptFeedback reports a prompt blocked before generation.

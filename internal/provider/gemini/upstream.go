@@ -22,6 +22,10 @@ var _ relay.ChatAdapter = Upstream{}
 // NewUpstream returns the adapter for "gemini" channels.
 func NewUpstream() Upstream { return Upstream{} }
 
+// WebSearch reports that chat's web_search_options runs Google Search
+// grounding, for a request without function tools (see FromChat).
+func (Upstream) WebSearch() openai.WebSearchSupport { return openai.WebSearchAlone }
+
 // GenerateURL is {base}/v1beta/models/{model}:generateContent, or
 // :streamGenerateContent?alt=sse for a stream.
 func GenerateURL(base, model string, stream bool) string {

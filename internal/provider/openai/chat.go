@@ -50,7 +50,7 @@ type ChatRequest struct {
 	Modalities          []string          `json:"modalities,omitempty"`
 	Audio               json.RawMessage   `json:"audio,omitempty"`
 	Prediction          json.RawMessage   `json:"prediction,omitempty"`
-	WebSearchOptions    json.RawMessage   `json:"web_search_options,omitempty"`
+	WebSearchOptions    *WebSearchOptions `json:"web_search_options,omitempty"`
 	Functions           json.RawMessage   `json:"functions,omitempty"`     // deprecated form of tools
 	FunctionCall        json.RawMessage   `json:"function_call,omitempty"` // deprecated form of tool_choice
 	Metadata            map[string]string `json:"metadata,omitempty"`
@@ -83,6 +83,33 @@ type ChatMessage struct {
 	ReasoningContent string          `json:"reasoning_content,omitempty"`
 	Audio            json.RawMessage `json:"audio,omitempty"`
 	FunctionCall     json.RawMessage `json:"function_call,omitempty"` // deprecated
+	Annotations      []Annotation    `json:"annotations,omitempty"`   // url citations of a web search
+	// WebSearchCalls is not OpenAI's: the searches an upstream ran for
+	// web_search_options, which ChatToResponse makes web_search_call items.
+	WebSearchCalls []WebSearchCall `json:"web_search_calls,omitempty"`
+}
+
+// Annotation is a chat message annotation: a url_citation.
+type Annotation struct {
+	Type        string      `json:"type"` // "url_citation"
+	URLCitation URLCitation `json:"url_citation"`
+}
+
+// URLCitation is a cited span of the message text, in characters (Unicode
+// code points), end exclusive.
+type URLCitation struct {
+	StartIndex int    `json:"start_index"`
+	EndIndex   int    `json:"end_index"`
+	URL        string `json:"url"`
+	Title      string `json:"title"`
+}
+
+// WebSearchCall is one web search an upstream ran.
+type WebSearchCall struct {
+	ID      string   `json:"id"`
+	Query   string   `json:"query"`
+	Sources []string `json:"sources,omitempty"` // result URLs
+	Failed  bool     `json:"failed,omitempty"`
 }
 
 // Content is a message's content: a plain string, an array of parts, or null.
@@ -322,10 +349,26 @@ func (s *StringList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// WebSearchOptions is chat's web_search_options. Filters is not OpenAI's:
+// it carries a Responses web_search tool's allowed domains to an adapter
+// that can search (anthropic).
+type WebSearchOptions struct {
+	SearchContextSize string            `json:"search_context_size,omitempty"`
+	UserLocation      *ChatUserLocation `json:"user_location,omitempty"`
+	Filters           *WebSearchFilters `json:"filters,omitempty"`
+}
+
+// ChatUserLocation is web_search_options.user_location.
+type ChatUserLocation struct {
+	Type        string       `json:"type"` // "approximate"
+	Approximate UserLocation `json:"approximate"`
+}
+
 // RejectNonPortable refuses the chat fields no other upstream type can
 // carry, so a translator never drops them silently; translators add their
-// own checks for what only their target lacks.
-func RejectNonPortable(req *ChatRequest) error {
+// own checks for what only their target lacks. web_search_options is
+// refused unless webSearch (the target runs a search of its own).
+func RejectNonPortable(req *ChatRequest, webSearch bool) error {
 	switch {
 	case req.Logprobs || req.TopLogprobs != nil:
 		return provider.Unsupported("logprobs", "")
@@ -335,7 +378,7 @@ func RejectNonPortable(req *ChatRequest) error {
 		return provider.Unsupported("audio", "audio output")
 	case len(req.Prediction) > 0:
 		return provider.Unsupported("prediction", "")
-	case len(req.WebSearchOptions) > 0:
+	case req.WebSearchOptions != nil && !webSearch:
 		return provider.Unsupported("web_search_options", "")
 	case len(req.Functions) > 0 || len(req.FunctionCall) > 0:
 		return provider.Unsupported("functions", "use tools instead of the deprecated functions")

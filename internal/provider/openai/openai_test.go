@@ -264,7 +264,6 @@ func TestResponsesUnsupported(t *testing.T) {
 		{"previous_response_id", `{"previous_response_id":"resp_1"}`, "previous_response_id"},
 		{"conversation", `{"conversation":"conv_1"}`, "conversation"},
 		{"background", `{"background":true}`, "background"},
-		{"web_search", `{"tools":[{"type":"web_search"}]}`, "tools[0].type"},
 		{"file_search", `{"tools":[{"type":"function","name":"f"},{"type":"file_search","vector_store_ids":["v"]}]}`, "tools[1].type"},
 		{"hosted tool choice", `{"tool_choice":{"type":"web_search_preview"}}`, "tool_choice"},
 		{"item_reference", `{"input":[{"type":"item_reference","id":"msg_1"}]}`, "input[0].type"},
@@ -339,7 +338,7 @@ func TestDropHostedTools(t *testing.T) {
 	req := golden.Decode[ResponsesRequest](t, []byte(`{"model":"m","input":"q","tools":[{"type":"web_search"},
 		{"type":"function","name":"shell"},{"type":"namespace","name":"mcp__d__","description":"","tools":[{"type":"function","name":"s"}]},
 		{"type":"file_search","vector_store_ids":["v"]}],"tool_choice":{"type":"web_search_preview"}}`))
-	got := req.DropHostedTools()
+	got := req.DropHostedTools(false)
 	want := []string{"tools[0] (web_search)", "tools[3] (file_search)", "tool_choice (web_search_preview)"}
 	if fmt.Sprint(got) != fmt.Sprint(want) || len(req.Tools) != 2 || req.ToolChoice != nil {
 		t.Fatalf("dropped %q, tools %+v", got, req.Tools)
@@ -347,5 +346,33 @@ func TestDropHostedTools(t *testing.T) {
 	cr, err := ResponsesToChat(req)
 	if err != nil || len(cr.Tools) != 2 || cr.Tools[1].Function.Name != "mcp__d__s" {
 		t.Fatalf("%+v %v", cr, err)
+	}
+}
+
+// A web_search tool is kept, as web_search_options, for an adapter that
+// searches itself, and refused (or dropped) for the others.
+func TestWebSearchTool(t *testing.T) {
+	body := []byte(`{"model":"m","input":"q","tools":[{"type":"function","name":"shell"},{"type":"web_search_preview"},
+		{"type":"file_search","vector_store_ids":["v"]}],"tool_choice":{"type":"web_search_preview"}}`)
+	req, cc, dropped, err := ResponsesChatCallDropping(body, "r", "m", "u", true, WebSearchAlways)
+	if err != nil || fmt.Sprint(dropped) != "[tools[2] (file_search)]" || len(req.Tools) != 2 {
+		t.Fatalf("dropped %q, %v", dropped, err)
+	}
+	cr := golden.Decode[ChatRequest](t, cc.Body)
+	if cr.WebSearchOptions == nil || len(cr.Tools) != 1 || cr.ToolChoice != nil {
+		t.Fatalf("chat request %s", cc.Body)
+	}
+	_, _, _, err = ResponsesChatCallDropping(body, "r", "m", "u", false, NoWebSearch)
+	var u *provider.UnsupportedError
+	if !errors.As(err, &u) || u.Feature != "tools[1].type" {
+		t.Fatalf("refuse without a search of its own: %v", err)
+	}
+	_, _, dropped, err = ResponsesChatCallDropping(body, "r", "m", "u", true, NoWebSearch)
+	if err != nil || len(dropped) != 3 {
+		t.Fatalf("drop without a search of its own: %q %v", dropped, err)
+	}
+	_, _, _, err = ResponsesChatCallDropping([]byte(`{"model":"m","input":"q","tools":[{"type":"web_search"},{"type":"web_search"}]}`), "r", "m", "u", false, WebSearchAlways)
+	if !provider.IsClientError(err) {
+		t.Fatalf("two web search tools: %v", err)
 	}
 }

@@ -37,6 +37,9 @@ type Usage struct {
 	TotalTokens             int                     `json:"total_tokens"`
 	PromptTokensDetails     PromptTokensDetails     `json:"prompt_tokens_details,omitzero"`
 	CompletionTokensDetails CompletionTokensDetails `json:"completion_tokens_details,omitzero"`
+	// WebSearches is not OpenAI's: the web searches an upstream billed
+	// (Anthropic's usage.server_tool_use.web_search_requests).
+	WebSearches int `json:"web_search_requests,omitempty"`
 }
 
 // PromptTokensDetails breaks down prompt tokens.
@@ -77,6 +80,8 @@ type Delta struct {
 	ReasoningContent *string         `json:"reasoning_content,omitempty"`
 	Refusal          *string         `json:"refusal,omitempty"`
 	ToolCalls        []ToolCallDelta `json:"tool_calls,omitempty"`
+	Annotations      []Annotation    `json:"annotations,omitempty"`
+	WebSearchCalls   []WebSearchCall `json:"web_search_calls,omitempty"` // see ChatMessage
 }
 
 // ToolCallDelta is a fragment of a tool call in a chunk. The first fragment

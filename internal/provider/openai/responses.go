@@ -20,12 +20,16 @@ import (
 //     file_search, code_interpreter, computer use, MCP, image generation)
 //     cannot exist on another upstream and are refused with
 //     *provider.UnsupportedError, unless the channel drops hosted tools
-//     (DropHostedTools before translating).
+//     (DropHostedTools before translating). web_search is the exception
+//     when the upstream searches itself: it becomes chat's
+//     web_search_options, which the anthropic adapter runs as Anthropic's
+//     web search server tool.
 //   - Namespace tools (Codex's MCP servers) are flattened into function
 //     tools and their calls get namespace and name back; see
 //     responses_namespace.go for the naming rule.
 //   - Reasoning items in the input are OpenAI-encrypted state another
-//     upstream cannot read; they are skipped. include, truncation and
+//     upstream cannot read; they are skipped, as are web_search_call items
+//     (an earlier search, whose results the item does not hold). include, truncation and
 //     reasoning.summary are hints and are ignored.
 
 // now is the clock for created timestamps; tests pin it.
@@ -171,6 +175,32 @@ type ResponsesTool struct {
 	Parameters  json.RawMessage `json:"parameters,omitempty"`
 	Strict      *bool           `json:"strict,omitempty"`
 	Tools       []ResponsesTool `json:"tools,omitempty"` // namespace
+
+	// web_search / web_search_preview
+	Filters           *WebSearchFilters `json:"filters,omitempty"`
+	UserLocation      *UserLocation     `json:"user_location,omitempty"`
+	SearchContextSize string            `json:"search_context_size,omitempty"`
+}
+
+// WebSearchFilters are a web_search tool's filters.
+type WebSearchFilters struct {
+	AllowedDomains []string `json:"allowed_domains,omitempty"`
+}
+
+// UserLocation is a web search's approximate user location, as the
+// Responses web_search tool gives it (flat).
+type UserLocation struct {
+	Type     string `json:"type,omitempty"` // "approximate"
+	City     string `json:"city,omitempty"`
+	Region   string `json:"region,omitempty"`
+	Country  string `json:"country,omitempty"`
+	Timezone string `json:"timezone,omitempty"`
+}
+
+// IsWebSearch reports whether a Responses tool type is OpenAI's hosted web
+// search, which ResponsesToChat carries as chat's web_search_options.
+func IsWebSearch(toolType string) bool {
+	return toolType == "web_search" || toolType == "web_search_preview" || toolType == "web_search_2025_08_26" || toolType == "web_search_preview_2025_03_11"
 }
 
 // ResponsesToolChoice is "none" | "auto" | "required" or {type, name}
@@ -320,6 +350,11 @@ func ResponsesToChat(req *ResponsesRequest) (*ChatRequest, error) {
 					Parameters: f.Parameters, Strict: f.Strict,
 				}})
 			}
+		case "web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11":
+			if out.WebSearchOptions != nil {
+				return nil, provider.Invalid(fmt.Sprintf("tools[%d].type", i), "web search is declared twice")
+			}
+			out.WebSearchOptions = webSearchOptions(&t)
 		default:
 			return nil, provider.Unsupported(fmt.Sprintf("tools[%d].type", i), t.Type+" is a hosted tool of OpenAI")
 		}
@@ -330,11 +365,30 @@ func ResponsesToChat(req *ResponsesRequest) (*ChatRequest, error) {
 			out.ToolChoice = &ToolChoice{Mode: tc.Mode}
 		case tc.Type == "function" && tc.Name != "":
 			out.ToolChoice = &ToolChoice{Type: "function", Function: names.upstream(tc.Namespace, tc.Name)}
+		case IsWebSearch(tc.Type) && out.WebSearchOptions != nil:
+			// chat cannot force a search; the search stays offered
 		default:
 			return nil, provider.Unsupported("tool_choice", tc.Type)
 		}
 	}
 	return out, nil
+}
+
+// webSearchOptions carries a Responses web_search tool as chat's
+// web_search_options: user_location in chat's nested shape, and the
+// allowed domains as filters.allowed_domains, a member OpenAI's chat lacks
+// that the anthropic adapter reads.
+func webSearchOptions(t *ResponsesTool) *WebSearchOptions {
+	o := &WebSearchOptions{SearchContextSize: t.SearchContextSize}
+	if t.Filters != nil && len(t.Filters.AllowedDomains) > 0 {
+		o.Filters = &WebSearchFilters{AllowedDomains: t.Filters.AllowedDomains}
+	}
+	if l := t.UserLocation; l != nil {
+		a := *l
+		a.Type = ""
+		o.UserLocation = &ChatUserLocation{Type: "approximate", Approximate: a}
+	}
+	return o
 }
 
 // namespacedDescription tells the model what a flattened function's
@@ -373,6 +427,10 @@ func appendItem(dst []ChatMessage, it *InputItem, field string, names *toolNames
 		return append(dst, ChatMessage{Role: "tool", ToolCallID: it.CallID, Content: TextContent(text)}), nil
 	case "reasoning":
 		return dst, nil // OpenAI-encrypted state; meaningless to another upstream
+	case "web_search_call":
+		// an earlier turn's search (Codex sends its history back): its
+		// results are not in the item, and the answer that used them is
+		return dst, nil
 	}
 	return nil, provider.Unsupported(field+".type", it.Type)
 }

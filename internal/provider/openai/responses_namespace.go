@@ -142,12 +142,13 @@ func writeToolChars(sb *strings.Builder, s string) {
 // DropHostedTools removes the hosted tools (web_search, file_search, …) an
 // upstream reached through chat cannot run, and a tool_choice that forces
 // one, for a channel set to drop them (config hosted_tools). It returns
-// what it removed, as "tools[i] (type)", for the client's warning.
-func (r *ResponsesRequest) DropHostedTools() []string {
+// what it removed, as "tools[i] (type)", for the client's warning. With
+// webSearch (the upstream searches itself) web search tools are kept.
+func (r *ResponsesRequest) DropHostedTools(webSearch bool) []string {
 	var dropped []string
 	kept := r.Tools[:0:0]
 	for i, t := range r.Tools {
-		if t.Type == "function" || t.Type == "namespace" {
+		if t.Type == "function" || t.Type == "namespace" || webSearch && IsWebSearch(t.Type) {
 			kept = append(kept, t)
 			continue
 		}
@@ -157,7 +158,7 @@ func (r *ResponsesRequest) DropHostedTools() []string {
 		return nil
 	}
 	r.Tools = kept
-	if tc := r.ToolChoice; tc != nil && tc.Mode == "" && tc.Type != "function" {
+	if tc := r.ToolChoice; tc != nil && tc.Mode == "" && tc.Type != "function" && !(webSearch && IsWebSearch(tc.Type)) {
 		dropped = append(dropped, "tool_choice ("+tc.Type+")")
 		r.ToolChoice = nil
 	}

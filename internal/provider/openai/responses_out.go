@@ -118,13 +118,47 @@ type OutputItem struct {
 	Namespace string // function_call of a namespace tool
 	Name      string
 	Args      string
+
+	Annotations []Annotation // message: url citations, indexes into Text
+	Query       string       // web_search_call
+	Sources     []string     // web_search_call: result URLs
 }
 
 type outputText struct {
-	Type        string            `json:"type"`
-	Text        string            `json:"text"`
-	Annotations []json.RawMessage `json:"annotations"`
-	Logprobs    []json.RawMessage `json:"logprobs"`
+	Type        string               `json:"type"`
+	Text        string               `json:"text"`
+	Annotations []responseAnnotation `json:"annotations"`
+	Logprobs    []json.RawMessage    `json:"logprobs"`
+}
+
+// responseAnnotation is a Responses url_citation.
+type responseAnnotation struct {
+	Type       string `json:"type"`
+	StartIndex int    `json:"start_index"`
+	EndIndex   int    `json:"end_index"`
+	URL        string `json:"url"`
+	Title      string `json:"title"`
+}
+
+func responseAnnotations(as []Annotation) []responseAnnotation {
+	out := make([]responseAnnotation, len(as))
+	for i, a := range as {
+		c := a.URLCitation
+		out[i] = responseAnnotation{"url_citation", c.StartIndex, c.EndIndex, c.URL, c.Title}
+	}
+	return out
+}
+
+type webSearchAction struct {
+	Type    string            `json:"type"` // "search"
+	Query   string            `json:"query"`
+	Queries []string          `json:"queries"`
+	Sources []webSearchSource `json:"sources,omitempty"`
+}
+
+type webSearchSource struct {
+	Type string `json:"type"` // "url"
+	URL  string `json:"url"`
 }
 
 type refusalPart struct {
@@ -153,6 +187,17 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 			Name      string `json:"name"`
 			Arguments string `json:"arguments"`
 		}{it.ID, it.Type, it.Status, it.CallID, it.Namespace, it.Name, it.Args})
+	case "web_search_call":
+		act := webSearchAction{Type: "search", Query: it.Query, Queries: []string{it.Query}}
+		for _, u := range it.Sources {
+			act.Sources = append(act.Sources, webSearchSource{"url", u})
+		}
+		return json.Marshal(struct {
+			ID     string          `json:"id"`
+			Type   string          `json:"type"`
+			Status string          `json:"status"`
+			Action webSearchAction `json:"action"`
+		}{it.ID, it.Type, it.Status, act})
 	case "reasoning":
 		summary := []summaryText{}
 		if it.Text != "" {
@@ -168,7 +213,7 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 	content := []any{}
 	if it.Status != "in_progress" || it.Text != "" {
 		if it.Text != "" || it.Refusal == "" {
-			content = append(content, outputText{"output_text", it.Text, noJSON, noJSON})
+			content = append(content, outputText{"output_text", it.Text, responseAnnotations(it.Annotations), noJSON})
 		}
 		if it.Refusal != "" {
 			content = append(content, refusalPart{"refusal", it.Refusal})
@@ -200,13 +245,16 @@ func ChatToResponse(resp *ChatResponse, req *ResponsesRequest) *Response {
 		if m.ReasoningContent != "" {
 			out.Output = append(out.Output, OutputItem{Type: "reasoning", ID: itemID("rs", base, len(out.Output)), Text: m.ReasoningContent})
 		}
+		for _, ws := range m.WebSearchCalls {
+			out.Output = append(out.Output, webSearchItem(ws, itemID("ws", base, len(out.Output))))
+		}
 		text := m.Content.JoinText()
 		refusal := ""
 		if m.Refusal != nil {
 			refusal = *m.Refusal
 		}
 		if text != "" || refusal != "" || len(m.ToolCalls) == 0 {
-			out.Output = append(out.Output, OutputItem{Type: "message", ID: itemID("msg", base, len(out.Output)), Status: "completed", Text: text, Refusal: refusal})
+			out.Output = append(out.Output, OutputItem{Type: "message", ID: itemID("msg", base, len(out.Output)), Status: "completed", Text: text, Refusal: refusal, Annotations: m.Annotations})
 		}
 		names := req.toolNames()
 		for _, tc := range m.ToolCalls {
@@ -230,6 +278,15 @@ func ChatToResponse(resp *ChatResponse, req *ResponsesRequest) *Response {
 		}
 	}
 	return out
+}
+
+// webSearchItem is the web_search_call item of a search an upstream ran.
+func webSearchItem(ws WebSearchCall, id string) OutputItem {
+	status := "completed"
+	if ws.Failed {
+		status = "failed"
+	}
+	return OutputItem{Type: "web_search_call", ID: id, Status: status, Query: ws.Query, Sources: ws.Sources}
 }
 
 func itemID(prefix, base string, index int) string {

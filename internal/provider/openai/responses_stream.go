@@ -3,6 +3,7 @@ package openai
 import (
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/jsonw"
 )
@@ -32,6 +33,11 @@ type ChatToResponsesStream struct {
 	usage   Usage
 	textBuf strings.Builder
 	buf     []byte
+	// runes is the characters of chat content seen, msgStart those before
+	// the open message item: chat annotations index the whole content, a
+	// Responses message item's its own text.
+	runes    int
+	msgStart int
 }
 
 // NewChatToResponsesStream returns a translator for one stream. responseID
@@ -68,8 +74,19 @@ func (s *ChatToResponsesStream) Feed(chunk *ChatChunk, emit func(eventName strin
 				return err
 			}
 		}
+		for k := range d.WebSearchCalls {
+			if err := s.webSearch(&d.WebSearchCalls[k], emit); err != nil {
+				return err
+			}
+		}
 		if d.Content != nil && *d.Content != "" {
 			if err := s.textDelta(*d.Content, emit); err != nil {
+				return err
+			}
+			s.runes += utf8.RuneCountInString(*d.Content)
+		}
+		for k := range d.Annotations {
+			if err := s.annotation(d.Annotations[k], emit); err != nil {
 				return err
 			}
 		}
@@ -120,6 +137,55 @@ type partEvent struct {
 	Arguments      *string         `json:"arguments,omitempty"`
 }
 
+type annotationEvent struct {
+	Type            string             `json:"type"`
+	SequenceNumber  int                `json:"sequence_number"`
+	ItemID          string             `json:"item_id"`
+	OutputIndex     int                `json:"output_index"`
+	ContentIndex    int                `json:"content_index"`
+	AnnotationIndex int                `json:"annotation_index"`
+	Annotation      responseAnnotation `json:"annotation"`
+}
+
+type webSearchEvent struct {
+	Type           string `json:"type"`
+	SequenceNumber int    `json:"sequence_number"`
+	OutputIndex    int    `json:"output_index"`
+	ItemID         string `json:"item_id"`
+}
+
+// webSearch adds a finished web search as a web_search_call item with its
+// in_progress, searching and completed events.
+func (s *ChatToResponsesStream) webSearch(ws *WebSearchCall, emit func(string, []byte) error) error {
+	it := webSearchItem(*ws, "")
+	if err := s.openItem(it, emit); err != nil {
+		return err
+	}
+	id := s.items[s.open].ID
+	for _, name := range []string{"response.web_search_call.in_progress", "response.web_search_call.searching", "response.web_search_call.completed"} {
+		if err := s.send(name, webSearchEvent{name, s.next(), s.open, id}, emit); err != nil {
+			return err
+		}
+	}
+	s.items[s.open].Status = it.Status
+	return s.closeItem(emit)
+}
+
+// annotation adds a url citation to the open message item, its indexes
+// made relative to the item's text.
+func (s *ChatToResponsesStream) annotation(a Annotation, emit func(string, []byte) error) error {
+	if s.open < 0 || s.items[s.open].Type != "message" {
+		return nil // a citation of no text this stream relayed
+	}
+	a.URLCitation.StartIndex = max(a.URLCitation.StartIndex-s.msgStart, 0)
+	a.URLCitation.EndIndex = max(a.URLCitation.EndIndex-s.msgStart, 0)
+	it := &s.items[s.open]
+	it.Annotations = append(it.Annotations, a)
+	return s.send("response.output_text.annotation.added", annotationEvent{Type: "response.output_text.annotation.added",
+		SequenceNumber: s.next(), ItemID: it.ID, OutputIndex: s.open, AnnotationIndex: len(it.Annotations) - 1,
+		Annotation: responseAnnotations([]Annotation{a})[0]}, emit)
+}
+
 var zero = 0
 
 func (s *ChatToResponsesStream) send(name string, v any, emit func(string, []byte) error) error {
@@ -152,6 +218,10 @@ func (s *ChatToResponsesStream) openItem(it OutputItem, emit func(string, []byte
 		prefix = "rs"
 	case "function_call":
 		prefix = "fc"
+	case "web_search_call":
+		prefix = "ws"
+	case "message":
+		s.msgStart = s.runes
 	}
 	it.ID = itemID(prefix, s.base, len(s.items))
 	it.Status = "in_progress"
@@ -164,7 +234,7 @@ func (s *ChatToResponsesStream) openItem(it OutputItem, emit func(string, []byte
 	switch it.Type {
 	case "message":
 		return s.send("response.content_part.added", partEvent{Type: "response.content_part.added", SequenceNumber: s.next(),
-			ItemID: it.ID, OutputIndex: s.open, ContentIndex: &zero, Part: outputText{"output_text", "", noJSON, noJSON}}, emit)
+			ItemID: it.ID, OutputIndex: s.open, ContentIndex: &zero, Part: outputText{"output_text", "", []responseAnnotation{}, noJSON}}, emit)
 	case "reasoning":
 		return s.send("response.reasoning_summary_part.added", partEvent{Type: "response.reasoning_summary_part.added", SequenceNumber: s.next(),
 			ItemID: it.ID, OutputIndex: s.open, SummaryIndex: &zero, Part: summaryText{"summary_text", ""}}, emit)
@@ -246,7 +316,9 @@ func (s *ChatToResponsesStream) closeItem(emit func(string, []byte) error) error
 	idx := s.open
 	s.open = -1
 	it := &s.items[idx]
-	it.Status = "completed"
+	if it.Status != "failed" {
+		it.Status = "completed"
+	}
 	switch it.Type {
 	case "message":
 		it.Text = s.textBuf.String()
@@ -255,7 +327,7 @@ func (s *ChatToResponsesStream) closeItem(emit func(string, []byte) error) error
 			return err
 		}
 		if err := s.send("response.content_part.done", partEvent{Type: "response.content_part.done", SequenceNumber: s.next(),
-			ItemID: it.ID, OutputIndex: idx, ContentIndex: &zero, Part: outputText{"output_text", it.Text, noJSON, noJSON}}, emit); err != nil {
+			ItemID: it.ID, OutputIndex: idx, ContentIndex: &zero, Part: outputText{"output_text", it.Text, responseAnnotations(it.Annotations), noJSON}}, emit); err != nil {
 			return err
 		}
 	case "reasoning":

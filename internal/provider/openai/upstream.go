@@ -127,6 +127,7 @@ func RelayUsage(u Usage) relay.Usage {
 		CompletionTokens: u.CompletionTokens,
 		CachedTokens:     u.PromptTokensDetails.CachedTokens,
 		ReasoningTokens:  u.CompletionTokensDetails.ReasoningTokens,
+		WebSearches:      u.WebSearches,
 	}
 }
 

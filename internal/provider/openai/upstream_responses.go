@@ -174,22 +174,60 @@ func (s *responsesPassthrough) Abort() (string, []byte) { return "error", Respon
 // the chat call a chat adapter serves. The returned request keeps the
 // client's model name for the answer.
 func ResponsesChatCall(body []byte, requestID, asked, upstream string) (*ResponsesRequest, *relay.ChatCall, error) {
-	req, call, _, err := ResponsesChatCallDropping(body, requestID, asked, upstream, false)
+	req, call, _, err := ResponsesChatCallDropping(body, requestID, asked, upstream, false, WebSearchAlways)
 	return req, call, err
+}
+
+// WebSearchSupport is how a chat adapter runs chat's web_search_options.
+type WebSearchSupport uint8
+
+const (
+	// NoWebSearch: the upstream has no search of its own.
+	NoWebSearch WebSearchSupport = iota
+	// WebSearchAlways: every web search tool (anthropic's web_search).
+	WebSearchAlways
+	// WebSearchAlone: only without function tools and domain filters
+	// (Gemini's Google Search, which models before Gemini 3 cannot combine
+	// with function calling and which takes no domain list).
+	WebSearchAlone
+)
+
+// searchAlone reports whether the request's web search is its only tool
+// and names no domains.
+func (r *ResponsesRequest) searchAlone() bool {
+	for _, t := range r.Tools {
+		switch {
+		case t.Type == "function" || t.Type == "namespace":
+			return false
+		case IsWebSearch(t.Type) && t.Filters != nil && len(t.Filters.AllowedDomains) > 0:
+			return false
+		}
+	}
+	return true
 }
 
 // ResponsesChatCallDropping is ResponsesChatCall that, when drop is set,
 // first removes the hosted tools chat cannot carry (DropHostedTools)
-// instead of refusing them, and reports what it removed.
-func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, drop bool) (*ResponsesRequest, *relay.ChatCall, []string, error) {
+// instead of refusing them, and reports what it removed. ws says whether
+// the adapter runs a web search of its own: a web_search tool is then
+// kept, as chat's web_search_options, rather than dropped or refused.
+func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, drop bool, ws WebSearchSupport) (*ResponsesRequest, *relay.ChatCall, []string, error) {
 	var req ResponsesRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, nil, nil, provider.Invalid("body", err.Error())
 	}
 	req.Model = asked
+	webSearch := ws == WebSearchAlways || ws == WebSearchAlone && req.searchAlone()
 	var dropped []string
 	if drop {
-		dropped = req.DropHostedTools()
+		dropped = req.DropHostedTools(webSearch)
+	}
+	if !webSearch {
+		for i, t := range req.Tools {
+			if IsWebSearch(t.Type) {
+				return nil, nil, nil, provider.Unsupported(fmt.Sprintf("tools[%d].type", i), t.Type+" is a hosted tool of OpenAI")
+			}
+		}
 	}
 	cr, err := ResponsesToChat(&req)
 	if err != nil {
