@@ -1,13 +1,11 @@
 package anthropic_test
 
 import (
-	"context"
 	"io"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/switchyard/switchyard/internal/billing"
+	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/config"
 )
 
@@ -21,23 +19,7 @@ func TestMessagesWebSearchBilled(t *testing.T) {
 		cfg.Users = append(cfg.Users, config.User{Email: "payer@example.com", Credit: 10})
 		cfg.Keys = append(cfg.Keys, config.Key{Name: "payer", User: "payer@example.com", Key: payerKey})
 	})
-	ctx := context.Background()
-	ledger := billing.NewLedger(g.app.DB(), time.Now)
-	uid, err := ledger.UserID(ctx, "payer@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	balance := func() billing.Micros {
-		t.Helper()
-		if err := g.app.Meter().Drain(ctx); err != nil {
-			t.Fatal(err)
-		}
-		b, err := ledger.Balance(ctx, uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	balance := apptest.Balance(t, g.app, "payer@example.com")
 	for _, stream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
 			before := balance()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/app"
+	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/images"
@@ -36,23 +37,7 @@ func TestImageBilling(t *testing.T) {
 		cfg.Users = append(cfg.Users, config.User{Email: "payer@example.com", Credit: 10})
 		cfg.Keys = append(cfg.Keys, config.Key{Name: "payer", User: "payer@example.com", Key: "sk-test-payer-0123456789"})
 	})
-	ctx := context.Background()
-	ledger := billing.NewLedger(g.app.DB(), time.Now)
-	uid, err := ledger.UserID(ctx, "payer@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	balance := func() billing.Micros {
-		t.Helper()
-		if err := g.app.Meter().Drain(ctx); err != nil {
-			t.Fatal(err)
-		}
-		b, err := ledger.Balance(ctx, uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	balance := apptest.Balance(t, g.app, "payer@example.com")
 	cases := []struct {
 		name      string
 		body      string
@@ -101,7 +86,7 @@ func TestImageBilling(t *testing.T) {
 	if charged := before - balance(); charged != 10_890 {
 		t.Errorf("token-priced image: charged %d, want 10890", charged)
 	}
-	if errs, err := ledger.Audit(ctx); err != nil || len(errs) != 0 {
+	if errs, err := billing.NewLedger(g.app.DB(), time.Now).Audit(context.Background()); err != nil || len(errs) != 0 {
 		t.Errorf("ledger audit: %v %v", errs, err)
 	}
 }
@@ -142,17 +127,7 @@ func newBilledImageNode(t *testing.T, heartbeat time.Duration) *billedImageNode 
 		t.Fatal(err)
 	}
 	n := &billedImageNode{g: g, m: m, up: up.URL, cfg: cfg, ledger: ledger, uid: uid}
-	n.balance = func() billing.Micros {
-		t.Helper()
-		if err := g.app.Meter().Drain(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		b, err := ledger.Balance(context.Background(), uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	n.balance = apptest.Balance(t, g.app, "payer@example.com")
 	return n
 }
 

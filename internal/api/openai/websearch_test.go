@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
@@ -91,23 +92,7 @@ func TestResponsesWebSearch(t *testing.T) {
 			}
 		}
 	})
-	ctx := context.Background()
-	ledger := billing.NewLedger(g.app.DB(), time.Now)
-	uid, err := ledger.UserID(ctx, "payer@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	balance := func() billing.Micros {
-		t.Helper()
-		if err := g.app.Meter().Drain(ctx); err != nil {
-			t.Fatal(err)
-		}
-		b, err := ledger.Balance(ctx, uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	balance := apptest.Balance(t, g.app, "payer@example.com")
 	const query = "What happened in Go news today?"
 	anthropicTool := map[string]any{"type": "web_search", "filters": map[string]any{"allowed_domains": []string{"go.dev"}},
 		"user_location": map[string]any{"type": "approximate", "country": "DE"}}
@@ -217,7 +202,7 @@ func TestResponsesWebSearch(t *testing.T) {
 			t.Fatalf("charged %d micro-USD, want %d", got, want)
 		}
 	})
-	if errs, err := ledger.Audit(ctx); err != nil || len(errs) != 0 {
+	if errs, err := billing.NewLedger(g.app.DB(), time.Now).Audit(context.Background()); err != nil || len(errs) != 0 {
 		t.Errorf("ledger audit: %v %v", errs, err)
 	}
 }

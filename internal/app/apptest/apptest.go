@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/app"
+	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
 )
 
@@ -88,4 +89,28 @@ func Run(t testing.TB, cfg *config.Config, log *slog.Logger, opts ...app.Option)
 	}
 	t.Cleanup(stop)
 	return a, stop
+}
+
+// Balance returns a reader of the wallet of the user with email on node a,
+// taken once every charge so far is written (the meter drained), so that a
+// test can compare it before and after a request.
+func Balance(t testing.TB, a *app.App, email string) func() billing.Micros {
+	t.Helper()
+	ctx := context.Background()
+	ledger := billing.NewLedger(a.DB(), time.Now)
+	uid, err := ledger.UserID(ctx, email)
+	if err != nil {
+		t.Fatalf("wallet of %s: %v", email, err)
+	}
+	return func() billing.Micros {
+		t.Helper()
+		if err := a.Meter().Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b, err := ledger.Balance(ctx, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 }
