@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"net/http"
 	"strings"
 	"sync"
@@ -19,8 +18,7 @@ import (
 )
 
 // uniformPNG is a valid w×h PNG of RGBA pixels of depth bits (8 or 16),
-// all zero, built
-// without compressing w×h×8 bytes: one row is deflated once and its
+// all zero, built without compressing w×h×8 bytes: one row is deflated once and its
 // self-contained blocks repeated h times, then closed with an empty final
 // block and the Adler-32 of that many zeros. 7000×7000 is about 500 KB of
 // file and 392 MB decoded.
@@ -39,20 +37,7 @@ func uniformPNG(w, h uint32, depth byte) []byte {
 	z.Write([]byte{1, 0, 0, 0xff, 0xff}) // final empty stored block
 	n := uint64(len(row)) * uint64(h)
 	z.Write(binary.BigEndian.AppendUint32(nil, uint32(n%65521)<<16|1)) // Adler-32 of n zeros
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		_ = binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		td := append([]byte(typ), data...)
-		b.Write(td)
-		_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(td))
-	}
-	ihdr := binary.BigEndian.AppendUint32(nil, w)
-	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	chunk("IHDR", append(ihdr, depth, 6, 0, 0, 0))
-	chunk("IDAT", z.Bytes())
-	chunk("IEND", nil)
-	return b.Bytes()
+	return rgbaPNG(w, h, depth, z.Bytes())
 }
 
 var (

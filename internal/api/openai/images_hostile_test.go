@@ -155,6 +155,16 @@ func TestHostileImageFilenames(t *testing.T) {
 // pngBomb is a small PNG whose IHDR declares w×h RGBA pixels, with an
 // IDAT of a megabyte of zeros compressed to about a kilobyte.
 func pngBomb(w, h uint32) []byte {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, _ = zw.Write(make([]byte, 1<<20))
+	_ = zw.Close()
+	return rgbaPNG(w, h, 8, z.Bytes())
+}
+
+// rgbaPNG is a PNG file of w×h RGBA pixels of depth bits (no interlace)
+// whose image data is the zlib stream idat, as given.
+func rgbaPNG(w, h uint32, depth byte, idat []byte) []byte {
 	var b bytes.Buffer
 	b.WriteString("\x89PNG\r\n\x1a\n")
 	chunk := func(typ string, data []byte) {
@@ -165,13 +175,8 @@ func pngBomb(w, h uint32) []byte {
 	}
 	ihdr := binary.BigEndian.AppendUint32(nil, w)
 	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	ihdr = append(ihdr, 8, 6, 0, 0, 0) // 8-bit RGBA, no interlace
-	chunk("IHDR", ihdr)
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	_, _ = zw.Write(make([]byte, 1<<20))
-	_ = zw.Close()
-	chunk("IDAT", z.Bytes())
+	chunk("IHDR", append(ihdr, depth, 6, 0, 0, 0))
+	chunk("IDAT", idat)
 	chunk("IEND", nil)
 	return b.Bytes()
 }
