@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/switchyard
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build test test-short lint run demo bench bench-micro soak clean
+.PHONY: build test test-short lint run demo bench bench-pinned bench-micro soak clean web web-test screenshots
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/switchyard
@@ -15,10 +15,29 @@ build:
 # SWITCHYARD_TEST_{POSTGRES,MYSQL,REDIS}_URL are set (.ci/run sets them).
 # test/sdk is its own module (the Go SDKs stay out of the binary's go.mod),
 # which ./... does not reach, so it runs on its own line.
+# The browser suites (package web) run without -race: a race-instrumented
+# node under chromium made them several times slower, and every package they
+# drive has its own -race tests.
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/web$$')
+	$(GO) test -count=1 -timeout 20m ./web/
 	cd test/sdk && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
+
+# The console UI (web/): install the locked packages, regenerate the API
+# types from the OpenAPI fragments and build web/dist, which is committed and
+# embedded in the binary (CI fails when it differs from a fresh build).
+web:
+	cd web && npm ci --no-audit --no-fund && npm run gen && npm run build
+
+# The UI's own checks: vitest, types (svelte-check), generated types fresh.
+# The browser suite is a Go test (web/browser_test.go) that make test runs.
+web-test:
+	cd web && npm run gen:check && npm run check && npm test
+
+# The browser suite, writing its screenshots to docs/screenshots.
+screenshots:
+	SWITCHYARD_UPDATE_SCREENSHOTS=1 $(GO) test -count=1 -run Browser ./web/
 
 test-short:
 	$(GO) test -count=1 -short ./...
@@ -40,6 +59,12 @@ run: build
 # are set. BENCH_FLAGS=-quick is a smoke run of about 3 minutes.
 bench:
 	$(GO) run ./bench/cmd/harness $(BENCH_FLAGS)
+
+# The same run with every measured target pinned to CPU 0 (GOMAXPROCS=1)
+# and the mock, harness and load on the other cores: how the tail shows
+# when the gateway's own background work shares its only core.
+bench-pinned:
+	$(GO) run ./bench/cmd/harness -pin -out bench/out/pinned $(BENCH_FLAGS)
 
 # The soak (bench/README.md): one gateway (SQLite; SOAK_FLAGS=-soak-db
 # pg-redis for PostgreSQL + Redis) under a steady mixed load for 10 minutes,

@@ -118,6 +118,16 @@ func credentialsImport(ctx context.Context, cf *configFlags, channel, file strin
 	}
 	defer st.Close()
 	results, err := ps.Import(ctx, channel, entries)
+	var added []int64
+	for _, r := range results {
+		if r.Outcome == pool.ImportAdded {
+			added = append(added, r.ID)
+		}
+	}
+	if len(added) > 0 {
+		auditCLI(ctx, st.DB, stderr, []string{"credentials", "import"}, "credentials.import", "channel:"+channel, nil,
+			map[string]any{"added_ids": added, "lines": len(results)})
+	}
 	counts := map[string]int{}
 	for _, r := range results {
 		counts[r.Outcome]++

@@ -63,6 +63,8 @@ func usersMoney(ctx context.Context, cf *configFlags, sub, email string, mf mone
 				return 1
 			}
 			fmt.Fprintf(stdout, "credited %s to %s; balance %s\n", amount, email, res.BalanceAfter)
+			auditCLI(ctx, st.DB, stderr, []string{"users", "credit"}, "users.credit", fmt.Sprintf("user:%d", uid), nil,
+				map[string]any{"amount_micros": int64(amount), "reason": *mf.note, "balance_after_micros": int64(res.BalanceAfter)})
 			return 0
 		}
 		bal, err := l.Balance(ctx, uid)

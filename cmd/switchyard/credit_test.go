@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard/switchyard/internal/audit"
 	"github.com/switchyard/switchyard/internal/billing"
+	"github.com/switchyard/switchyard/internal/store"
 )
 
 // Wallet top-ups and redemption codes through the built binary, on one
@@ -115,5 +117,35 @@ func TestCreditAndRedeem(t *testing.T) {
 	r = run(0, "users", "balance", "--email", "ben@example.com")
 	if !strings.Contains(r.stdout, "balance $1.000000") {
 		t.Fatalf("ben: %s", r.stdout)
+	}
+
+	// Every write above is in the audit log, oldest last, and no code is.
+	db, err := store.Open(t.Context(), "sqlite://"+filepath.Join(dir, "data", "switchyard.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entries, err := audit.NewStore(db, nil).List(t.Context(), audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action)
+		if e.ActorEmail != "cli" || e.Via != "cli" || !strings.HasPrefix(e.Route, "switchyard ") {
+			t.Errorf("audit entry %+v", e)
+		}
+		for _, c := range codes {
+			if strings.Contains(string(e.After), c[8:]) {
+				t.Errorf("audit entry shows a code: %s", e.After)
+			}
+		}
+	}
+	want := "users.create codes.redeem codes.create codes.create users.credit users.credit users.create"
+	if got := strings.Join(actions, " "); got != want {
+		t.Errorf("audit actions %q, want %q", got, want)
+	}
+	if !strings.Contains(string(entries[5].After), `"amount_micros":2500000`) || !strings.Contains(string(entries[5].After), "welcome gift") {
+		t.Errorf("credit audit entry after %s", entries[5].After)
 	}
 }

@@ -67,8 +67,10 @@ var demoChannels = []demoChannel{
 
 // demoConfig builds the demo gateway's configuration in code: nothing is read
 // from a file or the environment.
-func demoConfig(listen, mockURL, dataDir, key string) *config.Config {
+func demoConfig(listen, mockURL, dataDir, key, adminPassword string) *config.Config {
 	cfg := config.Default()
+	// The console's administrator, with a random password printed once.
+	cfg.Admin = config.Admin{Email: demoAdmin, Password: config.Secret(adminPassword)}
 	cfg.Server.Listen = listen
 	cfg.Server.DataDir = dataDir
 	cfg.Server.PublicURL = reachableURL(listen)
@@ -110,26 +112,36 @@ func demoConfig(listen, mockURL, dataDir, key string) *config.Config {
 const (
 	demoCredit = 10.0
 	demoUser   = "demo@example.com"
+	demoAdmin  = "admin@example.com" // signs in to the console
 )
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// newDemoKey returns "sk-sy-" and 48 uniformly random base62 characters
-// (rejection sampling: bytes ≥ 248 would favour the first eight symbols).
+// newDemoKey returns "sk-sy-" and 48 uniformly random base62 characters.
 func newDemoKey() (string, error) {
-	out := make([]byte, 0, 48)
+	s, err := randomBase62(48)
+	if err != nil {
+		return "", fmt.Errorf("generate demo key: %w", err)
+	}
+	return "sk-sy-" + s, nil
+}
+
+// randomBase62 returns n uniformly random base62 characters (rejection
+// sampling: bytes ≥ 248 would favour the first eight symbols).
+func randomBase62(n int) (string, error) {
+	out := make([]byte, 0, n)
 	var buf [64]byte
-	for len(out) < 48 {
+	for len(out) < n {
 		if _, err := rand.Read(buf[:]); err != nil {
-			return "", fmt.Errorf("generate demo key: %w", err)
+			return "", err
 		}
 		for _, b := range buf {
-			if b < 248 && len(out) < 48 {
+			if b < 248 && len(out) < n {
 				out = append(out, base62[b%62])
 			}
 		}
 	}
-	return "sk-sy-" + string(out), nil
+	return string(out), nil
 }
 
 func runDemo(ctx context.Context, opts demoOptions, stdout, stderr io.Writer) int {
@@ -155,6 +167,11 @@ func runDemo(ctx context.Context, opts demoOptions, stdout, stderr io.Writer) in
 	key, err := newDemoKey()
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	adminPassword, err := randomBase62(20)
+	if err != nil {
+		log.Error("cannot start", "error", "generate the console password: "+err.Error())
 		return 1
 	}
 
@@ -183,7 +200,7 @@ func runDemo(ctx context.Context, opts demoOptions, stdout, stderr io.Writer) in
 	}()
 	mockURL := "http://" + mln.Addr().String()
 
-	cfg := demoConfig(opts.listen, mockURL, dir, key)
+	cfg := demoConfig(opts.listen, mockURL, dir, key, adminPassword)
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
@@ -197,7 +214,7 @@ func runDemo(ctx context.Context, opts demoOptions, stdout, stderr io.Writer) in
 		log.Error("cannot start", "error", errString(err))
 		return 1
 	}
-	printDemo(stdout, reachableURL(a.Addr()), mockURL, key, dir, opts.keep)
+	printDemo(stdout, reachableURL(a.Addr()), mockURL, key, adminPassword, dir, opts.keep)
 	if err := <-ran; err != nil {
 		log.Error("stopped with an error", "error", err.Error())
 		return 1
@@ -228,11 +245,12 @@ func errString(err error) string {
 
 // printDemo writes what a newcomer needs to try the gateway. The key is
 // printed on purpose: it is a throwaway key for a throwaway gateway.
-func printDemo(w io.Writer, base, mockURL, key, dir string, keep bool) {
+func printDemo(w io.Writer, base, mockURL, key, adminPassword, dir string, keep bool) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nSwitchyard demo is running: a gateway in front of the built-in mock upstream (%s).\n\n", mockURL)
 	fmt.Fprintf(&b, "  Base URL:  %s/v1\n", base)
 	fmt.Fprintf(&b, "  API key:   %s\n", key)
+	fmt.Fprintf(&b, "  Console:   %s/  (sign in as %s, password %s; shown only now)\n", base, demoAdmin, adminPassword)
 	if keep {
 		fmt.Fprintf(&b, "  Data dir:  %s (kept on exit)\n", dir)
 	}

@@ -14,8 +14,9 @@ import (
 )
 
 var (
-	demoKeyRe  = regexp.MustCompile(`API key:\s+(sk-sy-[0-9A-Za-z]{48})\n`)
-	demoBaseRe = regexp.MustCompile(`Base URL:\s+(http://\S+)/v1\n`)
+	demoKeyRe   = regexp.MustCompile(`API key:\s+(sk-sy-[0-9A-Za-z]{48})\n`)
+	demoBaseRe  = regexp.MustCompile(`Base URL:\s+(http://\S+)/v1\n`)
+	demoAdminRe = regexp.MustCompile(`Console:\s+(http://\S+)/  \(sign in as (\S+), password ([0-9A-Za-z]{20}); shown only now\)\n`)
 )
 
 func TestDemoKey(t *testing.T) {
@@ -108,6 +109,27 @@ func TestDemo(t *testing.T) {
 				t.Errorf("%s stream=%v: content %q", model, stream, content)
 			}
 		}
+	}
+	// The printed console sign-in works, and the console is served at /.
+	adm := demoAdminRe.FindStringSubmatch(text)
+	if adm == nil || adm[1] != base {
+		t.Fatalf("no console sign-in line for %s in:\n%s", base, text)
+	}
+	req, _ := http.NewRequest("POST", base+"/api/v1/auth/login",
+		strings.NewReader(`{"email":"`+adm[2]+`","password":"`+adm[3]+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || len(res.Cookies()) == 0 {
+		t.Errorf("console sign-in with the printed password: %d", res.StatusCode)
+	}
+	if res, err := http.Get(base + "/"); err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("console page: %v %v", res, err)
+	} else {
+		res.Body.Close()
 	}
 	// The printed key is the only one: another is refused.
 	if code := demoStatus(t, base, "sk-sy-"+strings.Repeat("x", 48)); code != http.StatusUnauthorized {

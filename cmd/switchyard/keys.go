@@ -147,6 +147,9 @@ func keysCreate(ctx context.Context, cf *configFlags, nk auth.NewKey, stdout, st
 		// The key alone on stdout, so that a script can capture it; the notes
 		// go to stderr.
 		fmt.Fprintln(stdout, value)
+		auditCLI(ctx, t.st.DB, stderr, []string{"keys", "create"}, "keys.create", fmt.Sprintf("key:%d", info.ID), nil,
+			map[string]any{"id": info.ID, "user": info.User, "name": info.Name, "prefix": info.Prefix, "models": info.Models,
+				"quota_micros": info.QuotaMicros, "expires_at": info.ExpiresAt, "admin": info.Admin})
 		fmt.Fprintf(stderr, "created key %q (id %d) for %s.\n"+
 			"Copy the key now: it cannot be shown again (only its hash is stored).\n", info.Name, info.ID, info.User)
 		return 0
@@ -207,6 +210,7 @@ func keysRevoke(ctx context.Context, cf *configFlags, id int64, stdout, stderr i
 			return 1
 		}
 		fmt.Fprintf(stdout, "revoked key id %d\n", id)
+		auditCLI(ctx, t.st.DB, stderr, []string{"keys", "revoke"}, "keys.revoke", fmt.Sprintf("key:%d", id), nil, nil)
 		return 0
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/app/apptest"
+	"github.com/switchyard/switchyard/internal/audit"
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/secret"
@@ -148,6 +149,13 @@ func TestUsersAndKeys(t *testing.T) {
 	}
 	if _, err := d.Authenticate(req, netip.MustParseAddr("10.2.3.4")); err == nil {
 		t.Fatal("revoked key accepted after Reload")
+	}
+	// The creation and the revocation are in the audit log, without the key.
+	entries, err := audit.NewStore(db, nil).List(t.Context(), audit.Filter{Action: "keys.*"})
+	if err != nil || len(entries) != 2 || entries[0].Action != "keys.revoke" || entries[1].Action != "keys.create" ||
+		entries[0].Target != "key:"+strconv.FormatInt(id, 10) || entries[1].ActorEmail != "cli" ||
+		strings.Contains(string(entries[1].After), value[8:]) || !strings.Contains(string(entries[1].After), `"user":"bob@example.com"`) {
+		t.Fatalf("key audit entries %+v, %v", entries, err)
 	}
 	// The gateway notices within its 2 s poll.
 	deadline := time.Now().Add(2*auth.DefaultReloadInterval + 3*time.Second)

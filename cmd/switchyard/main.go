@@ -26,7 +26,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{serveCommand(), demoCommand(), mockCommand(), migrateCommand(), credentialsCommand(), usersCommand(), keysCommand(), redeemCommand(), usageCommand(), healthcheckCommand(), versionCommand()}
+	return []command{serveCommand(), demoCommand(), mockCommand(), migrateCommand(), credentialsCommand(), usersCommand(), adminCommand(), keysCommand(), redeemCommand(), usageCommand(), backupCommand(), restoreCommand(), healthcheckCommand(), versionCommand()}
 }
 
 func main() {

@@ -323,7 +323,7 @@ func TestServe(t *testing.T) {
 	if err := json.Unmarshal(body, &ready); err != nil || code != 200 || ready.Checks["database"] != "ok" {
 		t.Fatalf("readyz %d %s", code, body)
 	}
-	if code, _ := waitHTTP(t, base+"/no/such/path", out); code != 404 {
+	if code, _ := waitHTTP(t, base+"/v1/no/such/path", out); code != 404 {
 		t.Fatalf("unknown path: %d", code)
 	}
 	if r := runCLI(t, dir, "healthcheck", "--url", base+"/readyz"); r.code != 0 || !strings.Contains(r.stdout, "200 OK") {
@@ -337,7 +337,8 @@ func TestServe(t *testing.T) {
 		t.Fatalf("no database in the data dir: %v", err)
 	}
 	// JSON logs, one object per line, with the access log of the 404.
-	if !strings.Contains(out.String(), `"path":"/no/such/path"`) || !strings.Contains(out.String(), `"msg":"drained"`) {
+	if !strings.Contains(out.String(), `"path":"/v1/no/such/path"`) || !strings.Contains(out.String(), `"msg":"drained"`) ||
+		!regexp.MustCompile(`"setup_url":"http://`+regexp.QuoteMeta(addr)+`/setup\?token=[A-Za-z0-9_-]{43}"`).MatchString(out.String()) {
 		t.Fatalf("log:\n%s", out)
 	}
 }

@@ -24,7 +24,9 @@ func mockCommand() command {
 OpenAI, Azure OpenAI, Anthropic and Gemini shapes (chat, streaming,
 embeddings, images, model lists) with deterministic replies and injectable
 faults, plus an OAuth2 token endpoint (POST /oauth/token, refresh_token
-grant, rotating refresh tokens). Point a channel's base_url at it to try or
+grant, rotating refresh tokens) and Google Vertex AI (publisher routes and a
+JWT-bearer token endpoint, POST /vertex/token; GET /_mock/vertex-key?email=…
+gives a service-account key file it accepts). Point a channel's base_url at it to try or
 benchmark the gateway without any provider account. It needs no configuration file and stores
 nothing. Stops gracefully on SIGINT or SIGTERM.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {

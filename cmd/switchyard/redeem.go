@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/billing"
+	"github.com/switchyard/switchyard/internal/store"
 )
 
 func redeemCommand() command {
@@ -87,12 +88,12 @@ All open the database exactly as 'serve' does.`,
 	}
 }
 
-func openLedger(ctx context.Context, cf *configFlags, stderr io.Writer) (*billing.Ledger, func(), int) {
+func openLedger(ctx context.Context, cf *configFlags, stderr io.Writer) (*billing.Ledger, *store.DB, func(), int) {
 	st, _, code := openTenancy(ctx, cf, stderr)
 	if st == nil {
-		return nil, nil, code
+		return nil, nil, nil, code
 	}
-	return billing.NewLedger(st.DB, nil), func() { st.Close() }, 0
+	return billing.NewLedger(st.DB, nil), st.DB, func() { st.Close() }, 0
 }
 
 func redeemGenerate(ctx context.Context, cf *configFlags, n int, value billing.Micros, expires time.Time, batch, note, csvPath string,
@@ -111,7 +112,7 @@ func redeemGenerate(ctx context.Context, cf *configFlags, n int, value billing.M
 		defer f.Close()
 		out = f
 	}
-	l, done, code := openLedger(ctx, cf, stderr)
+	l, db, done, code := openLedger(ctx, cf, stderr)
 	if l == nil {
 		if csvPath != "" {
 			os.Remove(csvPath)
@@ -127,6 +128,8 @@ func redeemGenerate(ctx context.Context, cf *configFlags, n int, value billing.M
 		}
 		return 1
 	}
+	auditCLI(ctx, db, stderr, []string{"redeem", "generate"}, "codes.create", "batch:"+batch, nil,
+		map[string]any{"count": n, "value_micros": int64(value), "expires_at": expires, "batch": batch, "note": note})
 	exp := ""
 	if !expires.IsZero() {
 		exp = expires.UTC().Format(time.RFC3339)
@@ -156,7 +159,7 @@ func redeemGenerate(ctx context.Context, cf *configFlags, n int, value billing.M
 func redeemList(ctx context.Context, cf *configFlags, batch string, asJSON bool, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext(ctx)
 	defer stop()
-	l, done, code := openLedger(ctx, cf, stderr)
+	l, _, done, code := openLedger(ctx, cf, stderr)
 	if l == nil {
 		return code
 	}
@@ -192,7 +195,7 @@ func redeemList(ctx context.Context, cf *configFlags, batch string, asJSON bool,
 func redeemUse(ctx context.Context, cf *configFlags, email, code string, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext(ctx)
 	defer stop()
-	l, done, exit := openLedger(ctx, cf, stderr)
+	l, db, done, exit := openLedger(ctx, cf, stderr)
 	if l == nil {
 		return exit
 	}
@@ -213,5 +216,7 @@ func redeemUse(ctx context.Context, cf *configFlags, email, code string, stdout,
 		return 1
 	}
 	fmt.Fprintf(stdout, "credited %s to %s; balance %s\n", got, strings.ToLower(strings.TrimSpace(email)), bal)
+	auditCLI(ctx, db, stderr, []string{"redeem", "use"}, "codes.redeem", fmt.Sprintf("user:%d", uid), nil,
+		map[string]any{"amount_micros": int64(got), "balance_after_micros": int64(bal)})
 	return 0
 }

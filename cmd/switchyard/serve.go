@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/switchyard/switchyard/internal/app"
+	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/config"
 )
 
@@ -161,10 +163,29 @@ func serve(ctx context.Context, cf *configFlags, stderr io.Writer) int {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
+	announceSetup(ctx, a, cfg, log)
 	if err := a.Run(ctx); err != nil {
 		log.Error("stopped with an error", "error", err.Error())
 		return 1
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// announceSetup logs a one-time setup link when no administrator can sign
+// in yet (no admin.password in the file, no `admin create`): whoever can
+// read this node's log can create the first administrator with it, within
+// auth.SetupTokenTTL, once. Each start replaces the previous link.
+func announceSetup(ctx context.Context, a *app.App, cfg *config.Config, log *slog.Logger) {
+	tok, err := a.Accounts().SetupToken(ctx)
+	if errors.Is(err, auth.ErrSetupDone) {
+		return
+	}
+	if err != nil {
+		log.Warn("cannot make a setup link", "error", err.Error())
+		return
+	}
+	link := strings.TrimRight(cfg.Server.PublicURL, "/") + "/setup?token=" + tok
+	log.Warn("no administrator can sign in yet: open the setup link within 1 hour to create one (it works once), "+
+		"or run `switchyard admin create --email E`", "setup_url", link)
 }

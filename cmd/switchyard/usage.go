@@ -42,7 +42,7 @@ newest requests may be missing for a moment. Opens the database exactly as
 			requestID := fs.String("request-id", "", "only the request with this `ID` (the X-Request-Id the client saw)")
 			since := fs.String("since", "", "only requests started at or after `TIME`: RFC 3339, or a duration\nmeaning that long ago, such as 24h, 90m or 7d")
 			until := fs.String("until", "", "only requests started before `TIME`: RFC 3339, or a duration meaning\nthat long ago, such as 1h")
-			status := fs.String("status", "", "only requests that ended `STATUS`: ok (2xx), error (anything else) or\nan HTTP status code such as 429")
+			status := fs.String("status", "", "only requests that ended `STATUS`: ok (2xx), error (anything else), a\nclass such as 5xx, or an HTTP status code such as 429")
 			limit := fs.Int("limit", usagelog.DefaultLimit, fmt.Sprintf("print at most `N` rows, 1 to %d", usagelog.MaxLimit))
 			asJSON := fs.Bool("json", false, "print JSON: an array of rows, or the totals with --sum")
 			sum := fs.Bool("sum", false, "print the totals of the matching rows instead of the rows")
@@ -69,7 +69,7 @@ func parseUsageFlags(f *usagelog.Filter, key, since, until string, now time.Time
 		return fmt.Sprintf("--limit %d is not between 1 and %d", f.Limit, usagelog.MaxLimit)
 	}
 	if err := usagelog.ParseStatus(f.Status); err != nil {
-		return fmt.Sprintf("--status %q is not ok, error or an HTTP status code such as 429", f.Status)
+		return fmt.Sprintf("--status %q is not ok, error, a class such as 5xx or an HTTP status code such as 429", f.Status)
 	}
 	// A key is named by its id when the value is a number: ids are what
 	// 'keys list' shows first, and a name can always be told apart by --user.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,7 +137,7 @@ func TestUsageCommand(t *testing.T) {
 	want.User, want.KeyName = "ann@example.com", "laptop"
 	if g := got[1]; !g.Time.Equal(want.Time) {
 		t.Errorf("--json time %v, want %v", g.Time, want.Time)
-	} else if g.Time = want.Time; g != want {
+	} else if g.Time, want.ID = want.Time, g.ID; !reflect.DeepEqual(g, want) {
 		t.Errorf("--json row\n got %+v\nwant %+v", g, want)
 	}
 	if !strings.Contains(r.stdout, `"ttfb_ms": 500`) || !strings.Contains(r.stdout, `"duration_ms": 5000`) {
@@ -182,6 +183,7 @@ func TestUsageCommand(t *testing.T) {
 		{[]string{"--status", "ok"}, "req-6 req-5 req-3 req-1"},
 		{[]string{"--status", "error"}, "req-4 req-2"},
 		{[]string{"--status", "429"}, "req-2"},
+		{[]string{"--status", "4xx"}, "req-2"},
 		{[]string{"--limit", "2"}, "req-6 req-5"},
 		{[]string{"--model", "gpt-4o", "--status", "ok", "--limit", "2"}, "req-6 req-5"},
 	} {
@@ -208,7 +210,7 @@ func TestUsageCommand(t *testing.T) {
 		{[]string{"--limit", "10001"}, "--limit 10001"},
 		{[]string{"--limit", "many"}, "-limit"},
 		{[]string{"--status", "bad"}, `--status "bad"`},
-		{[]string{"--status", "2xx"}, `--status "2xx"`},
+		{[]string{"--status", "6xx"}, `--status "6xx"`},
 		{[]string{"--since", "yesterday"}, `--since "yesterday"`},
 		{[]string{"--since", "-1h"}, `--since "-1h"`},
 		{[]string{"--until", "0d"}, `--until "0d"`},

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/switchyard/switchyard/internal/app"
@@ -17,8 +18,8 @@ import (
 func usersCommand() command {
 	return command{
 		name:    "users",
-		args:    "add --email E | list | credit --email E --amount USD | balance --email E",
-		subs:    []string{"add", "list", "credit", "balance"},
+		args:    "add --email E | list | set-password --email E | credit --email E --amount USD | balance --email E",
+		subs:    []string{"add", "list", "set-password", "credit", "balance"},
 		summary: "add users to the database, list them, credit their wallets",
 		about: `'users add --email E [--name N] [--group G] [--role user|admin]' stores a
 new user (active) in the database; the group must exist (declared under
@@ -27,6 +28,11 @@ is set, the new user is credited it once.
 
 'users list' prints every user with their group, role and status, and
 whether the configuration file manages them. --json prints a JSON array.
+
+'users set-password --email E' sets the user's console password, read as
+one line from standard input (or asked twice on a terminal), and ends
+their console sessions. Users declared in the file may be given one too:
+the file declares no passwords.
 
 'users credit --email E --amount USD [--note TEXT]' adds USD to the user's
 wallet, or takes it away when negative (never below zero), as an adjust row
@@ -38,7 +44,7 @@ configuration's groups that are not stored yet; the file's users and keys
 are applied by 'serve' only. Running servers see a change within 2 seconds.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 			cf := addConfigFlags(fs, flagDatabaseURL, flagDataDir, flagLogLevel)
-			email := fs.String("email", "", "the new user's `EMAIL` (add, required)")
+			email := fs.String("email", "", "the user's `EMAIL` (add, set-password, credit, balance: required)")
 			name := fs.String("name", "", "display `NAME` (add)")
 			group := fs.String("group", "", "`GROUP` of the new user (add; default: default)")
 			role := fs.String("role", "user", "`ROLE`: user or admin (add)")
@@ -56,8 +62,21 @@ are applied by 'serve' only. Running servers see a change within 2 seconds.`,
 					return usersAdd(ctx, cf, auth.NewUser{Email: *email, Name: *name, Group: *group, Role: *role}, stdout, stderr)
 				case len(pos) == 1 && pos[0] == "list":
 					return usersList(ctx, cf, *asJSON, stdout, stderr)
+				case len(pos) == 1 && pos[0] == "set-password":
+					if *email == "" {
+						fmt.Fprintln(stderr, "switchyard users set-password: --email is required")
+						return 2
+					}
+					return withAccounts(ctx, cf, stderr, func(ctx context.Context, acc *auth.Accounts) int {
+						pw, err := readPassword(os.Stdin, stderr)
+						if err != nil {
+							fmt.Fprintf(stderr, "switchyard: %v\n", err)
+							return 1
+						}
+						return setPassword(ctx, acc, *email, pw, false, false, stdout, stderr)
+					})
 				}
-				fmt.Fprintf(stderr, "switchyard users: unexpected arguments %q (want \"add --email E\", \"list\", \"credit\" or \"balance\")\n", pos)
+				fmt.Fprintf(stderr, "switchyard users: unexpected arguments %q (want \"add --email E\", \"list\", \"set-password\", \"credit\" or \"balance\")\n", pos)
 				return 2
 			}
 		},
@@ -107,6 +126,7 @@ func usersAdd(ctx context.Context, cf *configFlags, nu auth.NewUser, stdout, std
 			return 1
 		}
 		fmt.Fprintf(stdout, "added user %s (id %d, group %s, role %s)\n", u.Email, u.ID, u.Group, u.Role)
+		auditCLI(ctx, st.DB, stderr, []string{"users", "add"}, "users.create", fmt.Sprintf("user:%d", u.ID), nil, u)
 		if err := billing.NewLedger(st.DB, nil).NewUserCredit(ctx, u.ID, cfg.Billing); err != nil {
 			fmt.Fprintf(stderr, "switchyard: user %s: %v\n", u.Email, err)
 			return 1

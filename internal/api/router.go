@@ -78,6 +78,7 @@ type Router struct {
 	once     sync.Once
 	signed   []string // SignedPaths prefixes
 	bodyCut  func()   // counts a body timeout
+	fallback http.Handler
 }
 
 // New builds a Router with /healthz, /readyz, /metrics (when Metrics is set)
@@ -107,6 +108,26 @@ func (rt *Router) Handle(pattern string, h http.Handler) {
 		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// Fallback serves GET and HEAD requests that no route matches, outside the
+// gateway's own paths (/api, /v1, /p and the signed paths, /healthz, /readyz,
+// /metrics): the console's pages, whose client-side router needs every page
+// path answered with its index.html. Those paths keep their JSON 404s and 405s.
+// Call it before serving.
+func (rt *Router) Fallback(h http.Handler) { rt.fallback = h }
+
+// reservedPrefixes are the gateway's path spaces that never fall back to the
+// console.
+var reservedPrefixes = []string{"/api", "/v1", "/p", "/healthz", "/readyz", "/metrics"}
+
+func (rt *Router) reserved(p string) bool {
+	for _, pre := range reservedPrefixes {
+		if p == pre || strings.HasPrefix(p, pre+"/") {
+			return true
+		}
+	}
+	return rt.isSigned(p)
 }
 
 // Handler returns the root handler with the middleware chain. Routes added
@@ -269,6 +290,10 @@ func (rt *Router) notFound(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, http.MethodHead)
 		}
 		apierror.WriteOpenAI(w, r, apierror.MethodNotAllowed(r.Method, strings.Join(allow, ", ")))
+		return
+	}
+	if rt.fallback != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !rt.reserved(r.URL.Path) {
+		rt.fallback.ServeHTTP(w, r)
 		return
 	}
 	apierror.WriteOpenAI(w, r, apierror.NotFound(r.URL.Path))

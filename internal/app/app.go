@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/switchyard/switchyard/internal/topup"
 	"log/slog"
 	"math"
 	"net"
@@ -27,21 +28,29 @@ import (
 
 	"github.com/switchyard/switchyard/internal/api"
 	anthropicapi "github.com/switchyard/switchyard/internal/api/anthropic"
+	"github.com/switchyard/switchyard/internal/api/console"
 	openaiapi "github.com/switchyard/switchyard/internal/api/openai"
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/gallery"
 	"github.com/switchyard/switchyard/internal/images"
 	"github.com/switchyard/switchyard/internal/limit"
+	"github.com/switchyard/switchyard/internal/live"
+	"github.com/switchyard/switchyard/internal/liveview"
 	"github.com/switchyard/switchyard/internal/metrics"
 	"github.com/switchyard/switchyard/internal/pool"
 	"github.com/switchyard/switchyard/internal/provider/anthropic"
 	"github.com/switchyard/switchyard/internal/provider/azure"
+	"github.com/switchyard/switchyard/internal/provider/bedrock"
 	"github.com/switchyard/switchyard/internal/provider/gemini"
 	openaiup "github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/provider/vertex"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/secret"
+	"github.com/switchyard/switchyard/internal/settings"
 	"github.com/switchyard/switchyard/internal/store"
+	"github.com/switchyard/switchyard/web"
 )
 
 // FingerprintSetting is the settings row that pins the secret key a database
@@ -65,16 +74,28 @@ type App struct {
 	relayMetrics *relay.Metrics
 	pool         *pool.Pool
 	keys         *auth.Directory
+	accounts     *auth.Accounts // console sign-in (accounts.go)
+	bus          *live.Bus      // carries changes between nodes
+	prices       *billing.PriceTable
+	priceStore   *billing.PriceStore
+	settings     *settings.Store
 	meter        *billing.Meter
 	meterOpts    []func(*billing.MeterOptions)
+	liveOpts     []func(*live.Options)
 	runnerOpts   []func(*images.RunnerOptions)
 	runner       *images.Runner // async image tasks, sweeper, webhooks
 	imageStore   images.Store
+	gallery      *gallery.Store
+	thumbs       *gallery.Thumbnailer
 	storage      *Storage
 	now          func() time.Time
 	srv          *http.Server
 	metricsSrv   *http.Server // nil unless metrics.listen is set
 	conns        *api.ConnLimiter
+	console      *console.API
+	live         liveview.Counters // the console's live view, fed by the relay (analytics.go)
+	liveHub      *liveview.Hub
+	topup        *topup.Service // users buying credit (topup.go)
 
 	ready       chan struct{} // closed once Run is listening
 	addr        string        // bound address, set before ready is closed
@@ -154,6 +175,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err = a.mountRelay(ctx); err != nil {
 		return a, err
 	}
+	if err = a.buildAccounts(ctx); err != nil {
+		return a, err
+	}
+	if err = a.mountConsole(ctx); err != nil {
+		return a, err
+	}
 	errLog := slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn)
 	a.srv = &http.Server{
 		Handler:           a.router.Handler(),
@@ -208,6 +235,17 @@ func (m markingKeys) Authenticate(r *http.Request, clientIP netip.Addr) (*auth.K
 // file's, applied first), the account pool over the stored channels (the
 // file's, applied first), the relay and the /v1 handlers.
 func (a *App) mountRelay(ctx context.Context) error {
+	// The bus reads every topic's version before anything is loaded, so a
+	// change landing during the loads below is reloaded, never missed.
+	lo := live.Options{DB: a.db, Redis: a.redis, Prefix: a.cfg.Redis.Prefix, Logger: a.log}
+	for _, o := range a.liveOpts {
+		o(&lo)
+	}
+	bus, err := live.Open(ctx, lo)
+	if err != nil {
+		return fmt.Errorf("follow changes: %w", err)
+	}
+	a.bus = bus
 	if err := auth.NewStore(a.db, a.now).WithKeyring(a.keyring).ApplyConfig(ctx, a.cfg.Groups, a.cfg.Users, a.cfg.Keys); err != nil {
 		return fmt.Errorf("apply groups, users and keys from the configuration: %w", err)
 	}
@@ -237,8 +275,7 @@ func (a *App) mountRelay(ctx context.Context) error {
 	if a.redis != nil {
 		state = pool.NewRedisState(a.redis, a.cfg.Redis.Prefix+"pool:")
 	}
-	prices, err := billing.NewPrices(a.cfg.Pricing)
-	if err != nil {
+	if err := a.loadPricesAndSettings(ctx); err != nil {
 		return err
 	}
 	mo := billing.MeterOptions{DB: a.db, Logger: a.log, JournalDir: filepath.Join(a.cfg.Server.DataDir, "billing"),
@@ -252,11 +289,12 @@ func (a *App) mountRelay(ctx context.Context) error {
 	if a.meter, err = billing.NewMeter(ctx, mo); err != nil {
 		return fmt.Errorf("open the billing state: %w", err)
 	}
-	meter := &relayMeter{m: a.meter, prices: prices, defaultMax: int64(a.cfg.Billing.DefaultMaxTokens), log: a.log}
+	meter := &relayMeter{m: a.meter, prices: a.prices, defaultMax: int64(a.cfg.Billing.DefaultMaxTokens), log: a.log}
 	transports := relay.NewTransports(a.cfg.Upstream)
 	a.pool, err = pool.New(ctx, pool.Options{
 		Logger: a.log, Store: pstore, State: state, Scheduler: a.cfg.Scheduler,
-		Clients: transports.Client, Now: a.now, Spend: tokenSpend(a.cfg.Pricing),
+		Clients: transports.Client, Now: a.now, Spend: tokenSpend(a.prices),
+		Grants: map[string]pool.TokenGrant{"vertex": vertexGrant},
 	})
 	if err != nil {
 		return fmt.Errorf("build account pool: %w", err)
@@ -271,6 +309,8 @@ func (a *App) mountRelay(ctx context.Context) error {
 			"azure":     azure.NewUpstream(),
 			"anthropic": anthropic.NewUpstream(),
 			"gemini":    gemini.NewUpstream(),
+			"vertex":    vertex.NewUpstream(),
+			"bedrock":   bedrock.NewUpstream(),
 		},
 		Metrics: rm,
 		Meter:   meter,
@@ -282,12 +322,15 @@ func (a *App) mountRelay(ctx context.Context) error {
 		OnDone: func(ctx context.Context, res relay.Result) {
 			annotateRelay(ctx, res)
 			meter.logUsage(ctx, res)
+			a.liveDone(ctx, res)
 		},
+		InFlight: a.liveInFlight,
 	})
 	if err != nil {
 		return fmt.Errorf("build relay: %w", err)
 	}
 	a.pool.SetProber(rl.Probe)
+	a.followChanges()
 	oh := openaiapi.New(a.log, gate, rl)
 	if err := a.enableImages(ctx, oh); err != nil {
 		return err
@@ -295,6 +338,8 @@ func (a *App) mountRelay(ctx context.Context) error {
 	oh.Mount(a.router)
 	a.router.SignedPaths(images.PathPrefix)
 	anthropicapi.New(a.log, gate, rl).Mount(a.router)
+	// The console UI answers the page paths no route claims.
+	a.router.Fallback(web.Handler())
 	return nil
 }
 
@@ -303,27 +348,32 @@ func annotateRelay(ctx context.Context, res relay.Result) {
 	attrs := []slog.Attr{slog.String("model", res.Model), slog.String("channel", res.Channel),
 		slog.Int64("credential", res.Credential), slog.Int("attempts", res.Attempts)}
 	if len(res.Failovers) > 0 {
-		attrs = append(attrs, slog.String("failovers", strings.Join(res.Failovers, "; ")))
+		var b strings.Builder
+		for i, f := range res.Failovers {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(f.String())
+		}
+		attrs = append(attrs, slog.String("failovers", b.String()))
 	}
 	api.Annotate(ctx, attrs...)
 }
 
-// tokenSpend prices usage for the pool's daily_spend caps: prices are USD
-// per million tokens, which is exactly micro-USD per token.
-func tokenSpend(prices map[string]config.Price) func(string, relay.Usage) int64 {
+// tokenSpend prices usage for the pool's daily_spend caps from the live
+// price list (patterns included, as requests are charged): token prices
+// are micro-USD per 1M tokens, rounded to the nearest micro-USD; the group
+// ratio does not apply (it is the user's price, not the upstream's cost).
+func tokenSpend(prices *billing.PriceTable) func(string, relay.Usage) int64 {
 	return func(model string, u relay.Usage) int64 {
-		pr, ok := prices[model]
+		pr, ok := prices.Lookup(model)
 		if !ok {
 			return 0
 		}
-		cachedPrice := pr.CachedInput
-		if cachedPrice == 0 {
-			cachedPrice = pr.Input
-		}
 		uncached := max(u.PromptTokens-u.CachedTokens, 0)
-		v := float64(uncached)*pr.Input + float64(u.CachedTokens)*cachedPrice +
-			float64(u.CompletionTokens)*pr.Output + pr.PerRequest*1e6 + float64(u.WebSearches)*pr.PerWebSearch*1e6
-		return int64(math.Round(v))
+		tokens := float64(uncached)*float64(pr.Input) + float64(u.CachedTokens)*float64(pr.CachedInput) +
+			float64(u.CompletionTokens)*float64(pr.Output)
+		return int64(math.Round(tokens/1e6)) + int64(pr.PerRequest) + int64(u.WebSearches)*int64(pr.PerWebSearch)
 	}
 }
 
@@ -402,12 +452,20 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("listening", "addr", a.addr, "metrics", a.metricsAddr, "database", string(a.db.Dialect()), "redis", a.redis != nil)
 
 	a.pool.Start(ctx)
-	a.keys.Start(ctx)
+	// The bus, not the Directory's own poll, reloads the keys: it polls
+	// more often, and hears Redis.
+	if err := a.bus.Start(ctx); err != nil {
+		return err
+	}
 	a.meter.Start(ctx)
+	go a.sweepSessions(ctx)
+	a.runTopup(ctx)
+	a.startAnalytics(ctx)
 	// Not ctx: at shutdown the runner is stopped gracefully, below.
 	if err := a.runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	a.thumbs.Start(ctx)
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(a.conns.Listener(ln)) }()
 	if a.metricsSrv != nil {
@@ -442,6 +500,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.runner.Stop(sctx); err != nil {
 		a.log.Warn("image tasks still running at shutdown are left for the next start or another node", "error", err.Error())
 	}
+	a.thumbs.Stop()
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve on %s: %w", a.addr, err)
 	}
@@ -452,6 +511,9 @@ func (a *App) Run(ctx context.Context) error {
 // for an App that is never Run. It is safe to call more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		if a.bus != nil {
+			a.bus.Close() // first: its handlers reload what is closed below
+		}
 		if a.keys != nil {
 			a.keys.Close()
 		}

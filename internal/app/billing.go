@@ -20,7 +20,7 @@ import (
 // adapter is the only place that knows both (and the caller's key).
 type relayMeter struct {
 	m          *billing.Meter
-	prices     *billing.Prices
+	prices     *billing.PriceTable
 	defaultMax int64
 	log        *slog.Logger
 }
@@ -115,6 +115,17 @@ func (a *relayMeter) logUsage(ctx context.Context, res relay.Result) {
 		CachedTokens: int64(res.Usage.CachedTokens), ReasoningTokens: int64(res.Usage.ReasoningTokens),
 		Images: res.Images, Estimated: res.Usage.Estimated, CostMicros: res.Cost,
 		TTFB: res.TTFB, Duration: res.Duration,
+	}
+	if len(res.Failovers) > 0 {
+		// Only a request that failed over stores its route: for the
+		// others the row's channel, credential and status are the story.
+		route := res.Route()
+		attempts := make([]usage.Attempt, len(route))
+		for i, a := range route {
+			attempts[i] = usage.Attempt{Channel: a.Channel, CredentialID: a.Credential, Status: a.Status,
+				LatencyMs: a.Latency.Milliseconds(), Error: a.Reason}
+		}
+		row.Route = usage.EncodeRoute(attempts)
 	}
 	if row.ChargeID == "" {
 		row.ChargeID = billing.NewChargeID()

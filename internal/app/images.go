@@ -15,6 +15,7 @@ import (
 	"time"
 
 	openaiapi "github.com/switchyard/switchyard/internal/api/openai"
+	"github.com/switchyard/switchyard/internal/gallery"
 	"github.com/switchyard/switchyard/internal/images"
 	"github.com/switchyard/switchyard/internal/netguard"
 )
@@ -45,9 +46,16 @@ func (a *App) enableImages(ctx context.Context, h *openaiapi.Handler) error {
 	tasks := images.NewTasks(a.db, a.now)
 	limits := images.DefaultLimits
 	limits.MaxBytes, limits.MaxPixels, limits.MaxDecodeBytes = cfg.MaxInputBytes, cfg.MaxInputPixels, cfg.MaxDecodeBytes
+	// The gallery records every stored image with its owner and keeps it
+	// from the sweeper; thumbnails are made in the background.
+	if a.gallery, err = gallery.New(ctx, a.db, st, a.now, a.log); err != nil {
+		return err
+	}
+	a.thumbs = gallery.NewThumbnailer(a.gallery, limits, 0)
+	tasks.SetRecorder(a.gallery)
 	ro := images.RunnerOptions{
 		Node: node, Workers: cfg.Workers, Exec: h.ImageTaskExec(a.keys.ByID), Store: st, Logger: a.log.With("component", "images"),
-		Retention: cfg.Retention, WebhookAttempts: cfg.WebhookAttempts, Now: a.now,
+		Retention: cfg.Retention, WebhookAttempts: cfg.WebhookAttempts, Now: a.now, Kept: a.gallery.Kept,
 	}
 	webhookClient := netguard.NewClient(&netguard.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, cfg.WebhookTimeout)
 	ro.Notifier = h.ImageWebhooks(&images.WebhookSender{Client: webhookClient}, a.keys.ByID)
@@ -58,10 +66,11 @@ func (a *App) enableImages(ctx context.Context, h *openaiapi.Handler) error {
 	h.EnableImages(openaiapi.ImageOptions{
 		Store: st, Signer: images.NewSigner(a.keyring), Tasks: tasks, Kick: a.runner.Kick, Track: a.runner.Track,
 		PublicURL: a.publicURL, URLTTL: cfg.URLTTL, Limits: limits, MaxInputs: cfg.MaxInputs,
-		DefaultFormat: cfg.ResponseFormat,
-		Fetch:         netguard.NewClient(&netguard.Guard{}, time.Minute),
-		FetchTrusted:  netguard.NewClient(&netguard.Guard{AllowPrivate: true}, time.Minute),
-		FetchMax:      cfg.FetchMaxBytes, SpoolDir: spool, MaxImages: a.pool.MaxImages, TaskTimeout: cfg.TaskTimeout, Node: a.runner.Node(), Now: a.now,
+		DefaultFormat:   cfg.ResponseFormat,
+		DefaultFormatOf: func() string { return a.settings.Current().ImageResponseFormat },
+		Fetch:           netguard.NewClient(&netguard.Guard{}, time.Minute),
+		FetchTrusted:    netguard.NewClient(&netguard.Guard{AllowPrivate: true}, time.Minute),
+		FetchMax:        cfg.FetchMaxBytes, SpoolDir: spool, MaxImages: a.pool.MaxImages, TaskTimeout: cfg.TaskTimeout, Node: a.runner.Node(), Now: a.now,
 	})
 	return nil
 }

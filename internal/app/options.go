@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/billing"
+	"github.com/switchyard/switchyard/internal/live"
 )
 
 // Option adjusts how New builds a node, beyond its configuration.
@@ -20,4 +21,11 @@ func WithClock(now func() time.Time) Option {
 // intervals), so tests can watch the journal drain and nodes expire fast.
 func WithMeter(fn func(*billing.MeterOptions)) Option {
 	return func(a *App) { a.meterOpts = append(a.meterOpts, fn) }
+}
+
+// WithLive adjusts the change bus's options (its poll interval, or no
+// Redis), so tests can show the database polling alone carries a change
+// between nodes that share Redis for billing.
+func WithLive(fn func(*live.Options)) Option {
+	return func(a *App) { a.liveOpts = append(a.liveOpts, fn) }
 }

@@ -160,6 +160,41 @@ func TestDirectory(t *testing.T) {
 		if fut, _ := d.Authenticate(bearer(vFuture), local); fut == nil || !fut.ExpiresAt.Equal(now.Add(time.Hour)) {
 			t.Errorf("future key expiry: %+v", fut)
 		}
+
+		// A key assumed by id (the console acting for its owner) is checked
+		// like a presented one: revoked, expired, a disabled owner's, an
+		// address outside its allowlist are refused; a presented header
+		// does not override it.
+		idOf := func(v string) int64 {
+			k, err := d.Authenticate(bearer(v), netip.MustParseAddr("10.1.2.3"))
+			if err != nil {
+				t.Fatalf("%s: %v", v, err)
+			}
+			return k.ID
+		}
+		assumed := func(id int64, r *http.Request) *http.Request {
+			return r.WithContext(WithAssumedKey(r.Context(), id))
+		}
+		netID := idOf(vNet)
+		for _, c := range []struct {
+			name string
+			r    *http.Request
+			ip   netip.Addr
+			want int64
+			code string
+		}{
+			{"assumed", assumed(a.ID, request("", "")), local, a.ID, ""},
+			{"assumed over a presented key", assumed(a.ID, bearer(generated)), local, a.ID, ""},
+			{"assumed revoked", assumed(keyByName(t, list, "revoked").ID, request("", "")), local, 0, apierror.CodeInvalidAPIKey},
+			{"assumed unknown", assumed(1<<40, request("", "")), local, 0, apierror.CodeInvalidAPIKey},
+			{"assumed ip outside", assumed(netID, request("", "")), local, 0, apierror.CodeIPNotAllowed},
+			{"assumed ip inside", assumed(netID, request("", "")), netip.MustParseAddr("10.9.9.9"), netID, ""},
+		} {
+			k, err := d.Authenticate(c.r, c.ip)
+			if got := codeOf(err); got != c.code || (c.code == "" && (k == nil || k.ID != c.want)) {
+				t.Errorf("%s: key %v, error %q, want key %d error %q", c.name, k, got, c.want, c.code)
+			}
+		}
 	})
 }
 

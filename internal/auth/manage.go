@@ -56,13 +56,16 @@ func GenerateKey() string {
 
 // User is a stored user.
 type User struct {
-	ID            int64     `json:"id"`
-	Email         string    `json:"email"`
-	Name          string    `json:"name"`
-	Group         string    `json:"group"`
-	Role          string    `json:"role"`
-	Status        string    `json:"status"`
-	ManagedByFile bool      `json:"managed_by_file"`
+	ID            int64  `json:"id"`
+	Email         string `json:"email"`
+	Name          string `json:"name"`
+	Group         string `json:"group"`
+	Role          string `json:"role"`
+	Status        string `json:"status"`
+	ManagedByFile bool   `json:"managed_by_file"`
+	// BalanceMicros is the wallet as posted to the ledger; holds of
+	// requests in flight are not deducted yet.
+	BalanceMicros int64     `json:"balance_micros"`
 	CreatedAt     time.Time `json:"created_at"`
 }
 
@@ -109,19 +112,17 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 
 // ListUsers returns every user, oldest first.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT u.id, u.email, u.name, g.name, u.role, u.status, u.managed_by_file, u.created_at
-		FROM users u JOIN user_groups g ON g.id = u.group_id ORDER BY u.id`)
+	rows, err := s.db.Read().QueryContext(ctx, userSelect+" ORDER BY u.id")
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	defer rows.Close()
 	var out []User
 	for rows.Next() {
-		var u User
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Group, &u.Role, &u.Status, &u.ManagedByFile, &u.CreatedAt); err != nil {
+		u, err := scanUser(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
-		u.CreatedAt = u.CreatedAt.UTC()
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
@@ -205,34 +206,42 @@ type NewKey struct {
 func (nk NewKey) check() error {
 	var errs []error
 	if strings.TrimSpace(nk.Name) == "" {
-		errs = append(errs, errors.New("name must not be empty"))
+		errs = append(errs, invalid("name", "name must not be empty"))
+	} else if len(nk.Name) > 191 {
+		errs = append(errs, invalid("name", "name is longer than 191 bytes"))
 	}
-	for _, m := range nk.Models {
+	for i, m := range nk.Models {
 		if strings.TrimSpace(m) == "" {
-			errs = append(errs, errors.New("models: a model name is empty"))
+			errs = append(errs, invalid(fmt.Sprintf("models[%d]", i), "models: a model name is empty"))
 		}
 	}
 	if nk.QuotaMicros != nil && *nk.QuotaMicros < 0 {
-		errs = append(errs, errors.New("quota must be 0 or more"))
+		errs = append(errs, invalid("quota_micros", "quota must be 0 or more"))
 	}
 	if nk.RPM < 0 || nk.TPM < 0 || nk.DailyRequests < 0 {
-		errs = append(errs, errors.New("rpm, tpm and daily requests must be 0 (no limit) or more"))
+		field := "daily_requests"
+		if nk.RPM < 0 {
+			field = "rpm"
+		} else if nk.TPM < 0 {
+			field = "tpm"
+		}
+		errs = append(errs, invalid(field, "rpm, tpm and daily requests must be 0 (no limit) or more"))
 	}
-	for _, a := range nk.IPAllow {
+	for i, a := range nk.IPAllow {
 		if _, err := parsePrefix(a); err != nil {
-			errs = append(errs, fmt.Errorf("ip allow: %w", err))
+			errs = append(errs, invalid(fmt.Sprintf("ip_allow[%d]", i), "ip allow: %v", err))
 		}
 	}
 	if !slices.Contains(config.ImageResponseFormats, nk.ImageResponseFormat) {
-		errs = append(errs, fmt.Errorf("image response format %q is not url or b64_json (or empty for the group's)", nk.ImageResponseFormat))
+		errs = append(errs, invalid("image_response_format", "image response format %q is not url or b64_json (or empty for the group's)", nk.ImageResponseFormat))
 	}
 	if nk.WebhookURL != "" {
 		if p := config.CheckWebhookURL(nk.WebhookURL, nk.WebhookAllowHTTP); p != "" {
-			errs = append(errs, errors.New("webhook url: "+p))
+			errs = append(errs, invalid("webhook_url", "webhook url: %s", p))
 		}
 	}
 	if p := config.CheckWebhookSecret(nk.WebhookURL, nk.WebhookSecret); p != "" {
-		errs = append(errs, errors.New("webhook secret: "+p))
+		errs = append(errs, invalid("webhook_secret", "webhook secret: %s", p))
 	}
 	return errors.Join(errs...)
 }
@@ -323,10 +332,7 @@ func nonNil(l []string) []string {
 // ListKeys returns every key, or only those of the user with email when it
 // is not empty, oldest first.
 func (s *Store) ListKeys(ctx context.Context, email string) ([]KeyInfo, error) {
-	q := `SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.status, k.models, k.ip_allow, k.quota_micros,
-		k.used_micros, k.rpm, k.tpm, k.daily_requests, k.expires_at, k.is_admin, k.managed_by_file, k.created_at,
-		k.image_response_format, k.webhook_url
-		FROM api_keys k JOIN users u ON u.id = k.user_id`
+	q := keySelect
 	var args []any
 	if email != "" {
 		email = normEmail(email)
@@ -343,38 +349,51 @@ func (s *Store) ListKeys(ctx context.Context, email string) ([]KeyInfo, error) {
 	defer rows.Close()
 	out := []KeyInfo{}
 	for rows.Next() {
-		var (
-			k           KeyInfo
-			models, ips string
-			quota       sql.NullInt64
-			expires     sql.NullTime
-		)
-		if err := rows.Scan(&k.ID, &k.UserID, &k.User, &k.Name, &k.Prefix, &k.Status, &models, &ips, &quota,
-			&k.SpentMicros, &k.RPM, &k.TPM, &k.DailyRequests, &expires, &k.Admin, &k.ManagedByFile, &k.CreatedAt,
-			&k.ImageResponseFormat, &k.WebhookURL); err != nil {
+		k, err := scanKey(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list keys: %w", err)
 		}
-		if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
-			return nil, fmt.Errorf("key id %d: decode models: %w", k.ID, err)
-		}
-		if err := json.Unmarshal([]byte(ips), &k.IPAllow); err != nil {
-			return nil, fmt.Errorf("key id %d: decode ip_allow: %w", k.ID, err)
-		}
-		k.Models, k.IPAllow = nonNil(k.Models), nonNil(k.IPAllow)
-		if quota.Valid {
-			k.QuotaMicros = &quota.Int64
-		}
-		if expires.Valid {
-			t := expires.Time.UTC()
-			k.ExpiresAt = &t
-		}
-		k.CreatedAt = k.CreatedAt.UTC()
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
 	return out, nil
+}
+
+const keySelect = `SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.status, k.models, k.ip_allow, k.quota_micros,
+	k.used_micros, k.rpm, k.tpm, k.daily_requests, k.expires_at, k.is_admin, k.managed_by_file, k.created_at,
+	k.image_response_format, k.webhook_url
+	FROM api_keys k JOIN users u ON u.id = k.user_id`
+
+func scanKey(sc interface{ Scan(...any) error }) (KeyInfo, error) {
+	var (
+		k           KeyInfo
+		models, ips string
+		quota       sql.NullInt64
+		expires     sql.NullTime
+	)
+	if err := sc.Scan(&k.ID, &k.UserID, &k.User, &k.Name, &k.Prefix, &k.Status, &models, &ips, &quota,
+		&k.SpentMicros, &k.RPM, &k.TPM, &k.DailyRequests, &expires, &k.Admin, &k.ManagedByFile, &k.CreatedAt,
+		&k.ImageResponseFormat, &k.WebhookURL); err != nil {
+		return KeyInfo{}, err
+	}
+	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
+		return KeyInfo{}, fmt.Errorf("key id %d: decode models: %w", k.ID, err)
+	}
+	if err := json.Unmarshal([]byte(ips), &k.IPAllow); err != nil {
+		return KeyInfo{}, fmt.Errorf("key id %d: decode ip_allow: %w", k.ID, err)
+	}
+	k.Models, k.IPAllow = nonNil(k.Models), nonNil(k.IPAllow)
+	if quota.Valid {
+		k.QuotaMicros = &quota.Int64
+	}
+	if expires.Valid {
+		t := expires.Time.UTC()
+		k.ExpiresAt = &t
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	return k, nil
 }
 
 // RevokeKey refuses the key with id from now on; revoking a revoked key is

@@ -67,6 +67,9 @@ type CodeInfo struct {
 	MaxUses       int64      `json:"max_uses"`
 	ExpiresAt     *time.Time `json:"expires_at"`
 	CreatedAt     time.Time  `json:"created_at"`
+	// Status is active, used, expired or disabled (see CodeStatuses).
+	Status     string     `json:"status"`
+	DisabledAt *time.Time `json:"disabled_at"`
 }
 
 // newCode returns CodePrefix and 20 Crockford base32 characters from
@@ -238,7 +241,7 @@ func (l *Ledger) redeemTx(ctx context.Context, tx *sql.Tx, userID int64, hash st
 	d := l.db.Dialect()
 	now := l.now().UTC()
 	res, err := tx.ExecContext(ctx, d.Rebind(`UPDATE redemption_codes SET uses = uses + 1
-		WHERE hash = ? AND uses < max_uses AND (expires_at IS NULL OR expires_at > ?)`), hash, now)
+		WHERE hash = ? AND uses < max_uses AND (expires_at IS NULL OR expires_at > ?) AND disabled_at IS NULL`), hash, now)
 	if err != nil {
 		return 0, fmt.Errorf("claim a use: %w", err)
 	}
@@ -308,39 +311,13 @@ func (l *Ledger) redeemTx(ctx context.Context, tx *sql.Tx, userID int64, hash st
 
 // ListCodes lists the codes of batch ("" = every code), oldest first.
 func (l *Ledger) ListCodes(ctx context.Context, batch string) ([]CodeInfo, error) {
-	q := `SELECT id, prefix, kind, value_micros, inviter_bonus_micros, inviter_user_id, batch, note, uses, max_uses,
-		expires_at, created_at FROM redemption_codes`
-	var args []any
-	if batch != "" {
-		q += " WHERE batch = ?"
-		args = append(args, batch)
-	}
-	rows, err := l.db.Read().QueryContext(ctx, l.db.Dialect().Rebind(q+" ORDER BY id"), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list codes: %w", err)
-	}
-	defer rows.Close()
 	out := []CodeInfo{}
-	for rows.Next() {
-		var (
-			c       CodeInfo
-			inviter sql.NullInt64
-			expires sql.NullTime
-		)
-		if err := rows.Scan(&c.ID, &c.Prefix, &c.Kind, &c.Value, &c.InviterBonus, &inviter, &c.Batch, &c.Note, &c.Uses,
-			&c.MaxUses, &expires, &c.CreatedAt); err != nil {
-			return nil, fmt.Errorf("list codes: %w", err)
-		}
-		c.InviterUserID = inviter.Int64
-		if expires.Valid {
-			t := expires.Time.UTC()
-			c.ExpiresAt = &t
-		}
-		c.CreatedAt = c.CreatedAt.UTC()
+	err := l.EachCode(ctx, CodeFilter{Batch: batch}, func(c CodeInfo) error {
 		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list codes: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

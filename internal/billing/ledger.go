@@ -570,23 +570,17 @@ func (l *Ledger) History(ctx context.Context, userID int64, limit int) ([]Record
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := l.db.Read().QueryContext(ctx, l.db.Dialect().Rebind(`SELECT id, user_id, key_id, request_id, kind,
-		amount_micros, balance_after_micros, note, created_at FROM ledger WHERE user_id = ? ORDER BY id DESC LIMIT `+strconv.Itoa(limit)), userID)
+	rows, err := l.db.Read().QueryContext(ctx, l.db.Dialect().Rebind(recordSelect+" WHERE user_id = ? ORDER BY id DESC LIMIT "+strconv.Itoa(limit)), userID)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger of user id %d: %w", userID, err)
 	}
 	defer rows.Close()
 	out := []Record{}
 	for rows.Next() {
-		var (
-			r     Record
-			key   sql.NullInt64
-			reqID sql.NullString
-		)
-		if err := rows.Scan(&r.ID, &r.UserID, &key, &reqID, &r.Kind, &r.Amount, &r.BalanceAfter, &r.Note, &r.CreatedAt); err != nil {
+		r, err := scanRecord(rows)
+		if err != nil {
 			return nil, fmt.Errorf("read ledger of user id %d: %w", userID, err)
 		}
-		r.KeyID, r.RequestID, r.CreatedAt = key.Int64, reqID.String, r.CreatedAt.UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -403,3 +403,37 @@ func TestMeterZeroAmounts(t *testing.T) {
 		}
 	})
 }
+
+// An operator's adjustment (the console's credit, the CLI's users credit)
+// goes to the ledger while requests hold money in the hot state: after
+// the refresh, what may be held is the adjusted balance less the holds.
+func TestMeterSeesAdjustWithHoldsOpen(t *testing.T) {
+	eachMeter(t, func(t *testing.T, e *meterEnv) {
+		ctx := t.Context()
+		uid := e.user(t, "a@example.com")
+		e.fund(t, uid, 100)
+		m := e.meter(t, 0)
+		h, err := m.Reserve(ctx, Reservation{UserID: uid, Amount: 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.ledger.Adjust(ctx, uid, -50, "chargeback"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var short *ShortError
+		if _, err := m.Reserve(ctx, Reservation{UserID: uid, Amount: 25}); !errors.As(err, &short) || short.Available != 20 {
+			t.Fatalf("reserve after the adjustment: %v", err)
+		}
+		if _, err := h.Settle(ctx, 30); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, m)
+		if b := e.balance(t, uid); b != 20 {
+			t.Fatalf("balance %d, want 20", b)
+		}
+		e.audit(t)
+	})
+}

@@ -52,58 +52,73 @@ type Usage struct {
 // each error names the setting ("pricing.gpt-4o.input"). cached_input 0
 // (or absent) means the input price.
 func NewPrices(m map[string]config.Price) (*Prices, error) {
-	p := &Prices{exact: make(map[string]Price, len(m))}
+	specs, err := SpecsFromConfig(m)
+	if err != nil {
+		return nil, err
+	}
+	return buildPrices(specs), nil
+}
+
+// SpecsFromConfig converts the configured prices to their exact micro-USD
+// form, with NewPrices's checks and error messages.
+func SpecsFromConfig(m map[string]config.Price) (map[string]PriceSpec, error) {
+	out := make(map[string]PriceSpec, len(m))
 	var errs []error
 	for _, model := range slices.Sorted(maps.Keys(m)) {
-		c := m[model]
-		at := keyPath("pricing", model)
-		pr, err := compilePrice(at, c)
+		spec, err := specFromConfig(keyPath("pricing", model), m[model])
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		out[model] = spec
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// buildPrices compiles checked specs into a price list.
+func buildPrices(specs map[string]PriceSpec) *Prices {
+	p := &Prices{exact: make(map[string]Price, len(specs))}
+	for _, model := range slices.Sorted(maps.Keys(specs)) {
+		pr := specs[model].compile()
 		p.exact[model] = pr
 		if config.IsModelPattern(model) {
 			p.patterns = append(p.patterns, pricePattern{glob: model, price: pr})
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
 	// Keys are sorted already, so a stable sort by length leaves patterns
 	// of equal length in name order and Lookup is deterministic.
 	slices.SortStableFunc(p.patterns, func(a, b pricePattern) int { return config.ComparePatterns(a.glob, b.glob) })
-	return p, nil
+	return p
 }
 
-func compilePrice(at string, c config.Price) (Price, error) {
+func specFromConfig(at string, c config.Price) (PriceSpec, error) {
 	const perM = "micro-USD per 1M tokens"
 	var errs []error
-	conv := func(field string, usd float64, unit string) Micros {
+	conv := func(field string, usd float64, unit string) int64 {
 		m, err := priceMicros(usd, unit)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
-		return m
+		return int64(m)
 	}
-	pr := Price{
-		Free:         c.Free,
-		Input:        conv(at+".input", c.Input, perM),
-		Output:       conv(at+".output", c.Output, perM),
-		CachedInput:  conv(at+".cached_input", c.CachedInput, perM),
-		PerRequest:   conv(at+".per_request", c.PerRequest, "micro-USD"),
-		PerWebSearch: conv(at+".per_web_search", c.PerWebSearch, "micro-USD"),
-	}
-	if c.CachedInput == 0 {
-		pr.CachedInput = pr.Input
+	s := PriceSpec{
+		Free:               c.Free,
+		InputMicros:        conv(at+".input", c.Input, perM),
+		OutputMicros:       conv(at+".output", c.Output, perM),
+		CachedInputMicros:  conv(at+".cached_input", c.CachedInput, perM),
+		PerRequestMicros:   conv(at+".per_request", c.PerRequest, "micro-USD"),
+		PerWebSearchMicros: conv(at+".per_web_search", c.PerWebSearch, "micro-USD"),
 	}
 	if len(c.PerImage) > 0 {
-		pr.PerImage = make(map[string]Micros, len(c.PerImage))
+		s.PerImageMicros = make(map[string]int64, len(c.PerImage))
 		for _, k := range slices.Sorted(maps.Keys(c.PerImage)) {
-			pr.PerImage[k] = conv(keyPath(at+".per_image", k), c.PerImage[k], "micro-USD")
+			s.PerImageMicros[k] = conv(keyPath(at+".per_image", k), c.PerImage[k], "micro-USD")
 		}
 	}
-	return pr, errors.Join(errs...)
+	return s, errors.Join(errs...)
 }
 
 // priceMicros converts a configured USD amount exactly: the shortest
@@ -120,6 +135,10 @@ func priceMicros(usd float64, unit string) (Micros, error) {
 	}
 	return ParseUSD(s)
 }
+
+// PricingField names model's entry in the configuration file
+// ("pricing.gpt-4o", `pricing["gpt-4.1"]`), for errors about a file entry.
+func PricingField(model string) string { return keyPath("pricing", model) }
 
 // keyPath names a map entry the way config errors do: pricing.gpt-4o, or
 // pricing["gpt-3.5-turbo"] when the key holds a dot or similar.

@@ -122,6 +122,7 @@ func TestLoadFullExample(t *testing.T) {
 			MaxBodyBytes: 32 << 20, MaxUploadBytes: 64 << 20, BodyIdleTimeout: 10 * time.Second, BodyMinRate: 500,
 			BodyTimeout: 10 * time.Minute, UnauthenticatedConnsPerIP: 64}},
 		{"metrics", c.Metrics, Metrics{}},
+		{"console", c.Console, Console{SessionIdle: 24 * time.Hour, SessionMax: 720 * time.Hour}},
 		{"database.url", c.Database.URL.Value(), "sqlite://./data/switchyard.db"},
 		{"redis.url", c.Redis.URL.Value(), ""},
 		{"secret_key", c.SecretKey.Value(), testSecretKey},

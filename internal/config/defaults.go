@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/switchyard/switchyard/internal/sigv4"
 	"net"
 	"strings"
 	"time"
@@ -59,6 +60,8 @@ func base() *Config {
 			MaxIdleConns:     256,
 		},
 		Billing: Billing{DefaultMaxTokens: 4096},
+		Console: Console{SessionIdle: 24 * time.Hour, SessionMax: 30 * 24 * time.Hour},
+		Topup:   Topup{OrderTTL: 30 * time.Minute, NotifyRate: 60},
 		Images: Images{
 			URLTTL:          24 * time.Hour,
 			Retention:       168 * time.Hour,
@@ -97,6 +100,22 @@ func (c *Config) finish() {
 		if ch.Type == "azure" && ch.APIVersion == "" {
 			ch.APIVersion = DefaultAzureAPIVersion
 		}
+		if ch.Type == "vertex" && ch.BaseURL == "" {
+			ch.BaseURL = VertexBaseURL(ch.Location)
+		}
+		if len(ch.Credentials) == 0 && ch.HasQuirk(QuirkKeyless) {
+			// The pool leases credentials; a keyless server gets one
+			// without a key.
+			ch.Credentials = []Credential{{Weight: 1}}
+		}
+		if ch.Type == "bedrock" {
+			if ch.BaseURL == "" && ch.Region != "" {
+				ch.BaseURL = BedrockURL(ch.Region)
+			}
+			for j := range ch.Credentials {
+				ch.Credentials[j].packAWSKey()
+			}
+		}
 	}
 	for i := range c.Users {
 		u := &c.Users[i]
@@ -134,4 +153,21 @@ func underDir(dir, name string) string {
 		return name
 	}
 	return strings.TrimRight(dir, "/") + "/" + name
+}
+
+// BedrockURL is the Bedrock runtime endpoint of region.
+func BedrockURL(region string) string { return "https://bedrock-runtime." + region + ".amazonaws.com" }
+
+// awsKey is the key an AWS access key packs into.
+func (c *Credential) awsKey() Secret {
+	return Secret(sigv4.Credentials{AccessKeyID: c.AccessKeyID.Value(), SecretAccessKey: c.SecretAccessKey.Value(),
+		SessionToken: c.SessionToken.Value()}.Key())
+}
+
+// packAWSKey sets Key from a complete access key, leaving the fields for
+// validation to check.
+func (c *Credential) packAWSKey() {
+	if c.Key == "" && c.AccessKeyID != "" && c.SecretAccessKey != "" {
+		c.Key = c.awsKey()
+	}
 }

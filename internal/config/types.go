@@ -22,6 +22,8 @@ type Config struct {
 	Pricing   map[string]Price `yaml:"pricing"`
 	Images    Images           `yaml:"images"`
 	Metrics   Metrics          `yaml:"metrics"`
+	Console   Console          `yaml:"console"`
+	Topup     Topup            `yaml:"topup"`
 }
 
 // Secret is a string that never prints: fmt, slog and error messages show
@@ -61,6 +63,13 @@ type Server struct {
 type Metrics struct {
 	Listen string `yaml:"listen"` // a separate host:port for /metrics; it then leaves the main listener
 	Token  Secret `yaml:"token"`  // when set, a scrape must send Authorization: Bearer <token>
+}
+
+// Console is the web console's sign-in: how long a session lives without
+// activity (SessionIdle) and at most (SessionMax).
+type Console struct {
+	SessionIdle time.Duration `yaml:"session_idle"` // default 24h
+	SessionMax  time.Duration `yaml:"session_max"`  // default 720h (30 days)
 }
 
 // Log selects the slog handler.
@@ -125,9 +134,10 @@ type Group struct {
 // Channel is one upstream endpoint with its pool of credentials.
 type Channel struct {
 	Name       string            `yaml:"name"`
-	Type       string            `yaml:"type"` // openai | azure | anthropic | gemini
+	Type       string            `yaml:"type"` // openai | azure | anthropic | gemini | bedrock
 	BaseURL    string            `yaml:"base_url"`
 	APIVersion string            `yaml:"api_version"` // azure
+	Region     string            `yaml:"region"`      // bedrock: the AWS region, e.g. us-east-1
 	TokenURL   string            `yaml:"token_url"`   // OAuth2 refresh_token grant
 	Models     []string          `yaml:"models"`
 	ModelMap   map[string]string `yaml:"model_map"`
@@ -149,8 +159,19 @@ type Channel struct {
 	// channel, Anthropic's server tools on an openai one): HostedToolsDrop
 	// (the default) sends the request without it and warns,
 	// HostedToolsRefuse answers 400.
-	HostedTools string       `yaml:"hosted_tools"`
+	HostedTools string `yaml:"hosted_tools"`
+	// Flavor names the kind of OpenAI-compatible server an openai channel
+	// talks to (deepseek, qwen, ollama, vllm, llamacpp, legacy), which
+	// implies its Quirks; Quirks adds to them (see flavor.go).
+	Flavor      string       `yaml:"flavor"`
+	Quirks      []string     `yaml:"quirks"`
 	Credentials []Credential `yaml:"credentials"`
+	// Project and Location place a vertex channel's models under
+	// projects/{project}/locations/{location}. On a vertex channel TokenURL,
+	// when set, replaces the service accounts' token_uri (a private
+	// endpoint, tests).
+	Project  string `yaml:"project"`
+	Location string `yaml:"location"` // us-central1, europe-west4, global, …
 }
 
 // The values of channels[].hosted_tools.
@@ -163,18 +184,28 @@ const (
 // without the hosted tools its upstream cannot run.
 func (ch *Channel) DropsHostedTools() bool { return ch.HostedTools != HostedToolsRefuse }
 
-// Credential is an API key or an OAuth token pair.
+// Credential is an API key, an OAuth token pair, or (bedrock) an AWS
+// access key.
 type Credential struct {
-	Key          Secret    `yaml:"key"`
-	AccessToken  Secret    `yaml:"access_token"`
-	RefreshToken Secret    `yaml:"refresh_token"`
-	ExpiresAt    time.Time `yaml:"expires_at"`
-	Email        string    `yaml:"email"`
-	DailyLimit   int64     `yaml:"daily_limit"`  // requests per day, 0 = none
-	DailyTokens  int64     `yaml:"daily_tokens"` // tokens per day, 0 = none
-	DailySpend   float64   `yaml:"daily_spend"`  // USD per day, 0 = none
-	Proxy        string    `yaml:"proxy"`
-	Weight       int       `yaml:"weight"`
+	Key Secret `yaml:"key"`
+	// AccessKeyID, SecretAccessKey and SessionToken are a bedrock
+	// credential; finish packs them into Key (sigv4.Credentials.Key), the
+	// one secret a credential is stored and sealed as.
+	AccessKeyID     Secret    `yaml:"access_key_id"`
+	SecretAccessKey Secret    `yaml:"secret_access_key"`
+	SessionToken    Secret    `yaml:"session_token"`
+	AccessToken     Secret    `yaml:"access_token"`
+	RefreshToken    Secret    `yaml:"refresh_token"`
+	ExpiresAt       time.Time `yaml:"expires_at"`
+	Email           string    `yaml:"email"`
+	DailyLimit      int64     `yaml:"daily_limit"`  // requests per day, 0 = none
+	DailyTokens     int64     `yaml:"daily_tokens"` // tokens per day, 0 = none
+	DailySpend      float64   `yaml:"daily_spend"`  // USD per day, 0 = none
+	Proxy           string    `yaml:"proxy"`
+	Weight          int       `yaml:"weight"`
+	// ServiceAccount is a Google service-account key file (JSON), the
+	// credential of vertex channels.
+	ServiceAccount Secret `yaml:"service_account"`
 }
 
 // User is declared by the file and created once.
@@ -210,6 +241,11 @@ type Key struct {
 // Billing holds wallet defaults and the bounds of a request's charge.
 type Billing struct {
 	NewUserCredit float64 `yaml:"new_user_credit"` // USD
+	// InviteCredit is USD a user gets for redeeming another user's invite
+	// code (on top of new_user_credit); InviterBonus is USD the inviter
+	// gets for each user who does.
+	InviteCredit float64 `yaml:"invite_credit"`
+	InviterBonus float64 `yaml:"inviter_bonus"`
 	// Overdraft is how far below zero (USD) a wallet or key quota may be
 	// charged when a request's actual cost exceeds its reservation; beyond
 	// it the gateway absorbs the cost.
@@ -259,4 +295,49 @@ type Images struct {
 	WebhookAllowPrivate bool          `yaml:"webhook_allow_private"`
 	WebhookAttempts     int           `yaml:"webhook_attempts"` // deliveries tried before giving up
 	WebhookTimeout      time.Duration `yaml:"webhook_timeout"`  // one delivery attempt
+}
+
+// Topup lets users buy credit with the providers configured here
+// (docs/payments.md). Packages are made in the console.
+type Topup struct {
+	// OrderTTL is how long an order waits for its payment (default 30m).
+	OrderTTL time.Duration `yaml:"order_ttl"`
+	// NotifyRate bounds the notifications a client address may send per
+	// minute to the public notify endpoints (default 60).
+	NotifyRate int         `yaml:"notify_rate"`
+	Custom     TopupCustom `yaml:"custom"`
+	// Manual lets users create orders an admin marks paid by hand.
+	Manual bool         `yaml:"manual"`
+	Stripe *TopupStripe `yaml:"stripe"`
+	EPay   *TopupEPay   `yaml:"epay"`
+}
+
+// Enabled reports whether any provider is configured.
+func (t Topup) Enabled() bool { return t.Manual || t.Stripe != nil || t.EPay != nil }
+
+// TopupCustom bounds the free amounts users may buy.
+type TopupCustom struct {
+	Enabled     bool    `yaml:"enabled"`
+	Currency    string  `yaml:"currency"`      // ISO 4217, e.g. usd, cny
+	PricePerUSD int64   `yaml:"price_per_usd"` // minor units of currency per USD of credit
+	MinUSD      float64 `yaml:"min_usd"`
+	MaxUSD      float64 `yaml:"max_usd"`
+}
+
+// TopupStripe is Stripe Checkout.
+type TopupStripe struct {
+	SecretKey Secret `yaml:"secret_key"` // sk_live_… or a restricted key
+	// WebhookSecrets are the endpoint's signing secrets (whsec_…); two
+	// while one is being rolled.
+	WebhookSecrets []Secret `yaml:"webhook_secrets"`
+	APIBase        string   `yaml:"api_base"` // default https://api.stripe.com
+}
+
+// TopupEPay is an EPay-compatible (易支付) gateway.
+type TopupEPay struct {
+	Gateway  string `yaml:"gateway"` // base URL; users are sent to its submit.php
+	PID      string `yaml:"pid"`
+	Key      Secret `yaml:"key"`
+	Type     string `yaml:"type"`     // alipay, wxpay, …; empty lets the gateway ask
+	Currency string `yaml:"currency"` // default cny
 }

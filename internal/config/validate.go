@@ -2,7 +2,10 @@ package config
 
 import (
 	"encoding/hex"
+	"regexp"
+
 	"fmt"
+	"github.com/switchyard/switchyard/internal/sigv4"
 	"math"
 	"net"
 	"net/mail"
@@ -20,7 +23,7 @@ import (
 // own checks and help text.
 var (
 	Strategies   = []string{"round_robin", "random", "weighted", "least_used", "least_latency"}
-	ChannelTypes = []string{"openai", "azure", "anthropic", "gemini"}
+	ChannelTypes = []string{"openai", "azure", "anthropic", "gemini", "vertex", "bedrock"}
 	LogLevels    = []string{"debug", "info", "warn", "error"}
 	LogFormats   = []string{"text", "json"}
 	Roles        = []string{"user", "admin"}
@@ -106,6 +109,8 @@ func (c *Config) validate() Errors {
 	v.pricing(c.Pricing)
 	v.images(c.Images)
 	v.metrics(c.Metrics, c.Server.Listen)
+	v.console(c.Console)
+	v.topup(c.Topup)
 	return v.errs
 }
 
@@ -143,6 +148,17 @@ func (v *validator) server(s Server) {
 	v.nonNegativeDuration("server.body_timeout", s.BodyTimeout)
 	if s.UnauthenticatedConnsPerIP < 0 {
 		v.add("server.unauthenticated_conns_per_ip", "must be ≥ 0 (0: no cap; default 64)")
+	}
+}
+
+func (v *validator) console(c Console) {
+	if c.SessionIdle < time.Minute {
+		v.add("console.session_idle", "must be at least 1m (default 24h)")
+	}
+	if c.SessionMax < time.Minute {
+		v.add("console.session_max", "must be at least 1m (default 720h, 30 days)")
+	} else if c.SessionMax < c.SessionIdle {
+		v.add("console.session_max", "must not be shorter than console.session_idle (%s)", c.SessionIdle)
 	}
 }
 
@@ -300,56 +316,12 @@ func (v *validator) channels(chs []Channel, groups map[string]bool) {
 	first := map[string]int{}
 	for i, ch := range chs {
 		p := fmt.Sprintf("channels[%d]", i)
-		if strings.TrimSpace(ch.Name) == "" {
-			v.add(p+".name", "must not be empty; every channel needs a unique name")
-		} else if j, dup := first[ch.Name]; dup {
+		if j, dup := first[ch.Name]; dup && strings.TrimSpace(ch.Name) != "" {
 			v.add(p+".name", "channel %q is already declared at channels[%d]; names must be unique", ch.Name, j)
 		} else {
 			first[ch.Name] = i
 		}
-		v.oneOf(p+".type", ch.Type, ChannelTypes)
-		v.httpURL(p+".base_url", ch.BaseURL)
-		if ch.Type == "azure" && ch.APIVersion == "" {
-			v.add(p+".api_version", "required for azure channels, e.g. %s", DefaultAzureAPIVersion)
-		}
-		v.oneOf(p+".hosted_tools", ch.HostedTools, []string{"", HostedToolsDrop, HostedToolsRefuse})
-		if ch.TokenURL != "" {
-			v.httpURL(p+".token_url", ch.TokenURL)
-		}
-		v.names(p+".models", ch.Models, "model", true)
-		for _, from := range sortedKeys(ch.ModelMap) {
-			mp := mapKeyPath(p+".model_map", from)
-			if strings.TrimSpace(from) == "" {
-				v.add(mp, "model name to map from must not be empty")
-			}
-			if strings.TrimSpace(ch.ModelMap[from]) == "" {
-				v.add(mp, "upstream model name must not be empty")
-			} else if IsModelPattern(ch.ModelMap[from]) {
-				v.add(mp, "upstream model name %q must be a name, not a pattern", ch.ModelMap[from])
-			}
-		}
-		if IsModelPattern(ch.TestModel) {
-			v.add(p+".test_model", "%q must be a model name, not a pattern", ch.TestModel)
-		} else if ch.TestModel == "" && len(ch.Models) > 0 && ch.ProbeModel() == "" {
-			v.add(p+".test_model", "required when every entry of models is a pattern: name a model the periodic credential test may ask for")
-		}
-		for j, g := range ch.Groups {
-			if !groups[g] {
-				v.add(fmt.Sprintf("%s.groups[%d]", p, j), "group %q is not declared; add it under groups: or use one of %s", g, quoteList(sortedKeys(groups)))
-			}
-		}
-		if ch.Weight < 1 {
-			v.add(p+".weight", "%d must be 1 or more (default 1)", ch.Weight)
-		}
-		if ch.Proxy != "" {
-			v.proxy(p+".proxy", ch.Proxy)
-		}
-		if ch.Strategy != "" {
-			v.oneOf(p+".strategy", ch.Strategy, Strategies)
-		}
-		if ch.MaxImages < 0 || ch.MaxImages > MaxChannelImages {
-			v.add(p+".max_images", "%d must be from 0 (the upstream model's default) to %d", ch.MaxImages, MaxChannelImages)
-		}
+		v.channel(p, ch, groups)
 		if len(ch.Credentials) == 0 {
 			v.add(p+".credentials", "no credentials; add at least one (key: or access_token:)")
 		}
@@ -357,47 +329,195 @@ func (v *validator) channels(chs []Channel, groups map[string]bool) {
 	}
 }
 
+// channel checks one channel's own settings (not its credentials) at path p.
+func (v *validator) channel(p string, ch Channel, groups map[string]bool) {
+	if strings.TrimSpace(ch.Name) == "" {
+		v.add(p+".name", "must not be empty; every channel needs a unique name")
+	}
+	v.oneOf(p+".type", ch.Type, ChannelTypes)
+	switch {
+	case ch.Type == "bedrock" && !awsRegion.MatchString(ch.Region):
+		v.add(p+".region", "%q is not an AWS region; bedrock channels need one, e.g. us-east-1", ch.Region)
+	case ch.Type != "bedrock" && ch.Region != "":
+		v.add(p+".region", "only bedrock channels have a region")
+	default:
+		v.httpURL(p+".base_url", ch.BaseURL)
+	}
+	if ch.Type == "azure" && ch.APIVersion == "" {
+		v.add(p+".api_version", "required for azure channels, e.g. %s", DefaultAzureAPIVersion)
+	}
+	if ch.Type == "vertex" {
+		v.vertexChannel(p, ch)
+	}
+	v.oneOf(p+".hosted_tools", ch.HostedTools, []string{"", HostedToolsDrop, HostedToolsRefuse})
+	if ch.Flavor != "" || len(ch.Quirks) > 0 {
+		v.flavor(p, ch)
+	}
+	if ch.TokenURL != "" {
+		v.httpURL(p+".token_url", ch.TokenURL)
+	}
+	v.names(p+".models", ch.Models, "model", true)
+	for _, from := range sortedKeys(ch.ModelMap) {
+		mp := mapKeyPath(p+".model_map", from)
+		if strings.TrimSpace(from) == "" {
+			v.add(mp, "model name to map from must not be empty")
+		}
+		if strings.TrimSpace(ch.ModelMap[from]) == "" {
+			v.add(mp, "upstream model name must not be empty")
+		} else if IsModelPattern(ch.ModelMap[from]) {
+			v.add(mp, "upstream model name %q must be a name, not a pattern", ch.ModelMap[from])
+		}
+	}
+	if IsModelPattern(ch.TestModel) {
+		v.add(p+".test_model", "%q must be a model name, not a pattern", ch.TestModel)
+	} else if ch.TestModel == "" && len(ch.Models) > 0 && ch.ProbeModel() == "" {
+		v.add(p+".test_model", "required when every entry of models is a pattern: name a model the periodic credential test may ask for")
+	}
+	for j, g := range ch.Groups {
+		if !groups[g] {
+			v.add(fmt.Sprintf("%s.groups[%d]", p, j), "group %q is not declared; add it under groups: or use one of %s", g, quoteList(sortedKeys(groups)))
+		}
+	}
+	if ch.Weight < 1 {
+		v.add(p+".weight", "%d must be 1 or more (default 1)", ch.Weight)
+	}
+	if ch.Proxy != "" {
+		v.proxy(p+".proxy", ch.Proxy)
+	}
+	if ch.Strategy != "" {
+		v.oneOf(p+".strategy", ch.Strategy, Strategies)
+	}
+	if ch.MaxImages < 0 || ch.MaxImages > MaxChannelImages {
+		v.add(p+".max_images", "%d must be from 0 (the upstream model's default) to %d", ch.MaxImages, MaxChannelImages)
+	}
+}
+
+// flavor checks an openai channel's flavor and quirks.
+func (v *validator) flavor(p string, ch Channel) {
+	if ch.Type != "openai" {
+		v.add(p+".flavor", "flavor and quirks apply to openai channels only; this one is %s", ch.Type)
+		return
+	}
+	if _, ok := Flavors[ch.Flavor]; ch.Flavor != "" && !ok {
+		v.add(p+".flavor", "%q is not a known flavor; use one of %s", ch.Flavor, quoteList(sortedKeys(Flavors)))
+	}
+	for i, q := range ch.Quirks {
+		v.oneOf(fmt.Sprintf("%s.quirks[%d]", p, i), q, Quirks)
+	}
+}
+
 func (v *validator) credentials(chPath string, ch Channel) {
 	seen := map[Secret]int{}
 	for i, cr := range ch.Credentials {
 		p := fmt.Sprintf("%s.credentials[%d]", chPath, i)
-		switch {
-		case cr.Key == "" && cr.AccessToken == "":
-			v.add(p+".key", "empty; set key (an API key) or access_token (an OAuth token)")
-		case cr.Key != "" && cr.AccessToken != "":
-			v.add(p+".access_token", "set either key or access_token, not both")
-		case cr.Key != "":
+		if cr.Key != "" && cr.AccessToken == "" {
 			if j, dup := seen[cr.Key]; dup {
 				v.add(p+".key", "same key as credentials[%d] of this channel; remove the duplicate", j)
 			} else {
 				seen[cr.Key] = i
 			}
 		}
-		if cr.RefreshToken != "" {
-			if cr.AccessToken == "" {
-				v.add(p+".refresh_token", "goes with access_token; an API key (key:) is never refreshed")
-			}
-			if ch.TokenURL == "" {
-				v.add(p+".refresh_token", "needs token_url on the channel to refresh against")
-			}
+		v.credential(p, ch, cr)
+	}
+}
+
+// awsRegion is the shape of an AWS region name (us-east-1, us-gov-west-1).
+var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// awsCredential checks a bedrock channel's credential: an access key, given
+// as its fields or already packed as key.
+func (v *validator) awsCredential(p string, ch Channel, cr Credential) {
+	if ch.Type != "bedrock" {
+		if cr.AccessKeyID != "" || cr.SecretAccessKey != "" || cr.SessionToken != "" {
+			v.add(p+".access_key_id", "only bedrock channels take AWS access keys; use key")
 		}
-		if cr.Email != "" && !validEmail(cr.Email) {
-			v.add(p+".email", "%q is not an email address", cr.Email)
-		}
-		if cr.DailyLimit < 0 {
-			v.add(p+".daily_limit", "%d must be 0 (no limit) or more", cr.DailyLimit)
-		}
-		if cr.DailyTokens < 0 {
-			v.add(p+".daily_tokens", "%d must be 0 (no limit) or more", cr.DailyTokens)
-		}
-		v.nonNegative(p+".daily_spend", cr.DailySpend)
-		if cr.Proxy != "" {
-			v.proxy(p+".proxy", cr.Proxy)
-		}
-		if cr.Weight < 1 {
-			v.add(p+".weight", "%d must be 1 or more (default 1)", cr.Weight)
+		return
+	}
+	switch {
+	case cr.AccessToken != "":
+		v.add(p+".access_token", "bedrock channels take access_key_id and secret_access_key, not OAuth tokens")
+	case cr.AccessKeyID != "" && cr.SecretAccessKey == "":
+		v.add(p+".secret_access_key", "empty; an access key needs its secret")
+	case cr.AccessKeyID == "" && (cr.SecretAccessKey != "" || cr.SessionToken != ""):
+		v.add(p+".access_key_id", "empty; set it with secret_access_key")
+	case cr.AccessKeyID != "" && cr.Key != cr.awsKey():
+		v.add(p+".key", "set either key or access_key_id, not both")
+	case cr.Key == "":
+		v.add(p+".access_key_id", "empty; set access_key_id and secret_access_key (and session_token for temporary credentials)")
+	default:
+		if _, err := sigv4.ParseKey(cr.Key.Value()); err != nil {
+			v.add(p+".key", "a bedrock key must be ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]; or use access_key_id and secret_access_key")
 		}
 	}
+}
+
+// credential checks one credential of ch at path p.
+func (v *validator) credential(p string, ch Channel, cr Credential) {
+	v.awsCredential(p, ch, cr)
+	switch {
+	case ch.Type == "vertex" || cr.ServiceAccount != "":
+		v.vertexCredential(p, ch, cr)
+	case ch.Type == "bedrock": // awsCredential said it all
+	case cr.Key == "" && cr.AccessToken == "" && !ch.HasQuirk(QuirkKeyless):
+		v.add(p+".key", "empty; set key (an API key) or access_token (an OAuth token)")
+	case cr.Key != "" && cr.AccessToken != "":
+		v.add(p+".access_token", "set either key or access_token, not both")
+	}
+	if cr.RefreshToken != "" {
+		if cr.AccessToken == "" {
+			v.add(p+".refresh_token", "goes with access_token; an API key (key:) is never refreshed")
+		}
+		if ch.TokenURL == "" {
+			v.add(p+".refresh_token", "needs token_url on the channel to refresh against")
+		}
+	}
+	if cr.Email != "" && !validEmail(cr.Email) {
+		v.add(p+".email", "%q is not an email address", cr.Email)
+	}
+	if cr.DailyLimit < 0 {
+		v.add(p+".daily_limit", "%d must be 0 (no limit) or more", cr.DailyLimit)
+	}
+	if cr.DailyTokens < 0 {
+		v.add(p+".daily_tokens", "%d must be 0 (no limit) or more", cr.DailyTokens)
+	}
+	v.nonNegative(p+".daily_spend", cr.DailySpend)
+	if cr.Proxy != "" {
+		v.proxy(p+".proxy", cr.Proxy)
+	}
+	if cr.Weight < 1 {
+		v.add(p+".weight", "%d must be 1 or more (default 1)", cr.Weight)
+	}
+}
+
+// ValidateChannel checks a channel made outside the file (the console) by
+// the rules of channels[] in the file, given the declared group names. Its
+// credentials are not checked: they are added one by one. Paths are
+// relative to the channel: "base_url", "model_map.gpt-4o", "groups[0]".
+func ValidateChannel(ch Channel, groups []string) error {
+	v := &validator{}
+	known := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		known[g] = true
+	}
+	v.channel("", ch, known)
+	return v.relative()
+}
+
+// ValidateCredential checks one credential of ch by the rules of
+// channels[].credentials[] in the file. Paths are relative to the
+// credential: "key", "weight".
+func ValidateCredential(ch Channel, cr Credential) error {
+	v := &validator{}
+	v.credential("", ch, cr)
+	return v.relative()
+}
+
+// relative strips the leading dot an empty path prefix leaves.
+func (v *validator) relative() error {
+	for i := range v.errs {
+		v.errs[i].Path = strings.TrimPrefix(v.errs[i].Path, ".")
+	}
+	return v.errs.orNil()
 }
 
 // users returns the declared emails, lower-cased.
@@ -519,6 +639,8 @@ func CheckWebhookSecret(webhookURL, secret string) string {
 
 func (v *validator) billing(b Billing) {
 	v.nonNegative("billing.new_user_credit", b.NewUserCredit)
+	v.nonNegative("billing.invite_credit", b.InviteCredit)
+	v.nonNegative("billing.inviter_bonus", b.InviterBonus)
 	v.nonNegative("billing.overdraft", b.Overdraft)
 	if b.DefaultMaxTokens < 0 {
 		v.add("billing.default_max_tokens", "%d must be 0 or more (default 4096)", b.DefaultMaxTokens)
@@ -756,4 +878,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func (v *validator) topup(t Topup) {
+	v.nonNegativeDuration("topup.order_ttl", t.OrderTTL)
+	if t.NotifyRate < 0 {
+		v.add("topup.notify_rate", "must be ≥ 0 (default 60 per minute per address)")
+	}
+	if c := t.Custom; c.Enabled {
+		if len(c.Currency) != 3 {
+			v.add("topup.custom.currency", "must be a three-letter ISO 4217 code such as usd or cny")
+		}
+		if c.PricePerUSD <= 0 {
+			v.add("topup.custom.price_per_usd", "must be greater than 0 (minor units of the currency per USD of credit)")
+		}
+		if c.MinUSD <= 0 || c.MaxUSD < c.MinUSD {
+			v.add("topup.custom.min_usd", "min_usd must be greater than 0 and max_usd not below it")
+		}
+	}
+	if s := t.Stripe; s != nil {
+		if s.SecretKey == "" {
+			v.add("topup.stripe.secret_key", "must be set (the Stripe API key)")
+		}
+		if len(s.WebhookSecrets) == 0 {
+			v.add("topup.stripe.webhook_secrets", "must list the webhook endpoint's signing secret (whsec_…)")
+		}
+		if s.APIBase != "" {
+			v.httpURL("topup.stripe.api_base", s.APIBase)
+		}
+	}
+	if e := t.EPay; e != nil {
+		v.httpURL("topup.epay.gateway", e.Gateway)
+		if e.PID == "" {
+			v.add("topup.epay.pid", "must be set (the merchant id)")
+		}
+		if e.Key == "" {
+			v.add("topup.epay.key", "must be set (the merchant key)")
+		}
+	}
 }

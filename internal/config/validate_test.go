@@ -34,6 +34,16 @@ func TestBadConfigs(t *testing.T) {
 		phrase   string // part of its message
 		others   bool   // other errors may accompany it
 	}{
+		{name: "stripe without webhook secrets", doc: "topup: {stripe: {secret_key: sk_test_1}}\n",
+			path: "topup.stripe.webhook_secrets", phrase: "signing secret"},
+		{name: "epay without key", doc: "topup: {epay: {gateway: https://pay.example.com/, pid: '1001'}}\n",
+			path: "topup.epay.key", phrase: "merchant key"},
+		{name: "epay gateway not a url", doc: "topup: {epay: {gateway: pay, pid: '1001', key: k}}\n",
+			path: "topup.epay.gateway", phrase: "", others: false},
+		{name: "custom amounts without a price", doc: "topup: {custom: {enabled: true, currency: usd, min_usd: 1, max_usd: 10}}\n",
+			path: "topup.custom.price_per_usd", phrase: "greater than 0"},
+		{name: "negative notify rate", doc: "topup: {notify_rate: -1}\n",
+			path: "topup.notify_rate", phrase: "must be ≥ 0"},
 		{name: "zero body idle timeout", doc: "server: {body_idle_timeout: 0s}\n",
 			path: "server.body_idle_timeout", phrase: "greater than 0"},
 		{name: "negative body min rate", doc: "server: {body_min_rate: -1}\n",
@@ -48,6 +58,10 @@ func TestBadConfigs(t *testing.T) {
 			path: "metrics.listen", phrase: "is server.listen"},
 		{name: "short metrics token", doc: "metrics: {token: abc}\n",
 			path: "metrics.token", phrase: "at least 16 characters"},
+		{name: "console session idle too short", doc: "console: {session_idle: 10s}\n",
+			path: "console.session_idle", phrase: "at least 1m"},
+		{name: "console session max below idle", doc: "console: {session_idle: 48h, session_max: 24h}\n",
+			path: "console.session_max", phrase: "not be shorter than console.session_idle"},
 		{name: "image response format", doc: "images: {response_format: png}\n",
 			path: "images.response_format", phrase: `"png" is not one of "", "url", "b64_json"`},
 		{name: "zero image workers", doc: "images: {workers: 0}\n",
@@ -120,8 +134,8 @@ func TestBadConfigs(t *testing.T) {
 			path: "scheduler.strategy", phrase: `"fastest" is not one of "round_robin", "random"`},
 		{name: "bad log level", doc: "log: {level: loud}\n",
 			path: "log.level", phrase: `"loud" is not one of`},
-		{name: "bad channel type", doc: strings.Replace(goodChannel, "type: openai", "type: bedrock", 1),
-			path: "channels[0].type", phrase: `"bedrock" is not one of "openai", "azure", "anthropic", "gemini"`},
+		{name: "bad channel type", doc: strings.Replace(goodChannel, "type: openai", "type: cohere", 1),
+			path: "channels[0].type", phrase: `"cohere" is not one of "openai", "azure", "anthropic", "gemini", "vertex", "bedrock"`},
 		{name: "duplicate channel name", doc: goodChannel + strings.TrimPrefix(goodChannel, "\nchannels:\n"),
 			path: "channels[1].name", phrase: `channel "main" is already declared at channels[0]`},
 		{name: "unknown group reference", doc: goodChannel + "    groups: [vip]\n",
@@ -437,5 +451,67 @@ func TestChannelMaxImages(t *testing.T) {
 	}
 	if c.Channels[0].MaxImages != 1 {
 		t.Errorf("max_images = %d, want 1", c.Channels[0].MaxImages)
+	}
+}
+
+func TestChannelFlavor(t *testing.T) {
+	c, err := loadYAML(t, `
+channels:
+  - name: local
+    type: openai
+    flavor: ollama
+    base_url: http://127.0.0.1:11434
+    models: [llama3.2]
+  - name: proxy
+    type: openai
+    quirks: [no_stream_options]
+    base_url: https://llm.example.com
+    models: [m]
+    credentials: [{key: sk-test-000000000000000000}, {}]
+`, nil, nil)
+	if err == nil {
+		t.Fatal("a credential without key accepted on a channel that is not keyless")
+	}
+	if !strings.Contains(err.Error(), "channels[1].credentials[1].key") {
+		t.Errorf("error = %v", err)
+	}
+	c, err = loadYAML(t, `
+channels:
+  - name: local
+    type: openai
+    flavor: ollama
+    base_url: http://127.0.0.1:11434
+    models: [llama3.2]
+  - name: proxy
+    type: openai
+    quirks: [no_stream_options, keyless]
+    base_url: https://llm.example.com
+    models: [m]
+    credentials: [{key: sk-test-000000000000000000}, {}]
+`, nil, nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	local := &c.Channels[0]
+	if len(local.Credentials) != 1 || local.Credentials[0].Key != "" || local.Credentials[0].Weight != 1 {
+		t.Errorf("keyless channel credentials = %+v", local.Credentials)
+	}
+	if !local.HasQuirk(QuirkKeyless) || !local.HasQuirk(QuirkMaxTokens) || local.HasQuirk(QuirkNoStreamOptions) {
+		t.Errorf("ollama quirks wrong")
+	}
+	if p := &c.Channels[1]; !p.HasQuirk(QuirkNoStreamOptions) || p.HasQuirk(QuirkMaxTokens) {
+		t.Errorf("proxy quirks wrong")
+	}
+	for _, bad := range []struct{ doc, path string }{
+		{"    flavor: mistral\n", "channels[0].flavor"},
+		{"    quirks: [no_usage]\n", "channels[0].quirks[0]"},
+	} {
+		if _, err := loadYAML(t, goodChannel+bad.doc, nil, nil); err == nil || !strings.Contains(err.Error(), bad.path) {
+			t.Errorf("%q: %v", bad.doc, err)
+		}
+	}
+	_, err = loadYAML(t, strings.Replace(goodChannel, "type: openai", "type: gemini", 1)+"    flavor: ollama\n", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "openai channels only") {
+		t.Errorf("flavor on gemini: %v", err)
 	}
 }

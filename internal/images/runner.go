@@ -60,7 +60,10 @@ type RunnerOptions struct {
 	Workers int  // tasks run at once on this node: 2
 	Exec    Exec // required
 	// Store deletes inputs and swept outputs; nil disables both.
-	Store    Cleaner
+	Store Cleaner
+	// Kept, when set, says which of a swept task's output keys the
+	// gallery has taken over: the sweeper leaves those in storage.
+	Kept     func(ctx context.Context, keys []string) (map[string]bool, error)
 	Notifier Notifier // delivers webhooks; nil leaves them pending
 	Logger   *slog.Logger
 
@@ -502,8 +505,24 @@ func (r *Runner) sweep(ctx context.Context) {
 func (r *Runner) sweepTask(ctx context.Context, t Task) bool {
 	keys := t.Inputs
 	if t.Stored {
+		outs := make([]string, 0, len(t.Outputs))
 		for _, o := range t.Outputs {
-			keys = append(keys, o.Key)
+			outs = append(outs, o.Key)
+		}
+		var kept map[string]bool
+		if r.o.Kept != nil && len(outs) > 0 {
+			var err error
+			if kept, err = r.o.Kept(ctx, outs); err != nil {
+				if ctx.Err() == nil {
+					r.log.Warn("ask the gallery which images it keeps", "task", t.ID, "err", err)
+				}
+				return false
+			}
+		}
+		for _, k := range outs {
+			if !kept[k] {
+				keys = append(keys, k)
+			}
 		}
 	}
 	for _, key := range keys {

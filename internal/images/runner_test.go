@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -149,6 +150,11 @@ func TestRunnerRunsEachTaskOnce(t *testing.T) {
 		}
 		for _, id := range ids {
 			waitFor(t, "task "+id+" to succeed", statusIs(t, ts, id, StatusSucceeded))
+			// The runner drops an edit's inputs just after it records the
+			// outcome: wait for that too, rather than race it.
+			waitFor(t, "task "+id+"'s inputs to be dropped", func() bool {
+				return len(mustGet(t, ts, id).Inputs) == 0
+			})
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -361,16 +367,23 @@ func TestRunnerSweeper(t *testing.T) {
 		o := fastOptions("sweeper", blockingExec(started, ended))
 		o.StaleAfter = 24 * time.Hour
 		o.Store = files
+		// The gallery keeps one of the old task's images.
+		o.Kept = func(_ context.Context, keys []string) (map[string]bool, error) {
+			return map[string]bool{oldDone.ID + "/1": slices.Contains(keys, oldDone.ID+"/1")}, nil
+		}
 		startRunner(t, ts, o)
 		<-started
 
 		waitFor(t, "old outputs to be swept", func() bool {
 			return !mustGet(t, ts, oldDone.ID).Stored && len(mustGet(t, ts, oldCancelled.ID).Inputs) == 0
 		})
-		for _, k := range []string{oldDone.ID + "/0", oldDone.ID + "/1", "in/cancelled"} {
+		for _, k := range []string{oldDone.ID + "/0", "in/cancelled"} {
 			if exists(t, files, k) {
 				t.Errorf("%s survived the sweep", k)
 			}
+		}
+		if !exists(t, files, oldDone.ID+"/1") {
+			t.Error("the sweeper deleted an image the gallery keeps")
 		}
 		time.Sleep(3 * o.SweepInterval) // a few more sweeps must change nothing else
 		for _, k := range []string{recent.ID + "/0", "running/0", "in/queued"} {

@@ -3,18 +3,17 @@ package images
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/switchyard/switchyard/internal/sigv4"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,21 +22,7 @@ import (
 // S3Credentials sign requests to an S3-compatible service. They come from
 // the environment (S3CredentialsFromEnv) or, in tests, directly; never
 // from the storage URL, which ends up in configs and logs.
-type S3Credentials struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	// SessionToken is sent as x-amz-security-token when set (temporary
-	// credentials from STS).
-	SessionToken string
-}
-
-// String keeps the secret out of %v and %+v.
-func (c S3Credentials) String() string {
-	return "S3Credentials{AccessKeyID: " + c.AccessKeyID + ", SecretAccessKey: <redacted>}"
-}
-
-// GoString keeps the secret out of %#v.
-func (c S3Credentials) GoString() string { return c.String() }
+type S3Credentials = sigv4.Credentials
 
 // S3CredentialsFromEnv reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
 // the optional AWS_SESSION_TOKEN.
@@ -119,8 +104,8 @@ var _ Store = (*S3Store)(nil)
 const (
 	s3DefaultRegion = "us-east-1"
 	// emptySHA256 is the hex SHA-256 of no bytes.
-	emptySHA256     = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-	unsignedPayload = "UNSIGNED-PAYLOAD"
+	emptySHA256     = sigv4.EmptySHA256
+	unsignedPayload = sigv4.UnsignedPayload
 	spoolMemLimit   = 1 << 20
 	maxErrorBody    = 64 << 10
 )
@@ -274,7 +259,7 @@ func (s *S3Store) objectURL(key string) *url.URL {
 		u.Host = s.bucket + "." + s.endpoint.Host
 		u.Path = "/" + objKey
 	}
-	u.RawPath = uriEncode(u.Path, false)
+	u.RawPath = sigv4.URIEncode(u.Path, false)
 	return u
 }
 
@@ -554,117 +539,7 @@ func spool(ctx context.Context, r io.Reader, max int64) (sp *spooled, err error)
 	return sp, nil
 }
 
-// signV4 adds x-amz-date, x-amz-content-sha256, x-amz-security-token (with
-// a session token) and an AWS Signature Version 4 Authorization header to
-// req, as of t. Signed are host, content-type, content-md5, range and
-// every x-amz-* header. The time is a parameter so the published AWS
-// example can be checked.
+// signV4 signs req for S3 in region as of t (see sigv4.Signer.Sign).
 func signV4(req *http.Request, creds *S3Credentials, region, payloadHash string, t time.Time) {
-	t = t.UTC()
-	amzDate := t.Format("20060102T150405Z")
-	day := amzDate[:8]
-	req.Header.Set("X-Amz-Date", amzDate)
-	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
-	if creds.SessionToken != "" {
-		req.Header.Set("X-Amz-Security-Token", creds.SessionToken)
-	}
-	canonical, signedHeaders := canonicalRequest(req, payloadHash)
-	scope := day + "/" + region + "/s3/aws4_request"
-	canonHash := sha256.Sum256([]byte(canonical))
-	stringToSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(canonHash[:])
-	key := hmacSHA256([]byte("AWS4"+creds.SecretAccessKey), day)
-	key = hmacSHA256(key, region)
-	key = hmacSHA256(key, "s3")
-	key = hmacSHA256(key, "aws4_request")
-	sig := hex.EncodeToString(hmacSHA256(key, stringToSign))
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+creds.AccessKeyID+"/"+scope+
-		",SignedHeaders="+signedHeaders+",Signature="+sig)
-}
-
-// canonicalRequest returns the SigV4 canonical request of req and its
-// signed-header list.
-func canonicalRequest(req *http.Request, payloadHash string) (canonical, signedHeaders string) {
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	headers := map[string]string{"host": host}
-	for name, vals := range req.Header {
-		lname := strings.ToLower(name)
-		switch {
-		case lname == "content-type", lname == "content-md5", lname == "range", strings.HasPrefix(lname, "x-amz-"):
-		default:
-			continue
-		}
-		trimmed := make([]string, len(vals))
-		for i, v := range vals {
-			trimmed[i] = strings.Join(strings.Fields(v), " ")
-		}
-		headers[lname] = strings.Join(trimmed, ",")
-	}
-	names := make([]string, 0, len(headers))
-	for n := range headers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString(req.Method + "\n")
-	b.WriteString(uriEncode(req.URL.Path, false) + "\n")
-	b.WriteString(canonicalQuery(req.URL.Query()) + "\n")
-	for _, n := range names {
-		b.WriteString(n + ":" + headers[n] + "\n")
-	}
-	signedHeaders = strings.Join(names, ";")
-	b.WriteString("\n" + signedHeaders + "\n" + payloadHash)
-	return b.String(), signedHeaders
-}
-
-// canonicalQuery sorts by encoded name, then value; sorting "name=value"
-// strings would put "a-b" before "a".
-func canonicalQuery(q url.Values) string {
-	var pairs [][2]string
-	for k, vs := range q {
-		for _, v := range vs {
-			pairs = append(pairs, [2]string{uriEncode(k, true), uriEncode(v, true)})
-		}
-	}
-	sort.Slice(pairs, func(i, j int) bool {
-		if pairs[i][0] != pairs[j][0] {
-			return pairs[i][0] < pairs[j][0]
-		}
-		return pairs[i][1] < pairs[j][1]
-	})
-	var b strings.Builder
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(p[0] + "=" + p[1])
-	}
-	return b.String()
-}
-
-// uriEncode is SigV4's UriEncode: every byte but A-Z a-z 0-9 - . _ ~ is
-// %XX (upper-case hex); '/' too when encodeSlash, as in query strings.
-func uriEncode(s string, encodeSlash bool) string {
-	const hexdig = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '/' && !encodeSlash {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexdig[c>>4])
-		b.WriteByte(hexdig[c&15])
-	}
-	return b.String()
-}
-
-func hmacSHA256(key []byte, msg string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msg))
-	return m.Sum(nil)
+	sigv4.Signer{Service: "s3", Region: region, S3: true}.Sign(req, *creds, payloadHash, t)
 }

@@ -119,6 +119,30 @@ type Finish struct {
 	// the outcome of a run that a requeue superseded, even on the same
 	// node, is then dropped.
 	Attempt int
+	// Made describes the run for the gallery: when the outcome is recorded
+	// with stored outputs, the Tasks' Recorder gets it with the outputs.
+	// Nil records nothing.
+	Made *Made
+}
+
+// Made is what the gallery keeps of a task's stored images.
+type Made struct {
+	TaskID  string
+	UserID  int64
+	Model   string
+	Prompt  string
+	Size    string
+	Quality string
+	Outputs []Output // in order; Output i is image i of the task
+	At      time.Time
+}
+
+// Recorder keeps a record of stored images: the gallery. From the
+// record on, the images are its to delete (see RunnerOptions.Kept). It
+// reports (logs) its own failures: the task's outcome is recorded
+// whatever becomes of the gallery's record.
+type Recorder interface {
+	Record(ctx context.Context, m Made)
 }
 
 // Column sizes, in characters, that strings are clipped to.
@@ -153,8 +177,26 @@ const finalStatuses = "('succeeded', 'failed', 'cancelled')"
 
 // Tasks keeps image tasks in the database.
 type Tasks struct {
-	db  *store.DB
-	now func() time.Time
+	db       *store.DB
+	now      func() time.Time
+	recorder Recorder
+}
+
+// SetRecorder makes Finish and KeepCancelled hand the stored images of
+// every outcome they record (with a Made) to rec. Call it before use.
+func (ts *Tasks) SetRecorder(rec Recorder) { ts.recorder = rec }
+
+// record hands a recorded outcome's stored images to the recorder.
+func (ts *Tasks) record(ctx context.Context, id string, r Finish) {
+	if ts.recorder == nil || r.Made == nil || !r.Stored || len(r.Outputs) == 0 {
+		return
+	}
+	m := *r.Made
+	m.TaskID, m.Outputs = id, r.Outputs
+	if m.At.IsZero() {
+		m.At = ts.clock()
+	}
+	ts.recorder.Record(ctx, m)
 }
 
 // NewTasks returns the image tasks of db; now is the clock (time.Now when
@@ -318,6 +360,67 @@ func (ts *Tasks) List(ctx context.Context, userID int64, limit int, before strin
 	out, err := ts.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list image tasks of user %d: %w", userID, err)
+	}
+	for i := range out {
+		out[i].Params = nil
+	}
+	return out, nil
+}
+
+// TaskFilter selects tasks for Find; zero fields select everything.
+type TaskFilter struct {
+	UserID int64
+	Status string // one of the Status constants
+	Model  string
+	// Before is the keyset cursor: tasks listed after the task of this id
+	// (newest first, by created_at then id).
+	Before string
+	Limit  int // default 50, at most 1000
+}
+
+// Find lists every user's tasks newest first, for the console; Params is
+// left nil. A Before that is no task is ErrTaskNotFound.
+func (ts *Tasks) Find(ctx context.Context, f TaskFilter) ([]Task, error) {
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = defaultListLimit
+	case limit > maxListLimit:
+		limit = maxListLimit
+	}
+	var (
+		conds []string
+		args  []any
+	)
+	if f.UserID != 0 {
+		conds, args = append(conds, "user_id = ?"), append(args, f.UserID)
+	}
+	if f.Status != "" {
+		conds, args = append(conds, "status = ?"), append(args, f.Status)
+	}
+	if f.Model != "" {
+		conds, args = append(conds, "model = ?"), append(args, f.Model)
+	}
+	if f.Before != "" {
+		var at time.Time
+		err := ts.db.Read().QueryRowContext(ctx, ts.q("SELECT created_at FROM image_tasks WHERE id = ?"), f.Before).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("list image tasks before %s: %w", f.Before, ErrTaskNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list image tasks before %s: %w", f.Before, err)
+		}
+		conds = append(conds, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, dbTime(at), dbTime(at), f.Before)
+	}
+	query := "SELECT " + listColumns + " FROM image_tasks"
+	if len(conds) > 0 {
+		query += " WHERE " + strings.Join(conds, " AND ")
+	}
+	query += " ORDER BY created_at DESC, id DESC LIMIT " + strconv.Itoa(limit)
+	out, err := ts.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list image tasks: %w", err)
 	}
 	for i := range out {
 		out[i].Params = nil
@@ -493,6 +596,9 @@ func (ts *Tasks) Finish(ctx context.Context, id, node string, r Finish) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("finish image task %s: %w", id, err)
 	}
+	if n == 1 {
+		ts.record(ctx, id, r)
+	}
 	return n == 1, nil
 }
 
@@ -518,6 +624,9 @@ func (ts *Tasks) KeepCancelled(ctx context.Context, id, node string, r Finish) (
 	if err != nil {
 		return false, fmt.Errorf("keep outputs of cancelled image task %s: %w", id, err)
 	}
+	if n == 1 {
+		ts.record(ctx, id, r)
+	}
 	return n == 1, nil
 }
 
@@ -525,15 +634,19 @@ func (ts *Tasks) KeepCancelled(ctx context.Context, id, node string, r Finish) (
 // it as cancelled; the node running it notices at its next heartbeat. A
 // task that had already ended is returned with ErrTaskFinished; a missing
 // task, or someone else's, is ErrTaskNotFound. A webhook, if any, becomes
-// due as for Finish.
+// due as for Finish. A userID of 0 cancels anyone's task (an admin).
 func (ts *Tasks) Cancel(ctx context.Context, id string, userID int64) (Task, error) {
+	owner := " AND user_id = ?"
+	if userID == 0 {
+		owner = " AND ? = 0"
+	}
 	// A task may go from queued to running between the UPDATE and the
 	// read-back; both are still cancellable, so try again.
 	for range claimRounds {
 		now := ts.clock()
 		res, err := ts.db.Write().ExecContext(ctx, ts.q(`UPDATE image_tasks SET status = 'cancelled',
 			finished_at = ?, `+ts.webhookOnEnd()+`
-			WHERE id = ? AND user_id = ? AND status IN ('queued', 'running')`), now, now, id, userID)
+			WHERE id = ?`+owner+` AND status IN ('queued', 'running')`), now, now, id, userID)
 		if err != nil {
 			return Task{}, fmt.Errorf("cancel image task %s: %w", id, err)
 		}

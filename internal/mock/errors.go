@@ -15,13 +15,19 @@ func (c *call) failCode(status int, msg, code string) {
 	switch c.prov {
 	case provAnthropic:
 		body = anthropicError(status, msg)
-	case provGemini:
+	case provGemini, provVertex:
 		body = geminiError(status, msg)
 	case provAzure:
 		body = azureError(status, msg)
 		if code != "" {
 			body.(map[string]any)["error"].(map[string]any)["code"] = code
 		}
+	case provBedrock:
+		if code == "" {
+			code = bedrockErrorType(status)
+		}
+		c.w.Header().Set("X-Amzn-ErrorType", code+":http://internal.amazon.com/coral/com.amazon.bedrock/")
+		body = map[string]string{"message": msg}
 	case provOAuth:
 		body = oauthErrBody{Error: oauthFaultCode(status), Description: msg}
 	default:

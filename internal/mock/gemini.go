@@ -3,6 +3,7 @@ package mock
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -16,6 +17,17 @@ type geminiRequest struct {
 	Tools             []geminiTool    `json:"tools"`
 	ToolConfig        *geminiToolCfg  `json:"toolConfig"`
 	ToolConfigSnake   *geminiToolCfg  `json:"tool_config"`
+	GenerationConfig  *geminiGenCfg   `json:"generationConfig"`
+	GenerationSnake   *geminiGenCfg   `json:"generation_config"`
+}
+
+// geminiGenCfg is the part of generationConfig the mock acts on: image
+// output (gemini_images.go).
+type geminiGenCfg struct {
+	ResponseModalities []string `json:"responseModalities"`
+	ImageConfig        *struct {
+		AspectRatio string `json:"aspectRatio"`
+	} `json:"imageConfig"`
 }
 
 type geminiContent struct {
@@ -212,6 +224,8 @@ func (s *Server) geminiAction(c *call) {
 		s.geminiEmbed(c, model, false)
 	case "batchEmbedContents":
 		s.geminiEmbed(c, model, true)
+	case "predict":
+		s.imagenPredict(c, model)
 	default:
 		c.fail(http.StatusNotFound, "unknown method "+action)
 	}
@@ -224,6 +238,10 @@ func (s *Server) geminiGenerate(c *call, model string, stream bool) {
 	}
 	if len(req.Contents) == 0 {
 		c.fail(http.StatusBadRequest, "* GenerateContentRequest.contents: contents is not specified")
+		return
+	}
+	if gc := firstNonNil(req.GenerationConfig, req.GenerationSnake); gc != nil && slices.Contains(gc.ResponseModalities, "IMAGE") {
+		s.geminiImage(c, model, &req, gc, stream)
 		return
 	}
 	cv := req.convo()

@@ -7,14 +7,16 @@ import (
 )
 
 type chatRequest struct {
-	Model         string          `json:"model"`
-	Messages      []chatMessage   `json:"messages"`
-	Stream        bool            `json:"stream"`
-	StreamOptions *streamOptions  `json:"stream_options"`
-	Tools         []chatTool      `json:"tools"`
-	ToolChoice    json.RawMessage `json:"tool_choice"`
-	Functions     []chatFunction  `json:"functions"` // legacy function calling
-	FunctionCall  json.RawMessage `json:"function_call"`
+	Model         string         `json:"model"`
+	Messages      []chatMessage  `json:"messages"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options"`
+	// MaxCompletionTokens is read only to refuse it (quirks.go).
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Tools               []chatTool      `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	Functions           []chatFunction  `json:"functions"` // legacy function calling
+	FunctionCall        json.RawMessage `json:"function_call"`
 }
 
 type streamOptions struct {
@@ -209,6 +211,8 @@ type chatOutMessage struct {
 	ToolCalls    []chatToolCall `json:"tool_calls,omitempty"`
 	FunctionCall *chatFnCall    `json:"function_call,omitempty"`
 	Annotations  []any          `json:"annotations"`
+	// ReasoningContent is the quirky reasoning servers' thinking.
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 }
 
 type chatToolCall struct {
@@ -242,13 +246,22 @@ func (s *Server) chatCompletions(c *call) {
 		c.fail(400, "messages: must be a non-empty array")
 		return
 	}
+	if c.refuseQuirk(&req) {
+		return
+	}
 	cv, legacy := req.convo()
 	a := c.plan(cv, c.modelOr(req.Model, defaultChatModel))
+	if c.quirks.noUsage {
+		a.usage.none = true
+	}
 	if req.Stream {
 		s.chatStream(c, a, legacy, req.StreamOptions != nil && req.StreamOptions.IncludeUsage && !a.usage.none)
 		return
 	}
 	msg := chatOutMessage{Role: "assistant", Annotations: []any{}}
+	if c.quirks.reasoning {
+		msg.ReasoningContent = reasoningText
+	}
 	finish := "stop"
 	switch {
 	case a.tool && legacy:
@@ -331,6 +344,13 @@ func (s *Server) chatStream(c *call, a *answer, legacy, includeUsage bool) {
 		}
 	default:
 		st.sendJSON("", chunk(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil))
+		if c.quirks.reasoning {
+			// As DeepSeek streams it: reasoning deltas with a null
+			// content, before the first content delta.
+			for w := range strings.SplitAfterSeq(reasoningText, " ") {
+				st.sendJSON("", chunk(map[string]any{"content": nil, "reasoning_content": w}, nil))
+			}
+		}
 		t := newTmpl(chunk(map[string]string{"content": holeS}, nil))
 		var b []byte
 		for i := 0; i < a.n && st.ok(); i++ {

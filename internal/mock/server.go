@@ -43,6 +43,7 @@ type Server struct {
 	ids      atomic.Uint64
 	nonce    string
 	oauth    oauthState
+	vertex   vertexState
 }
 
 // New builds a mock with every provider surface routed.
@@ -77,6 +78,7 @@ func (s *Server) routes() {
 	m.Handle("POST /v1/images/generations", s.wrap(provOpenAI, s.imageGenerations))
 	m.Handle("POST /v1/images/edits", s.wrap(provOpenAI, s.imageEdits))
 	m.Handle("POST /v1/responses", s.wrap(provOpenAI, s.responses))
+	m.Handle("POST /quirks/{quirks}/v1/chat/completions", s.wrap(provOpenAI, s.chatCompletions))
 	// Anthropic shares /v1 with OpenAI; /v1/messages* is Anthropic's.
 	m.Handle("POST /v1/messages", s.wrap(provAnthropic, s.anthropicMessages))
 	m.Handle("POST /v1/messages/count_tokens", s.wrap(provAnthropic, s.anthropicCountTokens))
@@ -89,9 +91,13 @@ func (s *Server) routes() {
 	m.Handle("POST /openai/v1/chat/completions", s.wrap(provAzure, s.chatCompletions))
 	m.Handle("POST /openai/v1/responses", s.wrap(provAzure, s.responses))
 	m.Handle("POST /openai/v1/embeddings", s.wrap(provAzure, s.embeddings))
+	// AWS Bedrock runtime: Converse and ConverseStream, SigV4-signed.
+	m.Handle("POST /model/{model}/{op}", s.wrap(provBedrock, s.bedrockConverse))
 	// OAuth2 token endpoint (refresh_token grant); not wrapped, as its
 	// credential is a form field rather than a header.
 	m.HandleFunc("POST /oauth/token", s.oauthToken)
+	m.HandleFunc("POST "+VertexTokenPath, s.vertexToken)
+	m.Handle("POST /v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{target}", s.wrap(provVertex, s.vertexModel))
 	// Control API.
 	m.HandleFunc("GET /_mock/counters", s.handleCounters)
 	m.HandleFunc("GET /_mock/requests", s.handleRequests)
@@ -100,6 +106,7 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /_mock/faults", s.handlePutFault)
 	m.HandleFunc("DELETE /_mock/faults", s.handleDeleteFaults)
 	m.HandleFunc("GET /_mock/files/{id}", s.handleFile)
+	m.HandleFunc("GET /_mock/vertex-key", s.handleVertexKey)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, openAIError(http.StatusNotFound, "Unknown request URL: "+r.Method+" "+r.URL.Path, "unknown_url"))
 	})
@@ -130,6 +137,7 @@ func (s *Server) Reset() {
 	s.rec.reset()
 	s.faults.clear()
 	s.oauth.reset()
+	s.vertex.reset()
 }
 
 type provider uint8
@@ -140,6 +148,8 @@ const (
 	provAnthropic
 	provGemini
 	provOAuth // the token endpoint: errors in the RFC 6749 §5.2 shape
+	provVertex
+	provBedrock // SigV4 auth; errors as {"message"} with x-amzn-ErrorType
 )
 
 // call carries one request through the shared pre-processing (auth, body,
@@ -155,7 +165,9 @@ type call struct {
 	parts []PartSummary
 	fault Fault
 	model string // Azure deployment name; overrides the body's model
-	done  bool   // counted and recorded
+	// quirks are those of the /quirks/{list}/ route (quirks.go).
+	quirks quirks
+	done   bool // counted and recorded
 }
 
 // finish counts the status and records the request. It runs when the status
@@ -184,6 +196,10 @@ func (s *Server) wrap(prov provider, h func(*call)) http.Handler {
 		c := &call{s: s, r: r, prov: prov}
 		c.w = &respWriter{ResponseWriter: w, c: c}
 		c.cred = credential(prov, r)
+		if prov == provVertex {
+			// An access token stands for the service account it was issued to.
+			c.cred = s.vertex.email(c.cred, s.now())
+		}
 		s.counters.begin(c.cred, r.URL.Path)
 		buf := bodyPool.Get().(*bytes.Buffer)
 		buf.Reset()
@@ -199,6 +215,10 @@ func (s *Server) wrap(prov provider, h func(*call)) http.Handler {
 			c.fail(http.StatusNotFound, "Resource not found")
 			return
 		}
+		c.quirks = parseQuirks(r)
+		if c.cred == "" && c.quirks.keyless {
+			c.cred = LocalCredential
+		}
 		if c.cred == "" {
 			c.fail(http.StatusUnauthorized, "missing credential")
 			return
@@ -208,6 +228,9 @@ func (s *Server) wrap(prov provider, h func(*call)) http.Handler {
 			return
 		}
 		if !c.readBody(buf) {
+			return
+		}
+		if prov == provBedrock && !c.verifySigV4() {
 			return
 		}
 		f, err := s.resolveFault(c)
@@ -324,6 +347,8 @@ func credential(prov provider, r *http.Request) string {
 		if k := r.Header.Get("x-api-key"); k != "" {
 			return k
 		}
+	case provBedrock:
+		return bedrockAccessKey(r)
 	case provGemini:
 		if k := r.Header.Get("x-goog-api-key"); k != "" {
 			return k

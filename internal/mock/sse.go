@@ -8,14 +8,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard/switchyard/internal/eventstream"
 	"github.com/switchyard/switchyard/internal/jsonw"
 )
 
 type streamMode uint8
 
 const (
-	modeSSE       streamMode = iota // "event: x\ndata: {…}\n\n"
-	modeJSONArray                   // Gemini without alt=sse: "[{…},\r\n{…}]"
+	modeSSE         streamMode = iota // "event: x\ndata: {…}\n\n"
+	modeJSONArray                     // Gemini without alt=sse: "[{…},\r\n{…}]"
+	modeEventStream                   // AWS event stream (Bedrock): one binary message per event
 )
 
 // stream writes events one at a time, flushing each, and applies the
@@ -32,10 +34,13 @@ type stream struct {
 
 func (c *call) startStream(mode streamMode) *stream {
 	h := c.w.Header()
-	if mode == modeSSE {
+	switch mode {
+	case modeSSE:
 		h.Set("Content-Type", "text/event-stream; charset=utf-8")
 		h.Set("Cache-Control", "no-cache")
-	} else {
+	case modeEventStream:
+		h.Set("Content-Type", "application/vnd.amazon.eventstream")
+	default:
 		h.Set("Content-Type", "application/json; charset=utf-8")
 	}
 	h.Set("X-Accel-Buffering", "no")
@@ -83,6 +88,13 @@ func (st *stream) errorEvent() (string, []byte) {
 	var name string
 	var v any
 	switch {
+	case st.c.prov == provBedrock:
+		// an exception message: name "exception:<type>" (see write)
+		typ := "internalServerException"
+		if st.c.fault.Code != "" {
+			typ = st.c.fault.Code
+		}
+		name, v = bedrockException+typ, map[string]string{"message": msg}
 	case st.c.prov == provAnthropic:
 		name, v = "error", map[string]any{"type": "error", "error": map[string]any{"type": "api_error", "message": msg}}
 	case strings.Contains(st.c.r.URL.Path, "/responses"):
@@ -96,7 +108,15 @@ func (st *stream) errorEvent() (string, []byte) {
 
 func (st *stream) write(name string, data []byte) {
 	b := st.buf[:0]
-	if st.mode == modeSSE {
+	if st.mode == modeEventStream {
+		if typ, ok := strings.CutPrefix(name, bedrockException); ok {
+			b = eventstream.AppendMessage(b, [][2]string{{":exception-type", typ}, {":content-type", "application/json"},
+				{":message-type", "exception"}}, data)
+		} else {
+			b = eventstream.AppendMessage(b, [][2]string{{":event-type", name}, {":content-type", "application/json"},
+				{":message-type", "event"}}, data)
+		}
+	} else if st.mode == modeSSE {
 		eol := "\n"
 		if st.crlf {
 			eol = "\r\n"
@@ -152,6 +172,10 @@ func (st *stream) end() {
 	_, st.err = st.c.w.Write([]byte("]"))
 	st.c.w.Flush()
 }
+
+// bedrockException starts the name of an exception event in an event
+// stream (the rest is its :exception-type).
+const bedrockException = "exception:"
 
 // tmpl is an event pre-marshalled once per stream with holes for the parts
 // that change per chunk: "@@S@@" becomes a JSON string, "@@N@@" and "@@M@@"

@@ -27,6 +27,7 @@ import (
 	"github.com/switchyard/switchyard/internal/mock"
 	"github.com/switchyard/switchyard/internal/pool"
 	"github.com/switchyard/switchyard/internal/testenv"
+	"github.com/switchyard/switchyard/internal/usage"
 )
 
 const (
@@ -620,6 +621,19 @@ func TestRequestLogNamesFailovers(t *testing.T) {
 	if line["channel"] != "main" || line["credential"] != float64(2) || line["attempts"] != float64(2) ||
 		!strings.Contains(fmt.Sprint(line["failovers"]), "channel main credential 1: upstream status 503") {
 		t.Fatalf("access log line lacks the routing story: %v", line)
+	}
+	// The usage row keeps the same story, attempt by attempt.
+	if err := n.Meter().Drain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := usage.NewStore(n.DB()).Query(t.Context(), usage.Filter{})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("usage rows %+v, %v", rows, err)
+	}
+	a := rows[0].RouteAttempts()
+	if len(a) != 2 || a[0].Channel != "main" || a[0].CredentialID != 1 || a[0].Status != 503 ||
+		!strings.Contains(a[0].Error, "upstream status 503") || a[1].CredentialID != 2 || a[1].Status != 200 || a[1].Error != "" {
+		t.Fatalf("usage row route %s", rows[0].Route)
 	}
 }
 

@@ -48,6 +48,8 @@ type importJSON struct {
 	DailySpend   float64   `json:"daily_spend"`
 	Proxy        string    `json:"proxy"`
 	Weight       int       `json:"weight"`
+	// ServiceAccount (vertex) is the key file itself, or a string of it.
+	ServiceAccount json.RawMessage `json:"service_account"`
 }
 
 // ParseImport reads credentials for Import: either a JSON array of objects
@@ -134,15 +136,43 @@ func parseJSONEntry(n int, raw json.RawMessage) ImportEntry {
 		e.Err = jsonEntryError(err)
 		return e
 	}
+	sa, err := serviceAccountOf(v.ServiceAccount)
+	if err != nil {
+		e.Err = err
+		return e
+	}
 	e.Cred = config.Credential{
 		Key: config.Secret(v.Key), AccessToken: config.Secret(v.AccessToken), RefreshToken: config.Secret(v.RefreshToken),
 		ExpiresAt: v.ExpiresAt, Email: v.Email, DailyLimit: v.DailyLimit, DailyTokens: v.DailyTokens,
-		DailySpend: v.DailySpend, Proxy: v.Proxy, Weight: v.Weight,
+		DailySpend: v.DailySpend, Proxy: v.Proxy, Weight: v.Weight, ServiceAccount: config.Secret(sa),
 	}
 	if e.Err = validateCredential(e.Cred); e.Err == nil {
 		e.Cred.Weight = max(e.Cred.Weight, 1)
 	}
 	return e
+}
+
+// serviceAccountOf reads service_account given as the key file's JSON
+// object or as a string holding it.
+func serviceAccountOf(raw json.RawMessage) (string, error) {
+	t := bytes.TrimSpace(raw)
+	switch {
+	case len(t) == 0 || string(t) == "null":
+		return "", nil
+	case t[0] == '{':
+		var b bytes.Buffer
+		if err := json.Compact(&b, t); err != nil {
+			return "", fieldErr("service_account", "service_account is not a JSON key file")
+		}
+		return b.String(), nil
+	case t[0] == '"':
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil {
+			return "", fieldErr("service_account", "service_account is not a JSON key file")
+		}
+		return s, nil
+	}
+	return "", fieldErr("service_account", "service_account: want the key file (an object) or a string of it")
 }
 
 // jsonEntryError explains a bad entry by field, never by value: a value
@@ -162,48 +192,62 @@ func jsonEntryError(err error) error {
 	return errors.New("not a valid credential object")
 }
 
+// fieldError is a validation error that knows the field it is about; its
+// message names the field too, as the import report shows it.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
+}
+
 // validateCredential reports why c cannot be stored, naming the field but
 // never quoting a secret.
 func validateCredential(c config.Credential) error {
-	key, at, rt := c.Key.Value(), c.AccessToken.Value(), c.RefreshToken.Value()
+	key, at, rt, sa := c.Key.Value(), c.AccessToken.Value(), c.RefreshToken.Value(), c.ServiceAccount.Value()
 	switch {
-	case key == "" && at == "" && rt == "":
-		return errors.New("empty: set key (an API key) or access_token (an OAuth token)")
+	case sa != "" && (key != "" || at != "" || rt != ""):
+		return fieldErr("service_account", "service_account goes alone, without key or tokens")
+	case len(sa) > maxTokenLen:
+		return fieldErr("service_account", "service_account longer than %d bytes", maxTokenLen)
+	case key == "" && at == "" && rt == "" && sa == "":
+		return fieldErr("key", "empty: set key (an API key) or access_token (an OAuth token)")
 	case key != "" && (at != "" || rt != ""):
-		return errors.New("set either key or access_token/refresh_token, not both")
+		return fieldErr("access_token", "set either key or access_token/refresh_token, not both")
 	case rt != "" && at == "":
-		return errors.New("refresh_token goes with access_token")
+		return fieldErr("refresh_token", "refresh_token goes with access_token")
 	case len(key) > maxKeyLen:
-		return fmt.Errorf("key longer than %d bytes", maxKeyLen)
+		return fieldErr("key", "key longer than %d bytes", maxKeyLen)
 	case len(at) > maxTokenLen:
-		return fmt.Errorf("access_token longer than %d bytes", maxTokenLen)
+		return fieldErr("access_token", "access_token longer than %d bytes", maxTokenLen)
 	case len(rt) > maxTokenLen:
-		return fmt.Errorf("refresh_token longer than %d bytes", maxTokenLen)
+		return fieldErr("refresh_token", "refresh_token longer than %d bytes", maxTokenLen)
 	case len(c.Email) > maxEmailLen:
-		return fmt.Errorf("email longer than %d bytes", maxEmailLen)
+		return fieldErr("email", "email longer than %d bytes", maxEmailLen)
 	case c.Weight < 0:
-		return fmt.Errorf("weight %d is negative", c.Weight)
+		return fieldErr("weight", "weight %d is negative", c.Weight)
 	case c.DailyLimit < 0:
-		return fmt.Errorf("daily_limit %d is negative", c.DailyLimit)
+		return fieldErr("daily_limit", "daily_limit %d is negative", c.DailyLimit)
 	case c.DailyTokens < 0:
-		return fmt.Errorf("daily_tokens %d is negative", c.DailyTokens)
+		return fieldErr("daily_tokens", "daily_tokens %d is negative", c.DailyTokens)
 	case c.DailySpend < 0 || c.DailySpend != c.DailySpend:
-		return errors.New("daily_spend must be 0 (no limit) or more")
+		return fieldErr("daily_spend", "daily_spend must be 0 (no limit) or more")
 	}
 	for _, f := range []struct{ name, value string }{
 		{"key", key}, {"access_token", at}, {"refresh_token", rt}, {"email", c.Email}, {"proxy", c.Proxy},
 	} {
 		if err := cleanValue(f.value); err != nil {
-			return fmt.Errorf("%s %w", f.name, err)
+			return fieldErr(f.name, "%s %s", f.name, err)
 		}
 	}
 	if c.Proxy != "" {
 		u, err := url.Parse(c.Proxy)
 		if err != nil || u.Host == "" {
-			return errors.New("proxy is not a URL such as http://host:3128")
+			return fieldErr("proxy", "proxy is not a URL such as http://host:3128")
 		}
 		if s := strings.ToLower(u.Scheme); s != "http" && s != "https" && s != "socks5" {
-			return errors.New("proxy scheme must be http, https or socks5")
+			return fieldErr("proxy", "proxy scheme must be http, https or socks5")
 		}
 	}
 	return nil

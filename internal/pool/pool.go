@@ -41,6 +41,10 @@ type Options struct {
 	// Only, when set, limits routing to these channel names (the
 	// configuration file's); other stored channels are ignored.
 	Only []string
+	// Grants obtains access tokens, by channel type, for the channel types
+	// that do not use the refresh_token grant at the channel's token_url
+	// (vertex: a service account's signed JWT).
+	Grants map[string]TokenGrant
 }
 
 // Pool is the account pool: it routes each attempt to a channel and leases
@@ -54,6 +58,7 @@ type Pool struct {
 	clients   func(string) (*http.Client, error)
 	now       func() time.Time
 	spend     func(string, relay.Usage) int64
+	grants    map[string]TokenGrant
 	only      map[string]bool
 	rt        atomic.Pointer[routing]
 	leases    sync.Map // lease id → *lease, for renewal
@@ -90,7 +95,7 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 	_, _ = rand.Read(b[:])
 	p := &Pool{
 		log: opts.Logger, store: opts.Store, state: opts.State, sched: opts.Scheduler,
-		clients: opts.Clients, now: opts.Now, spend: opts.Spend,
+		clients: opts.Clients, now: opts.Now, spend: opts.Spend, grants: opts.Grants,
 		writes: make(chan statusWrite, 1024), leaseBase: hex.EncodeToString(b[:]) + "-",
 		suspects: map[int64]time.Time{},
 	}
@@ -173,6 +178,7 @@ type cred struct {
 	kind    string
 	email   string
 	opts    CredOptions
+	status  string // stored status at the last reload
 	cand    Cand
 	client  *http.Client
 	secret  atomic.Pointer[Secret]
@@ -233,7 +239,8 @@ func (p *Pool) Reload(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("channel %s credential %d: %w", ch.cfg.Name, rec.ID, err)
 		}
-		c := &cred{id: rec.ID, ch: ch, kind: rec.Kind, email: rec.Email, opts: rec.Options, client: client}
+		c := &cred{id: rec.ID, ch: ch, kind: rec.Kind, email: rec.Email, opts: rec.Options, status: rec.Status,
+			client: client}
 		c.cand = Cand{ID: rec.ID, Weight: max(rec.Options.Weight, 1), DailyRequests: rec.Options.DailyLimit,
 			DailyTokens: rec.Options.DailyTokens, DailySpend: int64(rec.Options.DailySpend*1e6 + 0.5)}
 		sec := rec.Secret
@@ -248,10 +255,17 @@ func (p *Pool) Reload(ctx context.Context) error {
 		ch.creds = append(ch.creds, c)
 		ch.cands = append(ch.cands, c.cand)
 		rt.creds[rec.ID] = c
-		if rec.Status == StatusDisabled {
+		switch {
+		case rec.Status == StatusDisabled:
 			// The durable status wins at load: a node that starts (or an
 			// operator who disabled it by hand) must not route to it.
 			if err := p.state.Disable(ctx, rec.ID, rec.LastError, p.now()); err != nil {
+				return fmt.Errorf("load credential %d state: %w", rec.ID, err)
+			}
+		case old != nil && old.creds[rec.ID] != nil && old.creds[rec.ID].status == StatusDisabled:
+			// Enabled elsewhere (another node, the console) since the last
+			// load: a state kept in this node's memory must follow.
+			if err := p.state.Enable(ctx, rec.ID, p.now()); err != nil {
 				return fmt.Errorf("load credential %d state: %w", rec.ID, err)
 			}
 		}
@@ -372,13 +386,23 @@ func (r *route) finish(model string) {
 const DefaultMaxImages = 10
 
 // maxImages is how many images one call to ch may ask for model: the
-// channel's max_images, else 1 for DALL·E 3 (which accepts only n=1), else
+// channel's max_images, else 1 for DALL·E 3 (which accepts only n=1), on a
+// gemini channel 4 for Imagen and 1 for an image-output model, else
 // DefaultMaxImages.
 func (ch *channel) maxImages(model string) int {
 	if ch.cfg.MaxImages > 0 {
 		return ch.cfg.MaxImages
 	}
-	if strings.HasPrefix(ch.cfg.UpstreamModel(model), "dall-e-3") {
+	up := ch.cfg.UpstreamModel(model)
+	if strings.HasPrefix(up, "dall-e-3") {
+		return 1
+	}
+	if ch.cfg.Type == "gemini" {
+		// As gemini.MaxImagesPerCall: Imagen's sampleCount stops at 4, an
+		// image-output model makes one image per generateContent call.
+		if strings.HasPrefix(up, "imagen") {
+			return 4
+		}
 		return 1
 	}
 	return DefaultMaxImages
@@ -541,7 +565,7 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 	}
 	l := &lease{p: p, c: c, id: id, probe: g.Probe, start: now}
 	if c.kind == KindOAuth && p.expiring(c, now, 30*time.Second) {
-		if err := p.refreshToken(ctx, c, true); err != nil {
+		if err := p.refreshToken(ctx, c, refreshAhead); err != nil {
 			p.log.LogAttrs(ctx, slog.LevelWarn, "oauth refresh before use failed",
 				slog.String("channel", ch.cfg.Name), slog.Int64("credential", c.id), slog.String("error", err.Error()))
 		}
@@ -647,10 +671,10 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 		// refused credential is confirmed by the pool's own probe.
 		so.Kind = Neutral
 		suspect = refusesCredential(o.Status, o.Upstream)
-		if o.Status == http.StatusUnauthorized && l.c.kind == KindOAuth && l.c.ch.cfg.TokenURL != "" {
+		if o.Status == http.StatusUnauthorized && l.c.kind == KindOAuth && p.refreshable(l.c) {
 			// An access token can be revoked or expire early: one refresh,
 			// then the same credential again.
-			if err := p.refreshToken(ctx, l.c, false); err == nil {
+			if err := p.refreshToken(ctx, l.c, refreshAfter401); err == nil {
 				suspect, again = false, true
 			} else {
 				so.Err = "oauth refresh after 401 failed: " + err.Error()

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
@@ -33,17 +35,51 @@ const (
 	StatusDisabled = "disabled"
 )
 
+// expiring also holds for a credential that has no access token yet (a
+// service account before its first exchange).
 func (p *Pool) expiring(c *cred, now time.Time, within time.Duration) bool {
 	s := c.secret.Load()
-	return s.RefreshToken != "" && !s.ExpiresAt.IsZero() && s.ExpiresAt.Sub(now) < within
+	return s.RefreshToken != "" && (s.AccessToken == "" || !s.ExpiresAt.IsZero() && s.ExpiresAt.Sub(now) < within)
 }
 
+// TokenGrant obtains a new access token from a credential's long-lived secret
+// (what Secret.RefreshToken holds: for vertex, the service-account key).
+// A refusal that only the operator can fix is a *RefreshError; the token's
+// RefreshToken is what is stored next (the same secret when nothing rotates).
+type TokenGrant func(ctx context.Context, client *http.Client, ch *config.Channel, longLived string, now time.Time) (Token, error)
+
+// refreshable reports whether c's channel has a way to get a new token.
+func (p *Pool) refreshable(c *cred) bool {
+	return c.ch.cfg.TokenURL != "" || p.grants[c.ch.cfg.Type] != nil
+}
+
+// redeem gets a new token for c from its stored long-lived secret.
+func (p *Pool) redeem(ctx context.Context, c *cred, longLived string) (Token, error) {
+	if g := p.grants[c.ch.cfg.Type]; g != nil {
+		return g(ctx, c.client, &c.ch.cfg, longLived, p.now())
+	}
+	return Refresh(ctx, c.client, c.ch.cfg.TokenURL, longLived, p.now())
+}
+
+// refreshMode says when refreshToken may settle for a token another node
+// stored meanwhile.
+type refreshMode uint8
+
+const (
+	// refreshAhead: ahead of expiry, a newer stored token that expires soon
+	// too is refreshed anyway.
+	refreshAhead refreshMode = iota
+	// refreshAfter401: any newer stored token is worth a try.
+	refreshAfter401
+	// refreshForced: an operator asked; the token is refreshed whatever
+	// was stored, unless a refresh on this node just finished.
+	refreshForced
+)
+
 // refreshToken refreshes c's access token, or adopts the one another node
-// has just stored. After a 401 (ahead false) any newer stored token is
-// worth a try; ahead of expiry, a newer one that expires soon too is
-// refreshed anyway.
-func (p *Pool) refreshToken(ctx context.Context, c *cred, ahead bool) error {
-	if c.ch.cfg.TokenURL == "" {
+// has just stored, as mode allows.
+func (p *Pool) refreshToken(ctx context.Context, c *cred, mode refreshMode) error {
+	if !p.refreshable(c) {
 		return fmt.Errorf("channel %s has no token_url", c.ch.cfg.Name)
 	}
 	seen := c.version.Load()
@@ -86,11 +122,11 @@ func (p *Pool) refreshToken(ctx context.Context, c *cred, ahead bool) error {
 	}
 	if rec.Version != seen {
 		p.adopt(c, rec)
-		if !ahead || !p.expiring(c, p.now(), 30*time.Second) {
+		if mode == refreshAfter401 || (mode == refreshAhead && !p.expiring(c, p.now(), 30*time.Second)) {
 			return nil
 		}
 	}
-	tok, err := Refresh(ctx, c.client, c.ch.cfg.TokenURL, rec.Secret.RefreshToken, p.now())
+	tok, err := p.redeem(ctx, c, rec.Secret.RefreshToken)
 	if err != nil {
 		var re *RefreshError
 		if errors.As(err, &re) {
@@ -153,7 +189,7 @@ func (p *Pool) refreshExpiring(ctx context.Context) {
 		if c.kind != KindOAuth || !p.expiring(c, now, RefreshAhead) {
 			continue
 		}
-		if err := p.refreshToken(ctx, c, true); err != nil && ctx.Err() == nil {
+		if err := p.refreshToken(ctx, c, refreshAhead); err != nil && ctx.Err() == nil {
 			p.log.Warn("oauth refresh ahead of expiry", "credential", c.id, "error", err.Error())
 		}
 	}
@@ -173,8 +209,8 @@ func (p *Pool) TestDisabled(ctx context.Context) {
 		return
 	}
 	for _, s := range snaps {
-		if !s.Disabled {
-			continue
+		if !s.Disabled || s.DisabledWhy == OperatorDisabled {
+			continue // an operator's decision is not revised by a test
 		}
 		c := rt.creds[s.ID]
 		if err := p.TestCredential(ctx, c.id); err != nil && ctx.Err() == nil {
@@ -224,7 +260,7 @@ func (p *Pool) probeCredential(ctx context.Context, c *cred) (ran bool, err erro
 	}
 	defer func() { _ = p.state.Unlock(context.WithoutCancel(ctx), name, token) }()
 	if c.kind == KindOAuth && p.expiring(c, p.now(), RefreshAhead) {
-		if err := p.refreshToken(ctx, c, true); err != nil {
+		if err := p.refreshToken(ctx, c, refreshAhead); err != nil {
 			return true, err
 		}
 	}

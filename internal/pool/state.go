@@ -176,6 +176,7 @@ type Snap struct {
 	OpenUntil     time.Time     `json:"circuit_open_until,omitzero"` // zero: closed
 	Leases        int           `json:"leases"`
 	LastError     string        `json:"last_error,omitempty"`
+	LastErrorAt   time.Time     `json:"last_error_at,omitzero"` // when LastError was set
 }
 
 // Circuit names the circuit state at now: "closed", "open" or "half_open".

@@ -31,6 +31,7 @@ type memCred struct {
 	fails                        int
 	disabled                     bool
 	why, lastError               string
+	lastErrorAt                  int64      // unix ms
 	probe                        string     // lease id of the half-open probe
 	leases                       []memLease // reused; expired entries dropped on access
 }
@@ -336,15 +337,15 @@ func (s *MemoryState) Release(_ context.Context, credID int64, leaseID string, o
 		c.spend += o.Spend
 	case RateLimited:
 		c.cooldown = max(c.cooldown, ms+o.Cooldown.Milliseconds())
-		c.lastError = o.Err
+		c.lastError, c.lastErrorAt = o.Err, ms
 	case Failed:
 		c.fails++
-		c.lastError = o.Err
+		c.lastError, c.lastErrorAt = o.Err, ms
 		if o.CircuitFailures > 0 && (c.fails >= o.CircuitFailures || wasProbe) {
 			c.openUntil = ms + o.CircuitPause.Milliseconds()
 		}
 	case AuthFailed:
-		c.disabled, c.why, c.lastError = true, o.Err, o.Err
+		c.disabled, c.why, c.lastError, c.lastErrorAt = true, o.Err, o.Err, ms
 	}
 	return nil
 }
@@ -378,11 +379,11 @@ func (s *MemoryState) Renew(_ context.Context, credID int64, leaseID string, now
 }
 
 // Disable implements State.
-func (s *MemoryState) Disable(_ context.Context, credID int64, reason string, _ time.Time) error {
+func (s *MemoryState) Disable(_ context.Context, credID int64, reason string, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.cred(credID)
-	c.disabled, c.why, c.lastError = true, reason, reason
+	c.disabled, c.why, c.lastError, c.lastErrorAt = true, reason, reason, now.UnixMilli()
 	return nil
 }
 
@@ -412,7 +413,7 @@ func (s *MemoryState) Snapshot(_ context.Context, ids []int64, now time.Time) ([
 			ID: id, Disabled: c.disabled, DisabledWhy: c.why,
 			CooldownUntil: msTime(c.cooldown), LastUse: msTime(c.lastUse),
 			EWMA: time.Duration(c.ewma), Failures: c.fails, OpenUntil: msTime(c.openUntil),
-			Leases: c.liveCount(ms), LastError: c.lastError,
+			Leases: c.liveCount(ms), LastError: c.lastError, LastErrorAt: msTime(c.lastErrorAt),
 		}
 		if c.day == day {
 			out[i].Day, out[i].UsesToday, out[i].TokensToday, out[i].SpendToday = day, c.uses, c.tokens, c.spend

@@ -34,6 +34,7 @@ type persistedCred struct {
 	Disabled  bool   `json:"disabled,omitempty"`
 	Why       string `json:"why,omitempty"`
 	LastError string `json:"last_error,omitempty"`
+	ErrorAt   int64  `json:"last_error_at,omitempty"`
 }
 
 type persistedState struct {
@@ -48,7 +49,7 @@ func (s *MemoryState) Export() ([]byte, error) {
 	for id, c := range s.creds {
 		out.Creds[id] = persistedCred{LastUse: c.lastUse, Cooldown: c.cooldown, OpenUntil: c.openUntil, Day: c.day,
 			Uses: c.uses, Tokens: c.tokens, Spend: c.spend, EWMA: c.ewma, Fails: c.fails,
-			Disabled: c.disabled, Why: c.why, LastError: c.lastError}
+			Disabled: c.disabled, Why: c.why, LastError: c.lastError, ErrorAt: c.lastErrorAt}
 	}
 	for ch, n := range s.rr {
 		out.RR[ch] = n
@@ -69,7 +70,7 @@ func (s *MemoryState) Import(b []byte) error {
 		c := s.cred(id)
 		c.lastUse, c.cooldown, c.openUntil, c.day = p.LastUse, p.Cooldown, p.OpenUntil, p.Day
 		c.uses, c.tokens, c.spend, c.ewma, c.fails = p.Uses, p.Tokens, p.Spend, p.EWMA, p.Fails
-		c.disabled, c.why, c.lastError = p.Disabled, p.Why, p.LastError
+		c.disabled, c.why, c.lastError, c.lastErrorAt = p.Disabled, p.Why, p.LastError, p.ErrorAt
 	}
 	for ch, n := range in.RR {
 		s.rr[ch] = n

@@ -19,6 +19,7 @@ import (
 //
 //	c:{id}        hash: last_use, cooldown, open_until (unix ms), day, uses,
 //	              tokens, spend, ewma (ns), fails, disabled, why, last_error,
+//	              last_error_at (unix ms),
 //	              probe (lease id of the half-open probe)
 //	l:{id}        sorted set: lease id → expiry (unix ms)
 //	rr:{channel}  round-robin counter
@@ -152,8 +153,9 @@ func (s *RedisState) Renew(ctx context.Context, credID int64, leaseID string, no
 }
 
 // Disable implements State.
-func (s *RedisState) Disable(ctx context.Context, credID int64, reason string, _ time.Time) error {
-	err := disableScript.Run(ctx, s.rdb, []string{s.hashKey(credID)}, reason, fmtInt(keyTTL.Milliseconds())).Err()
+func (s *RedisState) Disable(ctx context.Context, credID int64, reason string, now time.Time) error {
+	err := disableScript.Run(ctx, s.rdb, []string{s.hashKey(credID)}, reason, fmtInt(keyTTL.Milliseconds()),
+		fmtInt(now.UnixMilli())).Err()
 	if err != nil {
 		return unavailable("disable", err)
 	}
@@ -171,7 +173,7 @@ func (s *RedisState) Enable(ctx context.Context, credID int64, _ time.Time) erro
 
 // snapFields are read by Snapshot, in this order.
 var snapFields = []string{"disabled", "why", "cooldown", "last_use", "day", "uses", "tokens", "spend",
-	"ewma", "fails", "open_until", "last_error"}
+	"ewma", "fails", "open_until", "last_error", "last_error_at"}
 
 // Snapshot implements State. It reads without writing, in one pipeline,
 // so it also works against a replica.
@@ -202,7 +204,7 @@ func (s *RedisState) Snapshot(ctx context.Context, ids []int64, now time.Time) (
 			ID: id, Disabled: str(0) == "1", DisabledWhy: str(1),
 			CooldownUntil: msTime(num(2)), LastUse: msTime(num(3)),
 			EWMA: time.Duration(num(8)), Failures: int(num(9)), OpenUntil: msTime(num(10)),
-			Leases: int(counts[i].Val()), LastError: str(11),
+			Leases: int(counts[i].Val()), LastError: str(11), LastErrorAt: msTime(num(12)),
 		}
 		if str(4) == day {
 			out[i].Day, out[i].UsesToday, out[i].TokensToday, out[i].SpendToday = day, num(5), num(6), num(7)

@@ -569,7 +569,7 @@ func runStateSuite(t *testing.T, newState func(t *testing.T) State) {
 		}
 		want := []Snap{
 			{ID: 2, Disabled: true, DisabledWhy: "paused by admin", CooldownUntil: base.Add(time.Minute),
-				LastError: "paused by admin"},
+				LastError: "paused by admin", LastErrorAt: base},
 			{ID: 9},
 			{ID: 1, LastUse: base, Day: "2025-03-10", UsesToday: 1, TokensToday: 12, SpendToday: 34,
 				EWMA: 40 * time.Millisecond, Leases: 1},
@@ -631,15 +631,15 @@ func runStateSuite(t *testing.T, newState func(t *testing.T) State) {
 
 // snapEqual compares snaps with time.Time.Equal.
 func snapEqual(a, b Snap) bool {
-	ta := []time.Time{a.CooldownUntil, a.LastUse, a.OpenUntil}
-	tb := []time.Time{b.CooldownUntil, b.LastUse, b.OpenUntil}
+	ta := []time.Time{a.CooldownUntil, a.LastUse, a.OpenUntil, a.LastErrorAt}
+	tb := []time.Time{b.CooldownUntil, b.LastUse, b.OpenUntil, b.LastErrorAt}
 	for i := range ta {
 		if !ta[i].Equal(tb[i]) {
 			return false
 		}
 	}
-	a.CooldownUntil, a.LastUse, a.OpenUntil = time.Time{}, time.Time{}, time.Time{}
-	b.CooldownUntil, b.LastUse, b.OpenUntil = time.Time{}, time.Time{}, time.Time{}
+	a.CooldownUntil, a.LastUse, a.OpenUntil, a.LastErrorAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	b.CooldownUntil, b.LastUse, b.OpenUntil, b.LastErrorAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	return a == b
 }
 

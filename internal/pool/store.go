@@ -149,6 +149,8 @@ func (s *Store) fingerprint(c config.Credential) string {
 		id = "key:" + c.Key.Value()
 	case c.Email != "":
 		id = "oauth-email:" + strings.ToLower(c.Email)
+	case c.ServiceAccount != "":
+		id = "service-account:" + c.ServiceAccount.Value()
 	case c.RefreshToken != "":
 		id = "oauth-rt:" + c.RefreshToken.Value()
 	default:
@@ -196,8 +198,14 @@ func optionsOf(c config.Credential) CredOptions {
 		Proxy: c.Proxy, Weight: c.Weight}
 }
 
+// secretOf keeps a service-account key as the refresh token: like one, it
+// is the long-lived secret access tokens are obtained from (see TokenGrant).
 func secretOf(c config.Credential) Secret {
-	return Secret{Key: c.Key.Value(), AccessToken: c.AccessToken.Value(), RefreshToken: c.RefreshToken.Value(),
+	rt := c.RefreshToken.Value()
+	if c.ServiceAccount != "" {
+		rt = c.ServiceAccount.Value()
+	}
+	return Secret{Key: c.Key.Value(), AccessToken: c.AccessToken.Value(), RefreshToken: rt,
 		ExpiresAt: c.ExpiresAt.UTC()}
 }
 
@@ -455,11 +463,16 @@ const credSelect = "SELECT c.id, c.channel_id, ch.name, c.kind, c.email, c.seale
 // credentials loads the credentials matching where (a condition on c, with
 // `?` placeholders), ordered by id.
 func (s *Store) credentials(ctx context.Context, where string, args []any) ([]CredRecord, error) {
-	q := credSelect
-	if where != "" {
-		q += " WHERE " + where
+	if where == "" {
+		where = "1 = 1"
 	}
-	q += " ORDER BY c.id"
+	return s.credentialsOrdered(ctx, where+" ORDER BY c.id", args)
+}
+
+// credentialsOrdered loads the credentials matching tail, a condition on c
+// followed by its ORDER BY (and LIMIT).
+func (s *Store) credentialsOrdered(ctx context.Context, tail string, args []any) ([]CredRecord, error) {
+	q := credSelect + " WHERE " + tail
 	rows, err := s.db.Read().QueryContext(ctx, s.db.Dialect().Rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load credentials: %w", err)
@@ -587,6 +600,12 @@ func (s *Store) Import(ctx context.Context, channel string, entries []ImportEntr
 		}
 		if err == nil && e.Cred.RefreshToken != "" && ch.Config.TokenURL == "" {
 			err = fmt.Errorf("channel %s has no token_url", channel)
+		}
+		if err == nil && (ch.Config.Type == "vertex" || e.Cred.ServiceAccount != "") {
+			// A vertex channel takes service accounts only, and only it does.
+			c := e.Cred
+			c.Weight = max(c.Weight, 1)
+			err = config.ValidateCredential(ch.Config, c)
 		}
 		if err != nil {
 			res.Outcome, res.Reason = ImportInvalid, err.Error()

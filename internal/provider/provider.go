@@ -72,6 +72,10 @@ func Invalid(field, reason string) error { return &InvalidError{Field: field, Re
 type StreamError struct {
 	Type    string
 	Message string
+	// Status is the HTTP status the error stands for, when the upstream
+	// says (a throttling exception is a 429); 0 otherwise. Before anything
+	// reached the client, the scheduler learns from it as from that status.
+	Status int
 }
 
 func (e *StreamError) Error() string { return "upstream stream error: " + e.Type + ": " + e.Message }

@@ -50,6 +50,23 @@ type EventStream interface {
 	Abort() (event string, data []byte)
 }
 
+// StreamFramer is an optional ChatAdapter capability for an upstream whose
+// streams are not server-sent events (Bedrock's AWS event stream): it
+// reads a 2xx stream body as events for every exchange's translator.
+type StreamFramer interface {
+	NewEventReader(body io.Reader) EventReader
+}
+
+// EventReader yields an upstream stream's events; *sse.Reader is one.
+type EventReader interface {
+	// Next returns the next event, valid until the following call; io.EOF
+	// at the end of the stream.
+	Next() (sse.Event, error)
+	// EventReady reports whether another event is already read, so the
+	// relay may write on without flushing.
+	EventReady() bool
+}
+
 // LocalFallback is an optional Exchange capability: an upstream status that
 // says the upstream lacks the endpoint (Anthropic-compatible servers often
 // leave out count_tokens) is answered by the exchange itself. The answer is
@@ -105,6 +122,10 @@ type Route struct {
 // nothing was written.
 func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *ExchangeCall, x Exchange) error {
 	start := time.Now()
+	if r.inFlight != nil {
+		r.inFlight(ctx, 1)
+		defer r.inFlight(ctx, -1)
+	}
 	res := Result{RequestID: call.RequestID, Model: call.Model, Group: call.Route.Group, Stream: call.Stream}
 	if call.Result != nil {
 		defer func() { *call.Result = res }()
@@ -167,6 +188,7 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 		res.Attempts++
 		res.Channel, res.Credential = t.Channel.Name, t.CredentialID
 		res.Upstream = upstreamModel(t.Channel, call.Model)
+		res.LastStart = time.Since(start)
 		committed, aerr, err := r.exchangeAttempt(ctx, w, t, call, x, &res, start)
 		if err != nil {
 			lease.Done(ctx, Outcome{Model: call.Model, ClientGone: true})
@@ -196,8 +218,8 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 		if !again {
 			q.Exclude = append(q.Exclude, t.CredentialID)
 		}
-		reason := fmt.Sprintf("channel %s credential %d: %s", t.Channel.Name, t.CredentialID, aerr.Error())
-		res.Failovers = append(res.Failovers, reason)
+		res.Failovers = append(res.Failovers, Attempt{Channel: t.Channel.Name, Credential: t.CredentialID,
+			Status: aerr.status, Start: res.LastStart, Latency: time.Since(start) - res.LastStart, Reason: aerr.Error()})
 		r.metrics.attemptFailed(call.Model, t.Channel.Name, aerr.status)
 		// upstream_message is the upstream's own text, unscrubbed but for
 		// the credential's value: what the client got is cleaned of it.
@@ -296,7 +318,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 					err: fmt.Errorf("%s, answered locally", http.StatusText(resp.StatusCode))}, nil
 			}
 		}
-		return false, upstreamFailure(resp, t), nil
+		return false, upstreamFailure(resp, t, r.adapters[t.Channel.Type]), nil
 	}
 	res.TTFB = time.Since(start)
 	res.attemptTTFB = time.Since(attemptStart)
@@ -429,7 +451,12 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 			r.metrics.streamClosed()
 		}
 	}()
-	rd := sse.NewReader(body, r.maxLine)
+	var rd EventReader
+	if f, ok := r.adapters[t.Channel.Type].(StreamFramer); ok {
+		rd = f.NewEventReader(body)
+	} else {
+		rd = sse.NewReader(body, r.maxLine)
+	}
 	var streamErr error
 	for {
 		ev, err := rd.Next()
@@ -468,7 +495,13 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 		res.Status, res.Err = 499, errors.Join(writeErr, ctx.Err())
 		return true, nil, nil
 	case streamErr != nil && !committed:
-		return false, &attemptError{status: http.StatusBadGateway, err: fmt.Errorf("upstream stream: %w", streamErr)}, nil
+		// A stream error that stands for a status (a throttling exception
+		// in Bedrock's stream) teaches the scheduler what that status would.
+		status := http.StatusBadGateway
+		if se, ok := errors.AsType[*provider.StreamError](streamErr); ok && se.Status != 0 {
+			status = se.Status
+		}
+		return false, &attemptError{status: status, err: fmt.Errorf("upstream stream: %w", streamErr)}, nil
 	case streamErr != nil:
 		if body.timedOut() {
 			streamErr = fmt.Errorf("%w: %w", errStreamIdle, streamErr)

@@ -578,3 +578,36 @@ func TestEstimateOutputTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestInFlightPaired: InFlight counts a request from its start to its end,
+// with the request's context (the live view reads the key from it), on
+// success and on refusal alike.
+func TestInFlightPaired(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		n, peak  int
+		withKeys int
+	)
+	g := startMeterGateway(t, &fakeMeter{}, func(o *relay.Options) {
+		o.InFlight = func(ctx context.Context, d int) {
+			mu.Lock()
+			defer mu.Unlock()
+			n += d
+			peak = max(peak, n)
+			if auth.FromContext(ctx) != nil {
+				withKeys++
+			}
+		}
+	})
+	for _, model := range []string{"gpt-4o-mini", "no-such-model"} {
+		resp := g.post(t, t.Context(), "/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		g.result(t)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 0 || peak != 1 || withKeys != 4 {
+		t.Errorf("in flight %d at the end, peak %d, calls with a key %d; want 0, 1, 4", n, peak, withKeys)
+	}
+}

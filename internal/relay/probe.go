@@ -51,11 +51,11 @@ func (r *Relay) Probe(ctx context.Context, t *Target, model string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		f := upstreamFailure(resp, t)
+		f := upstreamFailure(resp, t, adapter)
 		if f.upstream.Message != "" {
 			f.err = fmt.Errorf("%s", f.upstream.Message)
 		}
-		return &ProbeError{Status: resp.StatusCode, Upstream: f.upstream, Err: f.err}
+		return &ProbeError{Status: f.status, Upstream: f.upstream, Err: f.err}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return nil

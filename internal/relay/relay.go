@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,9 +90,14 @@ type Result struct {
 	Cost     int64
 	Charge   string
 	Attempts int
-	// Failovers holds one reason per failed attempt that was followed by
-	// another ("channel main credential 3: upstream status 429: …").
-	Failovers []string
+	// Failovers holds every attempt that failed, in order: those followed
+	// by another and, when the request failed, the last. It stays nil for
+	// a request served by its first attempt, the common case, so that
+	// case allocates nothing for it.
+	Failovers []Attempt
+	// LastStart is when the last attempt began, counted from the start
+	// of the request.
+	LastStart time.Duration
 	TTFB      time.Duration
 	Duration  time.Duration
 	Err       error // nil on success
@@ -99,6 +105,35 @@ type Result struct {
 	attemptTTFB time.Duration // of the last attempt alone, for the scheduler's latency average
 	hold        Hold          // the Meter's reservation, until settled
 	counted     bool          // OnCounted has run
+}
+
+// Attempt is one upstream attempt that failed: the routing story of a
+// request that failed over.
+type Attempt struct {
+	Channel    string
+	Credential int64
+	Status     int           // the upstream's HTTP status; 0 when none came back
+	Start      time.Duration // since the start of the request
+	Latency    time.Duration // from its start to its failure
+	Reason     string        // why it failed ("upstream status 429: Too Many Requests")
+}
+
+// String is the attempt as the access log shows it.
+func (a Attempt) String() string {
+	return "channel " + a.Channel + " credential " + strconv.FormatInt(a.Credential, 10) + ": " + a.Reason
+}
+
+// Route is the request's every attempt in order: the failed ones and,
+// when the last attempt answered, that one with the request's status and
+// no reason. It is empty when no upstream was reached.
+func (r *Result) Route() []Attempt {
+	out := make([]Attempt, 0, r.Attempts)
+	out = append(out, r.Failovers...)
+	if len(r.Failovers) < r.Attempts {
+		out = append(out, Attempt{Channel: r.Channel, Credential: r.Credential, Status: r.Status,
+			Start: r.LastStart, Latency: max(r.Duration-r.LastStart, 0)})
+	}
+	return out
 }
 
 // DefaultMaxResponse is ten 4K images in base64 with room to spare; a
@@ -125,7 +160,11 @@ type Options struct {
 	// or when the request ends. The gateway charges the key's token limits
 	// there, so that a client with its answer cannot send the next request
 	// before this one's tokens count. Same context as OnDone.
-	OnCounted  func(ctx context.Context, r Result)
+	OnCounted func(ctx context.Context, r Result)
+	// InFlight, when set, is called with +1 as a request starts and -1
+	// as it ends, always paired, with the request's context: the
+	// console's live view counts requests in flight with it.
+	InFlight   func(ctx context.Context, delta int)
 	MaxSSELine int // longest upstream SSE line; 0 → sse.DefaultMaxLine
 	// MaxResponse caps a non-stream upstream answer, which is read whole
 	// to be translated; 0 → DefaultMaxResponse.
@@ -144,6 +183,7 @@ type Relay struct {
 	meter       Meter
 	onDone      func(context.Context, Result)
 	onCounted   func(context.Context, Result)
+	inFlight    func(context.Context, int)
 	maxLine     int
 	maxResponse int64
 	// reportsUsage remembers, per channel name, whether its last stream
@@ -162,7 +202,8 @@ func New(opts Options) (*Relay, error) {
 	r := &Relay{
 		log: opts.Logger, sched: opts.Pool, adapters: opts.Adapters,
 		maxAttempts: opts.Scheduler.MaxAttempts, cooldown429: opts.Scheduler.Cooldown429, streamIdle: opts.Upstream.StreamIdle,
-		metrics: opts.Metrics, meter: opts.Meter, onDone: opts.OnDone, onCounted: opts.OnCounted, maxLine: opts.MaxSSELine,
+		metrics: opts.Metrics, meter: opts.Meter, onDone: opts.OnDone, onCounted: opts.OnCounted, inFlight: opts.InFlight,
+		maxLine:      opts.MaxSSELine,
 		maxResponse:  cmp.Or(opts.MaxResponse, DefaultMaxResponse),
 		reportsUsage: &usageMemo{},
 	}

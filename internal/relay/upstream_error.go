@@ -61,17 +61,31 @@ func jsonString(v json.RawMessage) string {
 	return ""
 }
 
+// ErrorReader is an optional ChatAdapter capability for an upstream whose
+// error answers are in a shape parseUpstreamError does not know (Bedrock's
+// {"message"} with the type in a header). It returns the status the
+// scheduler is to see, which may differ from the one sent: Bedrock answers
+// a quota error with a 400, and it must rest the credential like a 429.
+type ErrorReader interface {
+	ReadError(status int, h http.Header, body []byte) (int, UpstreamError)
+}
+
 // upstreamFailure reads a non-2xx answer from t into an attemptError: the
 // upstream's error object for the log and the scheduler (with t's own
 // secret removed, as in every log line) and, scrubbed, for the client.
-func upstreamFailure(resp *http.Response, t *Target) *attemptError {
+func upstreamFailure(resp *http.Response, t *Target, adapter ChatAdapter) *attemptError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	e := &attemptError{status: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header),
 		err: fmt.Errorf("%s", http.StatusText(resp.StatusCode))}
-	if !bytes.Contains(b, []byte(`"error"`)) {
-		return e
+	var raw UpstreamError
+	if er, ok := adapter.(ErrorReader); ok {
+		e.status, raw = er.ReadError(resp.StatusCode, resp.Header, b)
+	} else {
+		if !bytes.Contains(b, []byte(`"error"`)) {
+			return e
+		}
+		raw = parseUpstreamError(b)
 	}
-	raw := parseUpstreamError(b)
 	secret, hosts := t.Secret(), t.hosts()
 	e.upstream = UpstreamError{
 		Type: removeSecret(raw.Type, secret), Code: removeSecret(raw.Code, secret),

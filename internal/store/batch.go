@@ -16,11 +16,13 @@ import (
 var batchSizes = []int{256, 64, 16, 4, 1}
 
 // BatchInsert inserts rows into one table with multi-row INSERTs that
-// ignore rows whose conflict key exists (Dialect.InsertIgnoreRows).
+// ignore rows whose conflict key exists (Dialect.InsertIgnoreRows), or,
+// made by NewBatchUpsertAdd, add to them.
 type BatchInsert struct {
 	db                *DB
 	table             string
 	columns, conflict []string
+	add               []string // NewBatchUpsertAdd's counter columns
 	sizes             []int
 
 	mu    sync.Mutex
@@ -38,6 +40,15 @@ func (db *DB) NewBatchInsert(table string, columns, conflict []string) *BatchIns
 		}
 	}
 	return &BatchInsert{db: db, table: table, columns: columns, conflict: conflict, sizes: sizes, stmts: map[int]*sql.Stmt{}}
+}
+
+// NewBatchUpsertAdd returns a BatchInsert into table whose rows, when
+// their conflict key exists, add the values of the add columns to the
+// stored row (Dialect.UpsertAddRows). Exec's count means nothing then.
+func (db *DB) NewBatchUpsertAdd(table string, columns, conflict, add []string) *BatchInsert {
+	b := db.NewBatchInsert(table, columns, conflict)
+	b.add = add
+	return b
 }
 
 // MaxRows is the row count of the largest statement.
@@ -100,6 +111,9 @@ func (b *BatchInsert) Prepare(ctx context.Context) error {
 }
 
 func (b *BatchInsert) query(n int) string {
+	if b.add != nil {
+		return b.db.dialect.UpsertAddRows(b.table, b.columns, b.conflict, b.add, n)
+	}
 	return b.db.dialect.InsertIgnoreRows(b.table, b.columns, b.conflict, n)
 }
 

@@ -105,6 +105,33 @@ func (d Dialect) InsertIgnoreRows(table string, columns, conflict []string, n in
 	return d.Rebind(q)
 }
 
+// UpsertAddRows returns an INSERT of n rows that, for a row whose conflict
+// key exists, adds the new values of the add columns to the stored ones
+// (counters kept by key: usage rollups). The rows of one statement must
+// have distinct conflict keys: PostgreSQL refuses to update a row twice in
+// one statement.
+func (d Dialect) UpsertAddRows(table string, columns, conflict, add []string, n int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	q := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+	set := make([]string, len(add))
+	switch d {
+	case MySQL:
+		for i, c := range add {
+			set[i] = c + " = " + c + " + VALUES(" + c + ")"
+		}
+		q += " ON DUPLICATE KEY UPDATE " + strings.Join(set, ", ")
+	default:
+		// Qualified with the table: PostgreSQL would find a bare name
+		// ambiguous between the stored row and excluded.
+		for i, c := range add {
+			set[i] = c + " = " + table + "." + c + " + excluded." + c
+		}
+		q += " ON CONFLICT (" + strings.Join(conflict, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	return d.Rebind(q)
+}
+
 // Upsert returns an INSERT of columns into table that, when a row with the
 // same conflict key exists, sets the update columns to the new values.
 func (d Dialect) Upsert(table string, columns, conflict, update []string) string {
@@ -130,6 +157,27 @@ func (d Dialect) Upsert(table string, columns, conflict, update []string) string
 func insertValues(table string, columns []string) string {
 	return "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES (" +
 		strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+}
+
+// SnapshotIsolation is the isolation level at which a read-only
+// transaction sees one snapshot for all its queries: SQLite's transactions
+// always do (and its driver accepts only the default level).
+func (d Dialect) SnapshotIsolation() sql.IsolationLevel {
+	if d == SQLite {
+		return sql.LevelDefault
+	}
+	return sql.LevelRepeatableRead
+}
+
+// SerialQueries is a statement that keeps the rest of a transaction's
+// queries in one process, or "" when there is none to run: for short
+// queries over a few thousand index rows, PostgreSQL's parallel workers
+// cost more to start than they save, much more on a busy machine.
+func (d Dialect) SerialQueries() string {
+	if d == Postgres {
+		return "SET LOCAL max_parallel_workers_per_gather = 0"
+	}
+	return ""
 }
 
 // Now is the SQL expression for the current time in UTC. Repositories should

@@ -25,4 +25,20 @@
 // Insert also makes every row fit: strings are cleaned to valid UTF-8
 // without NUL bytes and clipped to their column's size in characters, so
 // one odd upstream error message cannot block a batch forever.
+//
+// # Rollups for analytics
+//
+// The console's charts never scan the log. Insert also adds each batch's
+// new rows to rollup tables (rollup.go) in the same transaction: per minute
+// (kept 25 h), hour (32 days) and day (400 days), the total and one row per
+// model, channel, credential, key and user, for the whole gateway and for
+// each user. Each row holds requests, errors, tokens, spend and a small
+// latency histogram, so that buckets merge by addition and percentiles are
+// estimated after merging. Only rows the transaction actually stored count
+// (rows already logged are found first, and a concurrent writer that stored
+// some of them makes the transaction run again), so the rollups always
+// equal the log aggregated. Stats (analytics.go) reads a range's series
+// from one (scope, total) range of the primary key and a breakdown from
+// whole days plus finer edges; BenchmarkDashboard measures it over the
+// rollups of 10 million requests.
 package usage

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -42,7 +43,13 @@ type Row struct {
 	// TTFB and Duration are stored in whole milliseconds.
 	TTFB, Duration time.Duration
 	ClientIP       string
+	// Route is the request's every attempt as compact JSON (EncodeRoute),
+	// for a request that failed over; nil when its first attempt served
+	// it, which the row's Channel, CredentialID and Status tell.
+	Route json.RawMessage
 
+	// ID is the row's number in the log, read back by Query and Get.
+	ID int64
 	// Filled by Query only: the user's email and the key's name, empty
 	// when they were deleted since.
 	User, KeyName string
@@ -55,6 +62,10 @@ const (
 	maxName      = 191 // model, served model, channel
 	maxError     = 500
 	maxClientIP  = 64
+	// maxRoute bounds the stored routing story; MySQL's TEXT holds 64 KB.
+	// A route longer than that (thousands of attempts) is dropped rather
+	// than cut into invalid JSON.
+	maxRoute = 60_000
 )
 
 // Query limits.
@@ -69,22 +80,23 @@ const txAttempts = 5
 
 var columns = []string{"charge_id", "request_id", "created_at", "user_id", "key_id", "model", "served_model", "channel",
 	"credential_id", "attempts", "stream", "status", "error", "prompt_tokens", "completion_tokens", "cached_tokens",
-	"reasoning_tokens", "images", "estimated", "cost_micros", "ttfb_ms", "duration_ms", "client_ip"}
+	"reasoning_tokens", "images", "estimated", "cost_micros", "ttfb_ms", "duration_ms", "client_ip", "route"}
 
 // Store reads and writes the usage log.
 type Store struct {
-	db   *store.DB
-	rows *store.BatchInsert
+	db      *store.DB
+	rows    *store.BatchInsert
+	rollups *rollupWriter
 }
 
 // NewStore returns the usage log of db.
 func NewStore(db *store.DB) *Store {
-	return &Store{db: db, rows: db.NewBatchInsert("usage_logs", columns, []string{"charge_id"})}
+	return &Store{db: db, rows: db.NewBatchInsert("usage_logs", columns, []string{"charge_id"}), rollups: newRollupWriter(db)}
 }
 
 // Insert writes rows in a few multi-row INSERTs (store.BatchInsert) in
 // one transaction, ignoring rows whose charge_id is
-// already stored; strings are clipped to their column sizes (by
+// already stored, and adds the new ones to the rollups (rollup.go); strings are clipped to their column sizes (by
 // characters, not bytes). Safe to call again with the same rows. Every row
 // needs a ChargeID and a Time.
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
@@ -96,7 +108,8 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	}
 	var err error
 	for range txAttempts {
-		if err = s.insertTx(ctx, rows); err == nil || !store.IsRetryable(err) || ctx.Err() != nil {
+		err = s.insertTx(ctx, rows)
+		if err == nil || !(store.IsRetryable(err) || errors.Is(err, errRaced)) || ctx.Err() != nil {
 			break
 		}
 	}
@@ -138,7 +151,12 @@ func (s *Store) insertTx(ctx context.Context, rows []Row) error {
 
 // Prepare prepares the INSERT statements, once; InsertTx uses them when
 // Prepare was called before its transaction began.
-func (s *Store) Prepare(ctx context.Context) error { return s.rows.Prepare(ctx) }
+func (s *Store) Prepare(ctx context.Context) error {
+	if err := s.rows.Prepare(ctx); err != nil {
+		return err
+	}
+	return s.rollups.prepare(ctx)
+}
 
 // InsertTx is Insert inside the caller's transaction tx (of this store's
 // database), which the caller commits: the billing drainer writes a
@@ -156,19 +174,88 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, rows []Row) error {
 	return nil
 }
 
+// errRaced reports that another transaction stored some of a batch's rows
+// between the check for stored rows and the insert: the rollups would
+// count them twice, so the transaction is rolled back and run again.
+var errRaced = errors.New("usage rows stored concurrently")
+
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []Row) error {
+	fresh, err := s.unstored(ctx, tx, rows)
+	if err != nil {
+		return err
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
 	chunk := s.rows.MaxRows()
-	args := make([]any, 0, min(len(rows), chunk)*len(columns))
-	for start := 0; start < len(rows); start += chunk {
+	args := make([]any, 0, min(len(fresh), chunk)*len(columns))
+	var inserted int64
+	for start := 0; start < len(fresh); start += chunk {
 		args = args[:0]
-		for i := range rows[start:min(start+chunk, len(rows))] {
-			args = appendArgs(args, &rows[start+i])
+		for _, r := range fresh[start:min(start+chunk, len(fresh))] {
+			args = appendArgs(args, r)
 		}
-		if _, err := s.rows.Exec(ctx, tx, args); err != nil {
+		n, err := s.rows.Exec(ctx, tx, args)
+		if err != nil {
 			return err
 		}
+		inserted += n
 	}
-	return nil
+	if inserted != int64(len(fresh)) {
+		return fmt.Errorf("%w: %d of %d new rows inserted", errRaced, inserted, len(fresh))
+	}
+	ru := newRollup()
+	for _, r := range fresh {
+		ru.add(r)
+	}
+	return s.rollups.write(ctx, tx, ru)
+}
+
+// unstored returns the rows of the batch whose charge id is neither stored
+// nor taken by an earlier row of the batch: a batch may be posted again
+// after a crash, and only rows stored now may count in the rollups.
+func (s *Store) unstored(ctx context.Context, tx *sql.Tx, rows []Row) ([]*Row, error) {
+	seen := make(map[string]bool, len(rows))
+	ids := make([]any, 0, len(rows))
+	for i := range rows {
+		id := store.Clip(rows[i].ChargeID, maxChargeID)
+		if !seen[id] {
+			seen[id] = false
+			ids = append(ids, id)
+		}
+	}
+	const perQuery = 500
+	for start := 0; start < len(ids); start += perQuery {
+		part := ids[start:min(start+perQuery, len(ids))]
+		q := "SELECT charge_id FROM usage_logs WHERE charge_id IN (" +
+			strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + ")"
+		found, err := tx.QueryContext(ctx, s.db.Dialect().Rebind(q), part...)
+		if err != nil {
+			return nil, fmt.Errorf("find stored usage rows: %w", err)
+		}
+		for found.Next() {
+			var id string
+			if err := found.Scan(&id); err != nil {
+				found.Close()
+				return nil, fmt.Errorf("find stored usage rows: %w", err)
+			}
+			seen[id] = true
+		}
+		err = found.Err()
+		found.Close()
+		if err != nil {
+			return nil, fmt.Errorf("find stored usage rows: %w", err)
+		}
+	}
+	fresh := make([]*Row, 0, len(rows))
+	for i := range rows {
+		id := store.Clip(rows[i].ChargeID, maxChargeID)
+		if stored, ok := seen[id]; ok && !stored {
+			fresh = append(fresh, &rows[i])
+			seen[id] = true // a later row with this id is a duplicate
+		}
+	}
+	return fresh, nil
 }
 
 // appendArgs appends r's values in the order of columns. Ids of 0 are
@@ -180,7 +267,14 @@ func appendArgs(args []any, r *Row) []any {
 		nullID(r.UserID), nullID(r.KeyID), store.Clip(r.Model, maxName), store.Clip(r.ServedModel, maxName), store.Clip(r.Channel, maxName),
 		nullID(r.CredentialID), r.Attempts, r.Stream, r.Status, store.Clip(r.Error, maxError),
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.ReasoningTokens, r.Images, r.Estimated, r.CostMicros,
-		r.TTFB.Milliseconds(), r.Duration.Milliseconds(), store.Clip(r.ClientIP, maxClientIP))
+		r.TTFB.Milliseconds(), r.Duration.Milliseconds(), store.Clip(r.ClientIP, maxClientIP), nullRoute(r.Route))
+}
+
+func nullRoute(r json.RawMessage) any {
+	if len(r) == 0 || len(r) > maxRoute {
+		return nil
+	}
+	return string(r)
 }
 
 func nullID(id int64) any {
@@ -192,32 +286,58 @@ func nullID(id int64) any {
 
 // Filter selects log rows; zero fields select everything.
 type Filter struct {
-	User      string // the user's email
-	KeyID     int64
-	KeyName   string // every key of that name (names are unique per user only)
-	Model     string // the model the client asked for
-	Channel   string
-	RequestID string
-	Since     time.Time // requests that started at or after
-	Until     time.Time // requests that started before
-	Status    string    // "ok" (2xx), "error" (anything else) or a status code
-	Limit     int       // rows Query returns, newest first: default 100, at most 10000
+	User         string // the user's email
+	UserID       int64
+	KeyID        int64
+	KeyName      string // every key of that name (names are unique per user only)
+	Model        string // the model the client asked for
+	Channel      string
+	CredentialID int64
+	RequestID    string
+	Stream       *bool     // nil: both
+	Since        time.Time // requests that started at or after
+	Until        time.Time // requests that started before
+	// Status is "ok" (2xx), "error" (anything else), a class ("2xx",
+	// "4xx", "5xx"…) or a status code.
+	Status string
+	// BeforeID keeps rows logged before the row of that id: the keyset
+	// cursor of the console's pages (rows are listed by id, newest first).
+	BeforeID int64
+	Limit    int // rows Query returns, newest first: default 100, at most 10000
 }
 
 // ErrInvalidFilter is wrapped by the errors of a filter that cannot be
 // applied (an unknown Status).
 var ErrInvalidFilter = errors.New("invalid usage filter")
 
+// ErrNotFound is returned by Get for an id the log does not hold.
+var ErrNotFound = errors.New("usage row not found")
+
 // ParseStatus checks a Filter.Status value.
 func ParseStatus(s string) error {
+	_, _, err := statusRange(s)
+	return err
+}
+
+// statusRange is the inclusive range of statuses a Filter.Status selects;
+// "error" is reported as lo > hi, the complement of 2xx.
+func statusRange(s string) (lo, hi int, err error) {
 	switch s {
-	case "", "ok", "error":
-		return nil
+	case "":
+		return 0, 0, nil
+	case "ok":
+		return 200, 299, nil
+	case "error":
+		return 300, 199, nil
 	}
-	if n, err := strconv.Atoi(s); err != nil || n < 100 || n > 599 {
-		return fmt.Errorf("%w: status %q is not ok, error or an HTTP status code", ErrInvalidFilter, s)
+	if len(s) == 3 && s[1:] == "xx" && s[0] >= '1' && s[0] <= '5' {
+		c := int(s[0]-'0') * 100
+		return c, c + 99, nil
 	}
-	return nil
+	if n, err := strconv.Atoi(s); err == nil && n >= 100 && n <= 599 {
+		return n, n, nil
+	}
+	return 0, 0, fmt.Errorf("%w: status %q is not ok, error, a class such as 5xx or an HTTP status code", ErrInvalidFilter, s)
 }
 
 // where returns the WHERE clause of f (with a leading space, or empty) and
@@ -236,6 +356,9 @@ func where(f Filter) (string, []any, error) {
 	if f.User != "" {
 		add("l.user_id = (SELECT id FROM users WHERE email = ?)", strings.ToLower(strings.TrimSpace(f.User)))
 	}
+	if f.UserID != 0 {
+		add("l.user_id = ?", f.UserID)
+	}
 	if f.KeyID != 0 {
 		add("l.key_id = ?", f.KeyID)
 	}
@@ -248,8 +371,14 @@ func where(f Filter) (string, []any, error) {
 	if f.Channel != "" {
 		add("l.channel = ?", f.Channel)
 	}
+	if f.CredentialID != 0 {
+		add("l.credential_id = ?", f.CredentialID)
+	}
 	if f.RequestID != "" {
 		add("l.request_id = ?", f.RequestID)
+	}
+	if f.Stream != nil {
+		add("l.stream = ?", *f.Stream)
 	}
 	if !f.Since.IsZero() {
 		add("l.created_at >= ?", f.Since.UTC())
@@ -257,18 +386,20 @@ func where(f Filter) (string, []any, error) {
 	if !f.Until.IsZero() {
 		add("l.created_at < ?", f.Until.UTC())
 	}
-	if err := ParseStatus(f.Status); err != nil {
-		return "", nil, err
+	if f.BeforeID != 0 {
+		add("l.id < ?", f.BeforeID)
 	}
-	switch f.Status {
-	case "":
-	case "ok":
-		add("l.status BETWEEN 200 AND 299")
-	case "error":
-		add("(l.status < 200 OR l.status > 299)")
+	lo, hi, err := statusRange(f.Status)
+	switch {
+	case err != nil:
+		return "", nil, err
+	case f.Status == "":
+	case lo > hi:
+		add("(l.status < ? OR l.status > ?)", hi+1, lo-1)
+	case lo == hi:
+		add("l.status = ?", lo)
 	default:
-		n, _ := strconv.Atoi(f.Status)
-		add("l.status = ?", n)
+		add("l.status BETWEEN ? AND ?", lo, hi)
 	}
 	if len(conds) == 0 {
 		return "", nil, nil
@@ -276,16 +407,16 @@ func where(f Filter) (string, []any, error) {
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
 }
 
-// Query returns matching rows newest first, joined with users.email and
-// api_keys.name (LEFT JOIN: rows of deleted users and keys still show).
+// selectRows is the SELECT of Query, Get and Each, joined with users.email
+// and api_keys.name (LEFT JOIN: rows of deleted users and keys still show).
+var selectRows = "SELECT l.id, l." + strings.Join(columns, ", l.") + `, u.email, k.name FROM usage_logs l
+	LEFT JOIN users u ON u.id = l.user_id LEFT JOIN api_keys k ON k.id = l.key_id`
+
+// Query returns matching rows newest first.
 // Newest means most recently logged: rows are numbered as they are
 // inserted, which follows the order requests end, and that order is served
 // by the indexes without sorting a user's whole history.
 func (s *Store) Query(ctx context.Context, f Filter) ([]Row, error) {
-	cond, args, err := where(f)
-	if err != nil {
-		return nil, fmt.Errorf("query usage log: %w", err)
-	}
 	limit := f.Limit
 	switch {
 	case limit <= 0:
@@ -293,38 +424,108 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Row, error) {
 	case limit > MaxLimit:
 		limit = MaxLimit
 	}
-	q := "SELECT l." + strings.Join(columns, ", l.") + `, u.email, k.name FROM usage_logs l
-		LEFT JOIN users u ON u.id = l.user_id LEFT JOIN api_keys k ON k.id = l.key_id` +
-		cond + " ORDER BY l.id DESC LIMIT " + strconv.Itoa(limit)
-	rows, err := s.db.Read().QueryContext(ctx, s.db.Dialect().Rebind(q), args...)
+	out := []Row{}
+	err := s.scan(ctx, f, limit, func(r *Row) error {
+		out = append(out, *r)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("query usage log: %w", err)
 	}
-	defer rows.Close()
-	out := []Row{}
-	for rows.Next() {
-		var (
-			r               Row
-			user, key, cred sql.NullInt64
-			email, keyName  sql.NullString
-			ttfb, duration  int64
-		)
-		if err := rows.Scan(&r.ChargeID, &r.RequestID, &r.Time, &user, &key, &r.Model, &r.ServedModel, &r.Channel,
-			&cred, &r.Attempts, &r.Stream, &r.Status, &r.Error, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens,
-			&r.ReasoningTokens, &r.Images, &r.Estimated, &r.CostMicros, &ttfb, &duration, &r.ClientIP,
-			&email, &keyName); err != nil {
-			return nil, fmt.Errorf("query usage log: %w", err)
-		}
-		r.Time = r.Time.UTC()
-		r.UserID, r.KeyID, r.CredentialID = user.Int64, key.Int64, cred.Int64
-		r.TTFB, r.Duration = time.Duration(ttfb)*time.Millisecond, time.Duration(duration)*time.Millisecond
-		r.User, r.KeyName = email.String, keyName.String
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query usage log: %w", err)
-	}
 	return out, nil
+}
+
+// Get returns the row of id, or an error wrapping ErrNotFound. A userID
+// other than 0 must own the row: someone else's is not found either.
+func (s *Store) Get(ctx context.Context, id, userID int64) (Row, error) {
+	q := selectRows + " WHERE l.id = ?"
+	args := []any{id}
+	if userID != 0 {
+		q += " AND l.user_id = ?"
+		args = append(args, userID)
+	}
+	var r Row
+	err := scanRow(s.db.Read().QueryRowContext(ctx, s.db.Dialect().Rebind(q), args...), &r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Row{}, fmt.Errorf("usage row %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Row{}, fmt.Errorf("usage row %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// eachChunk is how many rows Each reads per query. Each query is short, so
+// a slow reader of a long export holds no connection (nor, on SQLite, a
+// read snapshot that stops the WAL from being checkpointed) between them.
+const eachChunk = 500
+
+// Each calls fn with every row f selects, newest first, ignoring f.Limit,
+// as they are read: the result set is never held whole. fn's row is
+// reused for the next call. An error from fn stops it and is returned.
+func (s *Store) Each(ctx context.Context, f Filter, fn func(*Row) error) error {
+	for {
+		n, last := 0, int64(0)
+		err := s.scan(ctx, f, eachChunk, func(r *Row) error {
+			n, last = n+1, r.ID
+			return fn(r)
+		})
+		if err != nil {
+			return err
+		}
+		if n < eachChunk {
+			return nil
+		}
+		f.BeforeID = last
+	}
+}
+
+// scan runs the query for f with limit and calls fn per row, reusing one Row.
+func (s *Store) scan(ctx context.Context, f Filter, limit int, fn func(*Row) error) error {
+	cond, args, err := where(f)
+	if err != nil {
+		return err
+	}
+	q := selectRows + cond + " ORDER BY l.id DESC LIMIT " + strconv.Itoa(limit)
+	rows, err := s.db.Read().QueryContext(ctx, s.db.Dialect().Rebind(q), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r Row
+	for rows.Next() {
+		if err := scanRow(rows, &r); err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func scanRow(sc interface{ Scan(...any) error }, r *Row) error {
+	var (
+		user, key, cred sql.NullInt64
+		email, keyName  sql.NullString
+		route           sql.NullString
+		ttfb, duration  int64
+	)
+	*r = Row{}
+	if err := sc.Scan(&r.ID, &r.ChargeID, &r.RequestID, &r.Time, &user, &key, &r.Model, &r.ServedModel, &r.Channel,
+		&cred, &r.Attempts, &r.Stream, &r.Status, &r.Error, &r.PromptTokens, &r.CompletionTokens, &r.CachedTokens,
+		&r.ReasoningTokens, &r.Images, &r.Estimated, &r.CostMicros, &ttfb, &duration, &r.ClientIP, &route,
+		&email, &keyName); err != nil {
+		return err
+	}
+	r.Time = r.Time.UTC()
+	r.UserID, r.KeyID, r.CredentialID = user.Int64, key.Int64, cred.Int64
+	r.TTFB, r.Duration = time.Duration(ttfb)*time.Millisecond, time.Duration(duration)*time.Millisecond
+	r.User, r.KeyName = email.String, keyName.String
+	if route.String != "" {
+		r.Route = json.RawMessage(route.String)
+	}
+	return nil
 }
 
 // Totals sums requests, tokens, images and cost over a filter.
@@ -382,8 +583,12 @@ type rowJSON struct {
 	TTFBMs           int64     `json:"ttfb_ms"`
 	DurationMs       int64     `json:"duration_ms"`
 	ClientIP         string    `json:"client_ip"`
-	User             string    `json:"user_email,omitempty"`
-	KeyName          string    `json:"key_name,omitempty"`
+	// Route is the routing story as stored (EncodeRoute), kept as JSON
+	// rather than a string so that the journal and --json show it as is.
+	Route   json.RawMessage `json:"route,omitempty"`
+	ID      int64           `json:"id,omitempty"`
+	User    string          `json:"user_email,omitempty"`
+	KeyName string          `json:"key_name,omitempty"`
 }
 
 // MarshalJSON writes r with snake_case names and durations in whole
@@ -396,7 +601,7 @@ func (r Row) MarshalJSON() ([]byte, error) {
 		PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, CachedTokens: r.CachedTokens,
 		ReasoningTokens: r.ReasoningTokens, Images: r.Images, Estimated: r.Estimated, CostMicros: r.CostMicros,
 		TTFBMs: r.TTFB.Milliseconds(), DurationMs: r.Duration.Milliseconds(), ClientIP: r.ClientIP,
-		User: r.User, KeyName: r.KeyName,
+		Route: r.Route, ID: r.ID, User: r.User, KeyName: r.KeyName,
 	})
 }
 
@@ -412,6 +617,16 @@ func (r *Row) UnmarshalJSON(b []byte) error {
 	if j.TTFBMs > maxMs || j.TTFBMs < -maxMs || j.DurationMs > maxMs || j.DurationMs < -maxMs {
 		return fmt.Errorf("usage row %q: ttfb_ms or duration_ms out of range", j.ChargeID)
 	}
+	// Compacted, so that a row reads back byte for byte what it writes
+	// (encoding/json compacts a RawMessage it writes).
+	var route json.RawMessage
+	if len(j.Route) > 0 && string(j.Route) != "null" {
+		var b bytes.Buffer
+		if err := json.Compact(&b, j.Route); err != nil {
+			return fmt.Errorf("usage row %q: route: %w", j.ChargeID, err)
+		}
+		route = b.Bytes()
+	}
 	*r = Row{
 		ChargeID: j.ChargeID, RequestID: j.RequestID, Time: j.Time, UserID: j.UserID, KeyID: j.KeyID,
 		Model: j.Model, ServedModel: j.ServedModel, Channel: j.Channel, CredentialID: j.CredentialID,
@@ -419,7 +634,7 @@ func (r *Row) UnmarshalJSON(b []byte) error {
 		PromptTokens: j.PromptTokens, CompletionTokens: j.CompletionTokens, CachedTokens: j.CachedTokens,
 		ReasoningTokens: j.ReasoningTokens, Images: j.Images, Estimated: j.Estimated, CostMicros: j.CostMicros,
 		TTFB: time.Duration(j.TTFBMs) * time.Millisecond, Duration: time.Duration(j.DurationMs) * time.Millisecond,
-		ClientIP: j.ClientIP, User: j.User, KeyName: j.KeyName,
+		ClientIP: j.ClientIP, Route: route, ID: j.ID, User: j.User, KeyName: j.KeyName,
 	}
 	return nil
 }

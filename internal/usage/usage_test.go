@@ -66,6 +66,8 @@ func fullRow(charge string, userID, keyID int64) Row {
 		CredentialID: 7, Attempts: 2, Stream: true, Status: 502, Error: "upstream: connection reset",
 		PromptTokens: 1234, CompletionTokens: 567, CachedTokens: 100, ReasoningTokens: 50, Images: 3, Estimated: true,
 		CostMicros: 12_345, TTFB: 250 * time.Millisecond, Duration: 1500 * time.Millisecond, ClientIP: "2001:db8::1",
+		Route: EncodeRoute([]Attempt{{Channel: "openai-main", CredentialID: 6, Status: 503, LatencyMs: 40, Error: "upstream status 503"},
+			{Channel: "openai-main", CredentialID: 7, Status: 502, LatencyMs: 1460}}),
 	}
 }
 
@@ -77,6 +79,10 @@ func sameRow(t *testing.T, got, want Row) {
 		t.Errorf("%s: time %v, want %v in UTC", want.ChargeID, got.Time, want.Time)
 	}
 	got.Time = want.Time
+	if got.ID <= 0 {
+		t.Errorf("%s: id %d read back", want.ChargeID, got.ID)
+	}
+	got.ID = want.ID
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("row read back\n got %+v\nwant %+v", got, want)
 	}
@@ -261,7 +267,7 @@ func TestFilters(t *testing.T) {
 			}
 		}
 
-		for _, status := range []string{"bad", "2xx", "99", "600", "-1"} {
+		for _, status := range []string{"bad", "6xx", "0xx", "2x", "99", "600", "-1"} {
 			if _, err := s.Query(t.Context(), Filter{Status: status}); !errors.Is(err, ErrInvalidFilter) {
 				t.Errorf("Query status %q: %v, want ErrInvalidFilter", status, err)
 			}

@@ -459,12 +459,30 @@ func (n *node) audit() {
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	rows := n.usageRows()
 	var cost int64
-	for _, r := range n.usageRows() {
+	for _, r := range rows {
 		cost += r.CostMicros
 	}
 	if int64(bal) != credit-cost {
 		n.t.Fatalf("balance %d, want credit %d less the logged costs %d", bal, credit, cost)
+	}
+	// The relay counts a request out after OnDone logged its row: give
+	// the last one a moment.
+	for deadline := time.Now().Add(2 * time.Second); n.app.LiveCounters().Running() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			n.t.Fatalf("the live view counts %d requests in flight after the case", n.app.LiveCounters().Running())
+		}
+	}
+	// The analytics rollups are written with the rows, in their
+	// transaction: whatever the fault, they count each logged row once.
+	st, err := usage.NewStore(n.app.DB()).Stats(context.Background(), usage.StatsQuery{Range: "30d"})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if st.Totals.Requests != int64(len(rows)) || st.Totals.SpendMicros != cost {
+		n.t.Fatalf("rollups count %d requests costing %d, the usage log %d costing %d",
+			st.Totals.Requests, st.Totals.SpendMicros, len(rows), cost)
 	}
 }
 

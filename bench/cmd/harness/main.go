@@ -45,6 +45,9 @@ type options struct {
 	rates    string
 	only     string
 	soak     soakOptions
+	// pin runs every measured target on one core (pinnedCPU, GOMAXPROCS=1)
+	// and the harness, the mock and the load on the others.
+	pin bool
 	// sustainP99 overrides the sustained rate's latency bound (tests).
 	sustainP99 time.Duration
 }
@@ -77,7 +80,15 @@ func main() {
 	flag.DurationVar(&o.soak.warmup, "soak-warmup", 0, "soak: load samples left out of the verdict, from the start (default 1m, or a quarter of a shorter -soak)")
 	flag.Float64Var(&o.soak.growth, "soak-max-rss-growth", 5, "soak: pass while the fitted RSS growth over the measured window is under `MIB`")
 	flag.IntVar(&o.soak.slack, "soak-slack", 10, "soak: pass while idle goroutines and fds after load are within baseline ± `N`")
+	flag.BoolVar(&o.pin, "pin", false, "pin each measured target (bare proxy, gateways) to CPU 0 with GOMAXPROCS=1, and the harness, mock and load generator to the other CPUs (taskset); shows the tail a busy core gives")
 	flag.Parse()
+	if o.pin {
+		if err := pinHarness(); err != nil {
+			fmt.Fprintf(os.Stderr, "harness: -pin: %v\n", err)
+			os.Exit(1)
+		}
+		pinTargets = true
+	}
 	if o.soak.d > 0 {
 		o.soak.warmup = cmp.Or(o.soak.warmup, min(time.Minute, o.soak.d/4))
 		o.soak.prewarm = min(10*time.Second, o.soak.d/6)
@@ -214,7 +225,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	rep := &report{
-		Started: started.UTC(), Quick: o.quick, Phase: o.phase, Warmup: o.warmup,
+		Started: started.UTC(), Quick: o.quick, Pinned: o.pin, Phase: o.phase, Warmup: o.warmup,
 		Workers: o.workers, Notes: notes,
 	}
 	for _, t := range targets {

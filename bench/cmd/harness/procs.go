@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,54 @@ type proc struct {
 	log  *os.File
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, valid after done
+}
+
+// pinnedCPU is the core the measured targets get in -pin mode.
+const pinnedCPU = 0
+
+// pinEnv marks the harness process that runs pinned already.
+const pinEnv = "SWITCHYARD_BENCH_PINNED"
+
+// pinTargets is set by -pin: startTarget runs targets on pinnedCPU alone.
+var pinTargets bool
+
+// pinHarness re-executes the harness under taskset on every CPU but
+// pinnedCPU; the mock and load generator it starts inherit that set. It
+// returns only when the process already runs pinned (or on an error).
+func pinHarness() error {
+	if os.Getenv(pinEnv) != "" {
+		return nil
+	}
+	n := runtime.NumCPU()
+	if n < 2 {
+		return fmt.Errorf("needs at least 2 CPUs, this machine has %d", n)
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return fmt.Errorf("taskset (util-linux) not found: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	others := fmt.Sprintf("%d-%d", pinnedCPU+1, n-1)
+	argv := append([]string{"taskset", "-c", others, self}, os.Args[1:]...)
+	return syscall.Exec(taskset, argv, append(os.Environ(), pinEnv+"=1"))
+}
+
+// startTarget is startProc for a measured target: in -pin mode it runs on
+// pinnedCPU alone with GOMAXPROCS=1.
+func startTarget(name, logDir, dir string, bin string, args ...string) (*proc, error) {
+	if !pinTargets {
+		return startProc(name, logDir, dir, nil, bin, args...)
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return nil, fmt.Errorf("taskset (util-linux) not found: %w", err)
+	}
+	// taskset execs bin in place, so the pid (and /proc stats) are bin's.
+	return startProc(name, logDir, dir, []string{"GOMAXPROCS=1"}, taskset,
+		append([]string{"-c", strconv.Itoa(pinnedCPU), bin}, args...)...)
 }
 
 // startProc runs bin with args, its output going to logDir/name.log.

@@ -19,8 +19,10 @@ type report struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 	Machine machine       `json:"machine"`
 	Quick   bool          `json:"quick"`
-	Phase   time.Duration `json:"phase_ns"`
-	Warmup  time.Duration `json:"warmup_ns"`
+	// Pinned: each measured target ran on one core with GOMAXPROCS=1.
+	Pinned bool          `json:"pinned,omitempty"`
+	Phase  time.Duration `json:"phase_ns"`
+	Warmup time.Duration `json:"warmup_ns"`
 	// OwnPhases lists the scenarios whose phases ran other than Phase.
 	OwnPhases map[string]time.Duration `json:"own_phases_ns,omitempty"`
 	Workers   int                      `json:"workers"`
@@ -99,6 +101,9 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Run %s, %s; %s, %d CPUs, %.1f GiB RAM, Linux %s, %s.\n",
 		r.Started.Format(time.RFC3339), pick(r.Quick, "quick", "full"), m.CPU, m.CPUs,
 		float64(m.MemoryKiB)/(1<<20), m.Kernel, m.Go)
+	if r.Pinned {
+		fmt.Fprintf(&b, "Pinned: each measured target (bare proxy, gateways) on CPU %d alone with GOMAXPROCS=1; harness, mock and load on the other CPUs.\n", pinnedCPU)
+	}
 	var own []string
 	for _, name := range slices.Sorted(maps.Keys(r.OwnPhases)) {
 		own = append(own, fmt.Sprintf("%s: %v", name, r.OwnPhases[name]))

@@ -112,7 +112,7 @@ func startGateway(ctx context.Context, bin, work, logDir, mockURL string, env ga
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("write %s config: %w", env.name, err)
 	}
-	p, err := startProc(env.name, logDir, dataDir, nil, bin, "serve", "-c", cfgPath)
+	p, err := startTarget(env.name, logDir, dataDir, bin, "serve", "-c", cfgPath)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,13 @@ func startHelper(ctx context.Context, self, logDir, name, role, readyPath string
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(name, logDir, "", nil, self, append([]string{role, "-addr", addr}, args...)...)
+	start := startProc
+	if role == "proxy" { // the bare proxy is measured; the mock is the load's other end
+		start = func(name, logDir, dir string, _ []string, bin string, args ...string) (*proc, error) {
+			return startTarget(name, logDir, dir, bin, args...)
+		}
+	}
+	p, err := start(name, logDir, "", nil, self, append([]string{role, "-addr", addr}, args...)...)
 	if err != nil {
 		return nil, err
 	}

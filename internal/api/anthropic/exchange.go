@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard/switchyard/internal/provider"
 	wire "github.com/switchyard/switchyard/internal/provider/anthropic"
 	"github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/provider/vertex"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
 	"github.com/switchyard/switchyard/internal/tokens"
@@ -35,6 +36,9 @@ type messagesExchange struct {
 	warnings []string          // the current attempt's (relay.Warner)
 	chatCall *relay.ChatCall   // the current attempt's, for a chat-pivot target
 	adapter  relay.ChatAdapter // the current attempt's channel adapter
+	// passthrough: the current attempt's upstream takes the Messages body
+	// itself (anthropic, or Claude on vertex).
+	passthrough bool
 }
 
 var (
@@ -56,7 +60,10 @@ func droppedWarnings(dropped []string) []string {
 	return out
 }
 
-func isPassthrough(t *relay.Target) bool { return t.Channel.Type == "anthropic" }
+// isPassthrough reports whether upstreamModel on t speaks Messages.
+func isPassthrough(t *relay.Target, upstreamModel string) bool {
+	return t.Channel.Type == "anthropic" || t.Channel.Type == "vertex" && vertex.IsAnthropic(upstreamModel)
+}
 
 // Accepts implements relay.Exchange: count_tokens needs an Anthropic upstream.
 func (x *messagesExchange) Accepts(typ string) bool {
@@ -65,8 +72,12 @@ func (x *messagesExchange) Accepts(typ string) bool {
 
 // NewRequest implements relay.Exchange.
 func (x *messagesExchange) NewRequest(ctx context.Context, t *relay.Target, adapter relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
-	if isPassthrough(t) {
+	x.passthrough = isPassthrough(t, upstreamModel)
+	if x.passthrough {
 		x.warnings = nil
+		if t.Channel.Type == "vertex" {
+			return vertex.NewMessagesRequest(ctx, t, upstreamModel, x.body, x.stream, x.beta)
+		}
 		return x.passthroughRequest(ctx, t, upstreamModel)
 	}
 	x.warnings = nil
@@ -119,7 +130,7 @@ func (x *messagesExchange) passthroughRequest(ctx context.Context, t *relay.Targ
 
 // Response implements relay.Exchange.
 func (x *messagesExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Usage, error) {
-	if isPassthrough(t) {
+	if x.passthrough {
 		var head struct {
 			Usage *wire.Usage `json:"usage"`
 		}
@@ -165,7 +176,7 @@ func (x *messagesExchange) Response(t *relay.Target, body []byte) ([]byte, relay
 
 // NewStream implements relay.Exchange.
 func (x *messagesExchange) NewStream(t *relay.Target) relay.EventStream {
-	if isPassthrough(t) {
+	if x.passthrough {
 		return &passthroughStream{model: jsonw.String(nil, x.model)}
 	}
 	st := &pivotStream{chat: x.adapter.NewChatStream(x.chatCall), msgs: wire.NewChatStreamToMessages(x.model)}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/provider/azure"
+	"github.com/switchyard/switchyard/internal/provider/bedrock"
 	"github.com/switchyard/switchyard/internal/provider/gemini"
 	oaup "github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
@@ -14,8 +15,9 @@ import (
 // embeddingAdapters are the OpenAI-shaped embeddings upstreams; gemini
 // channels are translated by embeddingsExchange itself.
 var embeddingAdapters = map[string]relay.ChatAdapter{
-	"openai": oaup.NewEmbeddingsUpstream(),
-	"azure":  azure.NewEmbeddingsUpstream(),
+	"openai":  oaup.NewEmbeddingsUpstream(),
+	"azure":   azure.NewEmbeddingsUpstream(),
+	"bedrock": bedrock.NewEmbeddingsUpstream(),
 }
 
 func embeddingsAccepts(typ string) bool { return typ == "gemini" || embeddingAdapters[typ] != nil }

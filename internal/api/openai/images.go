@@ -45,6 +45,9 @@ type ImageOptions struct {
 	MaxInputs int
 	// DefaultFormat is images.response_format: "", "url" or "b64_json".
 	DefaultFormat string
+	// DefaultFormatOf, when set, is read at each request instead of
+	// DefaultFormat: the console's image default, which changes live.
+	DefaultFormatOf func() string
 	// Fetch downloads URLs an upstream returns on a host other than the
 	// channel's own (SSRF-guarded); FetchTrusted those on the channel's
 	// host, which the operator configured. Neither follows redirects.
@@ -314,6 +317,9 @@ func (h *Handler) validateImageFlags(job *imageJob, f imageFlags, key *auth.Key)
 	}
 	if format == "" {
 		format = h.img.o.DefaultFormat
+		if h.img.o.DefaultFormatOf != nil {
+			format = h.img.o.DefaultFormatOf()
+		}
 	}
 	if format == "" {
 		// Each model family's own default: DALL·E answers with URLs,

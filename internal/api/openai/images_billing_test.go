@@ -270,9 +270,14 @@ func TestImageCancelledTaskBilling(t *testing.T) {
 func TestImageCancelledTaskKeepsWhatWasCharged(t *testing.T) {
 	n := newBilledImageNode(t, time.Hour)
 	ctx := context.Background()
-	// The first call to arrive is held 2 s; the other answers at once.
+	// The first call to arrive is held 20 s; the other answers at once. The
+	// runner learns of the cancel only when the held call returns (its
+	// heartbeat is an hour here), so the hold must outlast the fast call's
+	// usage row and the cancel even on a loaded CI machine (2 s did not:
+	// the row took up to 8 s to appear under load, the task had finished,
+	// and the cancel met 409).
 	req, _ := http.NewRequest(http.MethodPut, n.up+"/_mock/faults",
-		strings.NewReader(`{"credential":"img-1","fault":{"latency":"2s","times":1}}`))
+		strings.NewReader(`{"credential":"img-1","fault":{"latency":"20s","times":1}}`))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("set the mock's fault: %v %v", resp, err)
 	}
@@ -289,14 +294,14 @@ func TestImageCancelledTaskKeepsWhatWasCharged(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The fast call is done, and charged, once its usage row is written.
-	for deadline := time.Now().Add(5 * time.Second); len(n.usageRows(t, cur.RequestID)) == 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); len(n.usageRows(t, cur.RequestID)) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the fast call never ended")
 		}
 	}
 	n.cancelTask(t, id)
 	cur = images.Task{}
-	for deadline := time.Now().Add(10 * time.Second); !cur.Stored; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); !cur.Stored; time.Sleep(20 * time.Millisecond) {
 		if cur, err = tasks.Get(ctx, id); err != nil {
 			t.Fatal(err)
 		}

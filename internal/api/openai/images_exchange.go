@@ -17,13 +17,15 @@ import (
 	"github.com/switchyard/switchyard/internal/images"
 	"github.com/switchyard/switchyard/internal/provider"
 	"github.com/switchyard/switchyard/internal/provider/azure"
+	"github.com/switchyard/switchyard/internal/provider/gemini"
 	oaup "github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
 )
 
-// imagesAccepts: OpenAI-compatible and Azure channels have the images API.
-func imagesAccepts(typ string) bool { return typ == "openai" || typ == "azure" }
+// imagesAccepts: OpenAI-compatible and Azure channels have the images API;
+// Gemini channels serve it through translation (images_gemini.go).
+func imagesAccepts(typ string) bool { return typ == "openai" || typ == "azure" || typ == "gemini" }
 
 // imageExchange is one upstream images call (the whole request, or one
 // part of a fanned-out one) as a relay Exchange.
@@ -38,6 +40,9 @@ type imageExchange struct {
 	async *asyncRun // the async task's run; nil for a synchronous request
 
 	dalle bool // the current attempt's upstream model is a DALL·E model
+	// model is the current attempt's upstream model, which the answer of a
+	// gemini channel needs to be read.
+	model string
 
 	outputs []images.Output // stored images, in order
 }
@@ -151,7 +156,10 @@ func (x *imageExchange) op() string {
 }
 
 func (x *imageExchange) NewRequest(ctx context.Context, t *relay.Target, _ relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
-	x.dalle = strings.HasPrefix(upstreamModel, "dall-e")
+	x.dalle, x.model = strings.HasPrefix(upstreamModel, "dall-e"), upstreamModel
+	if t.Channel.Type == "gemini" {
+		return x.geminiRequest(ctx, t, upstreamModel)
+	}
 	var u string
 	if t.Channel.Type == "azure" {
 		u = azure.DeploymentURL(t.Channel.BaseURL, upstreamModel, x.op(), t.Channel.APIVersion)
@@ -180,7 +188,7 @@ func (x *imageExchange) NewRequest(ctx context.Context, t *relay.Target, _ relay
 	}
 	if t.Channel.Type == "azure" {
 		azure.SetKey(req.Header, t.Secret())
-	} else {
+	} else if t.Secret() != "" { // none for a keyless local server
 		req.Header.Set("Authorization", "Bearer "+t.Secret())
 	}
 	return req, nil
@@ -209,6 +217,12 @@ func (x *imageExchange) jsonBody(upstreamModel string) ([]byte, error) {
 // delivered (a URL that fails to download, storage that fails) is left
 // out, and the usage counts the images delivered, which is what is billed.
 func (x *imageExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Usage, error) {
+	if t.Channel.Type == "gemini" {
+		var err error
+		if body, err = gemini.ToImagesAnswer(x.model, body, x.h.img.o.Now().Unix()); err != nil {
+			return nil, relay.Usage{}, err
+		}
+	}
 	if !x.store {
 		// The common case, base64 asked and base64 returned, without
 		// decoding megabytes of JSON (see images_scan.go).

@@ -106,7 +106,7 @@ func (h *Handler) recordSyncTask(ctx context.Context, cancel context.CancelFunc,
 		}
 		status, code, msg := outcomeStatus(ctx, out)
 		fin := images.Finish{Status: status, Delivered: out.delivered, CostMicros: out.cost, Outputs: out.outputs,
-			Stored: len(out.outputs) > 0, ErrorCode: code, ErrorMessage: msg}
+			Stored: len(out.outputs) > 0, ErrorCode: code, ErrorMessage: msg, Made: job.made(key.UserID)}
 		ok, err := o.Tasks.Finish(wctx, task, o.Node, fin)
 		if err != nil {
 			log("finish image task", err)
@@ -162,8 +162,22 @@ func (h *Handler) ImageTaskExec(keyByID func(id int64) *auth.Key) images.Exec {
 		out := h.runImageJobID(ctx, newCaptureWriter(), &job, t.ID, t.RequestID, &asyncRun{cancel: cancel})
 		status, code, msg := outcomeStatus(ctx, out)
 		return images.Finish{Status: status, Delivered: out.delivered, CostMicros: out.cost, Outputs: out.outputs,
-			Stored: len(out.outputs) > 0, ErrorCode: code, ErrorMessage: msg}
+			Stored: len(out.outputs) > 0, ErrorCode: code, ErrorMessage: msg, Made: job.made(t.UserID)}
 	}
+}
+
+// made describes job's images for the gallery.
+func (j *imageJob) made(userID int64) *images.Made {
+	m := &images.Made{UserID: userID, Model: j.Model, Size: j.Size, Quality: j.Quality}
+	if raw, ok := j.Body["prompt"]; ok {
+		_ = json.Unmarshal(raw, &m.Prompt)
+	}
+	for _, f := range j.Form {
+		if f.Name == "prompt" && m.Prompt == "" {
+			m.Prompt = f.Value
+		}
+	}
+	return m
 }
 
 // taskRequest authenticates a task request and reads its id; on failure

@@ -147,9 +147,15 @@ type taskJSON struct {
 // waitTask polls the task until done(t) or the deadline.
 func (g *gateway) waitTask(t testing.TB, id string, done func(taskJSON) bool) taskJSON {
 	t.Helper()
+	return g.waitTaskAs(t, testKey, id, done)
+}
+
+// waitTaskAs is waitTask for a task of key.
+func (g *gateway) waitTaskAs(t testing.TB, key, id string, done func(taskJSON) bool) taskJSON {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, b := get(t, g.base+"/v1/images/tasks/"+id, testKey)
+		resp, b := get(t, g.base+"/v1/images/tasks/"+id, key)
 		var tj taskJSON
 		if resp.StatusCode == http.StatusOK {
 			if err := json.Unmarshal(b, &tj); err != nil {

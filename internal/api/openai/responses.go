@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/provider/azure"
 	oaup "github.com/switchyard/switchyard/internal/provider/openai"
 	"github.com/switchyard/switchyard/internal/relay"
@@ -57,6 +58,9 @@ func (x *responsesExchange) Accepts(string) bool { return true }
 
 func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
 	x.pass, x.adapter, x.upstream, x.dropped = responsesPassthrough[t.Channel.Type], a, upstreamModel, nil
+	if t.Channel.HasQuirk(config.QuirkNoResponses) {
+		x.pass = nil // an OpenAI-compatible server with chat completions only
+	}
 	if x.pass != nil {
 		x.rename = upstreamModel != x.call.Model
 		return x.pass.NewRequest(ctx, t, x.body, x.call.Model, upstreamModel, x.call.Stream)

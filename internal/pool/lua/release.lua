@@ -41,16 +41,16 @@ if kind == 'success' then
 elseif kind == 'rate_limited' then
   local until_ = now + tonumber(ARGV[4])
   local cur = tonumber(redis.call('HGET', hash, 'cooldown') or '0')
-  redis.call('HSET', hash, 'cooldown', int(math.max(cur, until_)), 'last_error', err)
+  redis.call('HSET', hash, 'cooldown', int(math.max(cur, until_)), 'last_error', err, 'last_error_at', int(now))
 elseif kind == 'failed' then
   local fails = redis.call('HINCRBY', hash, 'fails', 1)
-  redis.call('HSET', hash, 'last_error', err)
+  redis.call('HSET', hash, 'last_error', err, 'last_error_at', int(now))
   local limit = tonumber(ARGV[10])
   if limit > 0 and (fails >= limit or was_probe) then
     redis.call('HSET', hash, 'open_until', int(now + tonumber(ARGV[11])))
   end
 elseif kind == 'auth_failed' then
-  redis.call('HSET', hash, 'disabled', '1', 'why', err, 'last_error', err)
+  redis.call('HSET', hash, 'disabled', '1', 'why', err, 'last_error', err, 'last_error_at', int(now))
 end
 if redis.call('EXISTS', hash) == 1 then redis.call('PEXPIRE', hash, key_ttl) end
 return 0

@@ -133,6 +133,15 @@ type GenerationConfig struct {
 	ResponseSchema     json.RawMessage `json:"responseSchema,omitempty"`
 	ResponseJSONSchema json.RawMessage `json:"responseJsonSchema,omitempty"`
 	ThinkingConfig     *ThinkingConfig `json:"thinkingConfig,omitempty"`
+	// ResponseModalities and ImageConfig ask image-output models for
+	// pictures (see images.go).
+	ResponseModalities []string     `json:"responseModalities,omitempty"`
+	ImageConfig        *ImageConfig `json:"imageConfig,omitempty"`
+}
+
+// ImageConfig shapes the images of an image-output model.
+type ImageConfig struct {
+	AspectRatio string `json:"aspectRatio,omitempty"`
 }
 
 // ThinkingConfig controls thinking models.

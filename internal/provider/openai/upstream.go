@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/jsonw"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
@@ -53,9 +54,16 @@ func ChatURL(base string) string {
 
 // NewChatRequest implements relay.ChatAdapter.
 func (u *Upstream) NewChatRequest(ctx context.Context, t *relay.Target, call *relay.ChatCall) (*http.Request, error) {
-	body, err := EditChatBody(call.Body, call.Model, call.UpstreamModel, call.Stream)
+	ch := t.Channel
+	noStreamOptions := ch.HasQuirk(config.QuirkNoStreamOptions)
+	body, err := EditChatBody(call.Body, call.Model, call.UpstreamModel, call.Stream && !noStreamOptions)
 	if err != nil {
 		return nil, err
+	}
+	if noStreamOptions || ch.HasQuirk(config.QuirkMaxTokens) {
+		if body, err = applyQuirks(body, noStreamOptions, ch.HasQuirk(config.QuirkMaxTokens)); err != nil {
+			return nil, err
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.url(t, call), bytes.NewReader(body))
 	if err != nil {
@@ -65,8 +73,44 @@ func (u *Upstream) NewChatRequest(ctx context.Context, t *relay.Target, call *re
 	if call.Stream {
 		req.Header.Set("Accept", "text/event-stream")
 	}
-	u.auth(req.Header, t.Secret())
+	if secret := t.Secret(); secret != "" {
+		// A keyless local server's credential has no key, and some of
+		// them refuse an Authorization header they cannot check.
+		u.auth(req.Header, secret)
+	}
 	return req, nil
+}
+
+// applyQuirks edits a chat body for a server that rejects stream_options
+// (removed: the relay counts the stream's usage with the tokenizer) or
+// max_completion_tokens (sent as max_tokens). Only quirked channels pay
+// for the decode into members, which keeps every member it does not edit
+// as raw bytes.
+func applyQuirks(body []byte, noStreamOptions, maxTokens bool) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("decode chat body for the channel's quirks: %w", err)
+	}
+	changed := false
+	if _, ok := m["stream_options"]; ok && noStreamOptions {
+		delete(m, "stream_options")
+		changed = true
+	}
+	if v, ok := m["max_completion_tokens"]; ok && maxTokens {
+		if _, both := m["max_tokens"]; !both {
+			m["max_tokens"] = v
+		}
+		delete(m, "max_completion_tokens")
+		changed = true
+	}
+	if !changed {
+		return body, nil
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode chat body for the channel's quirks: %w", err)
+	}
+	return out, nil
 }
 
 var includeUsageTrue = []byte(`{"include_usage":true}`)

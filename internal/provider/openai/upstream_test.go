@@ -1,8 +1,14 @@
 package openai
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"testing"
+
+	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/relay"
 )
 
 func TestEditChatBody(t *testing.T) {
@@ -68,4 +74,46 @@ func FuzzEditChatBody(f *testing.F) {
 			t.Fatalf("edited body invalid: %v: %s", err, out)
 		}
 	})
+}
+
+func TestNewChatRequestQuirks(t *testing.T) {
+	cases := []struct {
+		name   string
+		ch     config.Channel
+		secret string
+		body   string
+		stream bool
+		want   string
+		auth   string
+	}{
+		{"plain", config.Channel{}, "sk-1", `{"model":"a","max_completion_tokens":5,"stream":true}`, true,
+			`{"model":"a","max_completion_tokens":5,"stream":true,"stream_options":{"include_usage":true}}`, "Bearer sk-1"},
+		{"max_tokens", config.Channel{Quirks: []string{config.QuirkMaxTokens}}, "sk-1", `{"model":"a","max_completion_tokens":5}`, false,
+			`{"max_tokens":5,"model":"a"}`, "Bearer sk-1"},
+		{"max_tokens kept when both", config.Channel{Flavor: "deepseek"}, "sk-1", `{"max_tokens":9,"max_completion_tokens":5,"model":"a"}`, false,
+			`{"max_tokens":9,"model":"a"}`, "Bearer sk-1"},
+		{"no stream_options", config.Channel{Flavor: "legacy"}, "sk-1", `{"model":"a","stream":true,"stream_options":{"include_usage":true}}`, true,
+			`{"model":"a","stream":true}`, "Bearer sk-1"},
+		{"no stream_options, none sent", config.Channel{Quirks: []string{config.QuirkNoStreamOptions}}, "sk-1", `{"model":"a","stream":true}`, true,
+			`{"model":"a","stream":true}`, "Bearer sk-1"},
+		{"keyless", config.Channel{Flavor: "vllm"}, "", `{"model":"a"}`, false, `{"model":"a"}`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.ch.BaseURL = "http://127.0.0.1:1"
+			target := relay.NewTarget(&c.ch, 1, c.secret, http.DefaultClient)
+			req, err := NewUpstream().NewChatRequest(context.Background(), target,
+				&relay.ChatCall{Body: []byte(c.body), Model: "a", UpstreamModel: "a", Stream: c.stream})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(req.Body)
+			if string(got) != c.want {
+				t.Errorf("body %s, want %s", got, c.want)
+			}
+			if a := req.Header.Get("Authorization"); a != c.auth {
+				t.Errorf("Authorization %q, want %q", a, c.auth)
+			}
+		})
+	}
 }

@@ -1,0 +1,3 @@
+function e(e){let t=e;return t!==``&&`=+-@	\r`.includes(t[0])&&(t=`'`+t),/[",\r\n]/.test(t)?`"${t.replace(/"/g,`""`)}"`:t}function t(t){return t.map(t=>t.map(e).join(`,`)).join(`\r
+`)+`\r
+`}function n(e){let t=BigInt(Math.trunc(e)),n=t<0n,r=n?-t:t;return`${n?`-`:``}${r/1000000n}.${(r%1000000n).toString().padStart(6,`0`)}`}function r(e){let r=[[`code`,`value_usd`,`batch`,`expires_at`]];for(let t of e.codes)r.push([t,n(e.value_micros),e.batch,e.expires_at??``]);return t(r)}function i(e,t=new Date){return`codes-${e.replace(/[^A-Za-z0-9._-]+/g,`-`).replace(/^-+|-+$/g,``)||t.toISOString().slice(0,19).replace(/[-:T]/g,``)}.csv`}function a(e){if(!e)return``;let t=new Date(e);return Number.isNaN(t.getTime())?void 0:t.toISOString()}export{i as n,a as r,r as t};
