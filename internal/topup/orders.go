@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/billing"
@@ -25,13 +27,15 @@ const maxNotifyLog = 32 << 10
 
 // Service keeps packages and orders and moves orders through their life.
 type Service struct {
-	db        *store.DB
-	ledger    *billing.Ledger
-	now       func() time.Time
-	log       *slog.Logger
-	ttl       time.Duration
-	custom    Custom
-	providers map[string]Provider
+	db     *store.DB
+	ledger *billing.Ledger
+	now    func() time.Time
+	log    *slog.Logger
+	ttl    time.Duration
+	custom Custom
+	// providers is swapped whole when the console changes a provider
+	// (SetProviders), so a request sees one consistent set.
+	providers atomic.Pointer[map[string]Provider]
 }
 
 // Options are a Service's settings; the zero value is usable.
@@ -55,27 +59,40 @@ func New(db *store.DB, ledger *billing.Ledger, o Options) *Service {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	o.Custom.Currency = strings.ToLower(o.Custom.Currency)
-	s := &Service{db: db, ledger: ledger, now: o.Now, log: o.Log, ttl: o.TTL, custom: o.Custom, providers: map[string]Provider{}}
-	for _, p := range o.Providers {
-		s.providers[p.Name()] = p
-	}
+	s := &Service{db: db, ledger: ledger, now: o.Now, log: o.Log, ttl: o.TTL, custom: o.Custom}
+	s.SetProviders(o.Providers)
 	return s
+}
+
+// SetProviders replaces the providers in use: orders already created keep
+// their provider's name, and a notification for a provider no longer in
+// use is refused until it is configured again.
+func (s *Service) SetProviders(ps []Provider) {
+	m := make(map[string]Provider, len(ps))
+	for _, p := range ps {
+		m[p.Name()] = p
+	}
+	s.providers.Store(&m)
 }
 
 // Provider returns the provider named name.
 func (s *Service) Provider(name string) (Provider, bool) {
-	p, ok := s.providers[name]
+	p, ok := (*s.providers.Load())[name]
 	return p, ok
+}
+
+// ManualInstructions is what a user paying by hand is told to do; empty
+// when the manual provider is not in use or has none.
+func (s *Service) ManualInstructions() string {
+	if m, ok := (*s.providers.Load())[ManualName].(Manual); ok {
+		return m.Instructions
+	}
+	return ""
 }
 
 // ProviderNames lists the configured providers, sorted.
 func (s *Service) ProviderNames() []string {
-	out := make([]string, 0, len(s.providers))
-	for n := range s.providers {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(*s.providers.Load()))
 }
 
 // ProviderInfo is a configured provider as an admin sees it.
@@ -86,10 +103,11 @@ type ProviderInfo struct {
 
 // Providers describes the configured providers, by name.
 func (s *Service) Providers() []ProviderInfo {
+	ps := *s.providers.Load()
 	out := []ProviderInfo{}
-	for _, n := range s.ProviderNames() {
+	for _, n := range slices.Sorted(maps.Keys(ps)) {
 		info := ProviderInfo{Name: n, Settings: map[string]string{}}
-		if d, ok := s.providers[n].(Describer); ok {
+		if d, ok := ps[n].(Describer); ok {
 			info.Settings = d.Describe()
 		}
 		out = append(out, info)
@@ -100,7 +118,7 @@ func (s *Service) Providers() []ProviderInfo {
 // TestProvider runs the provider's own check of its settings; a provider
 // with none passes.
 func (s *Service) TestProvider(ctx context.Context, name string) error {
-	p, ok := s.providers[name]
+	p, ok := s.Provider(name)
 	if !ok {
 		return fmt.Errorf("provider %q: %w", name, ErrNotFound)
 	}
@@ -178,7 +196,7 @@ func newRef() string {
 // CreateOrder creates a pending order for the user and starts its payment
 // with the provider; the order returned carries the URL to pay at.
 func (s *Service) CreateOrder(ctx context.Context, userID int64, req OrderRequest) (Order, error) {
-	prov, ok := s.providers[req.Provider]
+	prov, ok := s.Provider(req.Provider)
 	if !ok {
 		return Order{}, invalid("provider", "payment provider %q is not configured", req.Provider)
 	}

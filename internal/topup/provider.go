@@ -60,7 +60,10 @@ const ManualName = "manual"
 
 // Manual is payment arranged outside Switchyard (a bank transfer, cash):
 // the order waits until an admin marks it paid (MarkPaid).
-type Manual struct{}
+type Manual struct {
+	// Instructions tell the user how to pay (bank details, who to contact).
+	Instructions string
+}
 
 var _ Provider = Manual{}
 
@@ -88,7 +91,7 @@ const maxNotifyBody = 64 << 10
 // The handler does not rate-limit: the caller wraps it.
 func (s *Service) NotifyHandler(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.providers[name]
+		p, ok := s.Provider(name)
 		if !ok || name == ManualName {
 			http.NotFound(w, r)
 			return

@@ -351,7 +351,8 @@ func TestStripeEndToEnd(t *testing.T) {
 			t.Fatalf("test the settings: %v", err)
 		}
 		// A bad API key fails the test and the checkout, which cancels the order.
-		e.a.providers[StripeName].(*Stripe).SecretKey = "sk_wrong"
+		p0, _ := e.a.Provider(StripeName)
+		p0.(*Stripe).SecretKey = "sk_wrong"
 		if err := e.a.TestProvider(ctx, StripeName); err == nil || strings.Contains(err.Error(), "sk_wrong") || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("test a bad key: %v", err)
 		}
@@ -436,7 +437,8 @@ func TestEPayEndToEnd(t *testing.T) {
 		if err := e.a.TestProvider(ctx, EPayName); err != nil {
 			t.Fatalf("test the gateway: %v", err)
 		}
-		e.a.providers[EPayName].(*EPay).Gateway = srv.URL + "/nowhere/"
+		p0, _ := e.a.Provider(EPayName)
+		p0.(*EPay).Gateway = srv.URL + "/nowhere/"
 		if err := e.a.TestProvider(ctx, EPayName); err == nil {
 			t.Fatal("a gateway without submit.php passed the test")
 		}
