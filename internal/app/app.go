@@ -96,6 +96,7 @@ type App struct {
 	live         liveview.Counters // the console's live view, fed by the relay (analytics.go)
 	liveHub      *liveview.Hub
 	topup        *topup.Service // users buying credit (topup.go)
+	topupStore   *topup.ProviderStore
 
 	ready       chan struct{} // closed once Run is listening
 	addr        string        // bound address, set before ready is closed

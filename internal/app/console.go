@@ -147,7 +147,7 @@ func (a *App) mountConsole(ctx context.Context) error {
 	// ── end analytics ──────────────────────────────────────────────────
 
 	// ── top-up: packages, orders, payment providers [topup] ────────────
-	if err := a.mountTopup(c); err != nil { // topup.go
+	if err := a.mountTopup(ctx, c); err != nil { // topup.go
 		return fmt.Errorf("topup: %w", err)
 	}
 	// ── end top-up ─────────────────────────────────────────────────────

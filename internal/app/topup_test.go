@@ -37,10 +37,13 @@ const (
 	epayKey      = "epay merchant key"
 )
 
-func newStripeDouble(t *testing.T) *stripeDouble {
+func newStripeDouble(t *testing.T) *stripeDouble { return newStripeDoubleKey(t, stripeKey) }
+
+// newStripeDoubleKey is a Stripe double that takes only the API key key.
+func newStripeDoubleKey(t *testing.T, key string) *stripeDouble {
 	d := &stripeDouble{sess: map[string]url.Values{}}
 	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != "POST" || r.URL.Path != "/v1/checkout/sessions" || r.Header.Get("Authorization") != "Bearer "+stripeKey || r.ParseForm() != nil {
+		if r.Method != "POST" || r.URL.Path != "/v1/checkout/sessions" || r.Header.Get("Authorization") != "Bearer "+key || r.ParseForm() != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"error":{"type":"invalid_request_error","message":"bad request"}}`)
 			return

@@ -2,7 +2,7 @@
 // gateway, so that a change made through the console on one node is in
 // force on every node within a second, without a restart.
 //
-// A change is a topic (tenancy, channels, prices, settings), never the
+// A change is a topic (tenancy, channels, prices, settings, topup), never the
 // changed data: each node reloads the topic's state from the database,
 // which stays the one source of truth. Every topic has a version row in
 // the settings table, rewritten with a random value by each Publish. A
@@ -51,10 +51,12 @@ const (
 	Prices Topic = "prices"
 	// Settings: the console settings (site name, registration, …).
 	Settings Topic = "settings"
+	// Topup: the payment providers configured in the console.
+	Topup Topic = "topup"
 )
 
 // Topics is every topic, in a fixed order.
-var Topics = []Topic{Tenancy, Channels, Prices, Settings}
+var Topics = []Topic{Tenancy, Channels, Prices, Settings, Topup}
 
 // VersionSetting is the settings row holding t's version.
 func (t Topic) VersionSetting() string { return string(t) + "_version" }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/internal/billing"
@@ -33,6 +32,7 @@ type TopupService interface {
 	Providers() []topup.ProviderInfo
 	TestProvider(ctx context.Context, name string) error
 	CustomBounds() topup.Custom
+	ManualInstructions() string
 	NotifyHandler(name string) http.Handler
 }
 
@@ -48,6 +48,14 @@ type TopupDeps struct {
 	// AllowNotify rate-limits the public notify endpoints by client
 	// address; nil allows every notification.
 	AllowNotify func(r *http.Request) (bool, time.Duration)
+	// Settings keeps the providers configured in the console; nil makes
+	// them read-only.
+	Settings TopupProviderStore
+	// FileProviders names, for each provider the file declares, its field
+	// there ("topup.stripe"): the console does not change those.
+	FileProviders map[string]string
+	// Live announces a change of the console's providers to every node.
+	Live LivePublisher
 }
 
 type topupSlice struct {
@@ -67,6 +75,8 @@ func MountTopup(a *API, d TopupDeps) {
 
 		Route{Method: "GET", Path: "/api/v1/admin/topup/providers", Access: Admin, Handle: t.providers},
 		Route{Method: "POST", Path: "/api/v1/admin/topup/providers/{name}/test", Access: Admin, Handle: t.testProvider},
+		Route{Method: "PUT", Path: "/api/v1/admin/topup/providers/{name}", Access: Admin, Handle: t.saveProvider},
+		Route{Method: "DELETE", Path: "/api/v1/admin/topup/providers/{name}", Access: Admin, Handle: t.deleteProvider},
 		Route{Method: "GET", Path: "/api/v1/admin/topup/packages", Access: Admin, Handle: t.listPackages},
 		Route{Method: "POST", Path: "/api/v1/admin/topup/packages", Access: Admin, Handle: t.createPackage},
 		Route{Method: "PUT", Path: "/api/v1/admin/topup/packages/{id}", Access: Admin, Handle: t.updatePackage},
@@ -114,9 +124,11 @@ func orderView(o topup.Order) topup.Order {
 }
 
 type topupOffer struct {
-	Providers []string        `json:"providers"`
-	Packages  []topup.Package `json:"packages"`
-	Custom    customView      `json:"custom"`
+	Providers []string `json:"providers"`
+	// ManualInstructions tell a user paying by hand what to do.
+	ManualInstructions string          `json:"manual_instructions"`
+	Packages           []topup.Package `json:"packages"`
+	Custom             customView      `json:"custom"`
 }
 
 type customView struct {
@@ -133,7 +145,7 @@ func (t *topupSlice) offer(r *http.Request, _ *Principal) (any, error) {
 		return nil, err
 	}
 	c := t.d.Service.CustomBounds()
-	out := topupOffer{Providers: t.d.Service.ProviderNames(), Packages: pkgs}
+	out := topupOffer{Providers: t.d.Service.ProviderNames(), Packages: pkgs, ManualInstructions: t.d.Service.ManualInstructions()}
 	if c.Enabled {
 		out.Custom = customView{Enabled: true, Currency: c.Currency, PricePerUSD: c.PricePerUSD, MinMicros: int64(c.Min), MaxMicros: int64(c.Max)}
 	}
@@ -214,26 +226,6 @@ func statusNames() []string {
 }
 
 // --- admin ---
-
-// providerView is a configured provider with the URL its notifications
-// must be sent to (to paste into its dashboard).
-type providerView struct {
-	Name      string            `json:"name"`
-	NotifyURL string            `json:"notify_url"`
-	Settings  map[string]string `json:"settings"`
-}
-
-func (t *topupSlice) providers(*http.Request, *Principal) (any, error) {
-	out := []providerView{}
-	for _, p := range t.d.Service.Providers() {
-		v := providerView{Name: p.Name, Settings: p.Settings}
-		if p.Name != topup.ManualName {
-			v.NotifyURL = strings.TrimSuffix(t.d.PublicURL, "/") + "/api/v1/topup/notify/" + p.Name
-		}
-		out = append(out, v)
-	}
-	return List[providerView]{Items: out}, nil
-}
 
 type providerTest struct {
 	OK      bool   `json:"ok"`

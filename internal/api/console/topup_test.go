@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"github.com/switchyard/switchyard/internal/auth"
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/live"
+	"github.com/switchyard/switchyard/internal/secret"
 	"github.com/switchyard/switchyard/internal/store"
 	"github.com/switchyard/switchyard/internal/topup"
 )
@@ -46,19 +49,66 @@ func TestTopupRoutes(t *testing.T) {
 	epay := &topup.EPay{Gateway: "https://pay.example.test/", PID: "1001", Key: "merchant key", NotifyURL: "https://sy.example/api/v1/topup/notify/epay"}
 	svc := topup.New(db, ledger, topup.Options{Providers: []topup.Provider{topup.Manual{}, epay},
 		Custom: topup.Custom{Enabled: true, Currency: "cny", PricePerUSD: 700, Min: billing.MicrosPerUSD, Max: 100 * billing.MicrosPerUSD}})
+	kr, err := secret.New(make([]byte, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	provStore := topup.NewProviderStore(db, kr, nil)
+	bus, err := live.Open(ctx, live.Options{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the node does on live.Topup: the file's providers, then the
+	// console's enabled ones.
+	bus.On(live.Topup, func(ctx context.Context) error {
+		ps := []topup.Provider{topup.Manual{}, epay}
+		list, err := provStore.List(ctx)
+		for _, p := range list {
+			if p.Name == topup.StripeName && p.Enabled {
+				ps = append(ps, &topup.Stripe{SecretKey: p.Secrets.SecretKey, WebhookSecrets: p.Secrets.WebhookSecrets, APIBase: p.APIBase})
+			}
+		}
+		svc.SetProviders(ps)
+		return err
+	})
 	var limited atomic.Bool
 	srv := consoletest.New(t, func(a *console.API) {
 		console.MountTopup(a, console.TopupDeps{Service: svc, ReturnURL: "https://sy.example/me/topup", PublicURL: "https://sy.example/",
-			AllowNotify: func(*http.Request) (bool, time.Duration) { return !limited.Load(), 30 * time.Second }})
+			AllowNotify: func(*http.Request) (bool, time.Duration) { return !limited.Load(), 30 * time.Second },
+			Settings:    provStore, FileProviders: map[string]string{"manual": "topup.manual", "epay": "topup.epay"}, Live: bus})
 	})
 	admin, user := srv.Admin(), srv.User()
 	notStepped := srv.As(&console.Principal{UserID: 1, Email: "admin@example.com", Role: console.RoleAdmin})
 
 	provs := admin.Do("GET", "/api/v1/admin/topup/providers", nil).Expect(t, 200).JSON["items"].([]any)
-	if len(provs) != 2 || provs[0].(map[string]any)["notify_url"] != "https://sy.example/api/v1/topup/notify/epay" ||
+	if len(provs) != 3 || provs[0].(map[string]any)["notify_url"] != "https://sy.example/api/v1/topup/notify/epay" ||
+		provs[0].(map[string]any)["file_field"] != "topup.epay" || provs[2].(map[string]any)["managed_by"] != "none" ||
 		strings.Contains(fmt.Sprint(provs), "merchant key") {
 		t.Fatalf("providers %v", provs)
 	}
+
+	// Provider settings: the file's are read-only; a secret needs a
+	// step-up; a refused value names its field; secrets never come back.
+	admin.Do("PUT", "/api/v1/admin/topup/providers/epay", map[string]any{"pid": "2"}).ExpectError(t, 409, "managed_by_file", "topup.epay")
+	admin.Do("DELETE", "/api/v1/admin/topup/providers/manual", nil).ExpectError(t, 409, "managed_by_file", "topup.manual")
+	admin.Do("PUT", "/api/v1/admin/topup/providers/paypal", map[string]any{}).ExpectError(t, 404, "not_found", "")
+	user.Do("PUT", "/api/v1/admin/topup/providers/stripe", map[string]any{}).ExpectError(t, 403, "forbidden", "")
+	stripeIn := map[string]any{"secret_key": "sk_test_routes_0123456789", "webhook_secrets_add": []string{"whsec_routes_0123456789"}}
+	notStepped.Do("PUT", "/api/v1/admin/topup/providers/stripe", stripeIn).ExpectError(t, 403, "step_up_required", "")
+	admin.Do("PUT", "/api/v1/admin/topup/providers/stripe", map[string]any{"secret_key": "pk_test_x"}).ExpectError(t, 422, "invalid", "secret_key")
+	admin.Do("PUT", "/api/v1/admin/topup/providers/stripe", map[string]any{"secret_key": "sk_test_x"}).ExpectError(t, 422, "invalid", "webhook_secrets_add")
+	got := admin.Do("PUT", "/api/v1/admin/topup/providers/stripe", stripeIn).Expect(t, 200)
+	if cfg := got.JSON["config"].(map[string]any); got.JSON["active"] != true || got.JSON["managed_by"] != "api" ||
+		cfg["secret_key"].(map[string]any)["last4"] != "6789" || strings.Contains(fmt.Sprint(got.JSON), "routes_0123") {
+		t.Fatalf("saved stripe %v", got.JSON)
+	}
+	admin.Do("PUT", "/api/v1/admin/topup/providers/stripe", map[string]any{"webhook_secrets_keep": []int{3}}).ExpectError(t, 422, "invalid", "webhook_secrets_keep")
+	// No secret changes: no step-up needed.
+	if got := notStepped.Do("PUT", "/api/v1/admin/topup/providers/stripe", map[string]any{"enabled": false}).Expect(t, 200); got.JSON["active"] != false {
+		t.Fatalf("disabled stripe %v", got.JSON)
+	}
+	admin.Do("DELETE", "/api/v1/admin/topup/providers/stripe", nil).Expect(t, 204)
+	admin.Do("DELETE", "/api/v1/admin/topup/providers/stripe", nil).ExpectError(t, 404, "not_found", "")
 
 	if got := admin.Do("POST", "/api/v1/admin/topup/providers/manual/test", nil).Expect(t, 200).JSON; got["ok"] != true {
 		t.Fatalf("test manual %v", got)
