@@ -72,8 +72,9 @@ func newFakeEPay(t *testing.T) *fakeEPay {
 	return f
 }
 
-// topupNode has the manual and the EPay provider (on the fake), free
-// amounts in cny, and the plain user topupUser with a password.
+// topupNode has the manual provider in the file (the browser configures
+// EPay on the fake in the console), free amounts in cny, and the plain
+// user topupUser with a password.
 func topupNode(t *testing.T, edit func(*config.Config)) (*browsertest.Node, *fakeEPay) {
 	t.Helper()
 	fake := newFakeEPay(t)
@@ -81,7 +82,7 @@ func topupNode(t *testing.T, edit func(*config.Config)) (*browsertest.Node, *fak
 		cfg.Topup = config.Topup{
 			Manual: true,
 			Custom: config.TopupCustom{Enabled: true, Currency: "cny", PricePerUSD: 720, MinUSD: 5, MaxUSD: 500},
-			EPay:   &config.TopupEPay{Gateway: fake.srv.URL + "/", PID: epayPID, Key: config.Secret(epayKey), Type: "alipay"},
+			// EPay is configured in the console by the browser (topup.mjs).
 		}
 		cfg.Users = append(cfg.Users, config.User{Email: topupUser.Email, Name: "Tina"})
 		if edit != nil {
@@ -102,6 +103,9 @@ func runTopup(t *testing.T, n *browsertest.Node, fake *fakeEPay, screenshots boo
 	t.Setenv("SY_ADMIN_PASSWORD", browsertest.Admin.Password)
 	t.Setenv("SY_USER_EMAIL", topupUser.Email)
 	t.Setenv("SY_USER_PASSWORD", topupUser.Password)
+	t.Setenv("SY_EPAY_GATEWAY", fake.srv.URL+"/")
+	t.Setenv("SY_EPAY_PID", epayPID)
+	t.Setenv("SY_EPAY_KEY", epayKey)
 	shots := "1"
 	if !screenshots {
 		shots = "0"
@@ -114,7 +118,8 @@ func runTopup(t *testing.T, n *browsertest.Node, fake *fakeEPay, screenshots boo
 	}
 }
 
-// Top-up on a real node (SQLite): the admin makes a package; the user pays
+// Top-up on a real node (SQLite): the admin makes a package and
+// configures EPay in the console (step-up, field error); the user pays
 // it by hand and the admin marks it paid (step-up); the user pays one
 // through the fake EPay gateway, whose signed notify credits it; the admin
 // refunds it; Chinese, both themes, 375 px, axe.

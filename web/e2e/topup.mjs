@@ -1,7 +1,9 @@
 // The top-up pages on a real node (web/topup_browser_test.go) with the
-// manual provider and an EPay gateway (a fake in the Go test that notifies
-// the node, signed, as soon as the browser reaches its submit.php): the
-// admin makes a package; the user pays it by hand and the admin marks the
+// manual provider from the file and an EPay gateway (a fake in the Go test
+// that notifies the node, signed, as soon as the browser reaches its
+// submit.php) that the admin configures in the console: the admin makes a
+// package and sets up EPay (step-up, the server's field error in place,
+// the key never shown again); the user pays it by hand and the admin marks the
 // order paid (step-up); the user pays one through EPay and lands back on
 // the return page, credited; the admin refunds it. Keyboard, axe, zh-CN,
 // both themes, 375 px and screenshots along the way.
@@ -73,15 +75,58 @@ check(true, 'the package is disabled');
 await axe(ap, 'admin packages');
 await shot(ap, 'topup-admin-packages.png');
 
-// Providers: the file note, notify URL, the test inline.
+// Providers: the file declares only the manual one (read-only here,
+// naming its field); the admin configures EPay in the console, in a
+// session of its own so that the step-up asked for the key is not the one
+// marking an order paid asks for below.
+const epay = { gateway: process.env.SY_EPAY_GATEWAY, pid: process.env.SY_EPAY_PID, key: process.env.SY_EPAY_KEY };
+{
+  const c = await newPage();
+  const cp = c.page;
+  await signIn(c, admin, '/topup');
+  await cp.goto(base + '/topup?tab=providers');
+  await cp.locator('[data-provider=epay]').waitFor();
+  check((await cp.getByTestId('file-field-manual').textContent()).includes('topup.manual'), 'the manual provider names its file field');
+  check(await gone(cp.getByTestId('configure-manual')), 'the file\'s provider cannot be edited here');
+  check((await cp.getByTestId('active-epay').textContent()) === 'Not in use', 'EPay starts unconfigured');
+  await cp.getByTestId('configure-epay').click();
+  await cp.fill('#prov-gateway', 'pay.example');
+  await cp.fill('#prov-pid', epay.pid);
+  await cp.fill('#prov-key', epay.key);
+  await cp.fill('#prov-type', 'alipay');
+  await cp.getByTestId('provider-save').click();
+  // The key is a secret: the password first, then the server's verdict.
+  await cp.getByTestId('stepup').locator('#stepup-password').waitFor();
+  check(true, 'saving a merchant key asks for the password');
+  await cp.fill('#stepup-password', admin.password);
+  await cp.getByTestId('stepup').locator('button[type=submit]').click();
+  await cp.locator('#prov-gateway-error').waitFor();
+  check((await cp.locator('#prov-gateway-error').textContent()).includes('http'), `the server's refusal shows on the gateway (${await cp.locator('#prov-gateway-error').textContent()})`);
+  check(await cp.evaluate(() => document.activeElement?.id === 'prov-gateway'), 'focus goes to the gateway');
+  await axe(cp, 'provider form (error)');
+  await shot(cp, 'topup-admin-provider-form.png');
+  await cp.fill('#prov-gateway', epay.gateway);
+  await cp.getByTestId('provider-save').click();
+  await gone(cp.getByTestId('provider-form'));
+  await cp.waitForFunction(() => document.querySelector('[data-testid=active-epay]')?.textContent === 'In use');
+  const hint = await cp.getByTestId('hint-key').textContent();
+  check(hint === `set, ends in ${epay.key.slice(-4)}` && !(await cp.content()).includes(epay.key), `the key is shown only as set (${hint})`);
+  // Reopened, the form keeps the settings and never the key.
+  await cp.getByTestId('configure-epay').click();
+  check((await cp.inputValue('#prov-gateway')) === epay.gateway && (await cp.inputValue('#prov-key')) === '', 'the form shows the gateway, the key field empty');
+  await cp.locator('[data-testid=provider-form] button', { hasText: 'Cancel' }).click();
+  await axe(cp, 'admin providers (configured)');
+  await shot(cp, 'topup-admin-providers.png');
+  await clean(c, 'admin providers');
+}
 await ap.getByRole('tab', { name: 'Providers' }).click();
 await waitPath(ap, '/topup');
 await ap.locator('[data-provider=epay]').waitFor();
-check((await ap.getByTestId('providers-file').textContent()).includes('configuration file'), 'providers are said to be configured in the file');
+check((await ap.getByTestId('providers-file').textContent()).includes('configuration file'), 'the page says where providers are configured');
 check((await ap.locator('#notify-epay').textContent()).endsWith('/api/v1/topup/notify/epay'), 'the EPay notify URL is shown');
 await ap.getByRole('button', { name: 'Test epay' }).click();
 await ap.getByTestId('test-epay').waitFor();
-check((await ap.getByTestId('test-epay').textContent()).startsWith('OK'), `the EPay test passes inline (${await ap.getByTestId('test-epay').textContent()})`);
+check((await ap.getByTestId('test-epay').textContent()).startsWith('OK'), `the EPay test passes inline for the console's provider (${await ap.getByTestId('test-epay').textContent()})`);
 await axe(ap, 'admin providers');
 // Tabs by keyboard.
 await ap.locator('#tab-providers').focus();
@@ -175,7 +220,7 @@ await shot(up, 'topup-user-light.png');
 await ap.goto(`${base}/topup?tab=orders&provider=epay&ref=${epayRef}`);
 await ap.getByTestId('notify-log').waitFor();
 const log = await ap.getByTestId('notify-log').textContent();
-check(log.includes(epayRef) && !log.includes('89unJUB8HZ54Hj7x4nUj56HN4nUzUJ8i'), 'the raw notification is shown, without the key');
+check(log.includes(epayRef) && !log.includes(epay.key), 'the raw notification is shown, without the key');
 await axe(ap, 'admin order detail');
 await shot(ap, 'topup-admin-order.png');
 // The user has spent most of it (an admin debit stands in): the refund
@@ -230,5 +275,26 @@ check((await z.page.locator(`tr[data-ref=${manualRef}] [data-status=credited]`).
 await axe(z.page, 'user top-up (zh-CN)');
 await shot(z.page, 'topup-user-zh.png');
 await clean(z, 'user top-up (zh-CN)');
+
+const za = await newPage({ locale: 'zh-CN' });
+await signIn(za, admin, '/topup');
+await za.page.goto(base + '/topup?tab=providers');
+await za.page.locator('[data-provider=epay]').waitFor();
+check((await za.page.getByTestId('active-epay').textContent()) === '使用中', 'the providers page speaks Chinese');
+await za.page.getByTestId('configure-epay').click();
+await za.page.locator('#prov-gateway').waitFor();
+await axe(za.page, 'provider form (zh-CN)');
+await shot(za.page, 'topup-admin-provider-zh.png');
+await clean(za, 'admin providers (zh-CN)');
+
+const da = await newPage({ colorScheme: 'dark', width: 375, height: 800 });
+await signIn(da, admin, '/topup');
+await da.page.goto(base + '/topup?tab=providers');
+await da.page.locator('[data-provider=epay]').waitFor();
+const over = await da.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+check(over <= 0, `the providers page has no sideways scroll at 375 px (${over})`);
+await axe(da.page, 'admin providers (dark, narrow)');
+await shot(da.page, 'topup-admin-providers-dark-narrow.png');
+await clean(da, 'admin providers (dark, narrow)');
 
 await finish();

@@ -2274,7 +2274,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The configured payment providers (from the file's topup section), their settings without secrets, and the URL each provider must send its notifications to. */
+        /** Every payment provider (epay, manual, stripe): whether it is in use, where its settings come from (the file's topup section, read-only here and named by file_field; the console; or none), the settings in force without secrets, the console's settings (secrets only as set and last4), and the URL the provider must send its notifications to. */
         get: {
             parameters: {
                 query?: never;
@@ -2298,6 +2298,68 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/topup/providers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Configure a provider in the console (created on first save, enabled unless enabled is false). Members left out keep their value; a secret is replaced only by a non-empty value and never answered. Changing a secret (secret_key, key, or the webhook signing secrets) needs a step-up (403 step_up_required). 409 managed_by_file when the file declares the provider (field names its file field); 422 invalid naming the refused field. Every node uses the new settings at once, without a restart; the change is audited. */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: "epay" | "manual" | "stripe";
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TopupProviderInput"];
+                };
+            };
+            responses: {
+                /** @description The provider after the change. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TopupProvider"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Forget the console's settings of a provider (it is no longer offered). 409 managed_by_file for a provider of the file; 404 when the console has none. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: "epay" | "manual" | "stripe";
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Forgotten. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -5650,6 +5712,8 @@ export interface components {
                 min_micros: number;
                 price_per_usd_minor: number;
             };
+            /** @description What a user paying by hand is told to do; may be empty. */
+            manual_instructions: string;
             packages: components["schemas"]["TopupPackage"][];
             providers: string[];
         };
@@ -5731,17 +5795,69 @@ export interface components {
             items: components["schemas"]["TopupPackage"][];
             next_cursor: components["schemas"]["NextCursor"];
         };
+        TopupProvider: {
+            /** @description Offered to users now. */
+            active: boolean;
+            /** @description The console's settings; null unless managed_by is api. */
+            config: null | components["schemas"]["TopupProviderConfig"];
+            /** @description The provider's field in the file (topup.stripe) when managed_by is file. */
+            file_field?: string;
+            /** @enum {string} */
+            managed_by: "file" | "api" | "none";
+            /** @enum {string} */
+            name: "epay" | "manual" | "stripe";
+            /** @description Empty for manual. */
+            notify_url: string;
+            /** @description Non-secret settings in force: stripe api_base, mode (live, test) and webhook_secrets (how many); epay gateway, pid, type, currency and notify_url. Empty when not in use. */
+            settings: {
+                [key: string]: string;
+            };
+        };
+        TopupProviderConfig: {
+            /** @description Stripe's API; empty for https://api.stripe.com. */
+            api_base: string;
+            /** @description EPay gateway currency; empty for cny. */
+            currency: string;
+            enabled: boolean;
+            /** @description EPay gateway base URL. */
+            gateway: string;
+            /** @description Manual: what the user is told to do. */
+            instructions: string;
+            key: components["schemas"]["TopupSecretHint"];
+            /** @description EPay merchant id. */
+            pid: string;
+            secret_key: components["schemas"]["TopupSecretHint"];
+            /** @description EPay payment type (alipay, wxpay, ...); empty lets the gateway ask. */
+            type: string;
+            /** Format: date-time */
+            updated_at: string;
+            webhook_secrets: components["schemas"]["TopupSecretHint"][];
+        };
+        TopupProviderInput: {
+            api_base?: string;
+            currency?: string;
+            enabled?: boolean;
+            gateway?: string;
+            instructions?: string;
+            /** @description EPay merchant key; empty keeps the saved one. */
+            key?: string;
+            pid?: string;
+            /** @description Stripe secret key (sk_... or rk_...); empty keeps the saved one. */
+            secret_key?: string;
+            type?: string;
+            /** @description New Stripe signing secrets (whsec_...), kept after the others. */
+            webhook_secrets_add?: string[];
+            /** @description Indexes of the saved Stripe signing secrets to keep; all when left out. */
+            webhook_secrets_keep?: number[];
+        };
         TopupProviderList: {
-            items: {
-                name: string;
-                /** @description Empty for manual. */
-                notify_url: string;
-                /** @description Non-secret settings: stripe api_base, mode (live, test) and webhook_secrets (how many); epay gateway, pid, type, currency and notify_url. */
-                settings: {
-                    [key: string]: string;
-                };
-            }[];
+            items: components["schemas"]["TopupProvider"][];
             next_cursor: components["schemas"]["NextCursor"];
+        };
+        TopupSecretHint: {
+            /** @description The last four characters of a secret of 16 or more; otherwise empty. */
+            last4: string;
+            set: boolean;
         };
         /** @description One upstream attempt of a request. */
         UsageAttempt: {

@@ -150,3 +150,63 @@ export function searchOf(tab: string, f: OrderFilters, ref = ''): string {
   const s = q.toString();
   return s ? `?${s}` : '';
 }
+
+// Provider settings: the edit form of one provider, and the body it
+// sends. Secrets are write-only: the form starts them empty (the server
+// keeps a secret it is not sent) and shows what is saved as hints.
+export type ProviderConfig = components['schemas']['TopupProviderConfig'];
+export type ProviderInput = components['schemas']['TopupProviderInput'];
+type Hint = ProviderConfig['secret_key'];
+
+export interface ProviderForm {
+  name: string;
+  enabled: boolean;
+  api_base: string;
+  gateway: string;
+  pid: string;
+  type: string;
+  currency: string;
+  instructions: string;
+  secret_key: string;
+  key: string;
+  add_secret: string;
+  keep: boolean[]; // per saved webhook secret
+  hints: { secret_key: Hint | null; key: Hint | null; webhook_secrets: Hint[] };
+}
+
+export function providerFormOf(name: string, c: ProviderConfig | null): ProviderForm {
+  return {
+    name,
+    enabled: c ? c.enabled : true,
+    api_base: c?.api_base ?? '',
+    gateway: c?.gateway ?? '',
+    pid: c?.pid ?? '',
+    type: c?.type ?? '',
+    currency: c?.currency ?? '',
+    instructions: c?.instructions ?? '',
+    secret_key: '',
+    key: '',
+    add_secret: '',
+    keep: (c?.webhook_secrets ?? []).map(() => true),
+    hints: { secret_key: c?.secret_key.set ? c.secret_key : null, key: c?.key.set ? c.key : null, webhook_secrets: c?.webhook_secrets ?? [] },
+  };
+}
+
+// providerBody sends only the members of the form's provider; an empty
+// secret is left out (kept), and the webhook secrets kept are sent by
+// index only when one was unticked.
+export function providerBody(f: ProviderForm): ProviderInput {
+  const b: ProviderInput = { enabled: f.enabled };
+  if (f.name === 'stripe') {
+    b.api_base = f.api_base.trim();
+    if (f.secret_key.trim()) b.secret_key = f.secret_key.trim();
+    if (f.keep.some((k) => !k)) b.webhook_secrets_keep = f.keep.flatMap((k, i) => (k ? [i] : []));
+    if (f.add_secret.trim()) b.webhook_secrets_add = [f.add_secret.trim()];
+  } else if (f.name === 'epay') {
+    Object.assign(b, { gateway: f.gateway.trim(), pid: f.pid.trim(), type: f.type.trim(), currency: f.currency.trim().toLowerCase() });
+    if (f.key.trim()) b.key = f.key.trim();
+  } else {
+    b.instructions = f.instructions.trim();
+  }
+  return b;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkCustom, clock, customPrice, decimalsOf, expiresIn, filtersFrom, formatDecimal, formatPrice, parsePrice, parseUSD,
-  searchOf, settling, statusTone, usdText,
+  providerBody, providerFormOf, searchOf, settling, statusTone, usdText,
 } from './logic';
 
 describe('amounts', () => {
@@ -82,5 +82,39 @@ describe('url state', () => {
     expect(filtersFrom('?status=bogus&user_id=0')).toEqual({ status: '', provider: '', flag: '', user_id: '' });
     expect(searchOf('orders', f, 'TU1')).toBe('?tab=orders&status=paid&provider=epay&flag=late&user_id=3&ref=TU1');
     expect(searchOf('packages', { status: '', provider: '', flag: '', user_id: '' })).toBe('');
+  });
+});
+
+describe('provider settings form', () => {
+  const saved = {
+    enabled: true, api_base: '', gateway: '', pid: '', type: '', currency: '', instructions: '', updated_at: '2026-01-01T00:00:00Z',
+    secret_key: { set: true, last4: 'abcd' }, key: { set: false, last4: '' },
+    webhook_secrets: [{ set: true, last4: '1111' }, { set: true, last4: '2222' }],
+  };
+  it('starts secrets empty and keeps every saved webhook secret', () => {
+    const f = providerFormOf('stripe', saved);
+    expect(f.secret_key).toBe('');
+    expect(f.keep).toEqual([true, true]);
+    expect(f.hints.secret_key?.last4).toBe('abcd');
+    expect(providerBody(f)).toEqual({ enabled: true, api_base: '' });
+  });
+  it('sends a new secret, the kept indexes only when one is dropped, and the added secret', () => {
+    const f = providerFormOf('stripe', saved);
+    f.secret_key = ' sk_live_new ';
+    f.keep = [false, true];
+    f.add_secret = 'whsec_new';
+    expect(providerBody(f)).toEqual({ enabled: true, api_base: '', secret_key: 'sk_live_new', webhook_secrets_keep: [1], webhook_secrets_add: ['whsec_new'] });
+  });
+  it('sends only the EPay members, the key only when typed', () => {
+    const f = providerFormOf('epay', null);
+    Object.assign(f, { gateway: ' https://pay.test/ ', pid: '1001', currency: 'CNY' });
+    expect(providerBody(f)).toEqual({ enabled: true, gateway: 'https://pay.test/', pid: '1001', type: '', currency: 'cny' });
+    f.key = 'k';
+    expect(providerBody(f).key).toBe('k');
+  });
+  it('sends the manual instructions', () => {
+    const f = providerFormOf('manual', null);
+    f.instructions = ' IBAN XX00 ';
+    expect(providerBody(f)).toEqual({ enabled: true, instructions: 'IBAN XX00' });
   });
 });
