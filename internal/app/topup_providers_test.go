@@ -18,6 +18,7 @@ import (
 	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/live"
 	"github.com/switchyard/switchyard/internal/testenv"
 	"github.com/switchyard/switchyard/internal/topup"
 )
@@ -328,4 +329,36 @@ func TestTopupConsoleProvidersPostgres(t *testing.T) {
 		return apptest.Start(t, cfg)
 	}
 	consoleProvidersScenario(t, []*app.App{node("a"), node("b")}, stripe)
+}
+
+// A provider the file declares wins over console settings stored for the
+// same name (left from before the file declared it): they are ignored
+// when the node reloads, and the listing names the file's field.
+func TestTopupFileProviderWinsOverStoredSettings(t *testing.T) {
+	stripe := newStripeDouble(t)
+	a := apptest.Start(t, topupConfig(t, stripe, "https://pay.example.test/"))
+	ps := topup.NewProviderStore(a.DB(), a.Keyring(), nil)
+	if _, err := ps.Save(t.Context(), topup.ProviderSettings{Name: topup.StripeName, Enabled: true, APIBase: "https://stale.example",
+		Secrets: topup.ProviderSecrets{SecretKey: "sk_live_stale_0123456789", WebhookSecrets: []string{"whsec_stale"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Live().Publish(t.Context(), live.Topup); err != nil {
+		t.Fatal(err)
+	}
+	base := nodeBase(a)
+	res, _ := call(t, base, "POST", "/api/v1/auth/login", "", map[string]string{"email": "ops@example.com", "password": filePassword})
+	admin := sessionCookie(res)
+	_, out := call(t, base, "GET", "/api/v1/admin/topup/providers", admin, nil)
+	for _, it := range out["items"].([]any) {
+		p := it.(map[string]any)
+		if p["name"] != "stripe" {
+			continue
+		}
+		s := p["settings"].(map[string]any)
+		if p["managed_by"] != "file" || p["file_field"] != "topup.stripe" || p["config"] != nil || s["api_base"] != stripe.srv.URL || s["mode"] != "test" {
+			t.Fatalf("stripe %v", p)
+		}
+		return
+	}
+	t.Fatal("stripe is not listed")
 }
