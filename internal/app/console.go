@@ -138,7 +138,7 @@ func (a *App) mountConsole(ctx context.Context) error {
 	// ── image studio [studio] ───────────────────────────────────────────
 	console.MountStudio(c, console.StudioDeps{
 		Keys: a.keys, Price: a.prices.Lookup, Relay: a.router.Handler(), AssumeKey: auth.WithAssumedKey,
-		Tasks: images.NewTasks(a.db, a.now),
+		Tasks: images.NewTasks(a.db, a.now), Previews: a.previews,
 	})
 	// ── end image studio ────────────────────────────────────────────────
 
