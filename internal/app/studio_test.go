@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -244,5 +245,62 @@ func TestStudioStreamsPartialPreviews(t *testing.T) {
 	// Finished: a new stream shows the stored image, no preview.
 	if _, again := studioEvents(t, base, user, id, "", nil); strings.Contains(eventNames(again), "partial") {
 		t.Fatalf("a finished job's stream still has previews: %s", eventNames(again))
+	}
+}
+
+// Presets and snippets are kept on the server, per user: another session
+// (another browser) sees them, another user does not.
+func TestStudioPresetsAndSnippetsAreTheUsers(t *testing.T) {
+	cfg, _ := liveConfig(t)
+	cfg.Users = append(cfg.Users, config.User{Email: "other@example.com"})
+	a := apptest.Start(t, cfg)
+	base := nodeBase(a)
+	for _, email := range []string{liveEmail, "other@example.com"} {
+		if _, err := a.Accounts().SetPassword(t.Context(), email, filePassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login := func(email string) string {
+		res, _ := call(t, base, "POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": filePassword})
+		return sessionCookie(res)
+	}
+	user, again, other := login(liveEmail), login(liveEmail), login("other@example.com")
+
+	if res, v := call(t, base, "PUT", "/api/v1/me/studio/presets/"+url.PathEscape("方形 HD"), user,
+		map[string]any{"params": map[string]any{"size": "1024x1024", "quality": "high"}}); res.StatusCode != 200 || v["name"] != "方形 HD" {
+		t.Fatalf("save preset: %d %v", res.StatusCode, v)
+	}
+	if res, v := call(t, base, "PUT", "/api/v1/me/studio/presets/x", user, map[string]any{"params": []int{1}}); res.StatusCode != 422 ||
+		v["error"].(map[string]any)["field"] != "params" {
+		t.Fatalf("params not an object: %d %v", res.StatusCode, v)
+	}
+	if res, v := call(t, base, "POST", "/api/v1/me/studio/snippets", user, map[string]any{"text": "电影感，柔焦"}); res.StatusCode != 200 || v["id"] == nil {
+		t.Fatalf("save snippet: %d %v", res.StatusCode, v)
+	}
+	_, ps := call(t, base, "GET", "/api/v1/me/studio/presets", again, nil)
+	items := ps["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["params"].(map[string]any)["quality"] != "high" {
+		t.Fatalf("presets from another session: %v", ps)
+	}
+	_, ss := call(t, base, "GET", "/api/v1/me/studio/snippets", again, nil)
+	sn := ss["items"].([]any)
+	if len(sn) != 1 || sn[0].(map[string]any)["text"] != "电影感，柔焦" {
+		t.Fatalf("snippets from another session: %v", ss)
+	}
+	snID := strconv.FormatInt(int64(sn[0].(map[string]any)["id"].(float64)), 10)
+	if _, v := call(t, base, "GET", "/api/v1/me/studio/presets", other, nil); len(v["items"].([]any)) != 0 {
+		t.Fatalf("another user sees the presets: %v", v)
+	}
+	if res, _ := call(t, base, "DELETE", "/api/v1/me/studio/snippets/"+snID, other, nil); res.StatusCode != 404 {
+		t.Fatalf("another user's delete: %d", res.StatusCode)
+	}
+	if res, _ := call(t, base, "DELETE", "/api/v1/me/studio/snippets/"+snID, user, nil); res.StatusCode != 204 {
+		t.Fatalf("delete snippet: %d", res.StatusCode)
+	}
+	if res, _ := call(t, base, "DELETE", "/api/v1/me/studio/presets/"+url.PathEscape("方形 hd"), user, nil); res.StatusCode != 204 {
+		t.Fatalf("delete preset: %d", res.StatusCode)
+	}
+	if _, v := call(t, base, "GET", "/api/v1/me/studio/presets", user, nil); len(v["items"].([]any)) != 0 {
+		t.Fatalf("after delete: %v", v)
 	}
 }
