@@ -164,7 +164,6 @@ await gone(canvas);
 await page.getByTestId('studio-pick').click();
 const picker = page.getByTestId('studio-picker');
 await picker.locator('.pick-grid button').first().waitFor();
-await shot(page, 'studio-picker.png');
 await picker.locator('.pick-grid button').first().click();
 await gone(picker.locator('.pick-grid'));
 const refName = await page.locator('.ref-name').first().textContent();

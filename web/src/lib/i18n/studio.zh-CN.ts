@@ -109,7 +109,7 @@ export const studioZhCN: Record<keyof typeof studioEn, string> = {
   'studio.job_gone': '此任务已不存在。',
   'studio.close': '关闭',
   'studio.partials': '中间预览',
-  'studio.partials.none': '不要',
+  'studio.partials.none': '无',
   'studio.partials_hint': '支持流式输出的模型（gpt-image）会在生成过程中显示粗略版本，预览不会保存。',
   'studio.preview': '预览 {k}',
   'studio.preview_alt': '第 {n} 张图，预览 {k}',

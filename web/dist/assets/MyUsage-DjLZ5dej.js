@@ -1,1 +1,0 @@
-import"./index-BGJjBYVA.js";import{t as e}from"./UsageLog-D-uhuXmz.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};

@@ -1,0 +1,1 @@
+import"./index-BKY4PCns.js";import{t as e}from"./UsageLog-Ra-P8iDN.js";function t(t,n){e(t,{scope:`admin`,get title(){return n.title}})}export{t as default};
