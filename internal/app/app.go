@@ -85,6 +85,7 @@ type App struct {
 	runnerOpts   []func(*images.RunnerOptions)
 	runner       *images.Runner // async image tasks, sweeper, webhooks
 	imageStore   images.Store
+	previews     *images.Previews // async tasks' partial images, for the studio
 	gallery      *gallery.Store
 	thumbs       *gallery.Thumbnailer
 	storage      *Storage

@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard/switchyard/internal/gallery"
 	"github.com/switchyard/switchyard/internal/images"
 	"github.com/switchyard/switchyard/internal/live"
+	"github.com/switchyard/switchyard/internal/studio"
 	"github.com/switchyard/switchyard/internal/usage"
 )
 
@@ -138,8 +139,9 @@ func (a *App) mountConsole(ctx context.Context) error {
 	// ── image studio [studio] ───────────────────────────────────────────
 	console.MountStudio(c, console.StudioDeps{
 		Keys: a.keys, Price: a.prices.Lookup, Relay: a.router.Handler(), AssumeKey: auth.WithAssumedKey,
-		Tasks: images.NewTasks(a.db, a.now),
+		Tasks: images.NewTasks(a.db, a.now), Previews: a.previews,
 	})
+	console.MountStudioSaved(c, studio.New(a.db, a.now))
 	// ── end image studio ────────────────────────────────────────────────
 
 	// ── analytics: usage rollups and the live view [analytics] ──────────

@@ -63,6 +63,7 @@ func (a *App) enableImages(ctx context.Context, h *openaiapi.Handler) error {
 		f(&ro)
 	}
 	a.runner = images.NewRunner(tasks, ro)
+	a.previews = images.NewPreviews(0, 0, a.now)
 	h.EnableImages(openaiapi.ImageOptions{
 		Store: st, Signer: images.NewSigner(a.keyring), Tasks: tasks, Kick: a.runner.Kick, Track: a.runner.Track,
 		PublicURL: a.publicURL, URLTTL: cfg.URLTTL, Limits: limits, MaxInputs: cfg.MaxInputs,
@@ -71,6 +72,7 @@ func (a *App) enableImages(ctx context.Context, h *openaiapi.Handler) error {
 		Fetch:           netguard.NewClient(&netguard.Guard{}, time.Minute),
 		FetchTrusted:    netguard.NewClient(&netguard.Guard{AllowPrivate: true}, time.Minute),
 		FetchMax:        cfg.FetchMaxBytes, SpoolDir: spool, MaxImages: a.pool.MaxImages, TaskTimeout: cfg.TaskTimeout, Node: a.runner.Node(), Now: a.now,
+		Previews: a.previews,
 	})
 	return nil
 }

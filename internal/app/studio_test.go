@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -184,5 +187,120 @@ func TestStudioJobsStreamTheirProgress(t *testing.T) {
 	}
 	if e, _ := last.Data["error"].(map[string]any); e == nil || !strings.Contains(e["message"].(string), "the prompt was refused") {
 		t.Fatalf("failed event: %v", last.Data)
+	}
+}
+
+// A job that asks for partial_images streams from the upstream: its
+// previews reach the event stream as they come (in order, resumable),
+// are never stored, and the job still ends with its stored image, charged
+// once.
+func TestStudioStreamsPartialPreviews(t *testing.T) {
+	cfg, _ := liveConfig(t)
+	cfg.Channels[0].Models = append(cfg.Channels[0].Models, "gpt-image-1")
+	cfg.Pricing["gpt-image-1"] = config.Price{PerImage: map[string]float64{"default": 0.04}}
+	cfg.Users[0].Credit = 100
+	a := apptest.Start(t, cfg)
+	base := nodeBase(a)
+	if _, err := a.Accounts().SetPassword(t.Context(), liveEmail, filePassword); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := call(t, base, "POST", "/api/v1/auth/login", "", map[string]string{"email": liveEmail, "password": filePassword})
+	user := sessionCookie(res)
+	_, keys := call(t, base, "GET", "/api/v1/me/keys", user, nil)
+	kid := "?key_id=" + strconv.FormatInt(int64(keys["items"].([]any)[0].(map[string]any)["id"].(float64)), 10)
+
+	// The mock waits a second between the stream's events: two previews,
+	// then the image.
+	res, job := call(t, base, "POST", "/api/v1/me/studio/generations"+kid, user, map[string]any{"model": "gpt-image-1",
+		"prompt": "[[mock chunk_delay=1s]] a fox", "size": "1024x1024", "partial_images": 2})
+	if res.StatusCode != 202 {
+		t.Fatalf("submit: %d %v", res.StatusCode, job)
+	}
+	id := job["id"].(string)
+	// Read up to the first preview, then leave as a reload would.
+	_, first := studioEvents(t, base, user, id, "", func(e studioEvent) bool { return e.Name == "partial" })
+	p0 := first[len(first)-1]
+	if p0.Name != "partial" || p0.ID != 120 || p0.Data["index"] != float64(0) || p0.Data["partial_image_index"] != float64(0) {
+		t.Fatalf("events up to the first preview: %v", first)
+	}
+	raw, err := base64.StdEncoding.DecodeString(p0.Data["b64_json"].(string))
+	if err != nil || p0.Data["content_type"] != "image/png" || !bytes.HasPrefix(raw, []byte("\x89PNG")) {
+		t.Fatalf("preview is not a PNG: %v %v", p0.Data["content_type"], err)
+	}
+	// Resumed after it: the second preview, then the stored image.
+	_, rest := studioEvents(t, base, user, id, "120", nil)
+	if n := eventNames(rest); n != "partial,image,done" {
+		t.Fatalf("resumed events: %s (%v)", n, rest)
+	}
+	if rest[0].ID != 121 || rest[0].Data["partial_image_index"] != float64(1) || rest[1].ID != 200 {
+		t.Fatalf("resumed events: %v", rest)
+	}
+	done := rest[2].Data
+	if done["status"] != "succeeded" || done["delivered"] != float64(1) || done["cost_micros"] != float64(40_000) {
+		t.Fatalf("done: %v", done)
+	}
+	if data := done["data"].([]any); len(data) != 1 {
+		t.Fatalf("stored images: %v", data)
+	}
+	// Finished: a new stream shows the stored image, no preview.
+	if _, again := studioEvents(t, base, user, id, "", nil); strings.Contains(eventNames(again), "partial") {
+		t.Fatalf("a finished job's stream still has previews: %s", eventNames(again))
+	}
+}
+
+// Presets and snippets are kept on the server, per user: another session
+// (another browser) sees them, another user does not.
+func TestStudioPresetsAndSnippetsAreTheUsers(t *testing.T) {
+	cfg, _ := liveConfig(t)
+	cfg.Users = append(cfg.Users, config.User{Email: "other@example.com"})
+	a := apptest.Start(t, cfg)
+	base := nodeBase(a)
+	for _, email := range []string{liveEmail, "other@example.com"} {
+		if _, err := a.Accounts().SetPassword(t.Context(), email, filePassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login := func(email string) string {
+		res, _ := call(t, base, "POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": filePassword})
+		return sessionCookie(res)
+	}
+	user, again, other := login(liveEmail), login(liveEmail), login("other@example.com")
+
+	if res, v := call(t, base, "PUT", "/api/v1/me/studio/presets/"+url.PathEscape("方形 HD"), user,
+		map[string]any{"params": map[string]any{"size": "1024x1024", "quality": "high"}}); res.StatusCode != 200 || v["name"] != "方形 HD" {
+		t.Fatalf("save preset: %d %v", res.StatusCode, v)
+	}
+	if res, v := call(t, base, "PUT", "/api/v1/me/studio/presets/x", user, map[string]any{"params": []int{1}}); res.StatusCode != 422 ||
+		v["error"].(map[string]any)["field"] != "params" {
+		t.Fatalf("params not an object: %d %v", res.StatusCode, v)
+	}
+	if res, v := call(t, base, "POST", "/api/v1/me/studio/snippets", user, map[string]any{"text": "电影感，柔焦"}); res.StatusCode != 200 || v["id"] == nil {
+		t.Fatalf("save snippet: %d %v", res.StatusCode, v)
+	}
+	_, ps := call(t, base, "GET", "/api/v1/me/studio/presets", again, nil)
+	items := ps["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["params"].(map[string]any)["quality"] != "high" {
+		t.Fatalf("presets from another session: %v", ps)
+	}
+	_, ss := call(t, base, "GET", "/api/v1/me/studio/snippets", again, nil)
+	sn := ss["items"].([]any)
+	if len(sn) != 1 || sn[0].(map[string]any)["text"] != "电影感，柔焦" {
+		t.Fatalf("snippets from another session: %v", ss)
+	}
+	snID := strconv.FormatInt(int64(sn[0].(map[string]any)["id"].(float64)), 10)
+	if _, v := call(t, base, "GET", "/api/v1/me/studio/presets", other, nil); len(v["items"].([]any)) != 0 {
+		t.Fatalf("another user sees the presets: %v", v)
+	}
+	if res, _ := call(t, base, "DELETE", "/api/v1/me/studio/snippets/"+snID, other, nil); res.StatusCode != 404 {
+		t.Fatalf("another user's delete: %d", res.StatusCode)
+	}
+	if res, _ := call(t, base, "DELETE", "/api/v1/me/studio/snippets/"+snID, user, nil); res.StatusCode != 204 {
+		t.Fatalf("delete snippet: %d", res.StatusCode)
+	}
+	if res, _ := call(t, base, "DELETE", "/api/v1/me/studio/presets/"+url.PathEscape("方形 hd"), user, nil); res.StatusCode != 204 {
+		t.Fatalf("delete preset: %d", res.StatusCode)
+	}
+	if _, v := call(t, base, "GET", "/api/v1/me/studio/presets", user, nil); len(v["items"].([]any)) != 0 {
+		t.Fatalf("after delete: %v", v)
 	}
 }

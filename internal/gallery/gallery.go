@@ -93,6 +93,8 @@ type Store struct {
 	// fulltext: MySQL with the ngram FULLTEXT index (not MariaDB).
 	fulltext bool
 	kick     func()
+	// shortScan is ShortScan; tests lower it.
+	shortScan int
 }
 
 // New returns the gallery of db; files is the image storage (deletes go
@@ -106,7 +108,7 @@ func New(ctx context.Context, db *store.DB, files images.Store, now func() time.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{db: db, files: files, now: now, log: log.With("component", "gallery")}
+	s := &Store{db: db, files: files, now: now, log: log.With("component", "gallery"), shortScan: ShortScan}
 	if db.Dialect() == store.MySQL {
 		var n int
 		err := db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.STATISTICS
@@ -323,12 +325,25 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	if f.Favourite != nil {
 		add("g.favourite = ?", *f.Favourite)
 	}
+	var after int64
 	if f.After != "" {
-		after, err := parseCursor(f.After)
-		if err != nil {
+		var err error
+		if after, err = parseCursor(f.After); err != nil {
 			return Page{}, err
 		}
 		add(id+" < ?", after)
+	}
+	// A short query has no index to narrow it: it is checked row by row
+	// over a window of the user's newest images (see shortWindow).
+	var floor int64
+	if q := strings.TrimSpace(f.Query); q != "" && len([]rune(q)) < MinSearch {
+		var err error
+		if floor, err = s.shortWindow(ctx, f.UserID, after); err != nil {
+			return Page{}, err
+		}
+		if floor > 0 {
+			add("g.id >= ?", floor)
+		}
 	}
 	query := `SELECT ` + gColumns + ` FROM ` + from
 	if len(where) > 0 {
@@ -354,8 +369,53 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	if len(out.Images) > limit {
 		out.Images = out.Images[:limit]
 		out.NextCursor = cursor(out.Images[limit-1])
+	} else if floor > 0 {
+		// The window ended before the page filled: the next page goes
+		// on below it, and may itself be short, or empty.
+		out.NextCursor = strconv.FormatInt(floor, 10)
 	}
 	return out, nil
+}
+
+// ShortScan is how many images one page of a search shorter than
+// MinSearch examines. Such a query has no trigram for an index to use,
+// so its page is found by checking the newest images one by one; for a
+// rare substring that would read most of the gallery. Bounding the scan
+// bounds the page's time (a few milliseconds for 5 000 images): a page
+// may then hold fewer matches than asked, or none, with a NextCursor
+// that carries on where the scan stopped.
+const ShortScan = 5000
+
+// shortWindow returns the lowest id among the ShortScan newest images of
+// userID (0: everyone's) below after (0: from the newest), or 0 when
+// fewer remain, so the scan needs no bound. It reads the (user_id, id)
+// index only.
+func (s *Store) shortWindow(ctx context.Context, userID, after int64) (int64, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if userID != 0 {
+		where, args = append(where, "user_id = ?"), append(args, userID)
+	}
+	if after > 0 {
+		where, args = append(where, "id < ?"), append(args, after)
+	}
+	q := `SELECT id FROM gallery_images`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	// The ShortScan-th id, if there is one.
+	q += ` ORDER BY id DESC LIMIT 1 OFFSET ` + strconv.Itoa(s.shortScan-1)
+	var floor int64
+	err := s.db.Read().QueryRowContext(ctx, s.q(q), args...).Scan(&floor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gallery: search window: %w", err)
+	}
+	return floor, nil
 }
 
 // search is the condition matching prompts that contain q, whatever the

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,6 +265,60 @@ func TestSearch(t *testing.T) {
 		p, err = s.List(ctx, Filter{UserID: 2, Query: "红色的灯"})
 		if err != nil || len(p.Images) != 0 {
 			t.Fatalf("after delete: %+v %v", p.Images, err)
+		}
+	})
+}
+
+// A search shorter than MinSearch examines a bounded window of images per
+// page: pages may be short, or empty, yet paging on finds every match
+// once, newest first, and a long query is not bounded.
+func TestShortSearchScansABoundedWindow(t *testing.T) {
+	testenv.EachDatabase(t, func(t *testing.T, url string) {
+		s, _ := newStore(t, url)
+		s.shortScan = 4
+		ctx := t.Context()
+		var rows []Image
+		var want []int64
+		for i := range 13 { // ids 1…13; every fifth prompt matches
+			p := "plain prompt"
+			if i%5 == 0 {
+				p = "一只红色狐狸"
+			}
+			rows = append(rows, Image{UserID: 2, Prompt: p, Key: fmt.Sprintf("w/%d", i), CreatedAt: base.Add(time.Duration(i) * time.Minute)})
+		}
+		rows = append(rows, Image{UserID: 3, Prompt: "红色", Key: "w/other", CreatedAt: base})
+		if _, err := s.Insert(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.List(ctx, Filter{UserID: 2, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range all.Images {
+			if strings.Contains(im.Prompt, "红色") {
+				want = append(want, im.ID)
+			}
+		}
+		// The first window (the 4 newest) holds one match.
+		p, err := s.List(ctx, Filter{UserID: 2, Query: "红色", Limit: 10})
+		if err != nil || len(p.Images) != 1 || p.NextCursor != strconv.FormatInt(all.Images[3].ID, 10) {
+			t.Fatalf("first page: %v %q %v", ids(p.Images), p.NextCursor, err)
+		}
+		got := ids(listAll(t, s, Filter{UserID: 2, Query: "红色", Limit: 10}))
+		if !slices.Equal(got, want) {
+			t.Fatalf("all pages: %v, want %v", got, want)
+		}
+		// A full page ends at its last match, as any listing.
+		if p, err := s.List(ctx, Filter{UserID: 2, Query: "plain", Limit: 2}); err != nil || len(p.Images) != 2 ||
+			p.NextCursor != strconv.FormatInt(p.Images[1].ID, 10) {
+			t.Fatalf("long query: %v %q %v", ids(p.Images), p.NextCursor, err)
+		}
+		if got := ids(listAll(t, s, Filter{UserID: 2, Query: "ro", Limit: 3})); len(got) != 13-len(want) {
+			t.Fatalf("two-letter query over all pages: %d images", len(got))
+		}
+		// Admins (every user) page the same way.
+		if got := ids(listAll(t, s, Filter{Query: "红色", Limit: 10})); len(got) != len(want)+1 {
+			t.Fatalf("everyone's: %v", got)
 		}
 	})
 }

@@ -3,8 +3,11 @@
 // events, sees the price before sending, is stopped by a field error, sees a
 // failed job with the upstream's error and retries it, resumes a running
 // job's stream after a reload and cancels it, saves and applies a preset,
-// and edits an uploaded image with a mask drawn on the canvas (the mock
-// receives the mask); dark, narrow and Chinese views, axe and screenshots.
+// watches partial previews stream in before the image is stored, keeps
+// presets and snippets on the server (they survive a cleared browser), edits
+// an uploaded image and then a gallery image picked in the studio with a
+// mask drawn on the canvas (the mock receives that very image and the mask);
+// dark, narrow and Chinese views, axe and screenshots.
 import { args, axe, base, check, clean, finish, h1, login, newPage, png, shot, waitPath, gone } from './lib.mjs';
 
 const user = { email: process.env.SY_USER_EMAIL, password: process.env.SY_USER_PASSWORD };
@@ -80,6 +83,29 @@ await slow.getByTestId('studio-cancel').click();
 await page.locator('[data-testid=studio-job][data-status=cancelled]').first().waitFor();
 check(true, 'cancel ends the running job');
 
+// Partial previews: the mock streams two, a second apart, then the image.
+await page.fill('#studio-n', '1');
+await page.selectOption('#studio-partials', '2');
+await page.fill('#studio-prompt', '[[mock chunk_delay=1500ms]] a fox, previewed');
+await page.getByTestId('studio-send').click();
+const previewed = page.getByTestId('studio-job').first();
+const preview = previewed.getByTestId('studio-preview');
+await preview.first().waitFor();
+await page.waitForFunction(() => {
+  const im = document.querySelector('[data-testid=studio-preview] img');
+  return im && im.complete && im.naturalWidth > 0 && im.src.startsWith('data:image/');
+});
+check((await previewed.getAttribute('data-status')) === 'running', 'a partial preview is shown while the job runs');
+await shot(page, 'studio-preview.png');
+await page.waitForFunction(() => document.querySelector('[data-testid=studio-preview]')?.dataset.partial === '1');
+check(true, 'the second preview replaces the first');
+await previewed.and(page.locator('[data-status=succeeded]')).waitFor();
+check(await gone(preview), 'the previews give way to the stored image');
+check((await previewed.getByTestId('studio-result').count()) === 1, 'the previewed job ends with its one image');
+const kept = await page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.includes('studio')).map(([, v]) => v).join(''));
+check(!kept.includes('data:image'), 'previews are not kept in the browser');
+await page.selectOption('#studio-partials', '0');
+
 // Presets: save, change, apply.
 await page.selectOption('#studio-size', '1536x1024');
 await page.selectOption('#studio-quality', 'high');
@@ -89,6 +115,20 @@ await page.selectOption('#studio-size', 'auto');
 await page.selectOption('#studio-preset', 'Wide high');
 await page.getByTestId('studio-preset-apply').click();
 check((await page.inputValue('#studio-size')) === '1536x1024' && (await page.inputValue('#studio-quality')) === 'high', 'a saved preset is applied');
+// Presets and snippets are the account's: a browser with nothing stored has them.
+await page.fill('#studio-prompt', 'soft golden light, 电影感');
+await page.getByTestId('studio-snippet-save').click();
+await page.waitForFunction(() => [...document.querySelectorAll('#studio-snippet option')].some((o) => o.value === 'soft golden light, 电影感'));
+await page.evaluate(() => localStorage.clear());
+await page.reload();
+await page.getByRole('heading', { level: 1 }).waitFor();
+await page.waitForFunction(() => [...document.querySelectorAll('#studio-preset option')].some((o) => o.value === 'Wide high'));
+check(true, 'a saved preset is there in a browser that kept nothing');
+check((await page.locator('#studio-snippet option', { hasText: 'soft golden light' }).count()) === 1, 'so is a saved snippet');
+await page.fill('#studio-prompt', 'a cat');
+await page.selectOption('#studio-snippet', 'soft golden light, 电影感');
+check((await page.inputValue('#studio-prompt')) === 'a cat soft golden light, 电影感', 'a snippet is inserted into the prompt');
+await page.waitForFunction(() => document.querySelector('#studio-model')?.value === 'gpt-image-1');
 
 // Edit with a drawn mask.
 await page.getByTestId('studio-mode-edit').check();
@@ -117,6 +157,46 @@ const last = reqs[reqs.length - 1];
 const mask = last?.parts?.find((x) => x.field === 'mask');
 const image = last?.parts?.find((x) => x.field === 'image[]' || x.field === 'image');
 check(mask && mask.size > 0 && image, `the mock received the edit with an image and a mask ${JSON.stringify(last?.parts?.map((x) => x.field))}`);
+
+// Edit a gallery image picked in the studio, with a drawn mask.
+await page.getByRole('button', { name: /Remove red\.png/ }).click();
+await gone(canvas);
+await page.getByTestId('studio-pick').click();
+const picker = page.getByTestId('studio-picker');
+await picker.locator('.pick-grid button').first().waitFor();
+await picker.locator('.pick-grid button').first().click();
+await gone(picker.locator('.pick-grid'));
+const refName = await page.locator('.ref-name').first().textContent();
+check(/gallery-\d+\.png/.test(refName), `the picked gallery image is the first reference (${refName})`);
+await canvas.waitFor();
+await page.waitForFunction(() => document.querySelector('[data-testid=studio-mask-canvas]')?.width > 1);
+await canvas.scrollIntoViewIfNeeded();
+const gbox = await canvas.boundingBox();
+await page.mouse.move(gbox.x + gbox.width * 0.3, gbox.y + gbox.height * 0.3);
+await page.mouse.down();
+await page.mouse.move(gbox.x + gbox.width * 0.7, gbox.y + gbox.height * 0.6, { steps: 8 });
+await page.mouse.up();
+check((await page.locator('.mask-editor .hint').textContent()).includes('painted'), 'the mask over the gallery image is painted');
+const editsBefore = reqs.length;
+await page.fill('#studio-prompt', 'the same scene at night');
+await page.getByTestId('studio-send').click();
+await page.waitForFunction(() => {
+  const j = document.querySelector('[data-testid=studio-job]');
+  return j?.dataset.status === 'succeeded' && j.textContent.includes('the same scene at night');
+});
+const picked = Number(refName.match(/gallery-(\d+)/)[1]);
+const pickedSHA = await page.evaluate(async (id) => {
+  const b = await (await fetch(`/api/v1/me/gallery/${id}/image`)).arrayBuffer();
+  return [...new Uint8Array(await crypto.subtle.digest('SHA-256', b))].map((x) => x.toString(16).padStart(2, '0')).join('');
+}, picked);
+const seen2 = await (await fetch(upstream + '/_mock/requests')).json();
+const edits2 = (Array.isArray(seen2) ? seen2 : seen2.requests ?? seen2.items ?? []).filter((r) => r.path === '/v1/images/edits');
+const lastEdit = edits2[edits2.length - 1];
+const sentImage = lastEdit?.parts?.find((x) => x.field === 'image[]' || x.field === 'image');
+const sentMask = lastEdit?.parts?.find((x) => x.field === 'mask');
+check(edits2.length === editsBefore + 1, `the gallery edit reached the upstream once (${editsBefore} → ${edits2.length})`);
+check(sentImage?.sha256 === pickedSHA, `the upstream received the gallery image itself (${sentImage?.sha256?.slice(0, 12)} vs ${pickedSHA.slice(0, 12)})`);
+check(sentMask && sentMask.size > 0 && sentMask.content_type === 'image/png', `and a PNG mask (${JSON.stringify(sentMask)})`);
 
 // Dark, narrow, Chinese.
 await page.emulateMedia({ colorScheme: 'dark' });

@@ -25,6 +25,12 @@ type StudioTasks interface {
 	GetOwned(ctx context.Context, id string, userID int64) (images.Task, error)
 }
 
+// StudioPreviews are the partial images running tasks' upstreams
+// streamed (images.Previews).
+type StudioPreviews interface {
+	Get(task string) []images.Preview
+}
+
 // StudioDeps wires the image studio.
 type StudioDeps struct {
 	Keys PlaygroundKeys
@@ -35,6 +41,9 @@ type StudioDeps struct {
 	// AssumeKey marks a request as authenticated by the key with id.
 	AssumeKey func(ctx context.Context, id int64) context.Context
 	Tasks     StudioTasks
+	// Previews are the partial images of the tasks this node runs; nil
+	// when there are none.
+	Previews StudioPreviews
 	// Every is how often the event stream reads the task (default 250 ms).
 	Every time.Duration
 	// KeepAlive is the interval of comment lines on a quiet stream
@@ -168,11 +177,17 @@ func (h *studio) task(method string) func(w http.ResponseWriter, r *http.Request
 // Event ids are a function of the task's state, so a stream resumed with
 // Last-Event-ID sends exactly what the client has not seen:
 //
-//	queued 1, running 2, progress p → 10+p, image i → 200+i, end 1000.
+//	queued 1, running 2, progress p → 10+p, partial k of image i →
+//	120+4i+k, image i → 200+i, end 1000.
+//
+// A progress change after the first partial, and a partial of an earlier
+// image arriving after one of a later image (a fanned-out task's parts run
+// side by side), are not sent: they would go back in the order.
 const (
 	evQueued   = 1
 	evRunning  = 2
 	evProgress = 10
+	evPartial  = 120
 	evImage    = 200
 	evEnd      = 1000
 )
@@ -182,8 +197,12 @@ const (
 // no change notification that reaches every node; a row read by primary
 // key is cheap), and sends what changed:
 //
-//	queued, running, progress {"progress"}, image {index, url, …} once per
-//	stored image, then one of done / failed / cancelled with the task as
+//	queued, running, progress {"progress"}, partial {index,
+//	partial_image_index, b64_json, content_type} for each preview the
+//	upstream streams (when the task asked for partial_images and runs on
+//	this node; the previews are kept in memory, never stored), image
+//	{index, url, …} once per stored image, then one of done / failed /
+//	cancelled with the task as
 //	GET /v1/images/tasks/{id} shows it (failed carries the upstream's
 //	error), after which the stream ends.
 //
@@ -286,7 +305,7 @@ func (h *studio) emit(r *http.Request, t images.Task, last *int, send func(int, 
 		}
 	}
 	if !t.Finished() {
-		return nil
+		return h.partials(t, last, send)
 	}
 	// The task as the API shows it, with fresh signed URLs.
 	rec := httptest.NewRecorder()
@@ -315,4 +334,35 @@ func (h *studio) emit(r *http.Request, t images.Task, last *int, send func(int, 
 	}
 	name := map[string]string{images.StatusSucceeded: "done", images.StatusFailed: "failed", images.StatusCancelled: "cancelled"}[t.Status]
 	return send(evEnd, name, view)
+}
+
+// studioPartial is a partial event's data.
+type studioPartial struct {
+	Index       int    `json:"index"`
+	Partial     int    `json:"partial_image_index"`
+	B64JSON     []byte `json:"b64_json"` // encoded as base64 by encoding/json
+	ContentType string `json:"content_type"`
+}
+
+// maxPartials is the partials per image the event ids leave room for.
+const maxPartials = 4
+
+// partials sends the previews of running task t beyond *last.
+func (h *studio) partials(t images.Task, last *int, send func(int, string, any) error) error {
+	if h.d.Previews == nil {
+		return nil
+	}
+	for _, p := range h.d.Previews.Get(t.ID) {
+		if p.Index < 0 || p.Partial < 0 || p.Partial >= maxPartials {
+			continue
+		}
+		id := evPartial + maxPartials*p.Index + p.Partial
+		if id <= *last || id >= evImage {
+			continue
+		}
+		if err := send(id, "partial", studioPartial{Index: p.Index, Partial: p.Partial, B64JSON: p.Data, ContentType: p.ContentType}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

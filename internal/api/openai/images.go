@@ -66,7 +66,10 @@ type ImageOptions struct {
 	// Node is the runner's node name (Runner.Node): sync task records
 	// carry it, and an async run checks its task is still this node's.
 	Node string
-	Now  func() time.Time
+	// Previews receives the partial images an async task's upstream
+	// streams (partial_images), for the studio; nil drops them.
+	Previews *images.Previews
+	Now      func() time.Time
 }
 
 type imageHandler struct {
@@ -112,14 +115,17 @@ const (
 // imageJob is one image request as the gateway runs it. Async tasks keep
 // it, JSON-encoded, as their params, so a restarted node can run them.
 type imageJob struct {
-	Kind    string      `json:"kind"` // generation | edit
-	Model   string      `json:"model"`
-	N       int         `json:"n"`
-	Size    string      `json:"size,omitempty"`
-	Quality string      `json:"quality,omitempty"`
-	Format  string      `json:"response_format"` // url | b64_json, resolved
-	Stream  bool        `json:"stream,omitempty"`
-	Route   relay.Route `json:"route"`
+	Kind    string `json:"kind"` // generation | edit
+	Model   string `json:"model"`
+	N       int    `json:"n"`
+	Size    string `json:"size,omitempty"`
+	Quality string `json:"quality,omitempty"`
+	Format  string `json:"response_format"` // url | b64_json, resolved
+	Stream  bool   `json:"stream,omitempty"`
+	// Partials is partial_images: an async task then streams from the
+	// upstream to keep its previews (ImageOptions.Previews).
+	Partials int         `json:"partials,omitempty"`
+	Route    relay.Route `json:"route"`
 	// PromptBytes sizes the reservation's prompt estimate.
 	PromptBytes int `json:"prompt_bytes"`
 	// Body holds a JSON request's members other than the four the
@@ -330,6 +336,7 @@ func (h *Handler) validateImageFlags(job *imageJob, f imageFlags, key *auth.Key)
 		}
 	}
 	job.Model, job.N, job.Size, job.Quality, job.Format, job.Stream = f.Model, max(f.N, 1), f.Size, f.Quality, format, f.Stream
+	job.Partials = f.PartialImages
 	return nil
 }
 
@@ -473,6 +480,7 @@ func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job 
 	}
 	var out imageOutcome
 	var merged imageMerge
+	streamed := 0
 	for _, p := range ps {
 		<-p.done
 		out.cost += p.res.Cost
@@ -485,12 +493,24 @@ func (h *Handler) runImageJobID(ctx context.Context, w http.ResponseWriter, job 
 		if p.rec.status != http.StatusOK {
 			continue
 		}
+		if p.x.previewing() {
+			// An async part streamed for its previews: its images are
+			// stored, and no one reads the merged answer.
+			out.delivered += p.res.Images
+			out.outputs = append(out.outputs, p.x.outputs...)
+			streamed += p.res.Images
+			continue
+		}
 		if err := merged.add(p.rec.buf.Bytes()); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "image part unreadable", slog.String("task", task), slog.String("error", err.Error()))
 			continue
 		}
 		out.delivered += p.res.Images
 		out.outputs = append(out.outputs, p.x.outputs...)
+	}
+	if merged.count == 0 && streamed > 0 {
+		out.err, out.status = nil, http.StatusOK
+		return out
 	}
 	if merged.count == 0 {
 		if out.err == nil {

@@ -435,7 +435,7 @@ func (x *imageExchange) writeForm(ctx context.Context, mw *multipart.Writer, ups
 	if x.dalle {
 		fields = append(fields, formField{"response_format", "b64_json"})
 	}
-	if j.Stream {
+	if x.streams() {
 		fields = append(fields, formField{"stream", "true"})
 	}
 	for _, f := range append(fields, j.Form...) {

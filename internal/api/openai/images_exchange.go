@@ -113,7 +113,7 @@ func (x *imageExchange) call(requestID string, res *relay.Result) *relay.Exchang
 	}
 	return &relay.ExchangeCall{
 		Prepare:   prepare,
-		RequestID: requestID, Model: j.Model, Stream: j.Stream, Route: j.Route, Result: res,
+		RequestID: requestID, Model: j.Model, Stream: x.streams(), Route: j.Route, Result: res,
 		Estimate: relay.Estimate{
 			PromptTokens: prompt, MaxOutputTokens: x.n * imageTokens(j.Size, j.Quality),
 			Images: x.n, ImageSize: j.Size, ImageQuality: j.Quality,
@@ -183,7 +183,7 @@ func (x *imageExchange) NewRequest(ctx context.Context, t *relay.Target, _ relay
 		return nil, err
 	}
 	req.Header.Set("Content-Type", ctype)
-	if x.job.Stream {
+	if x.streams() {
 		req.Header.Set("Accept", "text/event-stream")
 	}
 	if t.Channel.Type == "azure" {
@@ -206,7 +206,7 @@ func (x *imageExchange) jsonBody(upstreamModel string) ([]byte, error) {
 	if x.dalle {
 		m["response_format"] = "b64_json"
 	}
-	if x.job.Stream {
+	if x.streams() {
 		m["stream"] = true
 	}
 	return json.Marshal(m)
@@ -365,7 +365,12 @@ func (h *Handler) signedURL(task string, index int) (string, error) {
 	return o.Signer.URL(o.PublicURL(), task, index, o.Now().Add(o.URLTTL))
 }
 
-func (x *imageExchange) NewStream(*relay.Target) relay.EventStream { return &imageStream{} }
+func (x *imageExchange) NewStream(t *relay.Target) relay.EventStream {
+	if x.previewing() {
+		return &previewStream{x: x, t: t}
+	}
+	return &imageStream{}
+}
 
 // imageStream relays the images API's named events as they come,
 // counting completed images and their usage.

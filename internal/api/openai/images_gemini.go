@@ -26,6 +26,9 @@ func (x *imageExchange) geminiRequest(ctx context.Context, t *relay.Target, upst
 	if x.job.Stream {
 		return nil, provider.Unsupported("stream", "Gemini image models do not stream images; drop stream")
 	}
+	if x.previewing() {
+		return nil, provider.Unsupported("partial_images", "Gemini image models do not stream partial images; drop partial_images")
+	}
 	ir, err := x.geminiImageRequest(ctx)
 	if err != nil {
 		return nil, err

@@ -159,6 +159,9 @@ func (h *Handler) ImageTaskExec(keyByID func(id int64) *auth.Key) images.Exec {
 		}
 		ctx, cancel := context.WithCancelCause(auth.WithKey(ctx, key))
 		defer cancel(nil)
+		// The previews are for watching the run: once it has ended, its
+		// images (or its error) are what there is to see.
+		defer h.img.o.Previews.Drop(t.ID)
 		out := h.runImageJobID(ctx, newCaptureWriter(), &job, t.ID, t.RequestID, &asyncRun{cancel: cancel})
 		status, code, msg := outcomeStatus(ctx, out)
 		return images.Finish{Status: status, Delivered: out.delivered, CostMicros: out.cost, Outputs: out.outputs,

@@ -4333,6 +4333,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/studio/presets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's studio presets, the last saved first. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The presets. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["StudioPreset"][];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/studio/presets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Save a preset (a new one, or the one of that name, compared trimmed and case-insensitive).
+         * @description At most 50 presets a user, names of at most 64 characters, parameters of at most 8 KiB of JSON.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["StudioPresetBody"];
+                };
+            };
+            responses: {
+                /** @description The saved preset. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StudioPreset"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete one of the caller's presets. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/studio/price": {
         parameters: {
             query?: never;
@@ -4371,6 +4474,107 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/studio/snippets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's prompt snippets, the last saved first. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The snippets. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["StudioSnippet"][];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Save a prompt snippet, or move the same text, already saved, to the top.
+         * @description At most 100 snippets a user, each of at most 4000 characters.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["StudioSnippetBody"];
+                };
+            };
+            responses: {
+                /** @description The saved snippet. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StudioSnippet"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/studio/snippets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete one of the caller's snippets. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -5648,6 +5852,16 @@ export interface components {
         SignedIn: {
             user: components["schemas"]["Me"];
         };
+        StudioPreset: {
+            name: string;
+            /** @description The studio's parameters as the console saved them. */
+            params: Record<string, never>;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        StudioPresetBody: {
+            params: Record<string, never>;
+        };
         StudioPrice: {
             free: boolean;
             group_ratio_ppm: number;
@@ -5659,6 +5873,15 @@ export interface components {
             priced: boolean;
             /** @description n images at the group's ratio. */
             total_micros: number;
+        };
+        StudioSnippet: {
+            id: number;
+            text: string;
+            /** Format: date-time */
+            used_at: string;
+        };
+        StudioSnippetBody: {
+            text: string;
         };
         StudioTask: {
             async?: boolean;

@@ -73,7 +73,7 @@ export const studioEn = {
   'studio.preset.name': 'Save these parameters as',
   'studio.preset.save': 'Save preset',
   'studio.preset.saved': 'Preset saved.',
-  'studio.preset.local': 'Presets and snippets are kept in this browser, for your account only.',
+  'studio.preset.local': 'Presets and snippets are saved to your account, on every browser you sign in with.',
   'studio.problem.required': 'Required.',
   'studio.problem.n': 'A whole number from 1 to {max}.',
   'studio.problem.compression': 'A whole number from 0 to 100, and only with JPEG or WebP.',
@@ -106,4 +106,9 @@ export const studioEn = {
   'studio.forget_label': 'Remove this job from the list (its images stay in the gallery)',
   'studio.job_gone': 'This job no longer exists.',
   'studio.close': 'Close',
+  'studio.partials': 'Partial previews',
+  'studio.partials.none': 'None',
+  'studio.partials_hint': 'Models that stream (gpt-image) show rough versions while they work. Not stored.',
+  'studio.preview': 'Preview {k}',
+  'studio.preview_alt': 'Image {n}, preview {k}',
 } as const;

@@ -75,7 +75,7 @@ export const studioZhCN: Record<keyof typeof studioEn, string> = {
   'studio.preset.name': '将当前参数保存为',
   'studio.preset.save': '保存预设',
   'studio.preset.saved': '预设已保存。',
-  'studio.preset.local': '预设和片段保存在此浏览器中，仅限你的账户使用。',
+  'studio.preset.local': '预设和片段保存在你的账户中，在任何登录的浏览器上都可使用。',
   'studio.problem.required': '必填。',
   'studio.problem.n': '请输入 1 到 {max} 之间的整数。',
   'studio.problem.compression': '请输入 0 到 100 之间的整数，且仅适用于 JPEG 或 WebP。',
@@ -108,4 +108,9 @@ export const studioZhCN: Record<keyof typeof studioEn, string> = {
   'studio.forget_label': '从列表中移除此任务（图像仍保留在图库中）',
   'studio.job_gone': '此任务已不存在。',
   'studio.close': '关闭',
+  'studio.partials': '中间预览',
+  'studio.partials.none': '无',
+  'studio.partials_hint': '支持流式输出的模型（gpt-image）会在生成过程中显示粗略版本，预览不会保存。',
+  'studio.preview': '预览 {k}',
+  'studio.preview_alt': '第 {n} 张图，预览 {k}',
 };

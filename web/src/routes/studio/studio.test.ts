@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { invertPaint, maskPixels, painted, parseColour, toCanvas } from './mask';
 import {
-  addSnippet,
   applyEvent,
   defaultParams,
   editForm,
@@ -62,6 +61,11 @@ describe('bodies', () => {
     const p = { ...defaultParams(), model: 'm', n: '2', size: '1024x1024', quality: 'high', format: 'webp', compression: '70', fidelity: 'high' };
     expect(generationBody(' hi ', p)).toEqual({ model: 'm', prompt: 'hi', n: 2, size: '1024x1024', quality: 'high', output_format: 'webp', output_compression: 70 });
   });
+  it('asks for partial previews only when some are wanted', () => {
+    expect(generationBody('x', { ...defaultParams(), model: 'm', partials: '2' }).partial_images).toBe(2);
+    expect(generationBody('x', { ...defaultParams(), model: 'm' })).not.toHaveProperty('partial_images');
+    expect(editForm('x', { ...defaultParams(), model: 'm', partials: '3' }, []).get('partial_images')).toBe('3');
+  });
   it('builds the multipart edit with image[] parts and the mask', () => {
     const p = { ...defaultParams(), model: 'm', fidelity: 'high' };
     const fd = editForm('x', p, [{ name: 'a.png', blob: new Blob(['a'], { type: 'image/png' }) }, { name: 'b.png', blob: new Blob(['b'], { type: 'image/png' }) }], new Blob(['m'], { type: 'image/png' }));
@@ -79,17 +83,13 @@ describe('bodies', () => {
   });
 });
 
-describe('presets and snippets', () => {
+describe('presets', () => {
   it('replaces a preset of the same name, newest first', () => {
     const a = upsertPreset([], 'Fast', { ...defaultParams(), quality: 'low' });
     const b = upsertPreset(a, 'Best', defaultParams());
     const c = upsertPreset(b, ' fast ', { ...defaultParams(), quality: 'high' });
     expect(c.map((x) => x.name)).toEqual(['fast', 'Best']);
     expect(c[0].params.quality).toBe('high');
-  });
-  it('keeps snippets unique', () => {
-    expect(addSnippet(['a', 'b'], ' b ')).toEqual(['b', 'a']);
-    expect(addSnippet(['a'], '  ')).toEqual(['a']);
   });
 });
 
@@ -107,6 +107,24 @@ describe('applyEvent', () => {
     applyEvent(j, 'done', 1000, { status: 'succeeded', cost_micros: 40000, data: [{ index: 0, url: 'u0' }, { index: 1, url: 'u1' }] });
     expect(j).toMatchObject({ status: 'succeeded', progress: 100, costMicros: 40000, lastEventId: 1000 });
     expect(j.images.map((x) => x.index)).toEqual([0, 1]);
+  });
+  it('shows the latest preview of each image until the image is stored', () => {
+    const j = job();
+    applyEvent(j, 'queued', 1, {});
+    applyEvent(j, 'partial', 120, { index: 0, partial_image_index: 0, b64_json: 'AAAA', content_type: 'image/png' });
+    applyEvent(j, 'partial', 124, { index: 1, partial_image_index: 0, b64_json: 'BBBB', content_type: 'image/png' });
+    applyEvent(j, 'partial', 121, { index: 0, partial_image_index: 1, b64_json: 'CCCC', content_type: 'image/png' }); // older id: ignored
+    expect(j.status).toBe('running');
+    expect(j.previews?.map((p) => [p.index, p.partial, p.src])).toEqual([
+      [0, 0, 'data:image/png;base64,AAAA'],
+      [1, 0, 'data:image/png;base64,BBBB'],
+    ]);
+    applyEvent(j, 'partial', 125, { index: 1, partial_image_index: 1, b64_json: 'DDDD', content_type: 'image/webp' });
+    expect(j.previews?.[1]).toEqual({ index: 1, partial: 1, src: 'data:image/webp;base64,DDDD' });
+    applyEvent(j, 'image', 200, { index: 0, url: 'u0' });
+    expect(j.previews?.map((p) => p.index)).toEqual([1]);
+    applyEvent(j, 'done', 1000, { status: 'succeeded', data: [{ index: 0, url: 'u0' }, { index: 1, url: 'u1' }] });
+    expect(j.previews).toBeUndefined();
   });
   it('keeps the upstream error of a failed job', () => {
     const j = job();

@@ -1,7 +1,9 @@
 // The image studio's form: its parameters, their checks (the server's own
 // rules, so a mistake is caught before sending), the request bodies, and
-// what the browser keeps (presets, prompt snippets, jobs) in localStorage,
-// per user.
+// what the browser keeps (its jobs) in localStorage, per user. Presets and
+// prompt snippets are the user's on the server (/api/v1/me/studio/presets,
+// /snippets); what an older console left in localStorage is moved there
+// once (takeLocalSaved).
 
 export const sizes = ['auto', '1024x1024', '1536x1024', '1024x1536', '512x512', '256x256', '1792x1024', '1024x1792'] as const;
 export const qualities = ['auto', 'low', 'medium', 'high', 'standard', 'hd'] as const;
@@ -9,6 +11,7 @@ export const backgrounds = ['auto', 'transparent', 'opaque'] as const;
 export const formats = ['png', 'jpeg', 'webp'] as const;
 export const moderations = ['auto', 'low'] as const;
 export const fidelities = ['', 'low', 'high'] as const;
+export const partialCounts = ['0', '1', '2', '3'] as const;
 export const MAX_N = 10;
 export const MAX_INPUTS = 16;
 export const MAX_INPUT_BYTES = 50 * 1024 * 1024;
@@ -25,6 +28,7 @@ export interface Params {
   n: string;
   moderation: string;
   fidelity: string; // edits only; '' = not sent
+  partials: string; // partial_images, 0–3: previews streamed while the image is made
 }
 
 export const defaultParams = (): Params => ({
@@ -37,6 +41,7 @@ export const defaultParams = (): Params => ({
   n: '1',
   moderation: 'auto',
   fidelity: '',
+  partials: '0',
 });
 
 export type Problem = 'required' | 'n' | 'compression' | 'size' | 'transparent' | 'images' | 'mask';
@@ -88,6 +93,8 @@ function members(prompt: string, p: Params, mode: Mode): Record<string, string |
   if (p.compression.trim() !== '' && p.format !== 'png') out.output_compression = +p.compression.trim();
   if (p.moderation && p.moderation !== 'auto') out.moderation = p.moderation;
   if (mode === 'edit' && p.fidelity) out.input_fidelity = p.fidelity;
+  const partials = +(p.partials ?? '0');
+  if (partials >= 1 && partials <= 3) out.partial_images = partials;
   return out;
 }
 
@@ -132,6 +139,13 @@ export interface JobImage {
   url: string;
 }
 
+/** The latest partial image of one of a job's images, while it is made (never kept). */
+export interface JobPreview {
+  index: number;
+  partial: number;
+  src: string; // a data: URL
+}
+
 export interface Job {
   id: string;
   mode: Mode;
@@ -145,6 +159,7 @@ export interface Job {
   lastEventId: number;
   created: number;
   costMicros?: number;
+  previews?: JobPreview[];
 }
 
 const store = (kind: string, user: number) => `switchyard.studio.${kind}.${user}`;
@@ -166,13 +181,29 @@ function write(key: string, v: unknown) {
   }
 }
 
-export const loadPresets = (user: number) => read<Preset[]>(store('presets', user), []);
-export const savePresets = (user: number, v: Preset[]) => write(store('presets', user), v);
-export const loadSnippets = (user: number) => read<string[]>(store('snippets', user), []);
-export const saveSnippets = (user: number, v: string[]) => write(store('snippets', user), v);
+/**
+ * Presets and snippets an older console kept in this browser: returned
+ * once and then forgotten here, for the caller to save on the server.
+ */
+export function takeLocalSaved(user: number): { presets: Preset[]; snippets: string[] } {
+  const out = { presets: read<Preset[]>(store('presets', user), []), snippets: read<string[]>(store('snippets', user), []) };
+  try {
+    localStorage.removeItem(store('presets', user));
+    localStorage.removeItem(store('snippets', user));
+  } catch {
+    // Refused: taken again next time, which saving again makes harmless.
+  }
+  return out;
+}
+
 export const MAX_JOBS = 30;
-export const loadJobs = (user: number) => read<Job[]>(store('jobs', user), []);
-export const saveJobs = (user: number, v: Job[]) => write(store('jobs', user), v.slice(0, MAX_JOBS));
+export const loadJobs = (user: number) => read<Job[]>(store('jobs', user), []).map((j) => ({ ...j, previews: undefined }));
+/** Keeps the jobs, without their previews (megabytes, and stale once the page is left). */
+export const saveJobs = (user: number, v: Job[]) =>
+  write(
+    store('jobs', user),
+    v.slice(0, MAX_JOBS).map((j) => ({ ...j, previews: undefined })),
+  );
 
 /** Adds or replaces a preset by name (names compared trimmed, case-insensitive); newest first. */
 export function upsertPreset(list: Preset[], name: string, params: Params): Preset[] {
@@ -181,11 +212,6 @@ export function upsertPreset(list: Preset[], name: string, params: Params): Pres
   return [{ name: n, params: { ...params } }, ...rest];
 }
 
-export function addSnippet(list: string[], s: string): string[] {
-  const v = s.trim();
-  if (!v) return list;
-  return [v, ...list.filter((x) => x !== v)].slice(0, 50);
-}
 
 export const isFinal = (s: JobStatus) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 
@@ -205,9 +231,21 @@ export function applyEvent(job: Job, name: string, id: number, data: Record<stri
       job.status = 'running';
       job.progress = Number(data.progress ?? job.progress);
       break;
+    case 'partial': {
+      const index = Number(data.index);
+      const partial = Number(data.partial_image_index ?? 0);
+      const type = String(data.content_type ?? 'image/png');
+      if (job.images.some((x) => x.index === index) || typeof data.b64_json !== 'string') break;
+      job.status = 'running';
+      const src = `data:${type};base64,${data.b64_json}`;
+      const rest = (job.previews ?? []).filter((p) => p.index !== index);
+      job.previews = [...rest, { index, partial, src }].sort((a, b) => a.index - b.index);
+      break;
+    }
     case 'image': {
       const index = Number(data.index);
       if (!job.images.some((x) => x.index === index)) job.images.push({ index, url: String(data.url) });
+      if (job.previews) job.previews = job.previews.filter((p) => p.index !== index);
       break;
     }
     case 'done':
@@ -221,6 +259,7 @@ export function applyEvent(job: Job, name: string, id: number, data: Record<stri
       const imgs = data.data as { index: number; url: string }[] | undefined;
       for (const im of imgs ?? []) if (!job.images.some((x) => x.index === im.index)) job.images.push({ index: im.index, url: im.url });
       job.lastEventId = Math.max(job.lastEventId, 1000);
+      job.previews = undefined;
       break;
     }
   }

@@ -1,1 +1,0 @@
-import"./index-DDn-ax_y.js";import{t as e}from"./UsageLog-CkMMu4_o.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};
