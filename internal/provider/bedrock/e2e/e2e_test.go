@@ -1,4 +1,9 @@
-package bedrock_test
+// Package e2e_test runs the bedrock channel end to end, through a whole
+// gateway and the mock. It is apart from package bedrock so that the
+// bedrock test binary, which FuzzConverseStream is built into, does not link
+// the gateway: under -fuzz every linked package is coverage-instrumented,
+// and the fuzzer resets and scans those counters on every exec.
+package e2e_test
 
 import (
 	"io"
