@@ -197,7 +197,7 @@ func TestGeminiImageFailover(t *testing.T) {
 			t.Errorf("request %d: charged %d micro-USD, want %d once", i, got, b.cost)
 		}
 		var paid []string
-		for _, r := range usageRowsOf(t, g, balance, resp.Header.Get("X-Request-Id")) {
+		for _, r := range usageRowsOf(t, g, balance, resp.Header.Get("X-Request-Id"), 1) {
 			if !strings.HasSuffix(r, ":0") {
 				paid = append(paid, r)
 			}

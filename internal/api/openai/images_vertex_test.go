@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard/switchyard/internal/app/apptest"
 	"github.com/switchyard/switchyard/internal/billing"
@@ -17,14 +18,23 @@ import (
 	"github.com/switchyard/switchyard/internal/mock"
 )
 
-// usageRowsOf are request id's usage rows as "status:cost", by status;
-// balance is read first, as it waits for the meter to write them.
-func usageRowsOf(t *testing.T, g *gateway, balance func() billing.Micros, id string) []string {
+// usageRowsOf are request id's usage rows as "status:cost", by status, once
+// there are at least want of them (the meter writes them after the answer).
+func usageRowsOf(t *testing.T, g *gateway, balance func() billing.Micros, id string, want int) []string {
 	t.Helper()
 	if id == "" {
 		t.Fatal("the answer carries no X-Request-Id")
 	}
-	_ = balance()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_ = balance()
+		if rows := readUsageRows(t, g, id); len(rows) >= want || time.Now().After(deadline) {
+			return rows
+		}
+	}
+}
+
+func readUsageRows(t *testing.T, g *gateway, id string) []string {
+	t.Helper()
 	db := g.app.DB()
 	rows, err := db.Read().QueryContext(context.Background(), db.Dialect().Rebind(
 		"SELECT status, cost_micros FROM usage_logs WHERE request_id = ? ORDER BY status, cost_micros"), id)
@@ -111,7 +121,7 @@ func TestVertexImages(t *testing.T) {
 			if got := before - balance(); got != c.cost {
 				t.Errorf("charged %d micro-USD, want %d", got, c.cost)
 			}
-			if got := strings.Join(usageRowsOf(t, g, balance, resp.Header.Get("X-Request-Id")), " "); got != c.rows {
+			if got := strings.Join(usageRowsOf(t, g, balance, resp.Header.Get("X-Request-Id"), strings.Count(c.rows, " ")+1), " "); got != c.rows {
 				t.Errorf("usage rows (status:cost) %s, want %s", got, c.rows)
 			}
 			reqs := m.Requests(vertexSA)[since:]
@@ -239,7 +249,7 @@ func TestVertexEmbeddings(t *testing.T) {
 				t.Errorf("charged %d micro-USD, want %d", got, c.cost)
 			}
 			want := fmt.Sprintf("200:%d", c.cost)
-			if got := strings.Join(usageRowsOf(t, g, balance, resp.Header.Get("X-Request-Id")), " "); got != want {
+			if got := strings.Join(usageRowsOf(t, g, balance, resp.Header.Get("X-Request-Id"), 1), " "); got != want {
 				t.Errorf("usage rows %s, want %s", got, want)
 			}
 			reqs := m.Requests(vertexSA)[since:]
