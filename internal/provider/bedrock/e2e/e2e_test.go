@@ -303,3 +303,79 @@ func assistantContent(t *testing.T, out string, stream bool) []map[string]any {
 	}
 	return blocks
 }
+
+// TestResponsesReasoningRoundTrip: on /v1/responses, Claude's signed
+// reasoning comes out as a reasoning item whose encrypted_content carries
+// the signature; a client that sends its output items back (as Codex
+// does) has the reasoning reach Converse as reasoningContent with the same
+// signature, so a thinking turn with tools goes on.
+func TestResponsesReasoningRoundTrip(t *testing.T) {
+	g := startGateway(t, "AKIDRESP")
+	const head = `{"model":"` + model + `","reasoning":{"effort":"low"},"max_output_tokens":4000,` +
+		`"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}],`
+	user := `{"role":"user","content":"Weather?"}`
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
+			st := map[bool]string{false: "false", true: "true"}[stream]
+			status, out := g.post("/v1/responses", head+`"stream":`+st+`,"input":[`+user+`]}`)
+			if status != 200 {
+				t.Fatalf("first turn: %d %s", status, out)
+			}
+			var output []map[string]any
+			if !stream {
+				var r struct {
+					Output []map[string]any `json:"output"`
+				}
+				if err := json.Unmarshal([]byte(out), &r); err != nil {
+					t.Fatal(err)
+				}
+				output = r.Output
+			} else {
+				for _, line := range strings.Split(out, "\n") {
+					data, ok := strings.CutPrefix(line, "data: ")
+					if !ok {
+						continue
+					}
+					var ev struct {
+						Type string         `json:"type"`
+						Item map[string]any `json:"item"`
+					}
+					_ = json.Unmarshal([]byte(data), &ev)
+					if ev.Type == "response.output_item.done" {
+						output = append(output, ev.Item)
+					}
+				}
+			}
+			if len(output) < 2 || output[0]["type"] != "reasoning" {
+				t.Fatalf("output does not start with reasoning: %v", output)
+			}
+			enc, _ := output[0]["encrypted_content"].(string)
+			sig, ok := strings.CutPrefix(enc, "switchyard.anthropic.signature:")
+			if !ok || sig == "" {
+				t.Fatalf("reasoning item's encrypted_content %q carries no signature", enc)
+			}
+			var callID string
+			for _, it := range output {
+				if it["type"] == "function_call" {
+					callID, _ = it["call_id"].(string)
+				}
+			}
+			if callID == "" {
+				t.Fatalf("no function_call in %v", output)
+			}
+			items, _ := json.Marshal(output)
+			input := user + `,` + strings.Trim(string(items), "[]") +
+				`,{"type":"function_call_output","call_id":"` + callID + `","output":"18C sunny"}`
+			status, out = g.post("/v1/responses", head+`"stream":false,"input":[`+input+`]}`)
+			if status != 200 {
+				t.Fatalf("second turn: %d %s", status, out)
+			}
+			reqs := g.mock.Requests("AKIDRESP")
+			last := reqs[len(reqs)-1].Body
+			if want := `"signature":` + mustJSON(sig) + `}}`; !strings.Contains(last, `{"reasoningContent":{"reasoningText":{"text":"Mock thinking about: Weather?",`) ||
+				!strings.Contains(last, want) {
+				t.Errorf("Converse did not receive the signed reasoning (%s):\n%.1500s", want, last)
+			}
+		})
+	}
+}
