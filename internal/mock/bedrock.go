@@ -83,7 +83,8 @@ type bedrockRequest struct {
 	System []struct {
 		Text string `json:"text"`
 	} `json:"system"`
-	ToolConfig *struct {
+	AdditionalModelRequestFields json.RawMessage `json:"additionalModelRequestFields"`
+	ToolConfig                   *struct {
 		Tools []struct {
 			ToolSpec struct {
 				Name        string `json:"name"`
@@ -112,6 +113,7 @@ type bedrockBlock struct {
 			JSON json.RawMessage `json:"json"`
 		} `json:"content"`
 	} `json:"toolResult,omitempty"`
+	ReasoningContent *bedrockReasoning `json:"reasoningContent,omitempty"`
 }
 
 type bedrockToolUse struct {
@@ -212,18 +214,27 @@ func (s *Server) bedrockConverse(c *call) {
 		c.fail(http.StatusBadRequest, "A conversation must start with a user message.")
 		return
 	}
+	thinking := bedrockThinking(req.AdditionalModelRequestFields)
+	if !req.checkReasoning(c, thinking) {
+		return
+	}
 	cv := req.convo()
 	a := c.plan(cv, model)
 	stop := "end_turn"
 	if a.tool {
 		stop = "tool_use"
 	}
+	thought := bedrockThought(cv)
 	if !stream {
 		var content []any
+		if thinking {
+			content = append(content, map[string]any{"reasoningContent": map[string]any{
+				"reasoningText": map[string]string{"text": thought, "signature": bedrockSignature(thought)}}})
+		}
 		if a.tool {
-			content = []any{map[string]any{"toolUse": bedrockToolUse{ToolUseID: a.callID, Name: a.toolName, Input: a.argsMap()}}}
+			content = append(content, map[string]any{"toolUse": bedrockToolUse{ToolUseID: a.callID, Name: a.toolName, Input: a.argsMap()}})
 		} else {
-			content = []any{map[string]string{"text": a.text()}}
+			content = append(content, map[string]string{"text": a.text()})
 		}
 		c.reply(map[string]any{
 			"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": content}},
@@ -233,21 +244,33 @@ func (s *Server) bedrockConverse(c *call) {
 	}
 	st := c.startStream(modeEventStream)
 	st.sendJSON("messageStart", map[string]string{"role": "assistant"})
+	block := 0
+	if thinking {
+		// The reasoning in two deltas, then its signature, as Claude sends it.
+		half := len(thought) / 2
+		for _, part := range []string{thought[:half], thought[half:]} {
+			st.sendJSON("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]string{"text": part}}})
+		}
+		st.sendJSON("contentBlockDelta", map[string]any{"contentBlockIndex": 0,
+			"delta": map[string]any{"reasoningContent": map[string]string{"signature": bedrockSignature(thought)}}})
+		st.sendJSON("contentBlockStop", map[string]int{"contentBlockIndex": 0})
+		block = 1
+	}
 	if a.tool {
-		st.sendJSON("contentBlockStart", map[string]any{"contentBlockIndex": 0,
+		st.sendJSON("contentBlockStart", map[string]any{"contentBlockIndex": block,
 			"start": map[string]any{"toolUse": map[string]string{"toolUseId": a.callID, "name": a.toolName}}})
 		for _, p := range a.argPieces() {
-			st.sendJSON("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"toolUse": map[string]string{"input": p}}})
+			st.sendJSON("contentBlockDelta", map[string]any{"contentBlockIndex": block, "delta": map[string]any{"toolUse": map[string]string{"input": p}}})
 		}
 	} else {
-		t := newTmpl(map[string]any{"contentBlockIndex": 0, "delta": map[string]string{"text": holeS}})
+		t := newTmpl(map[string]any{"contentBlockIndex": block, "delta": map[string]string{"text": holeS}})
 		var b []byte
 		for i := 0; i < a.n && st.ok(); i++ {
 			b = t.fill(b[:0], 0, a.piece(i))
 			st.send("contentBlockDelta", b)
 		}
 	}
-	st.sendJSON("contentBlockStop", map[string]int{"contentBlockIndex": 0})
+	st.sendJSON("contentBlockStop", map[string]int{"contentBlockIndex": block})
 	st.sendJSON("messageStop", map[string]string{"stopReason": stop})
 	st.sendJSON("metadata", map[string]any{"usage": a.usage.bedrock(), "metrics": map[string]int{"latencyMs": 1}})
 }

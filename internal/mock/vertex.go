@@ -21,10 +21,12 @@ import (
 // bearer grant (RFC 7523) that accepts only assertions signed with the
 // mock's test key (VertexServiceAccount hands out key files holding it),
 // and the publisher routes under /v1/projects/… answer with the Gemini
-// and Anthropic mocks. Access tokens are random and remembered with their
-// service account, whose client_email is the credential of a model call
-// (counters, records, SetFault); a token call's credential is
-// "token:" + client_email, so a test can fail exchanges and calls apart.
+// and Anthropic mocks (generateContent with image output included), and
+// :predict with Imagen's or a text embedding model's answer. Access
+// tokens are random and remembered with their service account, whose
+// client_email is the credential of a model call (counters, records,
+// SetFault); a token call's credential is "token:" + client_email, so a
+// test can fail exchanges and calls apart.
 
 //go:embed vertex_test_key.pem
 var vertexTestKeyPEM []byte
@@ -221,6 +223,10 @@ func (s *Server) vertexModel(c *call) {
 			return
 		}
 		s.geminiGenerate(c, model, true)
+	case pub == "google" && action == "predict" && strings.HasPrefix(model, "imagen"):
+		s.imagenPredict(c, model)
+	case pub == "google" && action == "predict":
+		s.vertexEmbed(c, model)
 	case pub == "anthropic" && (action == "rawPredict" || action == "streamRawPredict"):
 		var probe struct {
 			Version string          `json:"anthropic_version"`
@@ -247,6 +253,53 @@ func (s *Server) vertexModel(c *call) {
 	default:
 		c.fail(http.StatusNotFound, "unknown publisher method "+pub+":"+action)
 	}
+}
+
+// vertexEmbed answers a text embedding model's :predict as Vertex does:
+// one prediction per instance with its values and token count; a
+// gemini-embedding model takes one instance per request, as on Vertex.
+func (s *Server) vertexEmbed(c *call, model string) {
+	var req struct {
+		Instances []struct {
+			Content *string `json:"content"`
+		} `json:"instances"`
+		Parameters struct {
+			OutputDimensionality int `json:"outputDimensionality"`
+		} `json:"parameters"`
+	}
+	if !c.decode(&req) {
+		return
+	}
+	switch {
+	case !strings.Contains(model, "embedding"):
+		c.fail(http.StatusBadRequest, "Publisher model "+model+" does not support predict.")
+		return
+	case len(req.Instances) == 0:
+		c.fail(http.StatusBadRequest, "instances: at least one instance is required")
+		return
+	case len(req.Instances) > 1 && strings.HasPrefix(model, "gemini-embedding"):
+		c.fail(http.StatusBadRequest, "Unable to submit request because the model supports only 1 instance per request.")
+		return
+	}
+	dims := 768
+	if strings.HasPrefix(model, "gemini-embedding") {
+		dims = 3072
+	}
+	if d := req.Parameters.OutputDimensionality; d > 0 {
+		dims = min(d, dims)
+	}
+	preds := make([]map[string]any, len(req.Instances))
+	for i, in := range req.Instances {
+		if in.Content == nil {
+			c.fail(http.StatusBadRequest, "instances["+strconv.Itoa(i)+"].content is required")
+			return
+		}
+		preds[i] = map[string]any{"embeddings": map[string]any{
+			"values":     embedVector([]byte(*in.Content), dims),
+			"statistics": map[string]any{"truncated": false, "token_count": max(1, len(*in.Content)/4)},
+		}}
+	}
+	c.reply(map[string]any{"predictions": preds})
 }
 
 // handleVertexKey serves GET /_mock/vertex-key?email=…: a key file the

@@ -387,7 +387,7 @@ const DefaultMaxImages = 10
 
 // maxImages is how many images one call to ch may ask for model: the
 // channel's max_images, else 1 for DALL·E 3 (which accepts only n=1), on a
-// gemini channel 4 for Imagen and 1 for an image-output model, else
+// gemini or vertex channel 4 for Imagen and 1 for an image-output model, else
 // DefaultMaxImages.
 func (ch *channel) maxImages(model string) int {
 	if ch.cfg.MaxImages > 0 {
@@ -397,7 +397,7 @@ func (ch *channel) maxImages(model string) int {
 	if strings.HasPrefix(up, "dall-e-3") {
 		return 1
 	}
-	if ch.cfg.Type == "gemini" {
+	if ch.cfg.Type == "gemini" || ch.cfg.Type == "vertex" {
 		// As gemini.MaxImagesPerCall: Imagen's sampleCount stops at 4, an
 		// image-output model makes one image per generateContent call.
 		if strings.HasPrefix(up, "imagen") {

@@ -24,8 +24,13 @@ type ChatCall struct {
 	UpstreamModel string // after the channel's model_map; set per attempt
 	Stream        bool
 	IncludeUsage  bool // the client asked for stream_options.include_usage
-	Route         Route
-	Estimate      Estimate // for the Meter's reservation
+	// SignedReasoning: the inbound surface carries signed reasoning back
+	// to its client (Messages thinking signatures, Responses reasoning
+	// items), so an adapter that has it puts it into the pivot's
+	// reasoning_blocks and reasoning_signature; chat clients never see them.
+	SignedReasoning bool
+	Route           Route
+	Estimate        Estimate // for the Meter's reservation
 }
 
 // Usage is what the upstream reported for one request.

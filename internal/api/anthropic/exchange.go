@@ -32,6 +32,7 @@ type messagesExchange struct {
 
 	chatBody []byte            // the chat translation, built on first need
 	chatDrop bool              // chatBody was built dropping server tools
+	chatSign bool              // chatBody keeps signed thinking (for bedrock)
 	dropped  []string          // the server tools chatBody left out
 	warnings []string          // the current attempt's (relay.Warner)
 	chatCall *relay.ChatCall   // the current attempt's, for a chat-pivot target
@@ -81,20 +82,24 @@ func (x *messagesExchange) NewRequest(ctx context.Context, t *relay.Target, adap
 		return x.passthroughRequest(ctx, t, upstreamModel)
 	}
 	x.warnings = nil
-	if drop := t.Channel.DropsHostedTools(); x.chatBody == nil || drop != x.chatDrop {
-		cr, dropped, err := toChat(x.body, drop)
+	// Bedrock serves Claude and takes the earlier turns' signed thinking
+	// back (it needs it while tools are in use); to any other pivot
+	// upstream it is meaningless and stays out of the chat body.
+	sign := t.Channel.Type == "bedrock"
+	if drop := t.Channel.DropsHostedTools(); x.chatBody == nil || drop != x.chatDrop || sign != x.chatSign {
+		cr, dropped, err := toChat(x.body, drop, sign)
 		if err != nil {
 			return nil, err
 		}
 		if x.chatBody, err = json.Marshal(cr); err != nil {
 			return nil, fmt.Errorf("encode chat translation: %w", err)
 		}
-		x.chatDrop, x.dropped = drop, dropped
+		x.chatDrop, x.chatSign, x.dropped = drop, sign, dropped
 	}
 	x.warnings = x.dropped
 	x.chatCall = &relay.ChatCall{
 		RequestID: x.requestID, Body: x.chatBody, Model: x.model, UpstreamModel: upstreamModel,
-		Stream: x.stream, IncludeUsage: x.stream,
+		Stream: x.stream, IncludeUsage: x.stream, SignedReasoning: true,
 	}
 	x.adapter = adapter
 	return adapter.NewChatRequest(ctx, t, x.chatCall)
@@ -216,7 +221,7 @@ func (x *messagesExchange) enc() tokens.Encoding {
 // toChat decodes a Messages body and translates it to a chat request.
 // toChat translates a Messages body for a chat-pivot upstream; with drop,
 // server tools are removed (and reported) rather than refused.
-func toChat(body []byte, drop bool) (*openai.ChatRequest, []string, error) {
+func toChat(body []byte, drop, signed bool) (*openai.ChatRequest, []string, error) {
 	var req wire.MessagesRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, nil, provider.Invalid("body", err.Error())
@@ -224,6 +229,10 @@ func toChat(body []byte, drop bool) (*openai.ChatRequest, []string, error) {
 	var dropped []string
 	if drop {
 		dropped = req.DropServerTools()
+	}
+	if signed {
+		cr, err := wire.ToChatRequestSigned(&req)
+		return cr, dropped, err
 	}
 	cr, err := wire.ToChatRequest(&req)
 	return cr, dropped, err
@@ -283,7 +292,7 @@ func localCount(body []byte) ([]byte, error) {
 func countLocal(body []byte) (int, error) {
 	// Server tools are not function definitions to count; an upstream that
 	// ran them would count them its own way.
-	cr, _, err := toChat(body, true)
+	cr, _, err := toChat(body, true, false)
 	if err != nil {
 		return 0, invalid(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard/switchyard/internal/provider/bedrock"
 	"github.com/switchyard/switchyard/internal/provider/gemini"
 	oaup "github.com/switchyard/switchyard/internal/provider/openai"
+	"github.com/switchyard/switchyard/internal/provider/vertex"
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
@@ -18,6 +19,7 @@ var embeddingAdapters = map[string]relay.ChatAdapter{
 	"openai":  oaup.NewEmbeddingsUpstream(),
 	"azure":   azure.NewEmbeddingsUpstream(),
 	"bedrock": bedrock.NewEmbeddingsUpstream(),
+	"vertex":  vertex.NewEmbeddingsUpstream(),
 }
 
 func embeddingsAccepts(typ string) bool { return typ == "gemini" || embeddingAdapters[typ] != nil }

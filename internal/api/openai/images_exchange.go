@@ -24,8 +24,10 @@ import (
 )
 
 // imagesAccepts: OpenAI-compatible and Azure channels have the images API;
-// Gemini channels serve it through translation (images_gemini.go).
-func imagesAccepts(typ string) bool { return typ == "openai" || typ == "azure" || typ == "gemini" }
+// Gemini and Vertex channels serve it through translation (images_gemini.go).
+func imagesAccepts(typ string) bool {
+	return typ == "openai" || typ == "azure" || typ == "gemini" || typ == "vertex"
+}
 
 // imageExchange is one upstream images call (the whole request, or one
 // part of a fanned-out one) as a relay Exchange.
@@ -157,7 +159,7 @@ func (x *imageExchange) op() string {
 
 func (x *imageExchange) NewRequest(ctx context.Context, t *relay.Target, _ relay.ChatAdapter, upstreamModel string) (*http.Request, error) {
 	x.dalle, x.model = strings.HasPrefix(upstreamModel, "dall-e"), upstreamModel
-	if t.Channel.Type == "gemini" {
+	if t.Channel.Type == "gemini" || t.Channel.Type == "vertex" {
 		return x.geminiRequest(ctx, t, upstreamModel)
 	}
 	var u string
@@ -217,7 +219,7 @@ func (x *imageExchange) jsonBody(upstreamModel string) ([]byte, error) {
 // delivered (a URL that fails to download, storage that fails) is left
 // out, and the usage counts the images delivered, which is what is billed.
 func (x *imageExchange) Response(t *relay.Target, body []byte) ([]byte, relay.Usage, error) {
-	if t.Channel.Type == "gemini" {
+	if t.Channel.Type == "gemini" || t.Channel.Type == "vertex" {
 		var err error
 		if body, err = gemini.ToImagesAnswer(x.model, body, x.h.img.o.Now().Unix()); err != nil {
 			return nil, relay.Usage{}, err

@@ -13,11 +13,14 @@ import (
 
 	"github.com/switchyard/switchyard/internal/provider"
 	"github.com/switchyard/switchyard/internal/provider/gemini"
+	"github.com/switchyard/switchyard/internal/provider/vertex"
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
 // Gemini channels serve the images API through the gemini package's
-// translations (image-output models and Imagen); the answer is turned into
+// translations (image-output models and Imagen), and so do Vertex channels,
+// whose bodies are the same and only the URL (the publisher model's
+// :generateContent or :predict) and the bearer token differ; the answer is turned into
 // OpenAI images JSON before the usual Response, so storage, signed links
 // and per-image billing are the same as for OpenAI channels.
 
@@ -29,6 +32,9 @@ func (x *imageExchange) geminiRequest(ctx context.Context, t *relay.Target, upst
 	if x.previewing() {
 		return nil, provider.Unsupported("partial_images", "Gemini image models do not stream partial images; drop partial_images")
 	}
+	if t.Channel.Type == "vertex" && vertex.IsAnthropic(upstreamModel) {
+		return nil, provider.Unsupported("model", "Claude on Vertex makes no images")
+	}
 	ir, err := x.geminiImageRequest(ctx)
 	if err != nil {
 		return nil, err
@@ -36,6 +42,9 @@ func (x *imageExchange) geminiRequest(ctx context.Context, t *relay.Target, upst
 	body, err := gemini.NewImageBody(upstreamModel, ir)
 	if err != nil {
 		return nil, err
+	}
+	if t.Channel.Type == "vertex" {
+		return vertex.NewImageRequest(ctx, t, upstreamModel, body)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, gemini.ImageURL(t.Channel.BaseURL, upstreamModel), bytes.NewReader(body))
 	if err != nil {

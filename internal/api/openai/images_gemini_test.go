@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -152,5 +153,70 @@ func TestGeminiImages(t *testing.T) {
 				t.Errorf("charged %d for a refused request", got)
 			}
 		})
+	}
+}
+
+// TestGeminiImageFailover: a gemini credential that answers an image call
+// with 429 rests, and the request is served by the channel's next
+// credential before the client sees a byte: every request succeeds,
+// charged once (one usage row, 200 at the image's price), and the
+// throttled credential is tried once.
+func TestGeminiImageFailover(t *testing.T) {
+	m := mock.New(mock.Options{})
+	up := httptest.NewServer(m)
+	t.Cleanup(up.Close)
+	cfg := apptest.Config(t)
+	cfg.Channels = []config.Channel{{Name: "gem", Type: "gemini", BaseURL: up.URL,
+		Models: []string{"gemini-2.5-flash-image", "imagen-4.0-generate-001"}, Strategy: "round_robin",
+		Credentials: []config.Credential{{Key: "gem-hot"}, {Key: "gem-cool"}}}}
+	cfg.Keys = []config.Key{{Name: "all", Key: testKey}}
+	pricedImages(cfg)
+	cfg.Pricing["gemini-2.5-flash-image"] = config.Price{PerImage: map[string]float64{"default": 0.039}}
+	cfg.Pricing["imagen-4.0-generate-001"] = config.Price{PerImage: map[string]float64{"default": 0.04}}
+	g, _ := runNode(t, cfg)
+	balance := apptest.Balance(t, g.app, "payer@example.com")
+	m.SetFault("gem-hot", mock.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60})
+
+	bodies := []struct {
+		body string
+		cost billing.Micros
+	}{
+		{`{"model":"gemini-2.5-flash-image","prompt":"a lighthouse"}`, 39_000},
+		{`{"model":"imagen-4.0-generate-001","prompt":"a lighthouse","n":2}`, 80_000},
+		{`{"model":"gemini-2.5-flash-image","prompt":"a harbour"}`, 39_000},
+	}
+	// Round robin over two credentials: the hot one is picked first by
+	// one of the first two requests.
+	for i, b := range bodies {
+		before := balance()
+		resp, a := g.imagePost(t, "/v1/images/generations", payerKey, "application/json", strings.NewReader(b.body), nil)
+		if resp.StatusCode != http.StatusOK || len(a.Data) == 0 || a.Data[0].B64JSON == "" {
+			t.Fatalf("request %d: status %d: %+v", i, resp.StatusCode, a.Error)
+		}
+		if got := before - balance(); got != b.cost {
+			t.Errorf("request %d: charged %d micro-USD, want %d once", i, got, b.cost)
+		}
+		var paid []string
+		for _, r := range usageRowsOf(t, g, balance, resp.Header.Get("X-Request-Id"), 1) {
+			if !strings.HasSuffix(r, ":0") {
+				paid = append(paid, r)
+			}
+		}
+		if want := fmt.Sprintf("200:%d", b.cost); strings.Join(paid, " ") != want {
+			t.Errorf("request %d: charged usage rows %v, want [%s]", i, paid, want)
+		}
+	}
+	hot := m.Requests("gem-hot")
+	if len(hot) != 1 || hot[0].Status != http.StatusTooManyRequests {
+		t.Fatalf("the throttled credential got %+v, want one 429 and then rest", hot)
+	}
+	cool := m.Requests("gem-cool")
+	if len(cool) != len(bodies) {
+		t.Errorf("the next credential served %d calls, want %d", len(cool), len(bodies))
+	}
+	for _, r := range cool {
+		if r.Status != http.StatusOK {
+			t.Errorf("next credential's %s answered %d", r.Path, r.Status)
+		}
 	}
 }

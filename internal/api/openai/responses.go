@@ -65,8 +65,10 @@ func (x *responsesExchange) NewRequest(ctx context.Context, t *relay.Target, a r
 		x.rename = upstreamModel != x.call.Model
 		return x.pass.NewRequest(ctx, t, x.body, x.call.Model, upstreamModel, x.call.Stream)
 	}
-	req, cc, dropped, err := oaup.ResponsesChatCallDropping(x.body, x.call.RequestID, x.call.Model, upstreamModel,
-		t.Channel.DropsHostedTools(), searchesWeb(a))
+	// Bedrock serves Claude, whose signed reasoning must go back in later
+	// turns; to other pivot upstreams it is meaningless.
+	req, cc, dropped, err := oaup.ResponsesChatCallFor(x.body, x.call.RequestID, x.call.Model, upstreamModel,
+		t.Channel.DropsHostedTools(), t.Channel.Type == "bedrock", searchesWeb(a))
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,21 @@ func (s *ChatStreamToMessages) Feed(chunk *openai.ChatChunk, emit func(name stri
 				return err
 			}
 		}
+		if d.ReasoningSignature != nil && *d.ReasoningSignature != "" {
+			// Signed reasoning (see ChatMessage.ReasoningBlocks) ends its
+			// thinking block with a signature_delta, as Anthropic does.
+			if err := s.textDelta(BlockThinking, "signature_delta", "signature", *d.ReasoningSignature, emit); err != nil {
+				return err
+			}
+			if err := s.closeBlock(emit); err != nil {
+				return err
+			}
+		}
+		if d.ReasoningRedacted != nil && *d.ReasoningRedacted != "" {
+			if err := s.redactedBlock(*d.ReasoningRedacted, emit); err != nil {
+				return err
+			}
+		}
 		if d.Content != nil && *d.Content != "" {
 			if err := s.textDelta(BlockText, "text_delta", "text", *d.Content, emit); err != nil {
 				return err
@@ -128,6 +143,19 @@ func (s *ChatStreamToMessages) textDelta(blockType, deltaType, key, text string,
 	b = append(b, "}}"...)
 	s.buf = b
 	return emit("content_block_delta", b)
+}
+
+// redactedBlock is a whole redacted_thinking block: start and stop, as
+// Anthropic streams it.
+func (s *ChatStreamToMessages) redactedBlock(data string, emit func(string, []byte) error) error {
+	if err := s.closeBlock(emit); err != nil {
+		return err
+	}
+	start := jsonw.String([]byte(`{"type":"redacted_thinking","data":`), data)
+	if err := s.openBlock(BlockRedactedThinking, string(append(start, '}')), emit); err != nil {
+		return err
+	}
+	return s.closeBlock(emit)
 }
 
 func (s *ChatStreamToMessages) toolDelta(tc *openai.ToolCallDelta, emit func(string, []byte) error) error {

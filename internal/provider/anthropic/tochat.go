@@ -14,6 +14,18 @@ import (
 // ToChatRequest translates a Messages request (Anthropic inbound) into a chat
 // completions request for an OpenAI-type upstream.
 func ToChatRequest(req *MessagesRequest) (*openai.ChatRequest, error) {
+	return toChatRequest(req, false)
+}
+
+// ToChatRequestSigned is ToChatRequest for an upstream that takes earlier
+// signed reasoning back (Bedrock): the thinking blocks of assistant turns
+// that carry a signature, and redacted thinking, become the pivot's
+// reasoning_blocks instead of being dropped.
+func ToChatRequestSigned(req *MessagesRequest) (*openai.ChatRequest, error) {
+	return toChatRequest(req, true)
+}
+
+func toChatRequest(req *MessagesRequest, signed bool) (*openai.ChatRequest, error) {
 	switch {
 	case req.TopK != nil:
 		return nil, provider.Unsupported("top_k", "")
@@ -50,7 +62,7 @@ func ToChatRequest(req *MessagesRequest) (*openai.ChatRequest, error) {
 	}
 	for i := range req.Messages {
 		var err error
-		out.Messages, err = appendChatMessages(out.Messages, &req.Messages[i], "messages["+strconv.Itoa(i)+"]")
+		out.Messages, err = appendChatMessages(out.Messages, &req.Messages[i], "messages["+strconv.Itoa(i)+"]", signed)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +106,7 @@ func blocksText(b Blocks, field string) (string, error) {
 // appendChatMessages appends the chat messages for one Messages turn. A user
 // turn's tool_result blocks become tool messages placed first, because chat
 // requires tool results to follow the assistant's tool calls directly.
-func appendChatMessages(dst []openai.ChatMessage, m *MessageParam, field string) ([]openai.ChatMessage, error) {
+func appendChatMessages(dst []openai.ChatMessage, m *MessageParam, field string, signed bool) ([]openai.ChatMessage, error) {
 	switch m.Role {
 	case "user", "assistant":
 	case "system":
@@ -149,8 +161,16 @@ func appendChatMessages(dst []openai.ChatMessage, m *MessageParam, field string)
 					ID: b.ID, Type: "function",
 					Function: openai.FunctionCall{Name: b.Name, Arguments: compactJSON(b.Input)},
 				})
-			case BlockThinking, BlockRedactedThinking:
-				// Earlier reasoning is Anthropic-signed state no other upstream can use.
+			case BlockThinking:
+				// Earlier reasoning is Anthropic-signed state only an
+				// upstream serving Claude can use.
+				if signed && b.Signature != "" {
+					msg.ReasoningBlocks = append(msg.ReasoningBlocks, openai.ReasoningBlock{Text: b.Thinking, Signature: b.Signature})
+				}
+			case BlockRedactedThinking:
+				if signed && b.Data != "" {
+					msg.ReasoningBlocks = append(msg.ReasoningBlocks, openai.ReasoningBlock{Redacted: b.Data})
+				}
 			default:
 				return nil, provider.Unsupported(field+".content["+strconv.Itoa(j)+"].type", b.Type)
 			}
@@ -300,7 +320,17 @@ func FromChatResponse(resp *openai.ChatResponse, model string) *Message {
 		c := &resp.Choices[0]
 		finish = c.FinishReason
 		m := &c.Message
-		if m.ReasoningContent != "" {
+		switch {
+		case len(m.ReasoningBlocks) > 0:
+			// Signed: each block as it came, so the client can send it back.
+			for _, rb := range m.ReasoningBlocks {
+				if rb.Redacted != "" {
+					msg.Content = append(msg.Content, Block{Type: BlockRedactedThinking, Data: rb.Redacted})
+				} else {
+					msg.Content = append(msg.Content, Block{Type: BlockThinking, Thinking: rb.Text, Signature: rb.Signature})
+				}
+			}
+		case m.ReasoningContent != "":
 			msg.Content = append(msg.Content, Block{Type: BlockThinking, Thinking: m.ReasoningContent})
 		}
 		if t := m.Content.JoinText(); t != "" {

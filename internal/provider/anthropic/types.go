@@ -38,7 +38,8 @@
 // (reasoning models reject max_tokens); streaming requests ask for
 // stream_options.include_usage so message_delta can carry usage; is_error
 // tool results are prefixed "Error: "; thinking blocks of earlier turns and
-// cache_control are dropped. top_k, server tools (unless the channel drops
+// cache_control are dropped (ToChatRequestSigned keeps signed thinking, as
+// the pivot's reasoning_blocks, for Bedrock, which serves Claude too). top_k, server tools (unless the channel drops
 // them: DropServerTools), MCP servers, containers and images inside tool
 // results are refused.
 package anthropic

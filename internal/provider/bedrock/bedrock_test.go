@@ -37,11 +37,18 @@ func TestFromChatGolden(t *testing.T) {
 
 func TestToChatResponseGolden(t *testing.T) {
 	golden.Run(t, "testdata/tochat_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
-		out := golden.JSON(t, ToChatResponse(golden.Decode[ConverseResponse](t, in), "claude-client-name"))
-		golden.ValidateOpenAI(t, "CreateChatCompletionResponse", out)
+		signed := isSigned(t)
+		out := golden.JSON(t, ToChatResponse(golden.Decode[ConverseResponse](t, in), "claude-client-name", signed))
+		if !signed { // the pivot's reasoning_blocks are not OpenAI's
+			golden.ValidateOpenAI(t, "CreateChatCompletionResponse", out)
+		}
 		return out
 	})
 }
+
+// isSigned: a fixture named signed_* runs as for a surface that carries
+// signed reasoning back (relay.ChatCall.SignedReasoning).
+func isSigned(t *testing.T) bool { return strings.Contains(t.Name(), "/signed_") }
 
 // frame encodes an .sse transcript (event name = :event-type) as the AWS
 // event stream Bedrock sends, so the golden streams pass the framing too.
@@ -72,10 +79,15 @@ func TestStreamToChatGolden(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			golden.ValidateOpenAI(t, "CreateChatCompletionStreamResponse", b)
+			if !isSigned(t) {
+				golden.ValidateOpenAI(t, "CreateChatCompletionStreamResponse", b)
+			}
 			return w.WriteData(b)
 		}
 		s := NewStreamToChat("claude-client-name", true)
+		if isSigned(t) {
+			s.WithSignedReasoning()
+		}
 		r := NewEventReader(bytes.NewReader(frame(t, in)))
 		for {
 			ev, err := r.Next()

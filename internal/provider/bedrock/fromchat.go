@@ -267,7 +267,7 @@ func textBlocks(texts []string) []ContentBlock {
 }
 
 func assistantBlocks(m *openai.ChatMessage, field string) ([]ContentBlock, error) {
-	var blocks []ContentBlock
+	blocks := reasoningBlocks(m.ReasoningBlocks)
 	if m.Content.Kind == openai.ContentParts {
 		for j, p := range m.Content.Parts {
 			switch {
@@ -298,6 +298,24 @@ func assistantBlocks(m *openai.ChatMessage, field string) ([]ContentBlock, error
 		blocks = append(blocks, ContentBlock{ToolUse: &ToolUseBlock{ToolUseID: tc.ID, Name: tc.Function.Name, Input: input}})
 	}
 	return blocks, nil
+}
+
+// reasoningBlocks sends an earlier turn's signed reasoning back first in
+// its turn, as Converse wants it (Claude refuses a turn whose thinking was
+// dropped or changed while it used tools). Reasoning without a signature
+// (a chat client's reasoning_content) cannot be verified and is left out.
+func reasoningBlocks(rbs []openai.ReasoningBlock) []ContentBlock {
+	var out []ContentBlock
+	for _, rb := range rbs {
+		switch {
+		case rb.Redacted != "":
+			out = append(out, ContentBlock{ReasoningContent: &ReasoningContent{RedactedContent: rb.Redacted}})
+		case rb.Signature != "":
+			out = append(out, ContentBlock{ReasoningContent: &ReasoningContent{
+				ReasoningText: &ReasoningText{Text: rb.Text, Signature: rb.Signature}}})
+		}
+	}
+	return out
 }
 
 func parseArgs(args, field string) (json.RawMessage, error) {

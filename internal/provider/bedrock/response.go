@@ -35,10 +35,13 @@ func randomID() string {
 }
 
 // ToChatResponse translates a Converse answer into a chat completion;
-// model is the name the client asked for.
-func ToChatResponse(resp *ConverseResponse, model string) *openai.ChatResponse {
+// model is the name the client asked for. With signed, the reasoning
+// blocks also go into the pivot's reasoning_blocks with their signatures
+// (and redacted reasoning), for a surface that hands them back.
+func ToChatResponse(resp *ConverseResponse, model string, signed bool) *openai.ChatResponse {
 	var text, reasoning []byte
 	var calls []openai.ToolCall
+	var blocks []openai.ReasoningBlock
 	if m := resp.Output.Message; m != nil {
 		for _, b := range m.Content {
 			switch {
@@ -46,14 +49,23 @@ func ToChatResponse(resp *ConverseResponse, model string) *openai.ChatResponse {
 				calls = append(calls, openai.ToolCall{ID: b.ToolUse.ToolUseID, Type: "function", Function: openai.FunctionCall{
 					Name: b.ToolUse.Name, Arguments: argsString(b.ToolUse.Input),
 				}})
-			case b.ReasoningContent != nil && b.ReasoningContent.ReasoningText != nil:
-				reasoning = append(reasoning, b.ReasoningContent.ReasoningText.Text...)
+			case b.ReasoningContent != nil:
+				rc := b.ReasoningContent
+				if rc.ReasoningText != nil {
+					reasoning = append(reasoning, rc.ReasoningText.Text...)
+					blocks = append(blocks, openai.ReasoningBlock{Text: rc.ReasoningText.Text, Signature: rc.ReasoningText.Signature})
+				} else if rc.RedactedContent != "" {
+					blocks = append(blocks, openai.ReasoningBlock{Redacted: rc.RedactedContent})
+				}
 			default:
 				text = append(text, b.Text...)
 			}
 		}
 	}
 	msg := openai.ChatMessage{Role: "assistant", ToolCalls: calls, ReasoningContent: string(reasoning)}
+	if signed {
+		msg.ReasoningBlocks = blocks
+	}
 	switch {
 	case len(text) > 0:
 		msg.Content = openai.TextContent(string(text))
@@ -122,6 +134,7 @@ const ExceptionEvent = "exception:"
 type StreamToChat struct {
 	model        string
 	includeUsage bool
+	signed       bool // pass signatures and redacted reasoning on (SignedReasoning)
 	created      int64
 	id           string
 
@@ -141,6 +154,13 @@ type StreamToChat struct {
 // the final usage chunk as stream_options.include_usage does.
 func NewStreamToChat(model string, includeUsage bool) *StreamToChat {
 	return &StreamToChat{model: model, includeUsage: includeUsage, created: now().Unix(), id: newID(), tools: map[int]int{}}
+}
+
+// WithSignedReasoning makes s pass reasoning signatures and redacted
+// reasoning on, as the pivot's reasoning_signature and reasoning_redacted.
+func (s *StreamToChat) WithSignedReasoning() *StreamToChat {
+	s.signed = true
+	return s
 }
 
 // Feed translates one event. The chunk passed to emit is reused; it is valid
@@ -227,6 +247,12 @@ func (s *StreamToChat) blockDelta(data []byte, emit func(*openai.ChatChunk) erro
 	case dl.ReasoningContent != nil && dl.ReasoningContent.Text != nil && *dl.ReasoningContent.Text != "":
 		s.text = *dl.ReasoningContent.Text
 		s.delta().ReasoningContent = &s.text
+	case dl.ReasoningContent != nil && s.signed && dl.ReasoningContent.Signature != "":
+		s.text = dl.ReasoningContent.Signature
+		s.delta().ReasoningSignature = &s.text
+	case dl.ReasoningContent != nil && s.signed && dl.ReasoningContent.RedactedContent != "":
+		s.text = dl.ReasoningContent.RedactedContent
+		s.delta().ReasoningRedacted = &s.text
 	default:
 		return nil
 	}

@@ -74,9 +74,12 @@ type ToolResultContent struct {
 	JSON json.RawMessage `json:"json,omitempty"`
 }
 
-// ReasoningContent is a model's reasoning (Anthropic's thinking).
+// ReasoningContent is a model's reasoning (Anthropic's thinking): a union
+// of reasoningText and redactedContent (encrypted reasoning, base64 in
+// JSON). A multi-turn conversation sends earlier reasoning back as it came.
 type ReasoningContent struct {
-	ReasoningText *ReasoningText `json:"reasoningText,omitempty"`
+	ReasoningText   *ReasoningText `json:"reasoningText,omitempty"`
+	RedactedContent string         `json:"redactedContent,omitempty"`
 }
 
 // ReasoningText is reasoning with its signature.
@@ -169,8 +172,9 @@ type ContentBlockDeltaEvent struct {
 			Input string `json:"input"` // a fragment of the JSON arguments
 		} `json:"toolUse"`
 		ReasoningContent *struct {
-			Text      *string `json:"text"`
-			Signature string  `json:"signature"`
+			Text            *string `json:"text"`
+			Signature       string  `json:"signature"`
+			RedactedContent string  `json:"redactedContent"`
 		} `json:"reasoningContent"`
 	} `json:"delta"`
 }

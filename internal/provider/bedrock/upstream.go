@@ -139,12 +139,16 @@ func (Upstream) ChatResponse(body []byte, call *relay.ChatCall) ([]byte, relay.U
 	if err := json.Unmarshal(body, &cr); err != nil {
 		return nil, relay.Usage{}, fmt.Errorf("decode converse response: %w", err)
 	}
-	return openai.ChatResponseJSON(ToChatResponse(&cr, call.Model))
+	return openai.ChatResponseJSON(ToChatResponse(&cr, call.Model, call.SignedReasoning))
 }
 
 // NewChatStream implements relay.ChatAdapter.
 func (Upstream) NewChatStream(call *relay.ChatCall) relay.ChatStream {
-	return openai.NewChunkStream(NewStreamToChat(call.Model, call.IncludeUsage))
+	s := NewStreamToChat(call.Model, call.IncludeUsage)
+	if call.SignedReasoning {
+		s.WithSignedReasoning()
+	}
+	return openai.NewChunkStream(s)
 }
 
 // NewEventReader implements relay.StreamFramer.

@@ -23,8 +23,10 @@ import (
 //     API offers Imagen generation only, so an Imagen edit is refused.
 //
 // Neither takes a mask on the Gemini API (Gemini edits from the prompt and
-// the reference images; Imagen's masked editing is Vertex-only), so a mask
-// is refused rather than silently ignored.
+// the reference images; Imagen's masked editing is Vertex-only, through
+// its capability models, which the gateway does not drive), so a mask is
+// refused rather than silently ignored, on vertex channels too, which send
+// these same bodies.
 //
 // size becomes the aspect ratio nearest to WxH among those the model
 // family accepts (AspectRatio); "" and "auto" leave the model's default.
@@ -144,12 +146,12 @@ func logRatio(w, h float64) float64 { return math.Log(w / h) }
 // reference images for Imagen, is a *provider.UnsupportedError.
 func NewImageBody(model string, r *ImageRequest) ([]byte, error) {
 	if r.Mask {
-		return nil, provider.Unsupported("mask", "Gemini and Imagen models on the Gemini API do not take a mask; describe the change in the prompt")
+		return nil, provider.Unsupported("mask", "the gateway sends Gemini and Imagen models no mask; describe the change in the prompt")
 	}
 	n := max(r.N, 1)
 	if IsImagen(model) {
 		if len(r.Images) > 0 {
-			return nil, provider.Unsupported("image", "Imagen on the Gemini API only generates; use a Gemini image model to edit")
+			return nil, provider.Unsupported("image", "the gateway uses Imagen to generate only; use a Gemini image model to edit")
 		}
 		b, err := json.Marshal(PredictRequest{Instances: []PredictInstance{{Prompt: r.Prompt}},
 			Parameters: PredictParameters{SampleCount: n, AspectRatio: AspectRatio(r.Size, true)}})

@@ -122,21 +122,33 @@ func EmbeddingsResponse(body []byte, er *EmbeddingsRequest, model string) ([]byt
 	for _, s := range er.Inputs {
 		prompt += enc.Count(s)
 	}
+	vecs := make([][]float32, len(in.Embeddings))
+	for i, e := range in.Embeddings {
+		vecs[i] = e.Values
+	}
+	b, err := EmbeddingsList(vecs, er.Base64, model, prompt)
+	return b, relay.Usage{PromptTokens: prompt}, err
+}
+
+// EmbeddingsList is OpenAI's embeddings answer for vecs, in order, as
+// float arrays or (b64) OpenAI's base64 of little-endian float32s; Vertex
+// shares it.
+func EmbeddingsList(vecs [][]float32, b64 bool, model string, prompt int) ([]byte, error) {
 	var b []byte
 	b = append(b, `{"object":"list","data":[`...)
-	for i, e := range in.Embeddings {
+	for i, v := range vecs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = fmt.Appendf(b, `{"object":"embedding","index":%d,"embedding":`, i)
-		if er.Base64 {
+		if b64 {
 			b = append(b, '"')
-			b = appendFloat32Base64(b, e.Values)
+			b = appendFloat32Base64(b, v)
 			b = append(b, '"')
 		} else {
-			vb, err := json.Marshal(e.Values)
+			vb, err := json.Marshal(v)
 			if err != nil {
-				return nil, relay.Usage{}, fmt.Errorf("encode embedding: %w", err)
+				return nil, fmt.Errorf("encode embedding: %w", err)
 			}
 			b = append(b, vb...)
 		}
@@ -145,7 +157,7 @@ func EmbeddingsResponse(body []byte, er *EmbeddingsRequest, model string) ([]byt
 	b = append(b, `],"model":`...)
 	b = jsonw.String(b, model)
 	b = fmt.Appendf(b, `,"usage":{"prompt_tokens":%d,"total_tokens":%d}}`, prompt, prompt)
-	return b, relay.Usage{PromptTokens: prompt}, nil
+	return b, nil
 }
 
 func appendFloat32Base64(dst []byte, v []float32) []byte {

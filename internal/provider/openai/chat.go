@@ -87,6 +87,20 @@ type ChatMessage struct {
 	// WebSearchCalls is not OpenAI's: the searches an upstream ran for
 	// web_search_options, which ChatToResponse makes web_search_call items.
 	WebSearchCalls []WebSearchCall `json:"web_search_calls,omitempty"`
+	// ReasoningBlocks is not OpenAI's: an assistant turn's signed
+	// reasoning (Anthropic thinking with its signature, or redacted
+	// thinking), which Bedrock must be sent back unchanged in later turns.
+	// Only surfaces that can hand it back to the client (Messages,
+	// Responses) ask for it: see relay.ChatCall.SignedReasoning.
+	ReasoningBlocks []ReasoningBlock `json:"reasoning_blocks,omitempty"`
+}
+
+// ReasoningBlock is one block of signed reasoning: Text with its
+// Signature, or Redacted, the provider's encrypted reasoning (base64).
+type ReasoningBlock struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  string `json:"redacted,omitempty"`
 }
 
 // Annotation is a chat message annotation: a url_citation.

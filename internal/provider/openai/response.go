@@ -82,6 +82,11 @@ type Delta struct {
 	ToolCalls        []ToolCallDelta `json:"tool_calls,omitempty"`
 	Annotations      []Annotation    `json:"annotations,omitempty"`
 	WebSearchCalls   []WebSearchCall `json:"web_search_calls,omitempty"` // see ChatMessage
+	// ReasoningSignature ends the reasoning streamed so far with its
+	// signature; ReasoningRedacted is a whole redacted reasoning block.
+	// Neither is OpenAI's: see ChatMessage.ReasoningBlocks.
+	ReasoningSignature *string `json:"reasoning_signature,omitempty"`
+	ReasoningRedacted  *string `json:"reasoning_redacted,omitempty"`
 }
 
 // ToolCallDelta is a fragment of a tool call in a chunk. The first fragment

@@ -28,8 +28,10 @@ import (
 //     tools and their calls get namespace and name back; see
 //     responses_namespace.go for the naming rule.
 //   - Reasoning items in the input are OpenAI-encrypted state another
-//     upstream cannot read; they are skipped, as are web_search_call items
-//     (an earlier search, whose results the item does not hold). include, truncation and
+//     upstream cannot read; they are skipped (but for the gateway's own
+//     signed reasoning, sent back to Bedrock: responses_reasoning.go), as
+//     are web_search_call items (an earlier search, whose results the item
+//     does not hold). include, truncation and
 //     reasoning.summary are hints and are ignored.
 
 // now is the clock for created timestamps; tests pin it.
@@ -37,8 +39,11 @@ var now = time.Now
 
 // ResponsesRequest is a Responses API request.
 type ResponsesRequest struct {
-	Model              string               `json:"model"`
-	Input              ResponsesInput       `json:"input,omitzero"`
+	Model string         `json:"model"`
+	Input ResponsesInput `json:"input,omitzero"`
+	// signed: translate for an upstream that takes the gateway's signed
+	// reasoning items back (see responses_reasoning.go).
+	signed             bool
 	Instructions       string               `json:"instructions,omitempty"`
 	Tools              []ResponsesTool      `json:"tools,omitempty"`
 	ToolChoice         *ResponsesToolChoice `json:"tool_choice,omitempty"`
@@ -123,6 +128,9 @@ type InputItem struct {
 	Namespace string          `json:"namespace,omitempty"` // function_call of a namespace tool
 	Output    json.RawMessage `json:"output,omitempty"`
 	Status    string          `json:"status,omitempty"`
+	// Summary and EncryptedContent are a reasoning item's.
+	Summary          []summaryText `json:"summary,omitempty"`
+	EncryptedContent string        `json:"encrypted_content,omitempty"`
 }
 
 // ItemContent is message content as a string or a list of parts.
@@ -330,7 +338,7 @@ func ResponsesToChat(req *ResponsesRequest) (*ChatRequest, error) {
 	}
 	for i := range req.Input.Items {
 		var err error
-		if out.Messages, err = appendItem(out.Messages, &req.Input.Items[i], "input["+strconv.Itoa(i)+"]", names); err != nil {
+		if out.Messages, err = appendItem(out.Messages, &req.Input.Items[i], "input["+strconv.Itoa(i)+"]", names, req.signed); err != nil {
 			return nil, err
 		}
 	}
@@ -403,12 +411,17 @@ func namespacedDescription(namespace, function string) string {
 	return namespace + "\n\n" + function
 }
 
-func appendItem(dst []ChatMessage, it *InputItem, field string, names *toolNames) ([]ChatMessage, error) {
+func appendItem(dst []ChatMessage, it *InputItem, field string, names *toolNames, signed bool) ([]ChatMessage, error) {
 	switch it.Type {
 	case "", "message":
 		m, err := itemMessage(it, field)
 		if err != nil {
 			return nil, err
+		}
+		if n := len(dst); m.Role == "assistant" && n > 0 && reasoningOnly(&dst[n-1]) {
+			// The text of the turn whose signed reasoning came just before.
+			dst[n-1].Content = m.Content
+			return dst, nil
 		}
 		return append(dst, m), nil
 	case "function_call":
@@ -426,7 +439,12 @@ func appendItem(dst []ChatMessage, it *InputItem, field string, names *toolNames
 		}
 		return append(dst, ChatMessage{Role: "tool", ToolCallID: it.CallID, Content: TextContent(text)}), nil
 	case "reasoning":
-		return dst, nil // OpenAI-encrypted state; meaningless to another upstream
+		// OpenAI-encrypted state is meaningless to another upstream; the
+		// gateway's own signed reasoning goes back to one that takes it.
+		if rb, ok := signedReasoning(it); ok && signed {
+			return appendReasoning(dst, rb), nil
+		}
+		return dst, nil
 	case "web_search_call":
 		// an earlier turn's search (Codex sends its history back): its
 		// results are not in the item, and the answer that used them is

@@ -122,6 +122,8 @@ type OutputItem struct {
 	Annotations []Annotation // message: url citations, indexes into Text
 	Query       string       // web_search_call
 	Sources     []string     // web_search_call: result URLs
+
+	EncryptedContent string // reasoning: signed reasoning (responses_reasoning.go)
 }
 
 type outputText struct {
@@ -204,11 +206,12 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 			summary = append(summary, summaryText{"summary_text", it.Text})
 		}
 		return json.Marshal(struct {
-			ID      string        `json:"id"`
-			Type    string        `json:"type"`
-			Status  string        `json:"status,omitempty"`
-			Summary []summaryText `json:"summary"`
-		}{it.ID, it.Type, it.Status, summary})
+			ID               string        `json:"id"`
+			Type             string        `json:"type"`
+			Status           string        `json:"status,omitempty"`
+			Summary          []summaryText `json:"summary"`
+			EncryptedContent string        `json:"encrypted_content,omitempty"`
+		}{it.ID, it.Type, it.Status, summary, it.EncryptedContent})
 	}
 	content := []any{}
 	if it.Status != "in_progress" || it.Text != "" {
@@ -242,7 +245,14 @@ func ChatToResponse(resp *ChatResponse, req *ResponsesRequest) *Response {
 		c := &resp.Choices[0]
 		finish = c.FinishReason
 		m := &c.Message
-		if m.ReasoningContent != "" {
+		switch {
+		case len(m.ReasoningBlocks) > 0:
+			// One item per signed block, so that each goes back as it came.
+			for _, rb := range m.ReasoningBlocks {
+				out.Output = append(out.Output, OutputItem{Type: "reasoning", ID: itemID("rs", base, len(out.Output)),
+					Text: rb.Text, EncryptedContent: encryptedReasoning(rb)})
+			}
+		case m.ReasoningContent != "":
 			out.Output = append(out.Output, OutputItem{Type: "reasoning", ID: itemID("rs", base, len(out.Output)), Text: m.ReasoningContent})
 		}
 		for _, ws := range m.WebSearchCalls {

@@ -74,6 +74,16 @@ func (s *ChatToResponsesStream) Feed(chunk *ChatChunk, emit func(eventName strin
 				return err
 			}
 		}
+		if d.ReasoningSignature != nil && *d.ReasoningSignature != "" {
+			if err := s.reasoningSigned(ReasoningBlock{Signature: *d.ReasoningSignature}, emit); err != nil {
+				return err
+			}
+		}
+		if d.ReasoningRedacted != nil && *d.ReasoningRedacted != "" {
+			if err := s.reasoningSigned(ReasoningBlock{Redacted: *d.ReasoningRedacted}, emit); err != nil {
+				return err
+			}
+		}
 		for k := range d.WebSearchCalls {
 			if err := s.webSearch(&d.WebSearchCalls[k], emit); err != nil {
 				return err
@@ -250,6 +260,19 @@ func (s *ChatToResponsesStream) reasoningDelta(text string, emit func(string, []
 	}
 	s.textBuf.WriteString(text)
 	return s.delta("response.reasoning_summary_text.delta", `,"summary_index":0,"delta":`, text, emit)
+}
+
+// reasoningSigned ends the open reasoning item with its signature, or adds
+// a redacted one, as its encrypted_content; the next reasoning text opens
+// a new item, as each block must go back on its own.
+func (s *ChatToResponsesStream) reasoningSigned(rb ReasoningBlock, emit func(string, []byte) error) error {
+	if rb.Redacted != "" || s.open < 0 || s.items[s.open].Type != "reasoning" {
+		if err := s.openItem(OutputItem{Type: "reasoning"}, emit); err != nil {
+			return err
+		}
+	}
+	s.items[s.open].EncryptedContent = encryptedReasoning(rb)
+	return s.closeItem(emit)
 }
 
 func (s *ChatToResponsesStream) textDelta(text string, emit func(string, []byte) error) error {

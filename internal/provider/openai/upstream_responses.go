@@ -212,11 +212,19 @@ func (r *ResponsesRequest) searchAlone() bool {
 // the adapter runs a web search of its own: a web_search tool is then
 // kept, as chat's web_search_options, rather than dropped or refused.
 func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, drop bool, ws WebSearchSupport) (*ResponsesRequest, *relay.ChatCall, []string, error) {
+	return ResponsesChatCallFor(body, requestID, asked, upstream, drop, false, ws)
+}
+
+// ResponsesChatCallFor is ResponsesChatCallDropping that, with signed, also
+// sends the reasoning items the gateway signed (responses_reasoning.go)
+// back as the pivot's reasoning_blocks, for an upstream that takes them
+// (Bedrock).
+func ResponsesChatCallFor(body []byte, requestID, asked, upstream string, drop, signed bool, ws WebSearchSupport) (*ResponsesRequest, *relay.ChatCall, []string, error) {
 	var req ResponsesRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, nil, nil, provider.Invalid("body", err.Error())
 	}
-	req.Model = asked
+	req.Model, req.signed = asked, signed
 	webSearch := ws == WebSearchAlways || ws == WebSearchAlone && req.searchAlone()
 	var dropped []string
 	if drop {
@@ -243,7 +251,7 @@ func ResponsesChatCallDropping(body []byte, requestID, asked, upstream string, d
 	}
 	return &req, &relay.ChatCall{
 		RequestID: requestID, Body: cb, Model: asked, UpstreamModel: upstream,
-		Stream: req.Stream, IncludeUsage: req.Stream,
+		Stream: req.Stream, IncludeUsage: req.Stream, SignedReasoning: true,
 	}, dropped, nil
 }
 

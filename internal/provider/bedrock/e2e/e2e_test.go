@@ -1,6 +1,12 @@
-package bedrock_test
+// Package e2e_test runs the bedrock channel end to end, through a whole
+// gateway and the mock. It is apart from package bedrock so that the
+// bedrock test binary, which FuzzConverseStream is built into, does not link
+// the gateway: under -fuzz every linked package is coverage-instrumented,
+// and the fuzzer resets and scans those counters on every exec.
+package e2e_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,5 +179,203 @@ func TestWrongSecretFailsOver(t *testing.T) {
 		if r.Status != http.StatusForbidden {
 			t.Errorf("bad credential answered %d", r.Status)
 		}
+	}
+}
+
+// TestMessagesThinkingRoundTrip: on /v1/messages with thinking, Claude on
+// Bedrock answers with signed reasoning, which reaches the client as a
+// thinking block with its signature (streamed as a signature_delta); the
+// client sends the turn back with its tool result, and Converse receives
+// the reasoning as a reasoningContent block with the same signature,
+// first in its turn — which the mock, like Claude, insists on when a
+// thinking turn called a tool.
+func TestMessagesThinkingRoundTrip(t *testing.T) {
+	g := startGateway(t, "AKIDTHINK")
+	const tools = `"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}]`
+	first := `{"model":"` + model + `","max_tokens":8000,"thinking":{"type":"enabled","budget_tokens":2048},` + tools +
+		`,"messages":[{"role":"user","content":"Weather?"}]`
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
+			body := first + `}`
+			if stream {
+				body = first + `,"stream":true}`
+			}
+			status, out := g.post("/v1/messages", body)
+			if status != 200 {
+				t.Fatalf("first turn: %d %s", status, out)
+			}
+			content := assistantContent(t, out, stream)
+			if len(content) < 2 || content[0]["type"] != "thinking" || content[0]["signature"] == "" || content[0]["thinking"] == "" {
+				t.Fatalf("first turn's content does not start with signed thinking: %v", content)
+			}
+			var toolID string
+			for _, b := range content {
+				if b["type"] == "tool_use" {
+					toolID, _ = b["id"].(string)
+				}
+			}
+			if toolID == "" {
+				t.Fatalf("no tool_use in %v", content)
+			}
+			turn, _ := json.Marshal(content)
+			second := first + `,{"role":"assistant","content":` + string(turn) + `},` +
+				`{"role":"user","content":[{"type":"tool_result","tool_use_id":"` + toolID + `","content":"18C sunny"}]}]}`
+			second = strings.Replace(second, `"content":"Weather?"}]`, `"content":"Weather?"}`, 1)
+			status, out = g.post("/v1/messages", second)
+			if status != 200 {
+				t.Fatalf("second turn: %d %s", status, out)
+			}
+			reqs := g.mock.Requests("AKIDTHINK")
+			last := reqs[len(reqs)-1].Body
+			want := `{"reasoningContent":{"reasoningText":{"text":` + mustJSON(content[0]["thinking"]) + `,"signature":` + mustJSON(content[0]["signature"]) + `}}`
+			if !strings.Contains(last, want) {
+				t.Errorf("Converse did not receive the signed reasoning %s:\n%.1500s", want, last)
+			}
+
+			// Edited reasoning is refused by the upstream, as Claude
+			// refuses it, and never silently dropped by the gateway.
+			forged := strings.Replace(second, `"thinking":`+mustJSON(content[0]["thinking"]), `"thinking":"something else"`, 1)
+			if status, out := g.post("/v1/messages", forged); status != 400 || !strings.Contains(out, "signature") {
+				t.Errorf("edited thinking: %d %s", status, out)
+			}
+		})
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// assistantContent is the content blocks of a Messages answer, JSON or
+// rebuilt from its stream as the Anthropic SDKs accumulate it.
+func assistantContent(t *testing.T, out string, stream bool) []map[string]any {
+	t.Helper()
+	if !stream {
+		var m struct {
+			Content []map[string]any `json:"content"`
+		}
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return m.Content
+	}
+	var blocks []map[string]any
+	partial := map[int]string{}
+	for _, line := range strings.Split(out, "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var ev struct {
+			Type         string         `json:"type"`
+			Index        int            `json:"index"`
+			ContentBlock map[string]any `json:"content_block"`
+			Delta        map[string]any `json:"delta"`
+		}
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatalf("%v: %s", err, data)
+		}
+		switch ev.Type {
+		case "content_block_start":
+			blocks = append(blocks, ev.ContentBlock)
+		case "content_block_delta":
+			b := blocks[ev.Index]
+			switch ev.Delta["type"] {
+			case "thinking_delta":
+				b["thinking"] = b["thinking"].(string) + ev.Delta["thinking"].(string)
+			case "signature_delta":
+				b["signature"] = ev.Delta["signature"]
+			case "text_delta":
+				b["text"] = b["text"].(string) + ev.Delta["text"].(string)
+			case "input_json_delta":
+				partial[ev.Index] += ev.Delta["partial_json"].(string)
+			}
+		case "content_block_stop":
+			if js, ok := partial[ev.Index]; ok {
+				var in any
+				if err := json.Unmarshal([]byte(js), &in); err != nil {
+					t.Fatalf("tool input %q: %v", js, err)
+				}
+				blocks[ev.Index]["input"] = in
+			}
+		}
+	}
+	return blocks
+}
+
+// TestResponsesReasoningRoundTrip: on /v1/responses, Claude's signed
+// reasoning comes out as a reasoning item whose encrypted_content carries
+// the signature; a client that sends its output items back (as Codex
+// does) has the reasoning reach Converse as reasoningContent with the same
+// signature, so a thinking turn with tools goes on.
+func TestResponsesReasoningRoundTrip(t *testing.T) {
+	g := startGateway(t, "AKIDRESP")
+	const head = `{"model":"` + model + `","reasoning":{"effort":"low"},"max_output_tokens":4000,` +
+		`"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}],`
+	user := `{"role":"user","content":"Weather?"}`
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
+			st := map[bool]string{false: "false", true: "true"}[stream]
+			status, out := g.post("/v1/responses", head+`"stream":`+st+`,"input":[`+user+`]}`)
+			if status != 200 {
+				t.Fatalf("first turn: %d %s", status, out)
+			}
+			var output []map[string]any
+			if !stream {
+				var r struct {
+					Output []map[string]any `json:"output"`
+				}
+				if err := json.Unmarshal([]byte(out), &r); err != nil {
+					t.Fatal(err)
+				}
+				output = r.Output
+			} else {
+				for _, line := range strings.Split(out, "\n") {
+					data, ok := strings.CutPrefix(line, "data: ")
+					if !ok {
+						continue
+					}
+					var ev struct {
+						Type string         `json:"type"`
+						Item map[string]any `json:"item"`
+					}
+					_ = json.Unmarshal([]byte(data), &ev)
+					if ev.Type == "response.output_item.done" {
+						output = append(output, ev.Item)
+					}
+				}
+			}
+			if len(output) < 2 || output[0]["type"] != "reasoning" {
+				t.Fatalf("output does not start with reasoning: %v", output)
+			}
+			enc, _ := output[0]["encrypted_content"].(string)
+			sig, ok := strings.CutPrefix(enc, "switchyard.anthropic.signature:")
+			if !ok || sig == "" {
+				t.Fatalf("reasoning item's encrypted_content %q carries no signature", enc)
+			}
+			var callID string
+			for _, it := range output {
+				if it["type"] == "function_call" {
+					callID, _ = it["call_id"].(string)
+				}
+			}
+			if callID == "" {
+				t.Fatalf("no function_call in %v", output)
+			}
+			items, _ := json.Marshal(output)
+			input := user + `,` + strings.Trim(string(items), "[]") +
+				`,{"type":"function_call_output","call_id":"` + callID + `","output":"18C sunny"}`
+			status, out = g.post("/v1/responses", head+`"stream":false,"input":[`+input+`]}`)
+			if status != 200 {
+				t.Fatalf("second turn: %d %s", status, out)
+			}
+			reqs := g.mock.Requests("AKIDRESP")
+			last := reqs[len(reqs)-1].Body
+			if want := `"signature":` + mustJSON(sig) + `}}`; !strings.Contains(last, `{"reasoningContent":{"reasoningText":{"text":"Mock thinking about: Weather?",`) ||
+				!strings.Contains(last, want) {
+				t.Errorf("Converse did not receive the signed reasoning (%s):\n%.1500s", want, last)
+			}
+		})
 	}
 }
