@@ -28,7 +28,10 @@ func TestOneHotStatePerDatabase(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	eachDB(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
-		const ttl = 400 * time.Millisecond
+		// Long enough that a renewal (every ttl/3) stalled by a loaded
+		// machine under -race does not let a live holder's lease lapse (it
+		// did at 400 ms in a CI rehearsal with a load average of 23).
+		const ttl = 1500 * time.Millisecond
 		memory := func(dir string) MeterOptions {
 			return MeterOptions{DB: e.da, JournalDir: dir, Heartbeat: ttl, DrainEvery: time.Hour}
 		}
