@@ -164,10 +164,12 @@ func (ch *Channel) FillDefaults() {
 	if ch.Type == "azure" && ch.APIVersion == "" {
 		ch.APIVersion = DefaultAzureAPIVersion
 	}
-	if ch.Type == "vertex" && ch.BaseURL == "" {
+	// A location or region that is not one is left for validation to name,
+	// rather than reported again as the base_url made from it.
+	if ch.Type == "vertex" && ch.BaseURL == "" && (ch.Location == "" || vertexLocation.MatchString(ch.Location)) {
 		ch.BaseURL = VertexBaseURL(ch.Location)
 	}
-	if ch.Type == "bedrock" && ch.BaseURL == "" && ch.Region != "" {
+	if ch.Type == "bedrock" && ch.BaseURL == "" && awsRegion.MatchString(ch.Region) {
 		ch.BaseURL = BedrockURL(ch.Region)
 	}
 }
