@@ -258,16 +258,15 @@ func (s *Store) UpdateChannel(ctx context.Context, id int64, p ChannelPatch, gro
 // followEndpoint keeps a bedrock or vertex channel's base_url on the
 // endpoint of its region or location when an update moves it there and
 // the base_url was the default one (not a private endpoint) and is not
-// being set by the same update.
+// being set by the same update; a base_url sent empty means the default.
 func followEndpoint(before config.Channel, after *config.Channel, baseURLSent bool) {
-	if baseURLSent || before.Type != after.Type {
-		return
-	}
-	switch {
-	case after.Type == "bedrock" && before.BaseURL == config.BedrockURL(before.Region):
-		after.BaseURL = ""
-	case after.Type == "vertex" && before.BaseURL == config.VertexBaseURL(before.Location):
-		after.BaseURL = ""
+	if !baseURLSent && before.Type == after.Type {
+		switch {
+		case after.Type == "bedrock" && before.BaseURL == config.BedrockURL(before.Region):
+			after.BaseURL = ""
+		case after.Type == "vertex" && before.BaseURL == config.VertexBaseURL(before.Location):
+			after.BaseURL = ""
+		}
 	}
 	after.FillDefaults()
 }

@@ -38,13 +38,18 @@ func TestUpstreamChannelsCRUD(t *testing.T) {
 		if vx.Config.BaseURL != "https://aiplatform.googleapis.com" {
 			t.Errorf("vertex base_url %q", vx.Config.BaseURL)
 		}
-		// A private endpoint stays when the location changes.
+		// A private endpoint stays when the location changes; one sent empty
+		// is the default again.
 		_, after, err = s.UpdateChannel(ctx, vx.ID, ChannelPatch{BaseURL: ptr("http://127.0.0.1:9")}, groups)
 		if err == nil {
 			_, after, err = s.UpdateChannel(ctx, vx.ID, ChannelPatch{Location: ptr("europe-west4")}, groups)
 		}
 		if err != nil || after.Config.BaseURL != "http://127.0.0.1:9" || after.Config.Location != "europe-west4" {
 			t.Errorf("location update: %v %+v", err, after.Config)
+		}
+		if _, after, err = s.UpdateChannel(ctx, vx.ID, ChannelPatch{BaseURL: ptr("")}, groups); err != nil ||
+			after.Config.BaseURL != "https://europe-west4-aiplatform.googleapis.com" {
+			t.Errorf("base_url sent empty: %v %+v", err, after.Config)
 		}
 		fl, err := s.CreateChannel(ctx, ChannelPatch{Name: ptr("ds"), Type: ptr("openai"), BaseURL: ptr("http://up.example"),
 			Flavor: ptr("deepseek"), Models: ptr([]string{"deepseek-chat"})}, groups)

@@ -1,1 +1,0 @@
-import"./index-B2Gu5Xg3.js";import{t as e}from"./UsageLog-CSHSYUtc.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};
