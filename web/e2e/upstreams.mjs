@@ -120,7 +120,7 @@ await page.locator('#ch-name[aria-invalid=true]').waitFor();
 check((await fieldError('ch-name').textContent()).includes('already exists'), 'the server’s conflict shows on the name');
 
 // 4. openai: a flavor, with a hint per flavor.
-await page.selectOption('#ch-type', 'openai');
+await openNew();
 await page.fill('#ch-name', 'local');
 await page.fill('#ch-base_url', upstream + '/quirks/keyless/v1');
 await page.fill('#ch-models', 'llama3');

@@ -1,1 +1,0 @@
-import"./index-BCHtO7_h.js";import{t as e}from"./UsageLog-C-WjC40j.js";function t(t,n){e(t,{scope:`admin`,get title(){return n.title}})}export{t as default};
