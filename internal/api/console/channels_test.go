@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/switchyard/switchyard/internal/api/console"
 	"github.com/switchyard/switchyard/internal/api/console/consoletest"
@@ -531,5 +535,40 @@ func TestUpstreamCredentialRoutes(t *testing.T) {
 		if strings.Contains(string(a.After)+string(a.Before), secret) || strings.Contains(string(a.After)+string(a.Before), "MIIB") {
 			t.Errorf("audit %s carries a secret", a.Action)
 		}
+	}
+}
+
+// The document's enums of channel types, flavors and quirks are the
+// file's: the console's form is generated from them, so a flavor added to
+// internal/config must reach the document too.
+func TestChannelEnumsMatchTheFile(t *testing.T) {
+	raw, err := console.DocumentWith()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := doc.Components.Schemas["ChannelInput"].Value
+	enum := func(s *openapi3.Schema) []string {
+		var out []string
+		for _, v := range s.Enum {
+			if v != "" {
+				out = append(out, v.(string))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	flavors := slices.Sorted(maps.Keys(config.Flavors))
+	if got := enum(in.Properties["flavor"].Value); !slices.Equal(got, flavors) {
+		t.Errorf("flavor enum %v, the file's %v", got, flavors)
+	}
+	if got, want := enum(in.Properties["quirks"].Value.Items.Value), slices.Sorted(slices.Values(config.Quirks)); !slices.Equal(got, want) {
+		t.Errorf("quirks enum %v, the file's %v", got, want)
+	}
+	if got, want := enum(in.Properties["type"].Value), slices.Sorted(slices.Values(config.ChannelTypes)); !slices.Equal(got, want) {
+		t.Errorf("type enum %v, the file's %v", got, want)
 	}
 }

@@ -53,11 +53,15 @@ export function splitList(s: string): string[] {
     .filter(Boolean);
 }
 
-export const channelTypes = ['openai', 'azure', 'anthropic', 'gemini', 'bedrock', 'vertex'] as const;
+export const channelTypes: readonly NonNullable<components['schemas']['ChannelInput']['type']>[] = ['openai', 'azure', 'anthropic', 'gemini', 'bedrock', 'vertex'];
 // The server's channels[].flavor values ('' = none); each has a hint in
 // the catalogue (channel.flavor_hint.*).
-export const flavors = ['', 'openai', 'deepseek', 'qwen', 'ollama', 'vllm', 'llamacpp', 'legacy'] as const;
-export const quirks = ['no_stream_options', 'max_tokens', 'keyless', 'no_responses'] as const;
+// Typed by the generated client, so a value the server's document does not
+// list fails the type check (the document's enums are tested against the
+// file's in Go).
+type Input = components['schemas']['ChannelInput'];
+export const flavors: readonly NonNullable<Input['flavor']>[] = ['', 'openai', 'deepseek', 'qwen', 'ollama', 'vllm', 'llamacpp', 'legacy'];
+export const quirks: readonly NonNullable<Input['quirks']>[number][] = ['no_stream_options', 'max_tokens', 'keyless', 'no_responses'];
 // Channel types whose base_url defaults to the region's or location's
 // endpoint when left blank.
 export const regionalTypes: readonly string[] = ['bedrock', 'vertex'];
