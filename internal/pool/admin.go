@@ -210,18 +210,27 @@ func (s *Store) CreateChannel(ctx context.Context, p ChannelPatch, groups []stri
 	if err != nil {
 		return ChannelRecord{}, fmt.Errorf("create channel %s: %w", ch.Name, err)
 	}
-	if ch.HasQuirk(config.QuirkKeyless) {
-		// As the file does for a keyless server: the pool leases
-		// credentials, so the channel gets one without a key.
-		r, err := s.row(id, config.Credential{Weight: 1}, false)
-		if err == nil {
-			_, _, err = s.insertCred(ctx, r)
-		}
-		if err != nil {
-			return ChannelRecord{}, fmt.Errorf("create channel %s: its keyless credential: %w", ch.Name, err)
-		}
+	if err := s.keylessCredential(ctx, id, ch); err != nil {
+		return ChannelRecord{}, fmt.Errorf("create channel %s: %w", ch.Name, err)
 	}
 	return ChannelRecord{ID: id, Config: ch}, nil
+}
+
+// keylessCredential gives a channel of a keyless server its credential
+// without a key, as the file does: the pool leases credentials. Its
+// fingerprint is the same every time, so a second call stores nothing.
+func (s *Store) keylessCredential(ctx context.Context, chID int64, ch config.Channel) error {
+	if !ch.HasQuirk(config.QuirkKeyless) {
+		return nil
+	}
+	r, err := s.row(chID, config.Credential{Weight: 1}, false)
+	if err == nil {
+		_, _, err = s.insertCred(ctx, r)
+	}
+	if err != nil {
+		return fmt.Errorf("its keyless credential: %w", err)
+	}
+	return nil
 }
 
 // editable loads channel id for a write, refusing a file channel.
@@ -251,6 +260,9 @@ func (s *Store) UpdateChannel(ctx context.Context, id int64, p ChannelPatch, gro
 	}
 	if err := s.writeChannel(ctx, after); err != nil {
 		return before, before, err
+	}
+	if err := s.keylessCredential(ctx, id, after.Config); err != nil {
+		return before, after, fmt.Errorf("update channel %s: %w", after.Config.Name, err)
 	}
 	return before, after, nil
 }

@@ -66,7 +66,8 @@ type importJSON struct {
 // service-account key file as downloaded (a multi-line JSON document),
 // recognised by '{'; or plain text with one API key per line (blank lines
 // and lines starting with # are skipped; a bedrock key is
-// ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]). Entries that are
+// ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN], and the AWS console's
+// accessKeys.csv is read as such keys). Entries that are
 // invalid come back with Err set; the error is for input that cannot be
 // read at all, such as malformed JSON, and names the byte offset.
 func ParseImport(r io.Reader) ([]ImportEntry, error) {
@@ -88,12 +89,25 @@ func ParseImport(r io.Reader) ([]ImportEntry, error) {
 	return parseTextImport(data), nil
 }
 
+// awsCSVHeader is the first line of the accessKeys.csv the AWS console
+// offers for download when it creates an access key.
+const awsCSVHeader = "access key id,secret access key"
+
 func parseTextImport(data []byte) []ImportEntry {
 	var out []ImportEntry
+	awsCSV := false
 	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
+		}
+		if len(out) == 0 && !awsCSV && strings.EqualFold(line, awsCSVHeader) {
+			awsCSV = true
+			continue
+		}
+		if awsCSV {
+			// ACCESS_KEY_ID,SECRET becomes the bedrock key ID:SECRET.
+			line = strings.Replace(line, ",", ":", 1)
 		}
 		e := ImportEntry{Line: i + 1, Cred: config.Credential{Key: config.Secret(line)}}
 		e.Err = validateCredential(e.Cred)

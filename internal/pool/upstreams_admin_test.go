@@ -69,6 +69,18 @@ func TestUpstreamChannelsCRUD(t *testing.T) {
 		if creds, err := s.CredentialsOf(ctx, ol.ID, 0, 0); err != nil || len(creds) != 1 || creds[0].Secret.Key != "" {
 			t.Errorf("keyless channel's credentials: %v %+v", err, creds)
 		}
+		// So does a channel that becomes one, once however often it is saved.
+		for range 2 {
+			if _, _, err := s.UpdateChannel(ctx, fl.ID, ChannelPatch{Flavor: ptr("vllm")}, groups); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if creds, err := s.CredentialsOf(ctx, fl.ID, 0, 0); err != nil || len(creds) != 1 {
+			t.Errorf("channel made keyless: %v %d credentials", err, len(creds))
+		}
+		if _, _, err := s.UpdateChannel(ctx, fl.ID, ChannelPatch{Flavor: ptr("deepseek")}, groups); err != nil {
+			t.Fatal(err)
+		}
 
 		// The file's errors, by field.
 		for _, tc := range []struct {
@@ -178,7 +190,12 @@ func TestImportUpstreamCredentials(t *testing.T) {
 	}
 	run(br.ID, "AKIDLINE1:secret1\nAKIDLINE2:secret2:session2\nsk-not-an-aws-key-000000\n",
 		ImportAdded, ImportAdded, ImportInvalid)
-	res := run(br.ID, `[{"access_key_id":"AKIDJSON1","secret_access_key":"secretj","session_token":"tok"},`+
+	// The AWS console's accessKeys.csv, as downloaded (CRLF, a BOM).
+	res := run(br.ID, "\ufeffAccess key ID,Secret access key\r\nAKIDCSV1,csv/secret+1\r\n", ImportAdded)
+	if rec, err := s.LoadCredential(ctx, res[0].ID); err != nil || rec.Secret.Key != "AKIDCSV1:csv/secret+1" {
+		t.Errorf("csv key: %v", err)
+	}
+	res = run(br.ID, `[{"access_key_id":"AKIDJSON1","secret_access_key":"secretj","session_token":"tok"},`+
 		`{"access_key_id":"AKIDLINE1","secret_access_key":"secret1"},{"access_key_id":"AKIDJSON2"}]`,
 		ImportAdded, ImportDuplicate, ImportInvalid)
 	if !strings.Contains(res[2].Reason, "secret_access_key") {

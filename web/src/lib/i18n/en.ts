@@ -219,7 +219,7 @@ const core = {
   'channel.quirk.max_tokens': 'send max_tokens instead of max_completion_tokens',
   'channel.quirk.keyless': 'credentials may have no key',
   'channel.quirk.no_responses': 'serve /v1/responses through chat',
-  'import.help_bedrock': 'Enter one AWS access key below, or paste many: one ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN] per line, or a JSON array with access_key_id, secret_access_key and session_token.',
+  'import.help_bedrock': 'Enter one AWS access key below, or paste many: one ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN] per line, or a JSON array with access_key_id, secret_access_key and session_token; or load the accessKeys.csv the AWS console downloads.',
   'import.help_vertex': 'Paste a service account’s JSON key file as downloaded from Google Cloud, or load the .json file. A JSON array of {"service_account": …} objects imports several.',
   'import.access_key_id': 'Access key ID',
   'import.secret_access_key': 'Secret access key',

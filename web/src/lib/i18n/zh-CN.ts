@@ -216,7 +216,7 @@ const core: Record<CoreKey, string> = {
   'channel.quirk.max_tokens': '用 max_tokens 代替 max_completion_tokens',
   'channel.quirk.keyless': '凭据可以没有密钥',
   'channel.quirk.no_responses': '/v1/responses 经由 chat 处理',
-  'import.help_bedrock': '在下方填写一个 AWS 访问密钥，或批量粘贴：每行一个 ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]，或包含 access_key_id、secret_access_key 和 session_token 的 JSON 数组。',
+  'import.help_bedrock': '在下方填写一个 AWS 访问密钥，或批量粘贴：每行一个 ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]，或包含 access_key_id、secret_access_key 和 session_token 的 JSON 数组；也可以加载 AWS 控制台下载的 accessKeys.csv。',
   'import.help_vertex': '粘贴从 Google Cloud 下载的服务账号 JSON 密钥文件，或直接加载该 .json 文件。若要一次导入多个，可粘贴 {"service_account": …} 对象的 JSON 数组。',
   'import.access_key_id': '访问密钥 ID',
   'import.secret_access_key': '私有访问密钥',

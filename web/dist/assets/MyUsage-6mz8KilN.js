@@ -1,0 +1,1 @@
+import"./index-CzGEwwaR.js";import{t as e}from"./UsageLog-DAiyUUPP.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};

@@ -1,1 +1,0 @@
-import"./index-BtKZMyMn.js";import{t as e}from"./UsageLog-C1FpjZnV.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};
