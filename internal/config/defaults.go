@@ -97,23 +97,15 @@ func (c *Config) finish() {
 		if len(ch.Groups) == 0 {
 			ch.Groups = []string{DefaultGroup}
 		}
-		if ch.Type == "azure" && ch.APIVersion == "" {
-			ch.APIVersion = DefaultAzureAPIVersion
-		}
-		if ch.Type == "vertex" && ch.BaseURL == "" {
-			ch.BaseURL = VertexBaseURL(ch.Location)
-		}
+		ch.FillDefaults()
 		if len(ch.Credentials) == 0 && ch.HasQuirk(QuirkKeyless) {
 			// The pool leases credentials; a keyless server gets one
 			// without a key.
 			ch.Credentials = []Credential{{Weight: 1}}
 		}
 		if ch.Type == "bedrock" {
-			if ch.BaseURL == "" && ch.Region != "" {
-				ch.BaseURL = BedrockURL(ch.Region)
-			}
 			for j := range ch.Credentials {
-				ch.Credentials[j].packAWSKey()
+				ch.Credentials[j].PackAWSKey()
 			}
 		}
 	}
@@ -164,9 +156,27 @@ func (c *Credential) awsKey() Secret {
 		SessionToken: c.SessionToken.Value()}.Key())
 }
 
-// packAWSKey sets Key from a complete access key, leaving the fields for
+// FillDefaults sets the channel settings whose default depends on the
+// others: azure's api_version, and the endpoint of a vertex location or a
+// bedrock region when no base_url is given. The file's channels and the
+// console's get the same.
+func (ch *Channel) FillDefaults() {
+	if ch.Type == "azure" && ch.APIVersion == "" {
+		ch.APIVersion = DefaultAzureAPIVersion
+	}
+	// A location or region that is not one is left for validation to name,
+	// rather than reported again as the base_url made from it.
+	if ch.Type == "vertex" && ch.BaseURL == "" && (ch.Location == "" || vertexLocation.MatchString(ch.Location)) {
+		ch.BaseURL = VertexBaseURL(ch.Location)
+	}
+	if ch.Type == "bedrock" && ch.BaseURL == "" && awsRegion.MatchString(ch.Region) {
+		ch.BaseURL = BedrockURL(ch.Region)
+	}
+}
+
+// PackAWSKey sets Key from a complete access key, leaving the fields for
 // validation to check.
-func (c *Credential) packAWSKey() {
+func (c *Credential) PackAWSKey() {
 	if c.Key == "" && c.AccessKeyID != "" && c.SecretAccessKey != "" {
 		c.Key = c.awsKey()
 	}

@@ -335,6 +335,10 @@ func (v *validator) channel(p string, ch Channel, groups map[string]bool) {
 		v.add(p+".name", "must not be empty; every channel needs a unique name")
 	}
 	v.oneOf(p+".type", ch.Type, ChannelTypes)
+	if ch.Type == "vertex" {
+		// First: a bad location is why its default base_url is missing.
+		v.vertexChannel(p, ch)
+	}
 	switch {
 	case ch.Type == "bedrock" && !awsRegion.MatchString(ch.Region):
 		v.add(p+".region", "%q is not an AWS region; bedrock channels need one, e.g. us-east-1", ch.Region)
@@ -345,9 +349,6 @@ func (v *validator) channel(p string, ch Channel, groups map[string]bool) {
 	}
 	if ch.Type == "azure" && ch.APIVersion == "" {
 		v.add(p+".api_version", "required for azure channels, e.g. %s", DefaultAzureAPIVersion)
-	}
-	if ch.Type == "vertex" {
-		v.vertexChannel(p, ch)
 	}
 	v.oneOf(p+".hosted_tools", ch.HostedTools, []string{"", HostedToolsDrop, HostedToolsRefuse})
 	if ch.Flavor != "" || len(ch.Quirks) > 0 {

@@ -77,6 +77,11 @@ type ChannelPatch struct {
 	MaxImages   *int               `json:"max_images,omitempty"`
 	TestModel   *string            `json:"test_model,omitempty"`
 	HostedTools *string            `json:"hosted_tools,omitempty"`
+	Region      *string            `json:"region,omitempty"`   // bedrock
+	Project     *string            `json:"project,omitempty"`  // vertex
+	Location    *string            `json:"location,omitempty"` // vertex
+	Flavor      *string            `json:"flavor,omitempty"`   // openai
+	Quirks      *[]string          `json:"quirks,omitempty"`   // openai
 }
 
 func (p ChannelPatch) apply(ch *config.Channel) {
@@ -94,6 +99,13 @@ func (p ChannelPatch) apply(ch *config.Channel) {
 	set(&ch.Strategy, p.Strategy)
 	set(&ch.TestModel, p.TestModel)
 	set(&ch.HostedTools, p.HostedTools)
+	set(&ch.Region, p.Region)
+	set(&ch.Project, p.Project)
+	set(&ch.Location, p.Location)
+	set(&ch.Flavor, p.Flavor)
+	if p.Quirks != nil {
+		ch.Quirks = *p.Quirks
+	}
 	if p.Models != nil {
 		ch.Models = *p.Models
 	}
@@ -170,17 +182,16 @@ func (s *Store) channelsWhere(ctx context.Context, where string, args []any, lim
 }
 
 // CreateChannel stores a new channel made from p with the file's defaults
-// (weight 1, the default group, azure's default api_version), validated
-// against the declared groups.
+// (weight 1, the default group, azure's default api_version, the endpoint
+// of a bedrock region or a vertex location), validated against the
+// declared groups.
 func (s *Store) CreateChannel(ctx context.Context, p ChannelPatch, groups []string) (ChannelRecord, error) {
 	ch := config.Channel{Weight: 1}
 	p.apply(&ch)
 	if len(ch.Groups) == 0 {
 		ch.Groups = []string{config.DefaultGroup}
 	}
-	if ch.Type == "azure" && ch.APIVersion == "" {
-		ch.APIVersion = config.DefaultAzureAPIVersion
-	}
+	ch.FillDefaults()
 	if err := config.ValidateChannel(ch, groups); err != nil {
 		return ChannelRecord{}, err
 	}
@@ -199,7 +210,27 @@ func (s *Store) CreateChannel(ctx context.Context, p ChannelPatch, groups []stri
 	if err != nil {
 		return ChannelRecord{}, fmt.Errorf("create channel %s: %w", ch.Name, err)
 	}
+	if err := s.keylessCredential(ctx, id, ch); err != nil {
+		return ChannelRecord{}, fmt.Errorf("create channel %s: %w", ch.Name, err)
+	}
 	return ChannelRecord{ID: id, Config: ch}, nil
+}
+
+// keylessCredential gives a channel of a keyless server its credential
+// without a key, as the file does: the pool leases credentials. Its
+// fingerprint is the same every time, so a second call stores nothing.
+func (s *Store) keylessCredential(ctx context.Context, chID int64, ch config.Channel) error {
+	if !ch.HasQuirk(config.QuirkKeyless) {
+		return nil
+	}
+	r, err := s.row(chID, config.Credential{Weight: 1}, false)
+	if err == nil {
+		_, _, err = s.insertCred(ctx, r)
+	}
+	if err != nil {
+		return fmt.Errorf("its keyless credential: %w", err)
+	}
+	return nil
 }
 
 // editable loads channel id for a write, refusing a file channel.
@@ -223,13 +254,33 @@ func (s *Store) UpdateChannel(ctx context.Context, id int64, p ChannelPatch, gro
 	after = before
 	after.Config.Models = append([]string(nil), before.Config.Models...)
 	p.apply(&after.Config)
+	followEndpoint(before.Config, &after.Config, p.BaseURL != nil)
 	if err := config.ValidateChannel(after.Config, groups); err != nil {
 		return before, before, err
 	}
 	if err := s.writeChannel(ctx, after); err != nil {
 		return before, before, err
 	}
+	if err := s.keylessCredential(ctx, id, after.Config); err != nil {
+		return before, after, fmt.Errorf("update channel %s: %w", after.Config.Name, err)
+	}
 	return before, after, nil
+}
+
+// followEndpoint keeps a bedrock or vertex channel's base_url on the
+// endpoint of its region or location when an update moves it there and
+// the base_url was the default one (not a private endpoint) and is not
+// being set by the same update; a base_url sent empty means the default.
+func followEndpoint(before config.Channel, after *config.Channel, baseURLSent bool) {
+	if !baseURLSent && before.Type == after.Type {
+		switch {
+		case after.Type == "bedrock" && before.BaseURL == config.BedrockURL(before.Region):
+			after.BaseURL = ""
+		case after.Type == "vertex" && before.BaseURL == config.VertexBaseURL(before.Location):
+			after.BaseURL = ""
+		}
+	}
+	after.FillDefaults()
 }
 
 // SetChannelDisabled takes an API channel out of routing, or returns it.
@@ -329,6 +380,14 @@ type NewCredential struct {
 	AccessToken  *string `json:"access_token,omitempty"`
 	RefreshToken *string `json:"refresh_token,omitempty"`
 	ExpiresAt    *string `json:"expires_at,omitempty"` // RFC 3339
+	// AccessKeyID, SecretAccessKey and SessionToken are a bedrock
+	// channel's AWS access key; they are packed into key as the file's are.
+	AccessKeyID     *string `json:"access_key_id,omitempty"`
+	SecretAccessKey *string `json:"secret_access_key,omitempty"`
+	SessionToken    *string `json:"session_token,omitempty"`
+	// ServiceAccount is a vertex channel's service-account key file (its
+	// JSON, as a string).
+	ServiceAccount *string `json:"service_account,omitempty"`
 	CredentialPatch
 }
 
@@ -397,6 +456,27 @@ func (s *Store) AddCredential(ctx context.Context, chID int64, n NewCredential) 
 			*f.dst = config.Secret(*f.v)
 		}
 	}
+	// Copied from the AWS console or a key file: a line break at the end
+	// is the paste's, not the secret's.
+	for _, f := range []struct {
+		dst *config.Secret
+		v   *string
+	}{{&c.AccessKeyID, n.AccessKeyID}, {&c.SecretAccessKey, n.SecretAccessKey}, {&c.SessionToken, n.SessionToken},
+		{&c.ServiceAccount, n.ServiceAccount}} {
+		if f.v != nil {
+			*f.dst = config.Secret(strings.TrimSpace(*f.v))
+		}
+	}
+	if c.ServiceAccount != "" {
+		sa, err := compactServiceAccount(c.ServiceAccount.Value())
+		if err != nil {
+			return CredRecord{}, err
+		}
+		c.ServiceAccount = config.Secret(sa)
+	}
+	if ch.Config.Type == "bedrock" {
+		c.PackAWSKey()
+	}
 	if n.ExpiresAt != nil && *n.ExpiresAt != "" {
 		t, err := parseTime(*n.ExpiresAt)
 		if err != nil {
@@ -446,6 +526,11 @@ func (s *Store) UpdateCredential(ctx context.Context, id int64, p CredentialPatc
 		RefreshToken: config.Secret(before.Secret.RefreshToken), ExpiresAt: before.Secret.ExpiresAt,
 		Email: before.Email, DailyLimit: before.Options.DailyLimit, DailyTokens: before.Options.DailyTokens,
 		DailySpend: before.Options.DailySpend, Proxy: before.Options.Proxy, Weight: max(before.Options.Weight, 1),
+	}
+	if ch.Config.Type == "vertex" {
+		// Stored as the refresh token (secretOf); the access token is the
+		// pool's, obtained from it.
+		c.ServiceAccount, c.AccessToken, c.RefreshToken = c.RefreshToken, "", ""
 	}
 	p.apply(&c)
 	if err := checkCredential(ch.Config, c); err != nil {

@@ -50,16 +50,26 @@ type importJSON struct {
 	Weight       int       `json:"weight"`
 	// ServiceAccount (vertex) is the key file itself, or a string of it.
 	ServiceAccount json.RawMessage `json:"service_account"`
+	// AccessKeyID, SecretAccessKey and SessionToken (bedrock) are packed
+	// into Key by Import, as the file's are.
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	SessionToken    string `json:"session_token"`
 }
 
 // ParseImport reads credentials for Import: either a JSON array of objects
 // with the configuration's credential fields (key, access_token,
 // refresh_token, expires_at in RFC 3339, email, daily_limit, daily_tokens,
-// daily_spend, proxy, weight), recognised by a first non-space byte '[', or
-// plain text with one API key per line (blank lines and lines starting
-// with # are skipped). Entries that are invalid come back with Err set; the
-// error is for input that cannot be read at all, such as malformed JSON,
-// and names the byte offset.
+// daily_spend, proxy, weight; access_key_id, secret_access_key and
+// session_token for bedrock; service_account for vertex), recognised by a
+// first non-space byte '['; or one such object, or one Google
+// service-account key file as downloaded (a multi-line JSON document),
+// recognised by '{'; or plain text with one API key per line (blank lines
+// and lines starting with # are skipped; a bedrock key is
+// ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN], and the AWS console's
+// accessKeys.csv is read as such keys). Entries that are
+// invalid come back with Err set; the error is for input that cannot be
+// read at all, such as malformed JSON, and names the byte offset.
 func ParseImport(r io.Reader) ([]ImportEntry, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxImportBytes+1))
 	if err != nil {
@@ -69,18 +79,35 @@ func ParseImport(r io.Reader) ([]ImportEntry, error) {
 		return nil, fmt.Errorf("read import: larger than %d MiB", maxImportBytes>>20)
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from Windows editors
-	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	if len(t) > 0 && t[0] == '[' {
 		return parseJSONImport(data)
+	}
+	if len(t) > 0 && t[0] == '{' {
+		return parseJSONObjectImport(data)
 	}
 	return parseTextImport(data), nil
 }
 
+// awsCSVHeader is the first line of the accessKeys.csv the AWS console
+// offers for download when it creates an access key.
+const awsCSVHeader = "access key id,secret access key"
+
 func parseTextImport(data []byte) []ImportEntry {
 	var out []ImportEntry
+	awsCSV := false
 	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
+		}
+		if len(out) == 0 && !awsCSV && strings.EqualFold(line, awsCSVHeader) {
+			awsCSV = true
+			continue
+		}
+		if awsCSV {
+			// ACCESS_KEY_ID,SECRET becomes the bedrock key ID:SECRET.
+			line = strings.Replace(line, ",", ":", 1)
 		}
 		e := ImportEntry{Line: i + 1, Cred: config.Credential{Key: config.Secret(line)}}
 		e.Err = validateCredential(e.Cred)
@@ -123,6 +150,43 @@ func jsonDocError(err error, dec *json.Decoder) error {
 	return fmt.Errorf("parse import: malformed JSON at byte offset %d: %w", dec.InputOffset(), err)
 }
 
+// parseJSONObjectImport reads one JSON object: a service-account key file
+// (its "type" member says so) becomes a vertex credential; any other
+// object is one credential entry, as in an array.
+func parseJSONObjectImport(data []byte) ([]ImportEntry, error) {
+	var raw json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, jsonDocError(err, dec)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse import: unexpected data after the JSON object at byte offset %d", dec.InputOffset())
+	}
+	var probe struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.Type == "service_account" {
+		sa, err := compactServiceAccount(string(raw))
+		e := ImportEntry{Line: 1, Err: err, Cred: config.Credential{ServiceAccount: config.Secret(sa), Weight: 1}}
+		if err == nil {
+			e.Err = validateCredential(e.Cred)
+		}
+		return []ImportEntry{e}, nil
+	}
+	return []ImportEntry{parseJSONEntry(1, raw)}, nil
+}
+
+// compactServiceAccount is a key file on one line: a file pasted as
+// downloaded and the same file re-indented are one credential (the
+// fingerprint is of the stored text).
+func compactServiceAccount(s string) (string, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(strings.TrimSpace(s))); err != nil || !strings.HasPrefix(b.String(), "{") {
+		return "", fieldErr("service_account", "service_account is not a JSON key file")
+	}
+	return b.String(), nil
+}
+
 func parseJSONEntry(n int, raw json.RawMessage) ImportEntry {
 	e := ImportEntry{Line: n}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
@@ -145,7 +209,10 @@ func parseJSONEntry(n int, raw json.RawMessage) ImportEntry {
 		Key: config.Secret(v.Key), AccessToken: config.Secret(v.AccessToken), RefreshToken: config.Secret(v.RefreshToken),
 		ExpiresAt: v.ExpiresAt, Email: v.Email, DailyLimit: v.DailyLimit, DailyTokens: v.DailyTokens,
 		DailySpend: v.DailySpend, Proxy: v.Proxy, Weight: v.Weight, ServiceAccount: config.Secret(sa),
+		AccessKeyID: config.Secret(v.AccessKeyID), SecretAccessKey: config.Secret(v.SecretAccessKey),
+		SessionToken: config.Secret(v.SessionToken),
 	}
+	e.Cred.PackAWSKey()
 	if e.Err = validateCredential(e.Cred); e.Err == nil {
 		e.Cred.Weight = max(e.Cred.Weight, 1)
 	}
@@ -211,7 +278,9 @@ func validateCredential(c config.Credential) error {
 		return fieldErr("service_account", "service_account goes alone, without key or tokens")
 	case len(sa) > maxTokenLen:
 		return fieldErr("service_account", "service_account longer than %d bytes", maxTokenLen)
-	case key == "" && at == "" && rt == "" && sa == "":
+	case key == "" && at == "" && rt == "" && sa == "" && c.AccessKeyID == "" && c.SecretAccessKey == "" && c.SessionToken == "":
+		// An incomplete AWS key is for the file's rules to name the
+		// missing field of (Import and AddCredential apply them).
 		return fieldErr("key", "empty: set key (an API key) or access_token (an OAuth token)")
 	case key != "" && (at != "" || rt != ""):
 		return fieldErr("access_token", "set either key or access_token/refresh_token, not both")

@@ -122,7 +122,14 @@ func (p *Pool) Test(ctx context.Context, chID, credID int64, model string) (Test
 	}
 	// The live secret may be newer than the stored one (a refresh not yet
 	// read back).
+	var refreshErr error
 	if c := p.rt.Load().creds[rec.ID]; c != nil && c.version.Load() >= rec.Version {
+		// A credential just added with only its long-lived secret (a
+		// refresh token, a service-account key) has no access token yet:
+		// the test obtains one, as the first request would.
+		if c.kind == KindOAuth && p.expiring(c, p.now(), RefreshAhead) {
+			refreshErr = p.refreshToken(ctx, c, refreshAhead)
+		}
 		token = c.token()
 	}
 	proxy := ch.Config.Proxy
@@ -135,6 +142,10 @@ func (p *Pool) Test(ctx context.Context, chID, credID int64, model string) (Test
 	}
 	cfg := ch.Config
 	res := TestResult{ChannelID: chID, CredentialID: rec.ID, Model: model}
+	if refreshErr != nil {
+		res.Error = "obtain an access token: " + refreshErr.Error()
+		return res, nil
+	}
 	tctx, cancel := context.WithTimeout(ctx, TestTimeout)
 	defer cancel()
 	start := time.Now() // real time: this measures the upstream

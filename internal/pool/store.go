@@ -601,8 +601,11 @@ func (s *Store) Import(ctx context.Context, channel string, entries []ImportEntr
 		if err == nil && e.Cred.RefreshToken != "" && ch.Config.TokenURL == "" {
 			err = fmt.Errorf("channel %s has no token_url", channel)
 		}
-		if err == nil && (ch.Config.Type == "vertex" || e.Cred.ServiceAccount != "") {
-			// A vertex channel takes service accounts only, and only it does.
+		if err == nil && (ch.Config.Type == "vertex" || ch.Config.Type == "bedrock" || e.Cred.ServiceAccount != "" ||
+			e.Cred.AccessKeyID != "" || e.Cred.SecretAccessKey != "" || e.Cred.SessionToken != "") {
+			// A vertex channel takes service accounts only, and only it
+			// does; a bedrock channel takes AWS access keys only, and only
+			// it does. The file's rules say so, by field.
 			c := e.Cred
 			c.Weight = max(c.Weight, 1)
 			err = config.ValidateCredential(ch.Config, c)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/switchyard/switchyard/internal/sigv4"
 )
 
 // CredentialView is one credential as an operator sees it: what is stored
@@ -112,8 +114,15 @@ func micros(usd float64) int64 { return int64(math.Round(usd * 1e6)) }
 // Hint shows the first 3 and last 4 characters of a secret of at least 16
 // characters ("sk-…abcd"), and only "…" for a shorter one, where 7
 // characters would give away too much of it.
+//
+// A bedrock key (ACCESS_KEY_ID:SECRET[:TOKEN]) is hinted by its access key
+// id, which AWS shows anyone anyway: the last 4 characters of the packed
+// key would be the secret's or the session token's.
 func Hint(s Secret) string {
 	v := s.Key
+	if k, err := sigv4.ParseKey(v); err == nil {
+		v = k.AccessKeyID
+	}
 	if v == "" {
 		v = s.AccessToken
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/pool"
+	"github.com/switchyard/switchyard/internal/sigv4"
 )
 
 // ChannelStore is what the channel routes need of pool.Store.
@@ -109,6 +110,11 @@ type channelJSON struct {
 	MaxImages   int               `json:"max_images"`
 	TestModel   string            `json:"test_model,omitempty"`
 	HostedTools string            `json:"hosted_tools,omitempty"`
+	Region      string            `json:"region,omitempty"`
+	Project     string            `json:"project,omitempty"`
+	Location    string            `json:"location,omitempty"`
+	Flavor      string            `json:"flavor,omitempty"`
+	Quirks      []string          `json:"quirks,omitempty"`
 	Disabled    bool              `json:"disabled"`
 	ManagedBy   string            `json:"managed_by"`
 }
@@ -118,7 +124,8 @@ func channelOut(r pool.ChannelRecord) channelJSON {
 	out := channelJSON{ID: r.ID, Name: c.Name, Type: c.Type, BaseURL: c.BaseURL, APIVersion: c.APIVersion,
 		TokenURL: c.TokenURL, Models: c.Models, ModelMap: c.ModelMap, Groups: c.Groups, Priority: c.Priority,
 		Weight: c.Weight, Proxy: c.Proxy, Strategy: c.Strategy, MaxImages: c.MaxImages, TestModel: c.TestModel,
-		HostedTools: c.HostedTools, Disabled: c.Disabled, ManagedBy: "api"}
+		HostedTools: c.HostedTools, Region: c.Region, Project: c.Project, Location: c.Location, Flavor: c.Flavor,
+		Quirks: c.Quirks, Disabled: c.Disabled, ManagedBy: "api"}
 	if r.ManagedByFile {
 		out.ManagedBy = "file"
 	}
@@ -592,14 +599,21 @@ func (h *channelRoutes) refresh(r *http.Request, _ *Principal) (any, error) {
 	return res, nil
 }
 
-// revealed is a credential's secret, shown to an admin who stepped up.
+// revealed is a credential's secret, shown to an admin who stepped up. A
+// bedrock key is also shown as its parts, a vertex credential as its
+// service-account key file (stored as the refresh token) beside the
+// access token the pool obtained with it.
 type revealed struct {
-	ID           int64     `json:"id"`
-	Kind         string    `json:"kind"`
-	Key          string    `json:"key,omitempty"`
-	AccessToken  string    `json:"access_token,omitempty"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	ExpiresAt    time.Time `json:"expires_at,omitzero"`
+	ID              int64     `json:"id"`
+	Kind            string    `json:"kind"`
+	Key             string    `json:"key,omitempty"`
+	AccessToken     string    `json:"access_token,omitempty"`
+	RefreshToken    string    `json:"refresh_token,omitempty"`
+	ExpiresAt       time.Time `json:"expires_at,omitzero"`
+	AccessKeyID     string    `json:"access_key_id,omitempty"`
+	SecretAccessKey string    `json:"secret_access_key,omitempty"`
+	SessionToken    string    `json:"session_token,omitempty"`
+	ServiceAccount  string    `json:"service_account,omitempty"`
 }
 
 func (h *channelRoutes) reveal(r *http.Request, _ *Principal) (any, error) {
@@ -617,6 +631,18 @@ func (h *channelRoutes) reveal(r *http.Request, _ *Principal) (any, error) {
 	out := revealed{ID: rec.ID, Kind: rec.Kind, Key: s.Key, AccessToken: s.AccessToken, RefreshToken: s.RefreshToken}
 	if !s.ExpiresAt.IsZero() {
 		out.ExpiresAt = s.ExpiresAt.UTC()
+	}
+	ch, err := h.d.Store.ChannelByID(r.Context(), rec.ChannelID)
+	if err != nil {
+		return nil, domainError(err)
+	}
+	switch ch.Config.Type {
+	case "bedrock":
+		if k, err := sigv4.ParseKey(s.Key); err == nil {
+			out.AccessKeyID, out.SecretAccessKey, out.SessionToken = k.AccessKeyID, k.SecretAccessKey, k.SessionToken
+		}
+	case "vertex":
+		out.ServiceAccount, out.RefreshToken = s.RefreshToken, ""
 	}
 	return out, nil
 }

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/switchyard/switchyard/internal/api/console"
 	"github.com/switchyard/switchyard/internal/api/console/consoletest"
@@ -482,4 +486,89 @@ func TestRefreshRoute(t *testing.T) {
 	// A disabled channel's credentials are not loaded: nothing to refresh with.
 	admin.Do("POST", path("/api/v1/admin/channels/{id}", chID, "/disable"), nil).Expect(t, 200)
 	admin.Do("POST", path("/api/v1/admin/credentials/{id}", id, "/refresh"), nil).ExpectError(t, 409, "conflict", "")
+}
+
+// Bedrock and vertex credentials added through the routes: listed by a
+// hint that gives no secret away, revealed (after step-up) in their own
+// shape, and never written to the audit log.
+func TestUpstreamCredentialRoutes(t *testing.T) {
+	e := newChannelsEnv(t)
+	admin := e.srv.Admin()
+	res := admin.Do("POST", "/api/v1/admin/channels", map[string]any{"name": "br", "type": "bedrock", "region": "us-east-1",
+		"models": []string{"claude"}}).Expect(t, 201)
+	br := num(res.JSON, "id")
+	if res.JSON["region"] != "us-east-1" || res.JSON["base_url"] != "https://bedrock-runtime.us-east-1.amazonaws.com" {
+		t.Errorf("bedrock channel %s", res.Body)
+	}
+	admin.Do("POST", path("/api/v1/admin/channels/{id}", br, "/credentials"), map[string]any{"access_key_id": "AKIDROUTES0000000001"}).
+		ExpectError(t, 422, "invalid", "secret_access_key")
+	const secret = "routes/Secret+Access+Key+0000000000000wxyz"
+	res = admin.Do("POST", path("/api/v1/admin/channels/{id}", br, "/credentials"), map[string]any{
+		"access_key_id": "AKIDROUTES0000000001", "secret_access_key": secret, "session_token": "sessiontok"}).Expect(t, 201)
+	cr := num(res.JSON, "id")
+	if strings.Contains(string(res.Body), secret) || strings.Contains(string(res.Body), "wxyz") || res.JSON["hint"] != "AKI…0001" {
+		t.Errorf("added bedrock credential shows %s", res.Body)
+	}
+	res = admin.Do("POST", path("/api/v1/admin/credentials/{id}", cr, "/reveal"), nil).Expect(t, 200)
+	if res.JSON["access_key_id"] != "AKIDROUTES0000000001" || res.JSON["secret_access_key"] != secret || res.JSON["session_token"] != "sessiontok" {
+		t.Errorf("revealed %s", res.Body)
+	}
+
+	res = admin.Do("POST", "/api/v1/admin/channels", map[string]any{"name": "vx", "type": "vertex", "project": "p", "location": "us-east5",
+		"models": []string{"gemini-2.5-flash"}}).Expect(t, 201)
+	vx := num(res.JSON, "id")
+	sa := `{"type":"service_account","client_email":"r@p.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"}`
+	res = admin.Do("POST", path("/api/v1/admin/channels/{id}", vx, "/credentials/import"), map[string]any{"lines": strings.ReplaceAll(sa, ",", ",\n ")}).Expect(t, 200)
+	if res.JSON["added"] != float64(1) {
+		t.Fatalf("import key file: %s", res.Body)
+	}
+	id := num(res.JSON["lines"].([]any)[0].(map[string]any), "id")
+	res = admin.Do("GET", path("/api/v1/admin/channels/{id}", vx, "/credentials"), nil).Expect(t, 200)
+	if strings.Contains(string(res.Body), "PRIVATE KEY") || strings.Contains(string(res.Body), "MIIB") {
+		t.Errorf("listing shows the key file: %s", res.Body)
+	}
+	res = admin.Do("POST", path("/api/v1/admin/credentials/{id}", id, "/reveal"), nil).Expect(t, 200)
+	if res.JSON["service_account"] != sa || res.JSON["refresh_token"] != nil {
+		t.Errorf("revealed %s", res.Body)
+	}
+	for _, a := range e.srv.Audits() {
+		if strings.Contains(string(a.After)+string(a.Before), secret) || strings.Contains(string(a.After)+string(a.Before), "MIIB") {
+			t.Errorf("audit %s carries a secret", a.Action)
+		}
+	}
+}
+
+// The document's enums of channel types, flavors and quirks are the
+// file's: the console's form is generated from them, so a flavor added to
+// internal/config must reach the document too.
+func TestChannelEnumsMatchTheFile(t *testing.T) {
+	raw, err := console.DocumentWith()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := doc.Components.Schemas["ChannelInput"].Value
+	enum := func(s *openapi3.Schema) []string {
+		var out []string
+		for _, v := range s.Enum {
+			if v != "" {
+				out = append(out, v.(string))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	flavors := slices.Sorted(maps.Keys(config.Flavors))
+	if got := enum(in.Properties["flavor"].Value); !slices.Equal(got, flavors) {
+		t.Errorf("flavor enum %v, the file's %v", got, flavors)
+	}
+	if got, want := enum(in.Properties["quirks"].Value.Items.Value), slices.Sorted(slices.Values(config.Quirks)); !slices.Equal(got, want) {
+		t.Errorf("quirks enum %v, the file's %v", got, want)
+	}
+	if got, want := enum(in.Properties["type"].Value), slices.Sorted(slices.Values(config.ChannelTypes)); !slices.Equal(got, want) {
+		t.Errorf("type enum %v, the file's %v", got, want)
+	}
 }

@@ -5380,9 +5380,11 @@ export interface components {
             api_version?: string;
             base_url: string;
             disabled: boolean;
+            flavor?: string;
             groups: string[];
             hosted_tools?: string;
             id: number;
+            location?: string;
             managed_by: components["schemas"]["ManagedBy"];
             max_images: number;
             model_map: {
@@ -5391,7 +5393,10 @@ export interface components {
             models: string[];
             name: string;
             priority: number;
+            project?: string;
             proxy?: string;
+            quirks?: string[];
+            region?: string;
             strategy?: string;
             test_model?: string;
             token_url?: string;
@@ -5401,10 +5406,18 @@ export interface components {
         /** @description The members of channels[] in the configuration file. On create, a member not sent takes the file's default (weight 1, groups [default]); on update only the members sent change. */
         ChannelInput: {
             api_version?: string;
+            /** @description Default for bedrock: the region's endpoint; for vertex: the location's. */
             base_url?: string;
+            /**
+             * @description openai only: the kind of OpenAI-compatible server, which implies its quirks (ollama, vllm and llamacpp take no key: such a channel is created with one keyless credential).
+             * @enum {string}
+             */
+            flavor?: "" | "openai" | "deepseek" | "qwen" | "ollama" | "vllm" | "llamacpp" | "legacy";
             groups?: string[];
             /** @enum {string} */
             hosted_tools?: "" | "drop" | "refuse";
+            /** @description vertex only, required: us-central1, europe-west4, global, … */
+            location?: string;
             max_images?: number;
             model_map?: {
                 [key: string]: string;
@@ -5412,12 +5425,18 @@ export interface components {
             models?: string[];
             name?: string;
             priority?: number;
+            /** @description vertex only, required: the Google Cloud project id. */
+            project?: string;
             proxy?: string;
+            /** @description openai only: quirks added to the flavor's. */
+            quirks?: ("no_stream_options" | "max_tokens" | "keyless" | "no_responses")[];
+            /** @description bedrock only, required: the AWS region, e.g. us-east-1. */
+            region?: string;
             strategy?: string;
             test_model?: string;
             token_url?: string;
             /** @enum {string} */
-            type?: "openai" | "azure" | "anthropic" | "gemini";
+            type?: "openai" | "azure" | "anthropic" | "gemini" | "bedrock" | "vertex";
             weight?: number;
         };
         ChannelList: {
@@ -5602,7 +5621,7 @@ export interface components {
                 reason?: string;
             }[];
         };
-        /** @description Exactly one of lines (one API key per line, blank lines and # comments skipped; or a JSON array as text) and credentials (an array of objects with the NewCredential members). */
+        /** @description Exactly one of lines (one API key per line, blank lines and # comments skipped, a bedrock key as ACCESS_KEY_ID:SECRET[:TOKEN]; or a JSON array as text; or one JSON object: a credential, or a Google service-account key file as downloaded) and credentials (an array of objects with the NewCredential members; service_account may be the key file's object). */
         ImportRequest: {
             credentials?: unknown[];
             lines?: string;
@@ -5722,8 +5741,9 @@ export interface components {
             last_seen_at: string;
             user_agent: string;
         };
-        /** @description An API key (key) or an OAuth token pair (access_token, refresh_token, expires_at), with settings. */
+        /** @description An API key (key), an OAuth token pair (access_token, refresh_token, expires_at), an AWS access key (bedrock: access_key_id, secret_access_key, session_token; or key as ACCESS_KEY_ID:SECRET[:TOKEN]) or a service-account key file (vertex: service_account, its JSON as a string), with settings. */
         NewCredential: {
+            access_key_id?: string;
             access_token?: string;
             daily_limit?: number;
             daily_spend?: number;
@@ -5734,6 +5754,9 @@ export interface components {
             key?: string;
             proxy?: string;
             refresh_token?: string;
+            secret_access_key?: string;
+            service_account?: string;
+            session_token?: string;
             weight?: number;
         };
         /** @description Pass as ?cursor= for the next page; null on the last page. */
@@ -5808,6 +5831,8 @@ export interface components {
             ok: boolean;
         };
         RevealedCredential: {
+            /** @description bedrock: the key's parts. */
+            access_key_id?: string;
             access_token?: string;
             /** Format: date-time */
             expires_at?: string;
@@ -5816,6 +5841,10 @@ export interface components {
             /** @enum {string} */
             kind: "key" | "oauth";
             refresh_token?: string;
+            secret_access_key?: string;
+            /** @description vertex: the service-account key file. */
+            service_account?: string;
+            session_token?: string;
         };
         Settings: {
             announcement: string;

@@ -96,3 +96,28 @@ test('testRefusal turns a 422 into an inline failure, nothing else', () => {
   expect(testRefusal({ status: 422, message: 'channel x has no credentials to test with' })).toMatchObject({ ok: false, error: 'channel x has no credentials to test with' });
   expect(testRefusal({ status: 500, message: 'boom' })).toBeNull();
 });
+
+test('validate mirrors the server for bedrock, vertex and flavors', () => {
+  const base = { ...emptyForm(), name: 'c', models: 'm' };
+  const br = { ...base, type: 'bedrock', region: 'us-east-1' };
+  expect(validate(br)).toEqual({});
+  expect(validate({ ...br, region: '' }).region).toBe('required');
+  expect(validate({ ...br, region: 'US East' }).region).toBe('region');
+  expect(validate({ ...br, region: 'us-gov-west-1' })).toEqual({});
+  expect(validate({ ...br, base_url: 'nope' }).base_url).toBe('url');
+  const vx = { ...base, type: 'vertex', project: 'proj-1', location: 'global' };
+  expect(validate(vx)).toEqual({});
+  expect(validate({ ...vx, project: '', location: '' })).toEqual({ project: 'required', location: 'required' });
+  expect(validate({ ...vx, project: 'a/b' }).project).toBe('project');
+  expect(validate({ ...vx, location: 'Europe West' }).location).toBe('location');
+  // Only regional types may leave base_url blank.
+  expect(validate({ ...base, type: 'openai' }).base_url).toBe('required');
+});
+
+test('bodyOf sends the members of the chosen type and clears the others', () => {
+  const f = { ...emptyForm(), name: 'c', models: 'm', type: 'bedrock', region: ' eu-west-1 ', project: 'p', location: 'l', flavor: 'qwen', quirks: ['keyless'] };
+  const b = bodyOf(f);
+  expect(b).toMatchObject({ type: 'bedrock', region: 'eu-west-1', project: '', location: '', flavor: '', quirks: [], base_url: '' });
+  expect(bodyOf({ ...f, type: 'vertex' })).toMatchObject({ region: '', project: 'p', location: 'l', flavor: '' });
+  expect(bodyOf({ ...f, type: 'openai' })).toMatchObject({ region: '', project: '', flavor: 'qwen', quirks: ['keyless'] });
+});

@@ -53,7 +53,18 @@ export function splitList(s: string): string[] {
     .filter(Boolean);
 }
 
-export const channelTypes = ['openai', 'azure', 'anthropic', 'gemini'] as const;
+export const channelTypes: readonly NonNullable<components['schemas']['ChannelInput']['type']>[] = ['openai', 'azure', 'anthropic', 'gemini', 'bedrock', 'vertex'];
+// The server's channels[].flavor values ('' = none); each has a hint in
+// the catalogue (channel.flavor_hint.*).
+// Typed by the generated client, so a value the server's document does not
+// list fails the type check (the document's enums are tested against the
+// file's in Go).
+type Input = components['schemas']['ChannelInput'];
+export const flavors: readonly NonNullable<Input['flavor']>[] = ['', 'openai', 'deepseek', 'qwen', 'ollama', 'vllm', 'llamacpp', 'legacy'];
+export const quirks: readonly NonNullable<Input['quirks']>[number][] = ['no_stream_options', 'max_tokens', 'keyless', 'no_responses'];
+// Channel types whose base_url defaults to the region's or location's
+// endpoint when left blank.
+export const regionalTypes: readonly string[] = ['bedrock', 'vertex'];
 export const strategies = ['', 'round_robin', 'random', 'weighted', 'least_used', 'least_latency'] as const;
 
 export interface ChannelForm {
@@ -71,10 +82,15 @@ export interface ChannelForm {
   test_model: string;
   max_images: string;
   hosted_tools: string;
+  region: string;
+  project: string;
+  location: string;
+  flavor: string;
+  quirks: string[];
 }
 
 export function emptyForm(): ChannelForm {
-  return { name: '', type: 'openai', base_url: '', api_version: '', token_url: '', models: '', groups: 'default', priority: '0', weight: '1', proxy: '', strategy: '', test_model: '', max_images: '0', hosted_tools: '' };
+  return { name: '', type: 'openai', base_url: '', api_version: '', token_url: '', models: '', groups: 'default', priority: '0', weight: '1', proxy: '', strategy: '', test_model: '', max_images: '0', hosted_tools: '', region: '', project: '', location: '', flavor: '', quirks: [] };
 }
 
 export function formOf(c: Channel): ChannelForm {
@@ -93,12 +109,22 @@ export function formOf(c: Channel): ChannelForm {
     test_model: c.test_model ?? '',
     max_images: String(c.max_images),
     hosted_tools: c.hosted_tools ?? '',
+    region: c.region ?? '',
+    project: c.project ?? '',
+    location: c.location ?? '',
+    flavor: c.flavor ?? '',
+    quirks: [...(c.quirks ?? [])],
   };
 }
 
 // Problems are keyed by the server's field names; values are message keys
 // of the catalogue (the page translates them).
-export type Problem = 'required' | 'url' | 'integer' | 'weight' | 'azure_version' | 'pattern_test_model' | 'proxy' | 'max_images';
+export type Problem = 'required' | 'url' | 'integer' | 'weight' | 'azure_version' | 'pattern_test_model' | 'proxy' | 'max_images' | 'region' | 'project' | 'location';
+
+// The server's shapes of an AWS region and a Vertex AI location
+// (internal/config: awsRegion, vertexLocation).
+const awsRegion = /^[a-z]{2}(-[a-z]+)+-[0-9]+$/;
+const vertexLocation = /^[a-z][a-z0-9-]{1,62}$/;
 
 // The server's limit of channels[].max_images.
 export const maxChannelImages = 10;
@@ -120,8 +146,19 @@ const isPattern = (s: string) => /[*?]/.test(s);
 export function validate(f: ChannelForm): Record<string, Problem> {
   const p: Record<string, Problem> = {};
   if (!f.name.trim()) p.name = 'required';
-  if (!f.base_url.trim()) p.base_url = 'required';
-  else if (!isHttpURL(f.base_url.trim())) p.base_url = 'url';
+  if (!f.base_url.trim()) {
+    if (!regionalTypes.includes(f.type)) p.base_url = 'required';
+  } else if (!isHttpURL(f.base_url.trim())) p.base_url = 'url';
+  if (f.type === 'bedrock') {
+    if (!f.region.trim()) p.region = 'required';
+    else if (!awsRegion.test(f.region.trim())) p.region = 'region';
+  }
+  if (f.type === 'vertex') {
+    if (!f.project.trim()) p.project = 'required';
+    else if (/[/?#% ]/.test(f.project.trim())) p.project = 'project';
+    if (!f.location.trim()) p.location = 'required';
+    else if (!vertexLocation.test(f.location.trim())) p.location = 'location';
+  }
   if (f.type === 'azure' && !f.api_version.trim()) p.api_version = 'azure_version';
   if (f.token_url.trim() && !isHttpURL(f.token_url.trim())) p.token_url = 'url';
   const models = splitList(f.models);
@@ -161,6 +198,14 @@ export function bodyOf(f: ChannelForm): components['schemas']['ChannelInput'] {
     hosted_tools: f.hosted_tools as components['schemas']['ChannelInput']['hosted_tools'],
   };
   if (f.api_version.trim()) b.api_version = f.api_version.trim();
+  // Members of another type are sent empty, so that changing a channel's
+  // type clears them (the server refuses a region on a non-bedrock
+  // channel, a flavor on a non-openai one).
+  b.region = f.type === 'bedrock' ? f.region.trim() : '';
+  b.project = f.type === 'vertex' ? f.project.trim() : '';
+  b.location = f.type === 'vertex' ? f.location.trim() : '';
+  b.flavor = (f.type === 'openai' ? f.flavor : '') as components['schemas']['ChannelInput']['flavor'];
+  b.quirks = (f.type === 'openai' ? f.quirks : []) as components['schemas']['ChannelInput']['quirks'];
   return b;
 }
 

@@ -1,1 +1,0 @@
-import"./index-BvealuFD.js";import{t as e}from"./UsageLog-B80vYpPG.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};
