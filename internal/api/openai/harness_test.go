@@ -29,6 +29,7 @@ const (
 // gateway is a real app.App on a loopback port in front of a mock upstream.
 type gateway struct {
 	base string
+	up   string // the mock's base URL, for benchmarks that measure it alone
 	mock *mock.Server
 	app  *app.App
 }
@@ -73,7 +74,7 @@ func startGatewayWith(t testing.TB, mopts mock.Options, mutate func(cfg *config.
 		mutate(cfg)
 	}
 	a := apptest.Start(t, cfg)
-	return &gateway{base: "http://" + a.Addr(), mock: m, app: a}
+	return &gateway{base: "http://" + a.Addr(), up: up.URL, mock: m, app: a}
 }
 
 func (g *gateway) post(t testing.TB, key string, body string) *http.Response {
