@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,30 @@ func (ts *Transports) Client(proxy string) (*http.Client, error) {
 		return http.ErrUseLastResponse // an API answering a redirect is misconfigured; never resend a body
 	}}
 	ts.clients[proxy] = c
+	ownClients.Store(c, tr)
 	return c, nil
+}
+
+// ownClients holds the clients Transports built (client → transport):
+// send may skip their Do.
+var ownClients sync.Map
+
+// send is c.Do(req). For a client built by Transports, which follows no
+// redirect, keeps no cookies and has no timeout, Do adds nothing to its
+// transport's RoundTrip but per-request bookkeeping (a copy of the headers
+// and URL for redirects, a body rewinder: six allocations), so the request
+// goes to RoundTrip, its error wrapped in a *url.Error as Do wraps it. A URL
+// with user info (Do turns it into basic auth) still goes through Do.
+func send(c *http.Client, req *http.Request) (*http.Response, error) {
+	tr, ok := ownClients.Load(c)
+	if !ok || req.URL.User != nil || req.Method == "" {
+		return c.Do(req)
+	}
+	resp, err := tr.(*http.Transport).RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
 }
 
 func newTransport(cfg config.Upstream, proxy string) (*http.Transport, error) {
