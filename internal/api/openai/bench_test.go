@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/mock"
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // The benchmarks run the whole gateway (middleware, auth, relay, transport)
@@ -58,6 +59,28 @@ func BenchmarkChatNonStream(b *testing.B) {
 func BenchmarkChatNonStreamBilled(b *testing.B) {
 	g := startGatewayWith(b, mock.Options{DisableRecording: true}, func(cfg *config.Config) {
 		cfg.Log.Level = "error"
+		cfg.Pricing = map[string]config.Price{"gpt-4o-mini": {Input: 0.15, Output: 0.6}}
+		cfg.Billing.NewUserCredit = 1e6
+		limitKey(cfg)
+	})
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+	body := `{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":"Hello there, benchmark"}]}`
+	benchNonStream(b, g, c, body)
+}
+
+// BenchmarkChatNonStreamBilledPGRedis is BenchmarkChatNonStreamBilled on
+// PostgreSQL + Redis (hot state, limiter, leases and the journal in Redis).
+func BenchmarkChatNonStreamBilledPGRedis(b *testing.B) {
+	pg := testenv.FreshPostgresURL(b)
+	rurl := testenv.RedisURL(b)
+	g := startGatewayWith(b, mock.Options{DisableRecording: true}, func(cfg *config.Config) {
+		cfg.Log.Level = "error"
+		cfg.Database.URL = config.Secret(pg)
+		cfg.SecretKey = config.Secret(strings.Repeat("ab", 32))
+		cfg.Redis.URL = config.Secret(rurl)
+		cfg.Redis.Prefix = testenv.RedisPrefix(b, rurl)
 		cfg.Pricing = map[string]config.Price{"gpt-4o-mini": {Input: 0.15, Output: 0.6}}
 		cfg.Billing.NewUserCredit = 1e6
 		limitKey(cfg)
