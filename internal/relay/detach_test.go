@@ -45,6 +45,9 @@ func TestSendSkipsDo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := c.Transport.(ownTransport); !ok {
+		t.Fatalf("transport %T: send would take Do", c.Transport)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
 	}))

@@ -44,17 +44,16 @@ func (ts *Transports) Client(proxy string) (*http.Client, error) {
 	}
 	// No Client.Timeout: it would bound a whole stream. The transport's
 	// ResponseHeaderTimeout and the relay's idle timer bound the waits.
-	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+	c := &http.Client{Transport: ownTransport{tr}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // an API answering a redirect is misconfigured; never resend a body
 	}}
 	ts.clients[proxy] = c
-	ownClients.Store(c, tr)
 	return c, nil
 }
 
-// ownClients holds the clients Transports built (client → transport):
-// send may skip their Do.
-var ownClients sync.Map
+// ownTransport marks the transport of a client Transports built: send may
+// skip that client's Do.
+type ownTransport struct{ *http.Transport }
 
 // send is c.Do(req). For a client built by Transports, which follows no
 // redirect, keeps no cookies and has no timeout, Do adds nothing to its
@@ -63,11 +62,11 @@ var ownClients sync.Map
 // goes to RoundTrip, its error wrapped in a *url.Error as Do wraps it. A URL
 // with user info (Do turns it into basic auth) still goes through Do.
 func send(c *http.Client, req *http.Request) (*http.Response, error) {
-	tr, ok := ownClients.Load(c)
-	if !ok || req.URL.User != nil || req.Method == "" {
+	tr, ok := c.Transport.(ownTransport)
+	if !ok || c.Jar != nil || c.Timeout != 0 || req.URL.User != nil || req.Method == "" {
 		return c.Do(req)
 	}
-	resp, err := tr.(*http.Transport).RoundTrip(req)
+	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
 	}
