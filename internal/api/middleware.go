@@ -260,7 +260,7 @@ func (rt *Router) limitBody(next http.Handler) http.Handler {
 }
 
 func isMultipart(contentType string) bool {
-	if contentType == "" {
+	if contentType == "" || contentType == jsonType {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(contentType)

@@ -68,6 +68,7 @@ type App struct {
 	log          *slog.Logger
 	db           *store.DB
 	redis        *redis.Client // nil when not configured
+	redisHooks   []redis.Hook  // WithRedisHook
 	keyring      *secret.Keyring
 	metrics      *metrics.Metrics
 	router       *api.Router
@@ -134,6 +135,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	a.storage, a.db, a.redis, a.keyring = st, st.DB, st.Redis, st.Keyring
 	if a.redis != nil {
+		for _, h := range a.redisHooks { // before anything else uses the client
+			a.redis.AddHook(h)
+		}
 		store.WarnIfVolatile(ctx, a.redis, log)
 	}
 

@@ -46,6 +46,11 @@ func (a *relayMeter) Reserve(ctx context.Context, call *relay.ExchangeCall) (rel
 		quota = billing.Micros(k.QuotaMicros)
 	}
 	h, err := a.m.Reserve(ctx, billing.Reservation{UserID: k.UserID, KeyID: k.ID, Quota: quota, Amount: est, RequestID: call.RequestID})
+	if err == nil {
+		return &relayHold{a: a, h: h, price: p, ratio: k.GroupRatioPPM, size: e.ImageSize, quality: e.ImageQuality}, nil
+	}
+	// Only here: errors.As's target escapes, an allocation per request
+	// if declared on the success path.
 	var short *billing.ShortError
 	switch {
 	case errors.As(err, &short):
@@ -55,12 +60,11 @@ func (a *relayMeter) Reserve(ctx context.Context, call *relay.ExchangeCall) (rel
 		}
 		return nil, fmt.Errorf("%w: %w", apierror.QuotaShort(fmt.Sprintf(
 			"%s (%s USD) is below what this request may cost (%s USD); top up or raise the key's quota.", what, short.Available, short.Need)), err)
-	case err != nil:
+	default:
 		a.log.LogAttrs(ctx, slog.LevelError, "billing reserve failed",
 			slog.String("request_id", call.RequestID), slog.String("error", err.Error()))
 		return nil, fmt.Errorf("%w: %w", apierror.BillingUnavailable(), err)
 	}
-	return &relayHold{a: a, h: h, price: p, ratio: k.GroupRatioPPM, size: e.ImageSize, quality: e.ImageQuality}, nil
 }
 
 type relayHold struct {

@@ -3,6 +3,8 @@ package app
 import (
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/live"
 )
@@ -28,4 +30,10 @@ func WithMeter(fn func(*billing.MeterOptions)) Option {
 // between nodes that share Redis for billing.
 func WithLive(fn func(*live.Options)) Option {
 	return func(a *App) { a.liveOpts = append(a.liveOpts, fn) }
+}
+
+// WithRedisHook adds h to the node's Redis client before anything uses it,
+// so tests can count the round trips a request makes.
+func WithRedisHook(h redis.Hook) Option {
+	return func(a *App) { a.redisHooks = append(a.redisHooks, h) }
 }

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -500,7 +501,14 @@ func (h *Hold) Amount() Micros { return h.h.amount }
 // NewChargeID is a fresh charge id: 'c' and 26 base32 characters (130
 // bits). Ledger rows are keyed by it, never by the client's request id,
 // which a client may choose and repeat.
-func NewChargeID() string { return "c" + randomID(16)[:26] }
+func NewChargeID() string {
+	var b [16]byte
+	var out [27]byte
+	_, _ = rand.Read(b[:])
+	out[0] = 'c'
+	idEncoding.Encode(out[1:], b[:])
+	return string(out[:])
+}
 
 // Reserve holds r.Amount from the user's wallet and the key's quota, both
 // or neither. It fails with a *ShortError when either is short, and with

@@ -299,7 +299,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	if wx, ok := x.(Warner); ok {
 		r.warn(ctx, w.Header(), wx.Warnings(), call, t)
 	}
-	resp, err := t.client.Do(req)
+	resp, err := send(t.client, req)
 	if err != nil {
 		return false, &attemptError{err: fmt.Errorf("send to channel %s: %w", t.Channel.Name, err)}, nil
 	}

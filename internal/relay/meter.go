@@ -1,6 +1,9 @@
 package relay
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Billing hooks; the package doc says when the relay reserves and settles.
 
@@ -63,12 +66,34 @@ type Hold interface {
 // settle settles res's hold, if any, at most once.
 func (r *Relay) settle(ctx context.Context, res *Result) {
 	res.Images = max(res.Images, res.Usage.Images)
-	if h := res.hold; h != nil {
-		res.hold = nil
-		h.Settle(context.WithoutCancel(ctx), res)
+	h := res.hold
+	counted := r.onCounted != nil && !res.counted
+	if h == nil && !counted {
+		return
 	}
-	if r.onCounted != nil && !res.counted {
+	dctx := detach(ctx)
+	if h != nil {
+		res.hold = nil
+		h.Settle(dctx, res)
+	}
+	if counted {
 		res.counted = true
-		r.onCounted(context.WithoutCancel(ctx), *res)
+		r.onCounted(dctx, *res)
 	}
 }
+
+// detach is context.WithoutCancel for the settle and the request's end:
+// the standard library's is a struct that its Value method boxes on every
+// lookup, and the callbacks look up the key and the request's state
+// several times per request (one allocation each). Unlike it, context.Cause
+// of the detached context itself reports the parent's cause; nothing here
+// asks, and contexts derived from it answer for themselves.
+func detach(ctx context.Context) context.Context { return &detached{parent: ctx} }
+
+type detached struct{ parent context.Context }
+
+func (*detached) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*detached) Done() <-chan struct{}       { return nil }
+func (*detached) Err() error                  { return nil }
+func (d *detached) Value(key any) any         { return d.parent.Value(key) }
+func (d *detached) String() string            { return "relay.detached" }

@@ -45,7 +45,7 @@ func (r *Relay) Probe(ctx context.Context, t *Target, model string) error {
 	if err != nil {
 		return &ProbeError{Err: fmt.Errorf("build probe request: %w", err)}
 	}
-	resp, err := t.client.Do(req)
+	resp, err := send(t.client, req)
 	if err != nil {
 		return &ProbeError{Err: err}
 	}

@@ -367,7 +367,7 @@ func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
 			slog.Duration("ttfb", res.TTFB), slog.Duration("duration", res.Duration))
 	}
 	if r.onDone != nil {
-		r.onDone(context.WithoutCancel(ctx), *res)
+		r.onDone(detach(ctx), *res)
 	}
 }
 

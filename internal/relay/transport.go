@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,11 +44,33 @@ func (ts *Transports) Client(proxy string) (*http.Client, error) {
 	}
 	// No Client.Timeout: it would bound a whole stream. The transport's
 	// ResponseHeaderTimeout and the relay's idle timer bound the waits.
-	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+	c := &http.Client{Transport: ownTransport{tr}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // an API answering a redirect is misconfigured; never resend a body
 	}}
 	ts.clients[proxy] = c
 	return c, nil
+}
+
+// ownTransport marks the transport of a client Transports built: send may
+// skip that client's Do.
+type ownTransport struct{ *http.Transport }
+
+// send is c.Do(req). For a client built by Transports, which follows no
+// redirect, keeps no cookies and has no timeout, Do adds nothing to its
+// transport's RoundTrip but per-request bookkeeping (a copy of the headers
+// and URL for redirects, a body rewinder: six allocations), so the request
+// goes to RoundTrip, its error wrapped in a *url.Error as Do wraps it. A URL
+// with user info (Do turns it into basic auth) still goes through Do.
+func send(c *http.Client, req *http.Request) (*http.Response, error) {
+	tr, ok := c.Transport.(ownTransport)
+	if !ok || c.Jar != nil || c.Timeout != 0 || req.URL.User != nil || req.Method == "" {
+		return c.Do(req)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
 }
 
 func newTransport(cfg config.Upstream, proxy string) (*http.Transport, error) {

@@ -29,6 +29,7 @@ const (
 // gateway is a real app.App on a loopback port in front of a mock upstream.
 type gateway struct {
 	base string
+	up   string // the mock's base URL, for benchmarks that measure it alone
 	mock *mock.Server
 	app  *app.App
 }
@@ -42,8 +43,18 @@ func startGateway(t testing.TB, mutate func(cfg *config.Config)) *gateway {
 
 func startGatewayWith(t testing.TB, mopts mock.Options, mutate func(cfg *config.Config)) *gateway {
 	t.Helper()
-	m := mock.New(mopts)
-	up := httptest.NewServer(m)
+	return startGatewayUpstream(t, mock.New(mopts), nil, mutate)
+}
+
+// startGatewayUpstream is startGatewayWith with the mock m, seen by the
+// gateway through wrap when it is set, and app options.
+func startGatewayUpstream(t testing.TB, m *mock.Server, wrap func(http.Handler) http.Handler, mutate func(cfg *config.Config), opts ...app.Option) *gateway {
+	t.Helper()
+	var h http.Handler = m
+	if wrap != nil {
+		h = wrap(m)
+	}
+	up := httptest.NewServer(h)
 	t.Cleanup(up.Close)
 
 	cfg := apptest.Config(t)
@@ -72,8 +83,8 @@ func startGatewayWith(t testing.TB, mopts mock.Options, mutate func(cfg *config.
 	if mutate != nil {
 		mutate(cfg)
 	}
-	a := apptest.Start(t, cfg)
-	return &gateway{base: "http://" + a.Addr(), mock: m, app: a}
+	a := apptest.StartWith(t, cfg, nil, opts...)
+	return &gateway{base: "http://" + a.Addr(), up: up.URL, mock: m, app: a}
 }
 
 func (g *gateway) post(t testing.TB, key string, body string) *http.Response {
