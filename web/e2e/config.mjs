@@ -4,7 +4,7 @@
 // (console backups are SQLite's only); --shots none skips screenshots.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, shot, waitPath, gone } from './lib.mjs';
+import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, shot, waitPath, gone, textIs } from './lib.mjs';
 
 const admin = { email: process.env.SY_ADMIN_EMAIL, password: process.env.SY_ADMIN_PASSWORD };
 const sqlite = (args.db ?? 'sqlite') === 'sqlite';
@@ -52,7 +52,7 @@ check((await h1(page)) === 'Pricing', 'the pricing page opens');
 // The file's price is read-only with the member that declares it.
 const fileRow = page.locator('tr[data-model="gpt-4o-mini"]');
 await fileRow.waitFor();
-check((await fileRow.locator('.file-field').textContent()) === 'pricing.gpt-4o-mini', 'a file price shows its file field');
+check((await textIs(fileRow.locator('.file-field'), 'pricing.gpt-4o-mini')), 'a file price shows its file field');
 check((await gone(fileRow.getByRole('button', { name: /Edit/ }))), 'a file price has no edit button');
 check((await fileRow.textContent()).includes('$0.15') && (await fileRow.textContent()).includes('$0.60'), 'a file price shows USD per 1M tokens');
 

@@ -21,6 +21,7 @@ import {
   transferred,
   waitPath,
   gone,
+  textIs,
 } from './lib.mjs';
 
 const admin = { email: process.env.SY_ADMIN_EMAIL, password: process.env.SY_ADMIN_PASSWORD };
@@ -96,17 +97,17 @@ async function noOverflow(page, width, what) {
 
   // Top tables: the model, the channel and the user of that traffic.
   const modelRow = page.locator('[data-top="model"] tbody tr').first();
-  check((await modelRow.locator('th').textContent()) === 'gpt-4o-mini', 'admin: top models lists gpt-4o-mini');
-  check((await modelRow.locator('td').first().textContent()) === '6', 'admin: with its 6 requests');
-  check((await modelRow.locator('td').nth(1).textContent()) === '83.3%', 'admin: and its success rate (5 of 6)');
-  check((await page.locator('[data-top="channel"] tbody tr th').first().textContent()) === 'mock', 'admin: top channels lists mock');
-  check((await page.locator('[data-top="user"] tbody tr th').first().textContent()) === user.email, 'admin: top users lists the user by email');
+  check((await textIs(modelRow.locator('th'), 'gpt-4o-mini')), 'admin: top models lists gpt-4o-mini');
+  check((await textIs(modelRow.locator('td').first(), '6')), 'admin: with its 6 requests');
+  check((await textIs(modelRow.locator('td').nth(1), '83.3%')), 'admin: and its success rate (5 of 6)');
+  check((await textIs(page.locator('[data-top="channel"] tbody tr th').first(), 'mock')), 'admin: top channels lists mock');
+  check((await textIs(page.locator('[data-top="user"] tbody tr th').first(), user.email)), 'admin: top users lists the user by email');
 
   // Upstream health: the file channel and its credential, linked to /channels.
   await page.locator('[data-count="channels"]').waitFor();
-  check((await page.locator('[data-count="channels"]').textContent()) === '1', 'admin: health counts one channel');
-  check((await page.locator('[data-count="credentials"]').textContent()) === '1', 'admin: and one credential');
-  check((await page.locator('[data-state="ok"] b').textContent()) === '1', 'admin: which is OK');
+  check((await textIs(page.locator('[data-count="channels"]'), '1')), 'admin: health counts one channel');
+  check((await textIs(page.locator('[data-count="credentials"]'), '1')), 'admin: and one credential');
+  check((await textIs(page.locator('[data-state="ok"] b'), '1')), 'admin: which is OK');
   check((await page.locator('[data-health] a[href="/channels"]').count()) === 1, 'admin: health links to the channels page');
 
   // Live: traffic while the page is open moves requests/s; a slow request
@@ -262,11 +263,11 @@ async function noOverflow(page, width, what) {
   await chartsDrawn(p.page);
   await p.page.locator('[data-count="channels"]').waitFor();
   check((await h1(p.page)) === '仪表盘', 'zh: the title is 仪表盘');
-  check((await p.page.locator('[data-tile="success"] .label').textContent()) === '成功率', 'zh: tile labels are Chinese');
+  check((await textIs(p.page.locator('[data-tile="success"] .label'), '成功率')), 'zh: tile labels are Chinese');
   check((await tile(p.page, 'spend')).startsWith('US$'), 'zh: money is written US$');
   const zhLabel = await p.page.locator('[data-chart="admin-requests"]').getAttribute('aria-label');
   check(/^最近 24 小时的请求数：合计/.test(zhLabel ?? ''), `zh: the chart summary is Chinese (${zhLabel})`);
-  check((await p.page.locator('a[data-range="7d"]').textContent()) === '7 天', 'zh: the ranges are Chinese');
+  check((await textIs(p.page.locator('a[data-range="7d"]'), '7 天')), 'zh: the ranges are Chinese');
   await axe(p.page, 'admin dashboard (zh-CN)');
   await shot(p.page, 'dashboard-zh.png');
   await clean(p, 'admin dashboard (zh-CN)');
@@ -292,14 +293,14 @@ async function noOverflow(page, width, what) {
   check(/^Spend over the last 24 hours: \$/.test(spendLabel ?? ''), `user: the spend chart has a text alternative (${spendLabel})`);
   const rows = page.locator('[data-recent] tbody tr');
   check((await rows.count()) === 8, 'user: the 8 most recent requests are listed');
-  check((await rows.first().locator('td').nth(1).textContent()) === 'gpt-4o-mini', 'user: with the model');
-  check((await rows.first().locator('td').nth(2).textContent()) === 'laptop', 'user: and the key name');
+  check((await textIs(rows.first().locator('td').nth(1), 'gpt-4o-mini')), 'user: with the model');
+  check((await textIs(rows.first().locator('td').nth(2), 'laptop')), 'user: and the key name');
   check((await page.locator('a[href="/me/keys"]').count()) >= 1 && (await page.locator('a[href="/me/usage"]').count()) >= 1, 'user: links to their keys and usage');
   await page.locator('a[data-range="30d"]').click();
   await page.waitForURL((u) => u.searchParams.get('range') === '30d');
   await page.getByRole('heading', { name: 'Usage over the last 30 days' }).waitFor();
   await chartsDrawn(page, 'me', 2);
-  check((await page.locator('[data-tile="requests"] .label').textContent()) === 'Requests (30 days)', 'user: the tiles follow the range');
+  check((await textIs(page.locator('[data-tile="requests"] .label'), 'Requests (30 days)')), 'user: the tiles follow the range');
   await page.locator('a[data-range="24h"]').click();
   await page.waitForURL((u) => !u.searchParams.has('range'));
   await chartsDrawn(page, 'me', 2);

@@ -3,7 +3,7 @@
 // import its credentials → create a user and a key → requests through /v1
 // with that key → the dashboard and the usage log show them → adjust the
 // user's credit → the ledger shows it.
-import { args, base, check, clean, finish, h1, login, newPage, upstream, waitPath } from './lib.mjs';
+import { args, base, check, clean, finish, h1, login, newPage, upstream, waitPath, textIs } from './lib.mjs';
 
 const admin = { email: 'owner@example.com', password: 'owner-password-1' };
 const p = await newPage();
@@ -83,8 +83,8 @@ for (let i = 0; i < 30 && !/: 3 in total/.test(label); i++) {
 }
 check(/: 3 in total/.test(label), `the dashboard counts the three requests (${label})`);
 await page.locator('[data-top="channel"] tbody tr th').first().waitFor();
-check((await page.locator('[data-top="channel"] tbody tr th').first().textContent()) === 'flow', 'the dashboard names the channel that answered');
-check((await page.locator('[data-top="user"] tbody tr th').first().textContent()) === dana.email, 'and the user who asked');
+check((await textIs(page.locator('[data-top="channel"] tbody tr th').first(), 'flow')), 'the dashboard names the channel that answered');
+check((await textIs(page.locator('[data-top="user"] tbody tr th').first(), dana.email)), 'and the user who asked');
 
 // 6. The usage log lists them, with the user and the channel.
 await page.goto(base + '/usage');

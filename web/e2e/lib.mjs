@@ -108,6 +108,18 @@ export async function gone(locator, timeout = 5_000) {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+// textIs waits (up to 5 s after the element shows) for a locator's text to
+// become want: a badge or an error re-rendered after a request must not be
+// read before the answer lands.
+export async function textIs(locator, want, timeout = 5_000) {
+  let got = await locator.textContent();
+  const end = Date.now() + timeout;
+  while (got !== want && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    got = await locator.textContent().catch(() => null);
+  }
+  return got === want;
+}
 export const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 
 export async function waitPath(page, p) {

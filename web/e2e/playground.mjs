@@ -6,7 +6,7 @@
 // keyboard focus, axe and screenshots (light, dark, narrow, zh) on the way;
 // a user without keys is pointed to My keys.
 import path from 'node:path';
-import { axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, png, shot, waitPath, gone } from './lib.mjs';
+import { axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, png, shot, waitPath, gone, textIs } from './lib.mjs';
 
 const user = { email: process.env.SY_USER_EMAIL, password: process.env.SY_USER_PASSWORD };
 
@@ -146,7 +146,7 @@ check(
   (await gone(fourth.locator('.answer-text img'))) && (await fourth.locator('.answer-text').textContent()).includes('<img src=x onerror=alert(1)>'),
   'markup in an answer shows as text, never as HTML',
 );
-check((await fourth.locator('code.inline').textContent()) === 'ls -la', 'inline code is set apart');
+check((await textIs(fourth.locator('code.inline'), 'ls -la')), 'inline code is set apart');
 
 // A mid-stream error shows in the answer with what arrived before it.
 await page.fill('#pg-message', 'break please [[mock error_after=3]]');

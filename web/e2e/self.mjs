@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'playwright-core';
-import { axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, shot, waitPath, gone } from './lib.mjs';
+import { axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, shot, waitPath, gone, textIs } from './lib.mjs';
 
 const admin = { email: process.env.SY_ADMIN_EMAIL, password: process.env.SY_ADMIN_PASSWORD };
 const ada = { email: 'ada@example.com', password: 'ada-password-0001' };
@@ -101,7 +101,7 @@ async function signIn(p, who, path) {
 
   // Field errors: empty, unknown code.
   await page.getByRole('button', { name: 'Redeem', exact: true }).click();
-  check((await page.locator('#redeem-code-error').textContent()) === 'Required.', 'an empty code is refused on the field');
+  check((await textIs(page.locator('#redeem-code-error'), 'Required.')), 'an empty code is refused on the field');
   await page.fill('#redeem-code', 'SYR-NOPE-NOPE-NOPE');
   await page.getByRole('button', { name: 'Redeem', exact: true }).click();
   await page.locator('#redeem-code-error').filter({ hasText: 'does not exist' }).waitFor();
@@ -181,7 +181,7 @@ for (const v of [
   await q.page.locator('[data-testid=sessions] table').waitFor();
   if (v.opts.locale) {
     check((await h1(q.page)) === '账户', 'the account page speaks Chinese');
-    check((await q.page.locator('#totp-h').textContent()) === '两步验证', 'its two-factor panel is in Chinese');
+    check((await textIs(q.page.locator('#totp-h'), '两步验证')), 'its two-factor panel is in Chinese');
     await axe(q.page, 'account (zh)');
   }
   if (v.opts.width) {
@@ -205,7 +205,7 @@ for (const v of [
   await signIn(p, ada, '/account');
   check((await h1(page)) === 'Account', 'the account page opens');
   await page.locator('[data-testid=sessions] table').waitFor();
-  check((await page.locator('[data-testid=profile] dd').first().textContent()) === ada.email, 'the profile shows the email');
+  check((await textIs(page.locator('[data-testid=profile] dd').first(), ada.email)), 'the profile shows the email');
   const rows = page.locator('[data-testid=sessions] tbody tr');
   check((await rows.count()) >= 2, `the sessions list shows both sessions (${await rows.count()})`);
   check((await page.locator('[data-testid=sessions] tr[data-current=true]').count()) === 1, 'one session is marked as this one');
@@ -239,11 +239,11 @@ for (const v of [
   await page.fill('#pw-again', adaNew);
   await page.getByRole('button', { name: 'Change password' }).click();
   await page.locator('#pw-current-error').waitFor();
-  check((await page.locator('#pw-current-error').textContent()) === 'This is not your current password.', 'a wrong current password is refused on its field');
+  check((await textIs(page.locator('#pw-current-error'), 'This is not your current password.')), 'a wrong current password is refused on its field');
   await page.fill('#pw-current', ada.password);
   await page.fill('#pw-again', adaNew + 'x');
   await page.getByRole('button', { name: 'Change password' }).click();
-  check((await page.locator('#pw-again-error').textContent()) === 'The two new passwords differ.', 'differing new passwords are caught');
+  check((await textIs(page.locator('#pw-again-error'), 'The two new passwords differ.')), 'differing new passwords are caught');
   await page.fill('#pw-again', adaNew);
   await page.getByRole('button', { name: 'Change password' }).click();
   await page.getByTestId('password-done').waitFor();
@@ -280,7 +280,7 @@ for (const v of [
   await axe(page, 'account (recovery codes)');
   await shot(page, 'account-recovery-codes.png');
   await page.getByRole('button', { name: 'I have saved them' }).click();
-  check((await page.getByTestId('totp-state').textContent()) === 'On', 'two-factor shows as on');
+  check((await textIs(page.getByTestId('totp-state'), 'On')), 'two-factor shows as on');
   check((await gone(page.getByTestId('recovery'))), 'the codes are gone once saved');
 
   // Sign out; sign in with password + TOTP.
@@ -325,7 +325,7 @@ for (const v of [
   const codes2 = await page.locator('[data-testid=recovery] li').allTextContents();
   check(codes2.length === 10 && !codes2.some((c) => codes.includes(c)), 'ten new recovery codes replace the old ones');
   await page.getByRole('button', { name: 'I have saved them' }).click();
-  check((await page.getByTestId('totp-state').textContent()) === 'On', 'two-factor is on with the new secret');
+  check((await textIs(page.getByTestId('totp-state'), 'On')), 'two-factor is on with the new secret');
 
   // Turn two-factor off (wrong password first).
   await page.getByRole('button', { name: 'Turn off' }).click();
@@ -336,7 +336,7 @@ for (const v of [
   await page.fill('#totp-password-input', adaNew);
   await page.locator('[data-testid=totp-password] button[type=submit]').click();
   await page.getByText('Two-factor authentication is off.').waitFor();
-  check((await page.getByTestId('totp-state').textContent()) === 'Off', 'two-factor is off');
+  check((await textIs(page.getByTestId('totp-state'), 'Off')), 'two-factor is off');
   await clean(p, 'account');
   await p.context.close();
 }
@@ -349,7 +349,7 @@ for (const v of [
   await page.getByTestId('tokens').waitFor();
   await page.getByTestId('new-token').click();
   await page.getByRole('button', { name: 'Create token' }).click();
-  check((await page.locator('#token-name-error').textContent()) === 'Required.', 'a token needs a name');
+  check((await textIs(page.locator('#token-name-error'), 'Required.')), 'a token needs a name');
   await page.fill('#token-name', 'e2e script');
   await page.selectOption('#token-scope', 'full');
   await page.selectOption('#token-expires', '30');
@@ -410,7 +410,7 @@ check(inv.status === 200 && /^SYR-/.test(inv.body?.code ?? ''), 'ada has an invi
   await waitPath(page, '/register');
   check((await h1(page)) === 'Create an account', 'sign-in links to /register while registration is on');
   await page.getByRole('button', { name: 'Create account' }).click();
-  check((await page.locator('#invite_code-error').textContent()) === 'Required.', 'invite-only registration asks for the code');
+  check((await textIs(page.locator('#invite_code-error'), 'Required.')), 'invite-only registration asks for the code');
   await page.fill('#email', 'newbie@example.com');
   await page.fill('#password', 'newbie-password-1');
   await page.fill('#invite_code', 'SYR-WRONG-CODE');

@@ -8,7 +8,7 @@
 // an uploaded image and then a gallery image picked in the studio with a
 // mask drawn on the canvas (the mock receives that very image and the mask);
 // dark, narrow and Chinese views, axe and screenshots.
-import { args, axe, base, check, clean, finish, h1, login, newPage, png, shot, waitPath, gone } from './lib.mjs';
+import { args, axe, base, check, clean, finish, h1, login, newPage, png, shot, waitPath, gone, textIs } from './lib.mjs';
 
 const user = { email: process.env.SY_USER_EMAIL, password: process.env.SY_USER_PASSWORD };
 const upstream = args.upstream;
@@ -216,7 +216,7 @@ await page.evaluate(() => localStorage.setItem('sy.locale', 'zh-CN'));
 await page.reload();
 await page.getByRole('heading', { level: 1 }).waitFor();
 check((await h1(page)) === '图像工作室', `the page in Chinese (${await h1(page)})`);
-check((await page.getByTestId('studio-job-status').first().textContent()) === '已完成', 'job states in Chinese');
+check((await textIs(page.getByTestId('studio-job-status').first(), '已完成')), 'job states in Chinese');
 await page.waitForFunction(() => document.querySelector('[data-testid=studio-cost]')?.textContent.includes('US$'));
 await axe(page, 'studio, zh-CN');
 await shot(page, 'studio-zh.png');

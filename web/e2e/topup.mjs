@@ -7,7 +7,7 @@
 // order paid (step-up); the user pays one through EPay and lands back on
 // the return page, credited; the admin refunds it. Keyboard, axe, zh-CN,
 // both themes, 375 px and screenshots along the way.
-import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, shot as takeShot, waitPath, gone } from './lib.mjs';
+import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, shot as takeShot, waitPath, gone, textIs } from './lib.mjs';
 
 const admin = { email: process.env.SY_ADMIN_EMAIL, password: process.env.SY_ADMIN_PASSWORD };
 const user = { email: process.env.SY_USER_EMAIL, password: process.env.SY_USER_PASSWORD };
@@ -88,7 +88,7 @@ const epay = { gateway: process.env.SY_EPAY_GATEWAY, pid: process.env.SY_EPAY_PI
   await cp.locator('[data-provider=epay]').waitFor();
   check((await cp.getByTestId('file-field-manual').textContent()).includes('topup.manual'), 'the manual provider names its file field');
   check(await gone(cp.getByTestId('configure-manual')), 'the file\'s provider cannot be edited here');
-  check((await cp.getByTestId('active-epay').textContent()) === 'Not in use', 'EPay starts unconfigured');
+  check((await textIs(cp.getByTestId('active-epay'), 'Not in use')), 'EPay starts unconfigured');
   await cp.getByTestId('configure-epay').click();
   await cp.fill('#prov-gateway', 'pay.example');
   await cp.fill('#prov-pid', epay.pid);
@@ -271,7 +271,7 @@ const z = await newPage({ locale: 'zh-CN' });
 await signIn(z, user, '/me/topup');
 check((await h1(z.page)) === '充值', 'the user page speaks Chinese');
 await z.page.locator('.tu-card[data-package=Starter]').waitFor();
-check((await z.page.locator(`tr[data-ref=${manualRef}] [data-status=credited]`).textContent()) === '已到账', 'statuses are translated');
+check((await textIs(z.page.locator(`tr[data-ref=${manualRef}] [data-status=credited]`), '已到账')), 'statuses are translated');
 await axe(z.page, 'user top-up (zh-CN)');
 await shot(z.page, 'topup-user-zh.png');
 await clean(z, 'user top-up (zh-CN)');
@@ -280,7 +280,7 @@ const za = await newPage({ locale: 'zh-CN' });
 await signIn(za, admin, '/topup');
 await za.page.goto(base + '/topup?tab=providers');
 await za.page.locator('[data-provider=epay]').waitFor();
-check((await za.page.getByTestId('active-epay').textContent()) === '使用中', 'the providers page speaks Chinese');
+check((await textIs(za.page.getByTestId('active-epay'), '使用中')), 'the providers page speaks Chinese');
 await za.page.getByTestId('configure-epay').click();
 await za.page.locator('#prov-gateway').waitFor();
 await axe(za.page, 'provider form (zh-CN)');

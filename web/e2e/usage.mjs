@@ -8,7 +8,7 @@
 // without the routing. Keyboard, axe, zh-CN, dark and 375 px throughout.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, waitPath, gone } from './lib.mjs';
+import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, out, waitPath, gone, textIs } from './lib.mjs';
 
 const admin = { email: process.env.SY_ADMIN_EMAIL, password: process.env.SY_ADMIN_PASSWORD };
 const ann = { email: process.env.SY_USER_EMAIL, password: process.env.SY_USER_PASSWORD };
@@ -104,7 +104,7 @@ async function csvOf(page) {
   await page.waitForURL((u) => u.searchParams.has('id') && u.searchParams.get('model') === 'gpt-4o');
   const panel = page.getByTestId('usage-panel');
   await panel.getByTestId('usage-detail').waitFor();
-  check((await panel.getByTestId('detail-request-id').textContent()) === failover, 'the panel shows the request');
+  check((await textIs(panel.getByTestId('detail-request-id'), failover)), 'the panel shows the request');
   const attempts = panel.locator('[data-testid=detail-route] li');
   const outcomes = await attempts.evaluateAll((lis) => lis.map((li) => li.dataset.outcome));
   const channels = await panel.getByTestId('attempt-channel').allTextContents();
@@ -127,7 +127,7 @@ async function csvOf(page) {
   const id = await page.locator(`a[data-rid="${failover}"]`).evaluate((a) => new URL(a.href).searchParams.get('id'));
   await page.goto(`${base}/usage?id=${id}`);
   await page.getByTestId('usage-detail').waitFor();
-  check((await page.getByTestId('detail-request-id').textContent()) === failover, 'a link with ?id opens that row');
+  check((await textIs(page.getByTestId('detail-request-id'), failover)), 'a link with ?id opens that row');
   await page.mouse.click(100, 400);
   await page.getByTestId('usage-detail').waitFor({ state: 'detached' });
   check(!new URL(page.url()).searchParams.has('id'), 'a click beside the panel closes it');
@@ -157,7 +157,7 @@ async function csvOf(page) {
   await page.fill('#uf-user', 'nobody@example.com');
   await page.getByTestId('usage-apply').click();
   await page.locator('#uf-user[aria-invalid=true]').waitFor();
-  check((await page.locator('#uf-user-error').textContent()) === 'No user has this email.', 'an unknown email is refused on its field');
+  check((await textIs(page.locator('#uf-user-error'), 'No user has this email.')), 'an unknown email is refused on its field');
   await page.fill('#uf-user', ann.email);
   await page.getByTestId('usage-apply').click();
   await page.waitForURL((u) => /^\d+$/.test(u.searchParams.get('user_id') ?? ''));
@@ -262,7 +262,7 @@ async function csvOf(page) {
   await waitRows(page, 2, 'zh-CN filtered');
   await page.locator(`a[data-rid="${failover}"]`).click();
   await page.getByTestId('usage-detail').waitFor();
-  check((await page.getByTestId('usage-panel').locator('h3').textContent()) === '路由过程', 'the routing story in Chinese');
+  check((await textIs(page.getByTestId('usage-panel').locator('h3'), '路由过程')), 'the routing story in Chinese');
   await shot(page, 'usage-detail-zh.png');
   await clean(p, 'usage zh');
   await p.context.close();
@@ -300,7 +300,7 @@ async function csvOf(page) {
   await page.waitForURL((u) => u.searchParams.has('key_id') && !u.searchParams.has('id'));
   await page.getByTestId('usage-detail').waitFor({ state: 'detached' });
   await rows(page).first().waitFor();
-  check((await page.locator('#uf-key option:checked').textContent()) === 'ann-laptop', 'the key filter shows her key');
+  check((await textIs(page.locator('#uf-key option:checked'), 'ann-laptop')), 'the key filter shows her key');
   await page.goto(base + '/me/usage');
   await waitRows(page, 50, "ann's log again");
 

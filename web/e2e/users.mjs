@@ -6,7 +6,7 @@
 // new user signs in in a second browser and manages their own keys. File
 // users, groups and keys are read-only with their file field. Keyboard,
 // axe, zh-CN and screenshots (light, dark, 375 px) along the way.
-import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, shot as rawShot, waitPath, gone } from './lib.mjs';
+import { args, axe, base, check, clean, finish, focusVisible, h1, login, newPage, shot as rawShot, waitPath, gone, textIs } from './lib.mjs';
 
 const admin = { email: process.env.SY_ADMIN_EMAIL, password: process.env.SY_ADMIN_PASSWORD };
 const dana = { email: 'dana@example.com', password: 'dana-password-123' };
@@ -31,7 +31,7 @@ await table.waitFor();
 // The file's user: read-only (no Edit), with its file field.
 const filed = pg.locator('tr[data-user="filed@example.com"]');
 check((await filed.locator('.badge.file').count()) === 1, 'a file user carries the file badge');
-check((await filed.locator('code.ff').textContent()) === 'users[email=filed@example.com]', 'a file user shows its file field');
+check((await textIs(filed.locator('code.ff'), 'users[email=filed@example.com]')), 'a file user shows its file field');
 check((await gone(filed.getByRole('button', { name: 'Edit' }))), 'a file user has no Edit button');
 await axe(pg, 'users list');
 
@@ -67,7 +67,7 @@ await dlg.locator('#nu-password').fill(dana.password);
 await dlg.getByRole('button', { name: 'Create user' }).click();
 const emailErr = dlg.locator('#nu-email-error');
 await emailErr.waitFor();
-check((await emailErr.textContent()) === 'A user with this email already exists.', 'a taken email shows the field error');
+check((await textIs(emailErr, 'A user with this email already exists.')), 'a taken email shows the field error');
 check((await dlg.locator('#nu-email').getAttribute('aria-invalid')) === 'true', 'the email field is marked invalid');
 check((await pg.evaluate(() => document.activeElement?.id)) === 'nu-email', 'focus moves to the email field');
 await shot(pg, 'users-create-error.png');
@@ -93,7 +93,7 @@ await pg.locator(`a[href^="/users?id="]`, { hasText: dana.email }).click();
 await pg.getByTestId('credit-form').waitFor();
 check((await h1(pg)) === dana.email, 'the user page opens');
 await pg.fill('#credit-amount', '19.99');
-check((await pg.locator('#credit-amount-hint').textContent()) === 'Adds $19.99.', 'the amount is read exactly as typed');
+check((await textIs(pg.locator('#credit-amount-hint'), 'Adds $19.99.')), 'the amount is read exactly as typed');
 await pg.fill('#credit-reason', 'welcome credit');
 await pg.getByRole('button', { name: 'Adjust credit' }).click();
 const ledger = pg.getByTestId('ledger');
@@ -192,7 +192,7 @@ await pg.goto(base + '/users?tab=groups');
 const groups = pg.getByTestId('groups');
 await groups.waitFor();
 const partners = groups.locator('tr[data-group="partners"]');
-check((await partners.locator('code.ff').textContent()) === 'groups[name=partners]', 'a file group shows its file field');
+check((await textIs(partners.locator('code.ff'), 'groups[name=partners]')), 'a file group shows its file field');
 check((await gone(partners.getByRole('button'))), 'a file group has no actions');
 await pg.getByTestId('new-group').click();
 const gdlg = pg.getByTestId('create-group');
@@ -212,7 +212,7 @@ await shot(pg, 'users-groups.png');
 await pg.goto(base + '/keys');
 await pg.getByTestId('keys').waitFor();
 const fileKey = pg.locator('tr[data-key="filed-key"]');
-check((await fileKey.locator('code.ff').textContent()) === 'keys[user=filed@example.com,name=filed-key]', 'a file key shows its file field');
+check((await textIs(fileKey.locator('code.ff'), 'keys[user=filed@example.com,name=filed-key]')), 'a file key shows its file field');
 check((await gone(fileKey.getByRole('button', { name: 'Edit' }))), 'a file key cannot be edited here');
 check((await pg.locator('tr[data-key="dana-ci"]').textContent()).includes(dana.email), 'the admin list names the owner');
 // A key made here names its owner by email; an unknown one is refused on the field.
@@ -222,7 +222,7 @@ await akDlg.locator('#nkadmin-owner').fill('nobody@example.com');
 await akDlg.locator('#nkadmin-name').fill('ops-batch');
 await akDlg.getByRole('button', { name: 'Create key' }).click();
 await akDlg.locator('#nkadmin-owner-error').waitFor();
-check((await akDlg.locator('#nkadmin-owner-error').textContent()) === 'No user has this email.', 'an unknown owner is refused on the owner field');
+check((await textIs(akDlg.locator('#nkadmin-owner-error'), 'No user has this email.')), 'an unknown owner is refused on the owner field');
 await akDlg.locator('#nkadmin-owner').fill('FILED@example.com');
 await akDlg.getByRole('button', { name: 'Create key' }).click();
 await pg.getByTestId('admin-created-key').getByTestId('key-value').waitFor();
@@ -324,7 +324,7 @@ await shot(zh.page, 'users-zh.png');
 await zh.page.getByTestId('new-user').click();
 await zh.page.locator('#nu-email').fill(dana.email);
 await zh.page.getByRole('button', { name: '创建用户' }).click();
-check((await zh.page.locator('#nu-email-error').textContent()) === '已有使用此邮箱的用户。', 'the taken-email error is translated');
+check((await textIs(zh.page.locator('#nu-email-error'), '已有使用此邮箱的用户。')), 'the taken-email error is translated');
 await zh.page.getByRole('button', { name: '取消' }).click();
 await zh.page.goto(base + '/keys');
 await zh.page.getByTestId('keys').waitFor();
