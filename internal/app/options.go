@@ -37,3 +37,9 @@ func WithLive(fn func(*live.Options)) Option {
 func WithRedisHook(h redis.Hook) Option {
 	return func(a *App) { a.redisHooks = append(a.redisHooks, h) }
 }
+
+// WithLastUsedInterval sets how often the node writes its keys' last use
+// (auth.DefaultLastUsedInterval by default), so tests need not wait 30 s.
+func WithLastUsedInterval(d time.Duration) Option {
+	return func(a *App) { a.lastUsedEvery = d }
+}
