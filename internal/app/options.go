@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/switchyard/switchyard/internal/tokens"
 
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/live"
@@ -42,4 +43,13 @@ func WithRedisHook(h redis.Hook) Option {
 // (auth.DefaultLastUsedInterval by default), so tests need not wait 30 s.
 func WithLastUsedInterval(d time.Duration) Option {
 	return func(a *App) { a.lastUsedEvery = d }
+}
+
+// WithTokenizerWarmup sets how long after Run starts serving the node
+// builds the token-count vocabularies its models use (DefaultTokenizerWarmup
+// by default; a negative delay turns the warm-up off, as apptest does), and
+// with what: warm nil is Encoding.Warm, and tests pass a function that
+// records or blocks to show the warm-up is off the start path.
+func WithTokenizerWarmup(delay time.Duration, warm func(tokens.Encoding)) Option {
+	return func(a *App) { a.warmDelay, a.warm = delay, warm }
 }
