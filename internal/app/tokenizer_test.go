@@ -18,8 +18,8 @@ import (
 // warmRecorder is a warm function that records the encodings asked for and
 // blocks until released, standing for a slow vocabulary build.
 type warmRecorder struct {
-	mu      sync.Mutex
-	names   []string
+	mu       sync.Mutex
+	names    []string
 	called   chan struct{}
 	released chan struct{}
 	release  func() // once
