@@ -113,7 +113,7 @@ export const usersZhCN: Record<keyof typeof usersEn, string> = {
   'keys.status.revoked': '已吊销',
   'keys.status.expired': '已过期',
   'keys.status.disabled': '已停用',
-  'keys.col.last_used': '最近使用',
+  'keys.last_used': '最近使用：{when}',
   'keys.never_used': '从未使用',
   'keys.disable': '停用',
   'keys.enable': '启用',

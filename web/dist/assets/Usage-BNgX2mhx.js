@@ -1,1 +1,0 @@
-import"./index-C7u7_WTQ.js";import{t as e}from"./UsageLog-BuWrL1PF.js";function t(t,n){e(t,{scope:`admin`,get title(){return n.title}})}export{t as default};
