@@ -54,6 +54,10 @@ type Directory struct {
 
 	lastUsed lastUsedLoop
 	flushMu  sync.Mutex // one FlushLastUsed at a time
+	// clock is the current Unix second, kept by StartLastUsed's loop so
+	// that noting a key's use reads an atomic instead of the clock; 0 when
+	// no loop runs.
+	clock atomic.Int64
 }
 
 type index struct {
@@ -113,7 +117,7 @@ func (d *Directory) Authenticate(r *http.Request, clientIP netip.Addr) (*Key, er
 		if len(k.IPAllow) > 0 && !k.allowsIP(clientIP) {
 			return nil, apierror.IPNotAllowed()
 		}
-		k.used.mark(d.now())
+		k.used.mark(d.second())
 		return k, nil
 	}
 	presented := PresentedKey(r)
@@ -125,8 +129,7 @@ func (d *Directory) Authenticate(r *http.Request, clientIP netip.Addr) (*Key, er
 	if !ok || subtle.ConstantTimeCompare(k.hash[:], h[:]) != 1 {
 		return nil, apierror.InvalidAPIKey()
 	}
-	now := d.now()
-	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+	if !k.ExpiresAt.IsZero() && !d.now().Before(k.ExpiresAt) {
 		return nil, apierror.InvalidAPIKey()
 	}
 	if k.Disabled {
@@ -135,7 +138,7 @@ func (d *Directory) Authenticate(r *http.Request, clientIP netip.Addr) (*Key, er
 	if len(k.IPAllow) > 0 && !k.allowsIP(clientIP) {
 		return nil, apierror.IPNotAllowed()
 	}
-	k.used.mark(now)
+	k.used.mark(d.second())
 	return k, nil
 }
 
