@@ -25,9 +25,11 @@ import (
 // tenancy version.
 const DefaultReloadInterval = 2 * time.Second
 
-// Directory is the hot path's view of the keys: every active key of an
-// active user, with its user's group, in an immutable map swapped
-// atomically. Authenticate never touches the database.
+// Directory is the hot path's view of the keys: every active or disabled
+// key of an active user, with its user's group, in an immutable map swapped
+// atomically (disabled keys are there only to be refused as such).
+// Authenticate never touches the database, not even to note a key's use
+// (see lastused.go).
 //
 // How soon a change is seen: the node that makes a change (revocation,
 // disabled user, new key) reloads at once, so there it holds from the next
