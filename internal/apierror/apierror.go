@@ -33,6 +33,7 @@ const (
 // Codes, stable and documented in DESIGN.md; clients may switch on them.
 const (
 	CodeInvalidAPIKey        = "invalid_api_key"
+	CodeKeyDisabled          = "api_key_disabled"
 	CodeModelNotAllowed      = "model_not_allowed"
 	CodeIPNotAllowed         = "ip_not_allowed"
 	CodeModelNotFound        = "model_not_found"
@@ -112,6 +113,13 @@ func boolPtr(b bool) *bool { return &b }
 func InvalidAPIKey() *Error {
 	return &Error{Status: http.StatusUnauthorized, Type: TypeAuthentication, Code: CodeInvalidAPIKey,
 		Message: "Invalid or missing API key."}
+}
+
+// KeyDisabled is a key its owner or an admin disabled: unlike a revoked
+// one, it may be enabled again, so its holder is told which it is.
+func KeyDisabled() *Error {
+	return &Error{Status: http.StatusUnauthorized, Type: TypeAuthentication, Code: CodeKeyDisabled,
+		Message: "This API key is disabled; ask its owner or an administrator to enable it."}
 }
 
 // ModelNotAllowed is a model the key or its group may not use.

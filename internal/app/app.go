@@ -50,6 +50,7 @@ import (
 	"github.com/switchyard/switchyard/internal/secret"
 	"github.com/switchyard/switchyard/internal/settings"
 	"github.com/switchyard/switchyard/internal/store"
+	"github.com/switchyard/switchyard/internal/tokens"
 	"github.com/switchyard/switchyard/web"
 )
 
@@ -75,30 +76,35 @@ type App struct {
 	relayMetrics *relay.Metrics
 	pool         *pool.Pool
 	keys         *auth.Directory
-	accounts     *auth.Accounts // console sign-in (accounts.go)
-	bus          *live.Bus      // carries changes between nodes
-	prices       *billing.PriceTable
-	priceStore   *billing.PriceStore
-	settings     *settings.Store
-	meter        *billing.Meter
-	meterOpts    []func(*billing.MeterOptions)
-	liveOpts     []func(*live.Options)
-	runnerOpts   []func(*images.RunnerOptions)
-	runner       *images.Runner // async image tasks, sweeper, webhooks
-	imageStore   images.Store
-	previews     *images.Previews // async tasks' partial images, for the studio
-	gallery      *gallery.Store
-	thumbs       *gallery.Thumbnailer
-	storage      *Storage
-	now          func() time.Time
-	srv          *http.Server
-	metricsSrv   *http.Server // nil unless metrics.listen is set
-	conns        *api.ConnLimiter
-	console      *console.API
-	live         liveview.Counters // the console's live view, fed by the relay (analytics.go)
-	liveHub      *liveview.Hub
-	topup        *topup.Service // users buying credit (topup.go)
-	topupStore   *topup.ProviderStore
+	// lastUsedEvery is how often keys' last use is written (0 = default).
+	lastUsedEvery time.Duration
+	// warmDelay and warm: see WithTokenizerWarmup.
+	warmDelay  time.Duration
+	warm       func(tokens.Encoding)
+	accounts   *auth.Accounts // console sign-in (accounts.go)
+	bus        *live.Bus      // carries changes between nodes
+	prices     *billing.PriceTable
+	priceStore *billing.PriceStore
+	settings   *settings.Store
+	meter      *billing.Meter
+	meterOpts  []func(*billing.MeterOptions)
+	liveOpts   []func(*live.Options)
+	runnerOpts []func(*images.RunnerOptions)
+	runner     *images.Runner // async image tasks, sweeper, webhooks
+	imageStore images.Store
+	previews   *images.Previews // async tasks' partial images, for the studio
+	gallery    *gallery.Store
+	thumbs     *gallery.Thumbnailer
+	storage    *Storage
+	now        func() time.Time
+	srv        *http.Server
+	metricsSrv *http.Server // nil unless metrics.listen is set
+	conns      *api.ConnLimiter
+	console    *console.API
+	live       liveview.Counters // the console's live view, fed by the relay (analytics.go)
+	liveHub    *liveview.Hub
+	topup      *topup.Service // users buying credit (topup.go)
+	topupStore *topup.ProviderStore
 
 	ready       chan struct{} // closed once Run is listening
 	addr        string        // bound address, set before ready is closed
@@ -464,6 +470,8 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	a.meter.Start(ctx)
+	// Off the request path: requests only note a key's use in memory.
+	a.keys.StartLastUsed(ctx, a.lastUsedEvery)
 	go a.sweepSessions(ctx)
 	a.runTopup(ctx)
 	a.startAnalytics(ctx)
@@ -472,6 +480,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	a.thumbs.Start(ctx)
+	a.warmTokenizers(ctx)
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(a.conns.Listener(ln)) }()
 	if a.metricsSrv != nil {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/switchyard/switchyard/internal/tokens"
 
 	"github.com/switchyard/switchyard/internal/billing"
 	"github.com/switchyard/switchyard/internal/live"
@@ -36,4 +37,19 @@ func WithLive(fn func(*live.Options)) Option {
 // so tests can count the round trips a request makes.
 func WithRedisHook(h redis.Hook) Option {
 	return func(a *App) { a.redisHooks = append(a.redisHooks, h) }
+}
+
+// WithLastUsedInterval sets how often the node writes its keys' last use
+// (auth.DefaultLastUsedInterval by default), so tests need not wait 30 s.
+func WithLastUsedInterval(d time.Duration) Option {
+	return func(a *App) { a.lastUsedEvery = d }
+}
+
+// WithTokenizerWarmup sets how long after Run starts serving the node
+// builds the token-count vocabularies its models use (DefaultTokenizerWarmup
+// by default; a negative delay turns the warm-up off, as apptest does), and
+// with what: warm nil is Encoding.Warm, and tests pass a function that
+// records or blocks to show the warm-up is off the start path.
+func WithTokenizerWarmup(delay time.Duration, warm func(tokens.Encoding)) Option {
+	return func(a *App) { a.warmDelay, a.warm = delay, warm }
 }

@@ -25,9 +25,11 @@ import (
 // tenancy version.
 const DefaultReloadInterval = 2 * time.Second
 
-// Directory is the hot path's view of the keys: every active key of an
-// active user, with its user's group, in an immutable map swapped
-// atomically. Authenticate never touches the database.
+// Directory is the hot path's view of the keys: every active or disabled
+// key of an active user, with its user's group, in an immutable map swapped
+// atomically (disabled keys are there only to be refused as such).
+// Authenticate never touches the database, not even to note a key's use
+// (see lastused.go).
 //
 // How soon a change is seen: the node that makes a change (revocation,
 // disabled user, new key) reloads at once, so there it holds from the next
@@ -47,10 +49,17 @@ type Directory struct {
 	// older snapshot over a newer one.
 	reloadMu sync.Mutex
 
-	mu      sync.Mutex // guards the loop's cancel and done
+	mu      sync.Mutex // guards the loops' cancel and done
 	cancel  context.CancelFunc
 	done    chan struct{}
 	stopped bool
+
+	lastUsed lastUsedLoop
+	flushMu  sync.Mutex // one FlushLastUsed at a time
+	// clock is the current Unix second, kept by StartLastUsed's loop so
+	// that noting a key's use reads an atomic instead of the clock; 0 when
+	// no loop runs.
+	clock atomic.Int64
 }
 
 type index struct {
@@ -90,21 +99,27 @@ func NewDirectory(ctx context.Context, db *store.DB, o DirectoryOptions) (*Direc
 }
 
 // Authenticate returns the request's key, checked for expiry and the
-// client's address. A missing, unknown, revoked or expired key and a key of
-// a disabled user are all apierror.InvalidAPIKey (which one is not told to
-// the caller); an address outside the key's allowlist is
+// client's address, and notes it as used (see FlushLastUsed). A missing,
+// unknown, revoked or expired key and a key of a disabled user are all
+// apierror.InvalidAPIKey (which one is not told to the caller); a disabled
+// key is apierror.KeyDisabled: only its holder can present it, and they
+// should know it can come back. An address outside the key's allowlist is
 // apierror.IPNotAllowed. Errors are *apierror.Error.
 func (d *Directory) Authenticate(r *http.Request, clientIP netip.Addr) (*Key, error) {
 	if id, ok := r.Context().Value(assumedKey{}).(int64); ok {
 		// The console's playground and studio, acting for a signed-in user
 		// with a key of theirs: the key as it is now, its allowlist too.
-		k := d.ByID(id)
-		if k == nil {
+		k := d.idx.Load().byID[id]
+		if k == nil || (!k.ExpiresAt.IsZero() && !d.now().Before(k.ExpiresAt)) {
 			return nil, apierror.InvalidAPIKey()
+		}
+		if k.Disabled {
+			return nil, apierror.KeyDisabled()
 		}
 		if len(k.IPAllow) > 0 && !k.allowsIP(clientIP) {
 			return nil, apierror.IPNotAllowed()
 		}
+		k.used.mark(d.second())
 		return k, nil
 	}
 	presented := PresentedKey(r)
@@ -119,9 +134,13 @@ func (d *Directory) Authenticate(r *http.Request, clientIP netip.Addr) (*Key, er
 	if !k.ExpiresAt.IsZero() && !d.now().Before(k.ExpiresAt) {
 		return nil, apierror.InvalidAPIKey()
 	}
+	if k.Disabled {
+		return nil, apierror.KeyDisabled()
+	}
 	if len(k.IPAllow) > 0 && !k.allowsIP(clientIP) {
 		return nil, apierror.IPNotAllowed()
 	}
+	k.used.mark(d.second())
 	return k, nil
 }
 
@@ -138,10 +157,11 @@ func WithAssumedKey(ctx context.Context, id int64) context.Context {
 
 // ByID returns the active, unexpired key with id, or nil. Work done later
 // on a key's behalf (async image tasks, their webhooks) uses it to see the
-// key as it is now: revoked, expired or of a disabled user, it is nil.
+// key as it is now: disabled, revoked, expired or of a disabled user, it is
+// nil.
 func (d *Directory) ByID(id int64) *Key {
 	k := d.idx.Load().byID[id]
-	if k == nil || (!k.ExpiresAt.IsZero() && !d.now().Before(k.ExpiresAt)) {
+	if k == nil || k.Disabled || (!k.ExpiresAt.IsZero() && !d.now().Before(k.ExpiresAt)) {
 		return nil
 	}
 	return k
@@ -180,9 +200,9 @@ func (d *Directory) Start(ctx context.Context) {
 	}()
 }
 
-// Close stops the loop started by Start and waits for it; Start after
-// Close does nothing. It is safe to call more than once, and on a Directory
-// never started.
+// Close stops the loops started by Start and StartLastUsed and waits for
+// them (the latter flushes one last time); Start after Close does nothing.
+// It is safe to call more than once, and on a Directory never started.
 func (d *Directory) Close() {
 	d.mu.Lock()
 	d.stopped = true
@@ -192,6 +212,7 @@ func (d *Directory) Close() {
 		cancel()
 		<-done
 	}
+	d.stopLastUsed()
 }
 
 func (d *Directory) reloadIfChanged(ctx context.Context) error {
@@ -221,7 +242,14 @@ func (d *Directory) Reload(ctx context.Context) error {
 		return fmt.Errorf("reload keys: %w", err)
 	}
 	byID := make(map[int64]*Key, len(byHash))
+	old := d.idx.Load()
 	for _, k := range byHash {
+		k.used = &lastUse{}
+		if old != nil {
+			if o := old.byID[k.ID]; o != nil {
+				k.used = o.used
+			}
+		}
 		byID[k.ID] = k
 	}
 	d.idx.Store(&index{byHash: byHash, byID: byID, version: version})
@@ -232,9 +260,9 @@ func (d *Directory) load(ctx context.Context) (map[[sha256.Size]byte]*Key, error
 	rows, err := d.db.Read().QueryContext(ctx, d.db.Dialect().Rebind(`SELECT
 		k.id, k.name, k.hash, k.expires_at, k.quota_micros, k.models, k.ip_allow, k.rpm, k.tpm, k.daily_requests,
 		k.is_admin, u.id, u.email, g.name, g.ratio_ppm, g.rpm, g.tpm, g.daily_requests,
-		k.image_response_format, g.image_response_format, k.webhook_url, k.webhook_secret
+		k.image_response_format, g.image_response_format, k.webhook_url, k.webhook_secret, k.status
 		FROM api_keys k JOIN users u ON u.id = k.user_id JOIN user_groups g ON g.id = u.group_id
-		WHERE k.status = ? AND u.status = ?`), StatusActive, StatusActive)
+		WHERE k.status IN (?, ?) AND u.status = ?`), StatusActive, StatusDisabled, StatusActive)
 	if err != nil {
 		return nil, fmt.Errorf("query keys: %w", err)
 	}
@@ -249,12 +277,14 @@ func (d *Directory) load(ctx context.Context) (map[[sha256.Size]byte]*Key, error
 			models, ips string
 			groupFormat string
 			sealed      sql.NullString
+			status      string
 		)
 		if err := rows.Scan(&k.ID, &k.Name, &hash, &expires, &quota, &models, &ips, &k.RPM, &k.TPM, &k.DailyRequests,
 			&k.Admin, &k.UserID, &k.User, &k.Group, &k.GroupRatioPPM, &k.GroupRPM, &k.GroupTPM, &k.GroupDailyRequests,
-			&k.ImageResponseFormat, &groupFormat, &k.WebhookURL, &sealed); err != nil {
+			&k.ImageResponseFormat, &groupFormat, &k.WebhookURL, &sealed, &status); err != nil {
 			return nil, fmt.Errorf("read keys: %w", err)
 		}
+		k.Disabled = status == StatusDisabled
 		if k.ImageResponseFormat == "" {
 			k.ImageResponseFormat = groupFormat
 		}

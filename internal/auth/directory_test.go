@@ -324,6 +324,9 @@ func BenchmarkAuthenticate(b *testing.B) {
 			User: "alice@example.com", Key: config.Secret(GenerateKey())})
 	}
 	d := fileDirectory(b, testGroups(), testUsers(), keys)
+	// As serve runs it: the last-use loop keeps the clock that requests
+	// read to note a key's use.
+	d.StartLastUsed(b.Context(), time.Hour)
 	r := bearer(valueA)
 	ip := netip.MustParseAddr("10.0.0.1")
 	b.ReportAllocs()

@@ -23,14 +23,14 @@ var ErrTooManyKeys = fmt.Errorf("a user may create at most %d keys", MaxOwnKeys)
 // KeyFilter narrows QueryKeys; zero fields do not filter.
 type KeyFilter struct {
 	UserID int64
-	// Status is active (usable: not revoked, not expired), revoked or
-	// expired.
+	// Status is active (usable: not disabled, revoked or expired),
+	// disabled, revoked or expired.
 	Status string
 	Name   string // substring
 }
 
 // KeyStatuses are the values of KeyFilter.Status.
-var KeyStatuses = []string{StatusActive, StatusRevoked, "expired"}
+var KeyStatuses = []string{StatusActive, StatusDisabled, StatusRevoked, "expired"}
 
 // QueryKeys returns one page of keys, newest first, and the Before of the
 // next page (0 on the last).
@@ -47,14 +47,14 @@ func (s *Store) QueryKeys(ctx context.Context, f KeyFilter, p Page) ([]KeyInfo, 
 	case StatusActive:
 		where = append(where, "k.status = ? AND (k.expires_at IS NULL OR k.expires_at > ?)")
 		args = append(args, StatusActive, now)
-	case StatusRevoked:
+	case StatusRevoked, StatusDisabled:
 		where = append(where, "k.status = ?")
-		args = append(args, StatusRevoked)
+		args = append(args, f.Status)
 	case "expired":
 		where = append(where, "k.status = ? AND k.expires_at <= ?")
 		args = append(args, StatusActive, now)
 	default:
-		return nil, 0, invalid("status", "status %q is not active, revoked or expired", f.Status)
+		return nil, 0, invalid("status", "status %q is not active, disabled, revoked or expired", f.Status)
 	}
 	if f.Name != "" {
 		where = append(where, "k.name LIKE ? ESCAPE '!'")
@@ -186,6 +186,62 @@ func (s *Store) updateKey(ctx context.Context, before KeyInfo, p KeyPatch, rules
 	}
 	if err != nil {
 		return before, before, fmt.Errorf("update key id %d: %w", before.ID, err)
+	}
+	if err := s.bump(ctx); err != nil {
+		return before, before, err
+	}
+	after, err := s.GetKey(ctx, before.ID)
+	return before, after, err
+}
+
+// SetKeyDisabled disables (refuses until enabled again) or enables the key
+// with id and returns it before and after. Unlike a revocation it can be
+// undone, so it is refused where undoing it would not hold: a key declared
+// in the file (*ManagedByFileError, the file says what it is), and
+// enabling a revoked key (*InvalidError: revoked is for good). Setting the
+// state a key already has changes nothing and is not an error.
+func (s *Store) SetKeyDisabled(ctx context.Context, id int64, disabled bool) (before, after KeyInfo, err error) {
+	before, err = s.GetKey(ctx, id)
+	if err != nil {
+		return KeyInfo{}, KeyInfo{}, err
+	}
+	return s.setKeyDisabled(ctx, before, disabled)
+}
+
+// SetOwnKeyDisabled is SetKeyDisabled for the key's owner. Another user's
+// key is ErrKeyNotFound.
+func (s *Store) SetOwnKeyDisabled(ctx context.Context, owner, id int64, disabled bool) (before, after KeyInfo, err error) {
+	before, err = s.getOwnKey(ctx, owner, id)
+	if err != nil {
+		return KeyInfo{}, KeyInfo{}, err
+	}
+	return s.setKeyDisabled(ctx, before, disabled)
+}
+
+func (s *Store) setKeyDisabled(ctx context.Context, before KeyInfo, disabled bool) (KeyInfo, KeyInfo, error) {
+	if before.ManagedByFile {
+		return before, before, &ManagedByFileError{Field: "keys[user=" + before.User + ",name=" + before.Name + "]"}
+	}
+	from, to := StatusDisabled, StatusActive
+	if disabled {
+		from, to = StatusActive, StatusDisabled
+	}
+	switch before.Status {
+	case to:
+		return before, before, nil
+	case from:
+	default:
+		return before, before, invalid("status", "a %s key cannot be %s", before.Status, map[bool]string{true: "disabled", false: "enabled"}[disabled])
+	}
+	// The status in the WHERE keeps a revocation that lands in between from
+	// being undone.
+	res, err := s.db.Write().ExecContext(ctx, s.db.Dialect().Rebind("UPDATE api_keys SET status = ?, updated_at = ? WHERE id = ? AND status = ?"),
+		to, s.now().UTC(), before.ID, from)
+	if err != nil {
+		return before, before, fmt.Errorf("set status of key id %d: %w", before.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return before, before, invalid("status", "the key changed meanwhile; reload it and try again")
 	}
 	if err := s.bump(ctx); err != nil {
 		return before, before, err

@@ -68,7 +68,16 @@ type Key struct {
 	WebhookURL    string
 	WebhookSecret SecretBytes
 
+	// Disabled is a key its owner or an admin turned off for now: it is
+	// kept in the Directory so that a request with it is told so
+	// (apierror.KeyDisabled) rather than that the key is unknown.
+	Disabled bool
+
 	hash [sha256.Size]byte
+	// used is when the key last authenticated a request (Unix seconds),
+	// shared by every Key value of the same id across reloads, so that a
+	// reload between a request and the flush loses nothing.
+	used *lastUse
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -178,6 +178,10 @@ type KeyInfo struct {
 	// WebhookURL is "" for a key without a webhook. Its secret is never
 	// listed.
 	WebhookURL string `json:"webhook_url"`
+	// LastUsedAt is when the key last authenticated a request, as flushed
+	// by the nodes (see LastUsed): up to a flush interval behind. nil =
+	// never used.
+	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
 // NewKey is what CreateKey needs. User is the owner's email.
@@ -363,7 +367,7 @@ func (s *Store) ListKeys(ctx context.Context, email string) ([]KeyInfo, error) {
 
 const keySelect = `SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.status, k.models, k.ip_allow, k.quota_micros,
 	k.used_micros, k.rpm, k.tpm, k.daily_requests, k.expires_at, k.is_admin, k.managed_by_file, k.created_at,
-	k.image_response_format, k.webhook_url
+	k.image_response_format, k.webhook_url, k.last_used_at
 	FROM api_keys k JOIN users u ON u.id = k.user_id`
 
 func scanKey(sc interface{ Scan(...any) error }) (KeyInfo, error) {
@@ -372,10 +376,11 @@ func scanKey(sc interface{ Scan(...any) error }) (KeyInfo, error) {
 		models, ips string
 		quota       sql.NullInt64
 		expires     sql.NullTime
+		lastUsed    sql.NullTime
 	)
 	if err := sc.Scan(&k.ID, &k.UserID, &k.User, &k.Name, &k.Prefix, &k.Status, &models, &ips, &quota,
 		&k.SpentMicros, &k.RPM, &k.TPM, &k.DailyRequests, &expires, &k.Admin, &k.ManagedByFile, &k.CreatedAt,
-		&k.ImageResponseFormat, &k.WebhookURL); err != nil {
+		&k.ImageResponseFormat, &k.WebhookURL, &lastUsed); err != nil {
 		return KeyInfo{}, err
 	}
 	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
@@ -391,6 +396,10 @@ func scanKey(sc interface{ Scan(...any) error }) (KeyInfo, error) {
 	if expires.Valid {
 		t := expires.Time.UTC()
 		k.ExpiresAt = &t
+	}
+	if lastUsed.Valid {
+		t := lastUsed.Time.UTC()
+		k.LastUsedAt = &t
 	}
 	k.CreatedAt = k.CreatedAt.UTC()
 	return k, nil

@@ -428,6 +428,17 @@ func (p *Pool) Models(group string) []string {
 	return p.rt.Load().byGroup[group]
 }
 
+// ModelNames is every declared model name served to any group, sorted,
+// without duplicates.
+func (p *Pool) ModelNames() []string {
+	var out []string
+	for _, l := range p.rt.Load().byGroup {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // ServesModel implements relay.Scheduler: some enabled channel serves model,
 // by name or pattern, to group.
 func (p *Pool) ServesModel(model, group string) bool {

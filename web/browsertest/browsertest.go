@@ -142,6 +142,8 @@ func Start(t testing.TB, edit func(*config.Config)) *Node {
 	if edit != nil {
 		edit(cfg)
 	}
-	a := apptest.Start(t, cfg)
+	// Keys' last use is written every 300 ms, so pages can show it without
+	// waiting the default 30 s.
+	a := apptest.StartWith(t, cfg, nil, app.WithLastUsedInterval(300*time.Millisecond))
 	return &Node{App: a, Base: "http://" + a.Addr(), Upstream: up.URL}
 }

@@ -48,10 +48,12 @@ type KeyStore interface {
 	CreateKey(ctx context.Context, nk auth.NewKey) (string, auth.KeyInfo, error)
 	UpdateKey(ctx context.Context, id int64, p auth.KeyPatch) (before, after auth.KeyInfo, err error)
 	RevokeKey(ctx context.Context, id int64) error
+	SetKeyDisabled(ctx context.Context, id int64, disabled bool) (before, after auth.KeyInfo, err error)
 
 	CreateOwnKey(ctx context.Context, userID int64, nk auth.NewKey) (string, auth.KeyInfo, error)
 	UpdateOwnKey(ctx context.Context, owner, id int64, p auth.KeyPatch, rules auth.OwnKeyRules) (before, after auth.KeyInfo, err error)
 	RevokeOwnKey(ctx context.Context, owner, id int64) (auth.KeyInfo, error)
+	SetOwnKeyDisabled(ctx context.Context, owner, id int64, disabled bool) (before, after auth.KeyInfo, err error)
 	OwnKeyRules(ctx context.Context, userID int64) (auth.OwnKeyRules, error)
 }
 
@@ -153,12 +155,16 @@ func MountTenancy(a *API, d TenancyDeps) {
 		Route{Method: "GET", Path: "/api/v1/admin/keys/{id}", Access: Admin, Handle: t.getKey},
 		Route{Method: "PATCH", Path: "/api/v1/admin/keys/{id}", Access: Admin, Handle: t.updateKey},
 		Route{Method: "DELETE", Path: "/api/v1/admin/keys/{id}", Access: Admin, Handle: t.revokeKey},
+		Route{Method: "POST", Path: "/api/v1/admin/keys/{id}/disable", Access: Admin, Handle: t.setKeyDisabled(true, false)},
+		Route{Method: "POST", Path: "/api/v1/admin/keys/{id}/enable", Access: Admin, Handle: t.setKeyDisabled(false, false)},
 
 		Route{Method: "GET", Path: "/api/v1/me/keys", Access: User, Handle: t.listOwnKeys},
 		Route{Method: "POST", Path: "/api/v1/me/keys", Access: User, Handle: t.createOwnKey},
 		Route{Method: "GET", Path: "/api/v1/me/keys/{id}", Access: User, Handle: t.getOwnKey},
 		Route{Method: "PATCH", Path: "/api/v1/me/keys/{id}", Access: User, Handle: t.updateOwnKey},
 		Route{Method: "DELETE", Path: "/api/v1/me/keys/{id}", Access: User, Handle: t.revokeOwnKey},
+		Route{Method: "POST", Path: "/api/v1/me/keys/{id}/disable", Access: User, Handle: t.setKeyDisabled(true, true)},
+		Route{Method: "POST", Path: "/api/v1/me/keys/{id}/enable", Access: User, Handle: t.setKeyDisabled(false, true)},
 	)
 	t.mountMoney()
 }

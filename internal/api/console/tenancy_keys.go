@@ -18,7 +18,7 @@ type keyView struct {
 	User   string `json:"user"`
 	Name   string `json:"name"`
 	Prefix string `json:"prefix"`
-	// Status is active, revoked or expired.
+	// Status is active, disabled, revoked or expired.
 	Status              string     `json:"status"`
 	Models              []string   `json:"models"`
 	IPAllow             []string   `json:"ip_allow"`
@@ -33,6 +33,8 @@ type keyView struct {
 	WebhookURL          string     `json:"webhook_url"`
 	ManagedBy           string     `json:"managed_by"`
 	CreatedAt           time.Time  `json:"created_at"`
+	// LastUsedAt is up to a flush interval (30 s) behind; null = never.
+	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
 // createdKey is a new key with its value, shown this once.
@@ -49,7 +51,7 @@ func (t *tenancy) viewKey(k auth.KeyInfo) keyView {
 	return keyView{ID: k.ID, UserID: k.UserID, User: k.User, Name: k.Name, Prefix: k.Prefix, Status: status, Models: k.Models,
 		IPAllow: k.IPAllow, QuotaMicros: k.QuotaMicros, SpentMicros: k.SpentMicros, RPM: k.RPM, TPM: k.TPM,
 		DailyRequests: k.DailyRequests, ExpiresAt: k.ExpiresAt, Admin: k.Admin, ImageResponseFormat: k.ImageResponseFormat,
-		WebhookURL: k.WebhookURL, ManagedBy: managedBy(k.ManagedByFile), CreatedAt: k.CreatedAt}
+		WebhookURL: k.WebhookURL, ManagedBy: managedBy(k.ManagedByFile), CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt}
 }
 
 // keyBody is a key's limits in a POST or PATCH; quota_micros and
@@ -310,4 +312,34 @@ func (t *tenancy) revokeOwnKey(r *http.Request, p *Principal) (any, error) {
 	t.changed(r.Context())
 	Audit(r, "key.revoke", target("key", id), t.viewKey(before), t.viewKey(after))
 	return NoContent(), nil
+}
+
+// setKeyDisabled disables or enables a key: any key for an admin, one's
+// own (own) for a user. The file's keys refuse (409 managed_by_file), and
+// a revoked key cannot be enabled (422).
+func (t *tenancy) setKeyDisabled(disabled, own bool) func(*http.Request, *Principal) (any, error) {
+	action := "key.enable"
+	if disabled {
+		action = "key.disable"
+	}
+	return func(r *http.Request, p *Principal) (any, error) {
+		id, err := PathID(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		var before, after auth.KeyInfo
+		if own {
+			before, after, err = t.d.Keys.SetOwnKeyDisabled(r.Context(), p.UserID, id, disabled)
+		} else {
+			before, after, err = t.d.Keys.SetKeyDisabled(r.Context(), id, disabled)
+		}
+		if err != nil {
+			return nil, tenancyError(err)
+		}
+		if before.Status != after.Status {
+			t.changed(r.Context())
+			Audit(r, action, target("key", id), t.viewKey(before), t.viewKey(after))
+		}
+		return t.viewKey(after), nil
+	}
 }

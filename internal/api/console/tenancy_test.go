@@ -44,6 +44,7 @@ type tenancyEnv struct {
 	sessions *revoker
 	ledger   *billing.Ledger
 	store    *auth.Store
+	db       *store.DB
 	accounts *auth.Accounts
 	// Users: 1 admin@example.com (admin), 2 user@example.com (user, group
 	// vip), 3 alice@example.com (from the file, with file key "a").
@@ -77,7 +78,7 @@ func newTenancy(t *testing.T) *tenancyEnv {
 		[]config.Key{{Name: "a", User: "alice@example.com", Key: "sk-file-aaaaaaaaaaaaaaaaaaaaaaaa"}}); err != nil {
 		t.Fatal(err)
 	}
-	e := &tenancyEnv{sessions: &revoker{}, ledger: billing.NewLedger(db, nil), store: as,
+	e := &tenancyEnv{sessions: &revoker{}, ledger: billing.NewLedger(db, nil), store: as, db: db,
 		accounts: auth.NewAccounts(auth.AccountsOptions{DB: db})}
 	keys, _, err := as.QueryKeys(ctx, auth.KeyFilter{UserID: 3}, auth.Page{})
 	if err != nil || len(keys) != 1 {

@@ -57,6 +57,9 @@ func Run(t testing.TB, cfg *config.Config, log *slog.Logger, opts ...app.Option)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Tests do not warm the tokenizer (a test that wants to passes its own
+	// WithTokenizerWarmup, which comes later and wins).
+	opts = append([]app.Option{app.WithTokenizerWarmup(-1, nil)}, opts...)
 	a, err := app.New(context.Background(), cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

@@ -1532,7 +1532,7 @@ export interface paths {
                     /** @description The next_cursor of the previous page. */
                     cursor?: components["parameters"]["Cursor"];
                     user_id?: number;
-                    /** @description active (usable), revoked, or expired. */
+                    /** @description active (usable), disabled, revoked, or expired. */
                     status?: components["parameters"]["KeyStatus"];
                     /** @description Substring of the key's name. */
                     name?: components["parameters"]["KeyName"];
@@ -1670,6 +1670,82 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v1/admin/keys/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable a key: requests with it are refused with 401 api_key_disabled until it is enabled again. A file key refuses with 409 managed_by_file; a revoked key with 422. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["ID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The key after the change. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/keys/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable a key again. A file key refuses with 409 managed_by_file; a revoked key with 422 (revoked is for good). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["ID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The key after the change. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/admin/pricing": {
@@ -3681,7 +3757,7 @@ export interface paths {
                     limit?: components["parameters"]["Limit"];
                     /** @description The next_cursor of the previous page. */
                     cursor?: components["parameters"]["Cursor"];
-                    /** @description active (usable), revoked, or expired. */
+                    /** @description active (usable), disabled, revoked, or expired. */
                     status?: components["parameters"]["KeyStatus"];
                     /** @description Substring of the key's name. */
                     name?: components["parameters"]["KeyName"];
@@ -3813,6 +3889,82 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v1/me/keys/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable one of your keys (another user's key is 404): requests with it are refused with 401 api_key_disabled until it is enabled again. A file key refuses with 409 managed_by_file; a revoked key with 422. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["ID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The key after the change. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/keys/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable one of your keys (another user's key is 404) again. A file key refuses with 409 managed_by_file; a revoked key with 422 (revoked is for good). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["ID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The key after the change. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/me/ledger": {
@@ -5233,6 +5385,11 @@ export interface components {
             image_response_format: string;
             /** @description Allowed client CIDRs or IPs; empty = any. */
             ip_allow: string[];
+            /**
+             * Format: date-time
+             * @description When the key last authenticated a request, up to 30 s behind (written in batches); null = never.
+             */
+            last_used_at: string | null;
             managed_by: components["schemas"]["ManagedBy"];
             /** @description Allowed models or patterns; empty = every model. */
             models: string[];
@@ -5244,7 +5401,7 @@ export interface components {
             rpm: number;
             spent_micros: number;
             /** @enum {string} */
-            status: "active" | "revoked" | "expired";
+            status: "active" | "disabled" | "revoked" | "expired";
             tpm: number;
             /** @description The owner's email. */
             user: string;
@@ -6265,8 +6422,8 @@ export interface components {
         ImageTaskStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled";
         /** @description Substring of the key's name. */
         KeyName: string;
-        /** @description active (usable), revoked, or expired. */
-        KeyStatus: "active" | "revoked" | "expired";
+        /** @description active (usable), disabled, revoked, or expired. */
+        KeyStatus: "active" | "disabled" | "revoked" | "expired";
         LedgerKind: "reserve" | "settle" | "release" | "refund" | "topup" | "redeem" | "adjust";
         /** @description Page size, 1–200 (default 50). */
         Limit: number;

@@ -1,1 +1,0 @@
-import"./index-CQj5tci3.js";import{t as e}from"./UsageLog-BcaEwvy6.js";function t(t,n){e(t,{scope:`admin`,get title(){return n.title}})}export{t as default};
