@@ -86,7 +86,9 @@
 // under its charge id: reserve (-estimate), release (+estimate) and settle
 // (-cost); the row's request id is the charge id, never the client's
 // request id (which a client may repeat), and the reserve row's note names
-// the client's request id. PostBatch ignores a (request id, kind) already
+// the client's request id. With the file journal, a hold reserved and
+// settled within one journal file is only its settle row, with the
+// reserve's note (see entries). PostBatch ignores a (request id, kind) already
 // on the ledger, so a crash between posting and dropping posts nothing
 // twice. Usage rows travel in the same journal and are idempotent by
 // charge id.

@@ -291,6 +291,9 @@ func (s *memState) take(_ context.Context, _ int) (*batch, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range recs {
+		recs[i].file = 1 // the spill was never in a file: recovery cannot see it, so it never folds
+	}
 	return &batch{recs: append(recs, spill...), path: oldPath}, nil
 }
 

@@ -25,6 +25,9 @@ type record struct {
 	request  string // R: the client's request id
 	carried  bool   // R: a copy of a reservation still open when its file was rotated
 	usage    []byte // U: the row's JSON
+	// file numbers the journal file the record was read from (1, 2, …;
+	// 0: not from a file). Only records of the same file fold (entries).
+	file int
 }
 
 const (
@@ -118,18 +121,36 @@ func parseRecord(line []byte) (record, error) {
 // entries turns money records into ledger entries, in order. Every entry
 // may go below zero: the hot state already decided within the overdraft
 // bound, and the ledger only records what happened.
+//
+// A reservation and its settle read from the same journal file fold into
+// one settle row carrying the reservation's note, when the settle gave the
+// whole hold back (released equal to the amount): the reserve and release
+// rows would cancel out. Folding is decided by the file alone, so a file
+// posted twice (a crash between post and ack, then recovery) gives the
+// same rows and the ledger's unique (request_id, kind) drops the repeat.
+// A reservation that was still open when its file was drained has been
+// posted as a reserve row, and its settle, in a later file beside a
+// carried copy (never folded), posts release and settle as before. A
+// folded charge of zero posts nothing.
 func entries(recs []record) []Entry {
+	folded := foldable(recs)
 	var out []Entry
-	for _, r := range recs {
+	for i, r := range recs {
 		switch r.kind {
 		case recReserve:
-			note := "reserve"
-			if r.request != "" {
-				note = "request " + r.request
+			if at, ok := folded[r.charge]; ok && at.reserve == i {
+				continue
 			}
 			out = append(out, Entry{UserID: r.user, KeyID: r.key, RequestID: r.charge, Kind: KindReserve,
-				Amount: -r.amount, Note: note, AllowNegative: true})
+				Amount: -r.amount, Note: reserveNote(r), AllowNegative: true})
 		case recSettle:
+			if at, ok := folded[r.charge]; ok && at.settle == i {
+				if r.charged > 0 {
+					out = append(out, Entry{UserID: r.user, KeyID: r.key, RequestID: r.charge, Kind: KindSettle,
+						Amount: -r.charged, Note: reserveNote(recs[at.reserve]), AllowNegative: true})
+				}
+				continue
+			}
 			if r.released > 0 {
 				out = append(out, Entry{UserID: r.user, KeyID: r.key, RequestID: r.charge, Kind: KindRelease,
 					Amount: r.released, AllowNegative: true})
@@ -138,6 +159,46 @@ func entries(recs []record) []Entry {
 				out = append(out, Entry{UserID: r.user, KeyID: r.key, RequestID: r.charge, Kind: KindSettle,
 					Amount: -r.charged, AllowNegative: true})
 			}
+		}
+	}
+	return out
+}
+
+func reserveNote(r record) string {
+	if r.request != "" {
+		return "request " + r.request
+	}
+	return "reserve"
+}
+
+// fold is where a folded charge's reserve and settle records are.
+type fold struct{ reserve, settle int }
+
+// foldable finds the charges whose reserve and settle fold (see entries).
+func foldable(recs []record) map[string]fold {
+	var out map[string]fold
+	reserves := map[string]int{}
+	for i, r := range recs {
+		if r.file == 0 {
+			continue
+		}
+		switch {
+		case r.kind == recReserve && !r.carried:
+			reserves[r.charge] = i
+		case r.kind == recSettle:
+			j, ok := reserves[r.charge]
+			if !ok {
+				continue
+			}
+			delete(reserves, r.charge)
+			res := recs[j]
+			if res.file != r.file || res.user != r.user || res.key != r.key || res.amount != r.released {
+				continue
+			}
+			if out == nil {
+				out = map[string]fold{}
+			}
+			out[r.charge] = fold{reserve: j, settle: i}
 		}
 	}
 	return out

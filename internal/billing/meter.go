@@ -170,10 +170,13 @@ func (m *Meter) recover(ctx context.Context, files []string) error {
 		return nil
 	}
 	var recs []record
-	for _, f := range files {
+	for i, f := range files {
 		r, err := readJournal(f, m.log)
 		if err != nil {
 			return err
+		}
+		for j := range r {
+			r[j].file = i + 1 // folded as the live drain of that file folded them
 		}
 		recs = append(recs, r...)
 	}
