@@ -149,6 +149,7 @@ export const topupEn = {
   'topupadmin.prov.key': 'Merchant key',
   'topupadmin.prov.type': 'Payment type',
   'topupadmin.prov.type_hint': 'alipay, wxpay, qqpay…; empty lets the gateway ask the user.',
+  'topupadmin.prov.mode': 'Key mode (live or test)',
   'topupadmin.prov.currency': 'Currency',
   'topupadmin.prov.currency_hint': 'What the gateway takes; empty means cny.',
   'topupadmin.prov.instructions': 'Instructions to the user',

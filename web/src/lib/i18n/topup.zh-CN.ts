@@ -151,6 +151,7 @@ export const topupZhCN: Record<keyof typeof topupEn, string> = {
   'topupadmin.prov.key': '商户密钥',
   'topupadmin.prov.type': '支付方式',
   'topupadmin.prov.type_hint': 'alipay、wxpay、qqpay…；留空则由网关让用户选择。',
+  'topupadmin.prov.mode': '密钥模式（正式或测试）',
   'topupadmin.prov.currency': '币种',
   'topupadmin.prov.currency_hint': '网关收取的币种；留空即 cny。',
   'topupadmin.prov.instructions': '给用户的付款说明',

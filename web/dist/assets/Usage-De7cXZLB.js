@@ -1,1 +1,0 @@
-import"./index-BKYFnqy9.js";import{t as e}from"./UsageLog-COge-MIY.js";function t(t,n){e(t,{scope:`admin`,get title(){return n.title}})}export{t as default};
