@@ -144,7 +144,14 @@ await axe(page, 'lightbox');
 await shot(page, 'gallery-lightbox.png');
 await page.keyboard.press('Escape');
 await lb.waitFor({ state: 'hidden' });
-const focused = await page.evaluate(() => document.activeElement?.closest('.tile')?.querySelector('.prompt')?.textContent);
+// The dialog hides first and the browser puts focus back on the element
+// that opened it (the first tile); the page's close handler, a task later,
+// moves it to the tile of the image shown last. Wait for that.
+const focusedPrompt = () => page.evaluate(() => document.activeElement?.closest('.tile')?.querySelector('.prompt')?.textContent);
+let focused = await focusedPrompt();
+for (const end = Date.now() + 5_000; focused !== newestFirst[2] && Date.now() < end; focused = await focusedPrompt()) {
+  await new Promise((r) => setTimeout(r, 50));
+}
 check(focused === newestFirst[2], `Esc closes the lightbox and focus returns to the image's tile (${focused})`);
 
 // Favourites filter.

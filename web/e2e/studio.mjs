@@ -114,7 +114,11 @@ await page.getByTestId('studio-preset-save').click();
 await page.selectOption('#studio-size', 'auto');
 await page.selectOption('#studio-preset', 'Wide high');
 await page.getByTestId('studio-preset-apply').click();
-check((await page.inputValue('#studio-size')) === '1536x1024' && (await page.inputValue('#studio-quality')) === 'high', 'a saved preset is applied');
+// The size changed before the save's round trip ended: the preset keeps what the form held at the click.
+const applied = await page
+  .waitForFunction(() => document.querySelector('#studio-size')?.value === '1536x1024' && document.querySelector('#studio-quality')?.value === 'high', null, { timeout: 5_000 })
+  .then(() => true, () => false);
+check(applied, 'a saved preset is applied');
 // Presets and snippets are the account's: a browser with nothing stored has them.
 await page.fill('#studio-prompt', 'soft golden light, 电影感');
 await page.getByTestId('studio-snippet-save').click();
@@ -127,7 +131,10 @@ check(true, 'a saved preset is there in a browser that kept nothing');
 check((await page.locator('#studio-snippet option', { hasText: 'soft golden light' }).count()) === 1, 'so is a saved snippet');
 await page.fill('#studio-prompt', 'a cat');
 await page.selectOption('#studio-snippet', 'soft golden light, 电影感');
-check((await page.inputValue('#studio-prompt')) === 'a cat soft golden light, 电影感', 'a snippet is inserted into the prompt');
+const inserted = await page
+  .waitForFunction(() => document.querySelector('#studio-prompt')?.value === 'a cat soft golden light, 电影感', null, { timeout: 5_000 })
+  .then(() => true, () => false);
+check(inserted, 'a snippet is inserted into the prompt');
 await page.waitForFunction(() => document.querySelector('#studio-model')?.value === 'gpt-image-1');
 
 // Edit with a drawn mask.

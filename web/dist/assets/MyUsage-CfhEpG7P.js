@@ -1,1 +1,0 @@
-import"./index-CMFMPpUr.js";import{t as e}from"./UsageLog-J2hP8t2W.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};

@@ -1,0 +1,1 @@
+import"./index-339UZAKa.js";import{t as e}from"./UsageLog-DvXSLKAU.js";function t(t,n){e(t,{scope:`me`,get title(){return n.title}})}export{t as default};
