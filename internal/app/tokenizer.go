@@ -10,9 +10,9 @@ import (
 // DefaultTokenizerWarmup is how long after it starts serving a node builds
 // its token-count vocabularies: long enough to stay out of the way of
 // start-up (readiness, the first reloads), short enough to be done before
-// most first streams. Building o200k_base takes ~45 ms of one core and
-// ~7 MiB of heap; without the warm-up the first request that counts tokens
-// pays it.
+// most first streams. Opening a vocabulary now only compiles its split
+// regexp (the tables are read in place from the binary, internal/tokens);
+// without the warm-up the first request that counts tokens pays that.
 const DefaultTokenizerWarmup = 2 * time.Second
 
 // warmTokenizers builds, in the background after the warm-up delay, the

@@ -98,7 +98,8 @@ func (c *Counter) finalise(cut int) {
 func (c *Counter) forceCut() {
 	end := completeRunes(c.tail)
 	text := string(c.tail[:end])
-	_, toks, err := c.enc.vocab().get().Encode(text)
+	var toks []string
+	err := c.enc.vocab().get().encode(text, func(_ uint32, tok string) { toks = append(toks, tok) })
 	cut, n := 0, 0
 	for _, tok := range toks {
 		if cut+len(tok) > len(text)/2 {
@@ -107,7 +108,7 @@ func (c *Counter) forceCut() {
 		cut += len(tok)
 		n++
 	}
-	// With invalid UTF-8 the codec's tokens are not byte slices of the input;
+	// With invalid UTF-8 the split's pieces are not byte slices of the input;
 	// check before trusting the lengths, and otherwise cut at the end.
 	if err != nil || n == 0 || !strings.HasPrefix(text, strings.Join(toks[:n], "")) {
 		c.finalise(end)

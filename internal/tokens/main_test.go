@@ -9,7 +9,7 @@ import (
 // TestMain checks, before any test touches an encoding, that importing the
 // package built no vocabulary: startup must not pay for it.
 func TestMain(m *testing.M) {
-	if o200kBase.codec != nil || cl100kBase.codec != nil {
+	if o200kBase.tab != nil || cl100kBase.tab != nil {
 		fmt.Fprintln(os.Stderr, "tokens: a vocabulary was built at package init; it must load on first use")
 		os.Exit(1)
 	}

@@ -4,18 +4,22 @@
 //
 // Design choices:
 //
-//   - The vocabularies come from github.com/tiktoken-go/tokenizer, which
-//     compiles o200k_base and cl100k_base into the binary. Nothing is ever
-//     downloaded: counting works offline and in a scratch container.
-//   - A vocabulary is built on first use (sync.Once), not at package init:
-//     building o200k_base takes ~45 ms and ~13 MiB of RSS (7 MiB live heap;
-//     cl100k_base ~20 ms, ~7 MiB), which `switchyard serve` should not pay
-//     at startup, and a deployment whose upstreams always report usage never
-//     pays at all. `serve` warms the vocabularies its models use in the
-//     background a little after it starts (Warm), so the first request that
-//     counts does not pay either. The vocabularies add ~10 MB to the binary.
-//   - Counting is not cheap (~250 µs per KiB, about 1,500 allocations, in
-//     the library's regexp engine), so callers count only when an upstream
+//   - The vocabularies are o200k_base and cl100k_base as
+//     github.com/tiktoken-go/tokenizer compiles them, rewritten once by
+//     internal/genvocab into compact tables that are embedded in the binary
+//     and read in place (vocab.go). Nothing is ever downloaded: counting
+//     works offline and in a scratch container. The library's own form, a
+//     map[string]uint per vocabulary built from a map literal, held ~10 MiB
+//     of live heap for the two, ~27 MiB of a gateway's RSS with the
+//     collector's headroom and the binary pages the literal touched; the
+//     tables hold no heap, and their pages (4.3 MB and 2.1 MB, touched as
+//     counting needs them) are read-only data the kernel can reclaim.
+//   - A vocabulary is opened on first use (sync.Once), not at package init.
+//     Opening one now only compiles its split regexp (well under a
+//     millisecond: the library registers generated matchers for it); `serve`
+//     still does that in the background shortly after it starts (Warm).
+//   - Counting is not cheap (~250 µs per KiB, about 1,300 allocations, in
+//     the regexp engine), so callers count only when an upstream
 //     did not report usage, never on every request.
 //   - Only two encodings exist here. Every current OpenAI chat model uses
 //     o200k_base; cl100k_base remains for gpt-4 (non-o), gpt-3.5 and the
@@ -32,37 +36,33 @@ import (
 	"strings"
 	"sync"
 	"unicode"
-
-	"github.com/tiktoken-go/tokenizer/codec"
 )
 
-// vocabulary is one lazily built tokenizer, shared by every Encoding that
-// names it. The codec is safe for concurrent use once built: its vocabulary
-// map is only read and regexp2's Regexp is safe for concurrent matching.
+// vocabulary is one tokenizer, read on first use from its embedded table
+// and shared by every Encoding that names it. The table is only read once
+// made, and regexp2's Regexp is safe for concurrent matching.
 type vocabulary struct {
-	name string
-	// build is the codec package's constructor; it is called directly
-	// rather than through tokenizer.Get so the linker can drop the r50k and
-	// p50k vocabularies (2.4 MB of binary) that Get's switch would pull in.
-	build func() *codec.Codec
+	name    string
+	data    string // the embedded file (vocab.go)
+	pattern string // the pre-tokenizer regexp
 	// marksAreLetters reports whether the encoding's pre-tokenizer puts
 	// \p{M} in its word pieces (o200k does; cl100k treats marks as
 	// punctuation); Counter needs it to find boundaries no later text can
 	// merge across.
 	marksAreLetters bool
 
-	once  sync.Once
-	codec *codec.Codec
+	once sync.Once
+	tab  *table
 }
 
-func (v *vocabulary) get() *codec.Codec {
-	v.once.Do(func() { v.codec = v.build() })
-	return v.codec
+func (v *vocabulary) get() *table {
+	v.once.Do(func() { v.tab = newTable(v.data, v.pattern) })
+	return v.tab
 }
 
 var (
-	o200kBase  = &vocabulary{name: "o200k_base", build: codec.NewO200kBase, marksAreLetters: true}
-	cl100kBase = &vocabulary{name: "cl100k_base", build: codec.NewCl100kBase}
+	o200kBase  = &vocabulary{name: "o200k_base", data: o200kData, pattern: o200kPattern, marksAreLetters: true}
+	cl100kBase = &vocabulary{name: "cl100k_base", data: cl100kData, pattern: cl100kPattern}
 )
 
 // Encoding is a tokenizer vocabulary. The zero value is o200k_base, the
@@ -121,10 +121,10 @@ func (e Encoding) Count(text string) int {
 	if text == "" {
 		return 0
 	}
-	n, err := e.vocab().get().Count(text)
+	n, err := e.vocab().get().count(text)
 	if err != nil {
-		// The codec runs in its default error mode, where only a regexp
-		// failure can get here (none is known to be reachable). A usage
+		// Only a regexp failure can get here (none is known to be
+		// reachable). A usage
 		// fallback must still yield a number: estimate ~4 bytes a token.
 		return (len(text) + 3) / 4
 	}

@@ -46,7 +46,8 @@ func TestTokenIDsPublished(t *testing.T) {
 		{Cl100k(), "2 + 2 = 4", []uint{17, 489, 220, 17, 284, 220, 19}},
 	}
 	for _, tt := range tests {
-		ids, _, err := tt.enc.vocab().get().Encode(tt.text)
+		var ids []uint
+		err := tt.enc.vocab().get().encode(tt.text, func(r uint32, _ string) { ids = append(ids, uint(r)) })
 		if err != nil {
 			t.Fatalf("%s Encode(%q): %v", tt.enc.Name(), tt.text, err)
 		}
