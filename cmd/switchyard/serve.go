@@ -157,6 +157,7 @@ func serve(ctx context.Context, cf *configFlags, stderr io.Writer) int {
 	log := app.NewLogger(cfg.Log, stderr)
 	ctx, stop := signalContext(ctx)
 	defer stop()
+	startDebugPprof(log)
 
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {

@@ -61,6 +61,7 @@ func New() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newSchedLatency(),
 		m.requests, m.duration, m.inFlight, m.slow,
 	)
 	return m
