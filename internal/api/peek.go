@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/jsonscan"
 )
 
 // The strict peek: the gateway reads a few top-level members of a body it
@@ -67,7 +68,7 @@ func (p *Peeked) Present() bool { return p.Raw != nil }
 // members by the rules above into out (len(out) == len(judged), in the same
 // order). Every failure is an *apierror.Error 400 naming the member.
 func PeekJSON(body []byte, judged []Judged, out []Peeked) error {
-	if !json.Valid(body) {
+	if !jsonscan.Valid(body) {
 		// The slow path, for the message: where the JSON breaks.
 		var v struct{}
 		err := json.Unmarshal(body, &v)
@@ -219,13 +220,14 @@ func readValue(v []byte, path string, m *Judged, p *Peeked) error {
 		if hi == 0 {
 			hi = 1<<63 - 1
 		}
-		want := fmt.Sprintf("an integer from %d to %d", m.Min, hi)
+		// Made only for an error: most requests carry an integer member.
+		want := func() string { return fmt.Sprintf("an integer from %d to %d", m.Min, hi) }
 		if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
-			return typeError(name, want)
+			return typeError(name, want())
 		}
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil || n < m.Min || n > hi {
-			return apierror.InvalidRequest(fmt.Sprintf("Invalid value for %s: expected %s, got %.40s.", name, want, v), name)
+			return apierror.InvalidRequest(fmt.Sprintf("Invalid value for %s: expected %s, got %.40s.", name, want(), v), name)
 		}
 		p.Raw, p.Int = v, n
 		return nil

@@ -43,13 +43,32 @@ var aLongTimeAgo = time.Unix(1, 0)
 // net/http wait for the rest (see statusWriter.WriteHeader).
 type bodyClock struct {
 	src      io.ReadCloser
-	rc       http.ResponseController // a value: no allocation per request
+	rc       readDeadliner
 	t        BodyTimeouts
 	start    time.Time
 	read     int64
 	done     atomic.Bool // saw EOF
 	timedOut atomic.Bool
 	onCut    func() // counts a cut client once
+}
+
+// readDeadliner is http.ResponseController's SetReadDeadline, as a value:
+// NewResponseController is not always inlined, and then its controller is
+// one allocation per request.
+type readDeadliner struct{ w http.ResponseWriter }
+
+func (d readDeadliner) SetReadDeadline(deadline time.Time) error {
+	rw := d.w
+	for {
+		switch t := rw.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			return t.SetReadDeadline(deadline)
+		case interface{ Unwrap() http.ResponseWriter }:
+			rw = t.Unwrap()
+		default:
+			return http.ErrNotSupported
+		}
+	}
 }
 
 // deadline is when the next read must have returned.
@@ -136,7 +155,7 @@ func (rt *Router) clockBody(next http.Handler) http.Handler {
 		}
 		c := &st.body
 		c.src, c.t, c.start, c.onCut = r.Body, rt.opts.Body, time.Now(), rt.bodyCut
-		c.rc = *http.NewResponseController(w)
+		c.rc = readDeadliner{w}
 		if c.t.Idle > 0 {
 			// Also bounds a body nobody reads: the handler may answer
 			// without reading it, and net/http then discards the rest.

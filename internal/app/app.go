@@ -311,7 +311,7 @@ func (a *App) mountRelay(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build account pool: %w", err)
 	}
-	rl, err := relay.New(relay.Options{
+	ro := relay.Options{
 		Logger:    a.log,
 		Pool:      a.pool,
 		Scheduler: a.cfg.Scheduler,
@@ -337,7 +337,11 @@ func (a *App) mountRelay(ctx context.Context) error {
 			a.liveDone(ctx, res)
 		},
 		InFlight: a.liveInFlight,
-	})
+	}
+	if a.redis != nil {
+		ro.Redis = a.redis
+	}
+	rl, err := relay.New(ro)
 	if err != nil {
 		return fmt.Errorf("build relay: %w", err)
 	}
@@ -357,6 +361,9 @@ func (a *App) mountRelay(ctx context.Context) error {
 
 // annotateRelay puts the relay's routing story on the access log line.
 func annotateRelay(ctx context.Context, res relay.Result) {
+	if !api.Annotating(ctx) {
+		return // the access log is off at this level: no attributes to build
+	}
 	attrs := []slog.Attr{slog.String("model", res.Model), slog.String("channel", res.Channel),
 		slog.Int64("credential", res.Credential), slog.Int("attempts", res.Attempts)}
 	if len(res.Failovers) > 0 {

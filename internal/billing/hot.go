@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/switchyard/switchyard/internal/usage"
 )
 
 // hold is one reservation in flight.
@@ -58,8 +60,8 @@ type hotState interface {
 	// wallet nor the quota ends more than overdraft below zero, and returns
 	// the charge.
 	settle(ctx context.Context, h *hold, cost, overdraft Micros) (Micros, error)
-	// usage journals one usage row (JSON).
-	usage(ctx context.Context, row []byte) error
+	// usage journals one usage row, in its compact form (journal.go).
+	usage(ctx context.Context, row *usage.Row) error
 
 	// take returns the next journal records for the drainer, nil when
 	// there are none (or another node drains).

@@ -1,12 +1,9 @@
 package billing
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/switchyard/switchyard/internal/usage"
 )
 
 // memState is the hot state of a single node: accounts in memory, every
@@ -40,7 +39,10 @@ type memState struct {
 	seq   int64
 	fresh int      // records written to f since it was opened, carried copies excluded
 	spill []record // records a failed write could not journal: posted, not crash-safe
-	buf   []byte
+	// carried lists the holds carried into f when it was opened by take,
+	// for ack to mark posted (recPosted).
+	carried []string
+	buf     []byte
 }
 
 type account struct{ base, pending Micros }
@@ -76,32 +78,33 @@ func journalFiles(dir string) ([]string, int64, error) {
 // readJournal parses a journal file. A torn last line (the process was
 // killed inside a write) is skipped; it was never acknowledged to anyone.
 func readJournal(path string, log *slog.Logger) ([]record, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("open billing journal: %w", err)
+		return nil, fmt.Errorf("read billing journal %s: %w", path, err)
 	}
-	defer f.Close()
+	return parseJournal(string(data), path, log), nil
+}
+
+// parseJournal parses the lines of a journal file's text. The records'
+// strings share text's memory: one allocation for the file rather than
+// several per record.
+func parseJournal(text, path string, log *slog.Logger) []record {
 	var out []record
-	r := bufio.NewReaderSize(f, 64<<10)
-	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			rec, perr := parseRecord(bytes.TrimSuffix(line, []byte{'\n'}))
-			if perr != nil {
-				log.Error("billing journal: unreadable line skipped", "file", path, "error", perr.Error())
-			} else {
-				out = append(out, rec)
-			}
-		} else if len(line) > 0 {
-			log.Warn("billing journal: torn last line skipped", "file", path, "bytes", len(line))
+	for len(text) > 0 {
+		end := strings.IndexByte(text, '\n')
+		if end < 0 {
+			log.Warn("billing journal: torn last line skipped", "file", path, "bytes", len(text))
+			break
 		}
-		if err == io.EOF {
-			return out, nil
-		}
+		rec, err := parseLine(text[:end])
 		if err != nil {
-			return nil, fmt.Errorf("read billing journal %s: %w", path, err)
+			log.Error("billing journal: unreadable line skipped", "file", path, "error", err.Error())
+		} else {
+			out = append(out, rec)
 		}
+		text = text[end+1:]
 	}
+	return out
 }
 
 // newMemState opens the journal directory. Files left there by a previous
@@ -159,11 +162,7 @@ func (s *memState) flush() error {
 	}
 	_, err := s.f.Write(s.buf)
 	if err != nil {
-		for line := range bytes.Lines(s.buf) {
-			if rec, perr := parseRecord(bytes.TrimSuffix(line, []byte{'\n'})); perr == nil {
-				s.spill = append(s.spill, rec)
-			}
-		}
+		s.spill = append(s.spill, parseJournal(string(s.buf), "(unwritten)", s.log)...)
 		err = fmt.Errorf("%w: write journal: %v", ErrHotState, err)
 	}
 	s.buf = s.buf[:0]
@@ -246,11 +245,14 @@ func (s *memState) settle(_ context.Context, h *hold, cost, overdraft Micros) (M
 	return charged, err
 }
 
-func (s *memState) usage(_ context.Context, row []byte) error {
+// usage journals one usage row in the compact form, written straight
+// into the buffer (written out with the next record or flush).
+func (s *memState) usage(_ context.Context, row *usage.Row) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec := record{kind: recUsage, usage: row}
-	return s.write(&rec, false)
+	s.buf = appendUsageRow(s.buf, row)
+	s.fresh++
+	s.mu.Unlock()
+	return nil
 }
 
 // take rotates the journal when it holds anything new and hands the old
@@ -272,9 +274,11 @@ func (s *memState) take(_ context.Context, _ int) (*batch, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
+	s.carried = s.carried[:0]
 	for _, h := range s.open {
 		rec := record{kind: recReserve, charge: h.charge, user: h.user, key: h.key, amount: h.amount, request: h.request, carried: true}
 		_ = s.write(&rec, false)
+		s.carried = append(s.carried, h.charge)
 	}
 	carryErr := s.flush()
 	s.mu.Unlock()
@@ -300,6 +304,14 @@ func (s *memState) take(_ context.Context, _ int) (*batch, error) {
 func (s *memState) ack(_ context.Context, b *batch, fresh balances) error {
 	d := recordDeltas(b.recs)
 	s.mu.Lock()
+	// b held the reserve (or a carried copy) of every hold carried into the
+	// current file when b was taken, settled since or not: their reserve
+	// rows are on the ledger now, which the current file says after their
+	// copies (recPosted). Not counted as fresh: no reason to rotate.
+	for _, c := range s.carried {
+		s.buf = appendRecord(s.buf, &record{kind: recPosted, charge: c})
+	}
+	s.carried = s.carried[:0]
 	for id, m := range d.users {
 		if a := s.users[id]; a != nil {
 			a.pending -= m

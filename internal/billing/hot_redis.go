@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchyard/switchyard/internal/luabatch"
+	"github.com/switchyard/switchyard/internal/usage"
 )
 
 // redisState is the hot state shared by several nodes. Reserve and settle
@@ -39,7 +42,9 @@ import (
 // crash of Redis not to lose the last second. A node that dies with holds
 // open leaves its open hash behind; when its heartbeat has expired the
 // drain lock holder releases them (reap). Several scripts touch accounts
-// named in the script's keys; on Redis Cluster the prefix needs a hash tag.
+// named in the script's keys; on Redis Cluster the prefix needs a hash tag,
+// the same as the limiter's and the pool's: the relay runs reserve and
+// settle in one script call with their scripts (luabatch).
 type redisState struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -91,6 +96,10 @@ var (
 	//go:embed lua/load.lua
 	loadLua    string
 	loadScript = redis.NewScript(loadLua)
+
+	// reserve.lua and settle.lua in a relay's batch (luabatch).
+	reserveFragment = luabatch.NewFragment("billing.reserve", reserveLua)
+	settleFragment  = luabatch.NewFragment("billing.settle", settleLua)
 )
 
 // idEncoding is base32 in lower case, so an id needs no second pass.
@@ -181,33 +190,75 @@ func (s *redisState) hasKey(h *hold) string {
 	return "0"
 }
 
-func (s *redisState) reserve(ctx context.Context, h *hold) error {
+// reserveArgs appends the reserve script's keys and arguments to keys and
+// args.
+func (s *redisState) reserveArgs(keys []string, args []any, h *hold) ([]string, []any) {
 	rec := record{kind: recReserve, charge: h.charge, user: h.user, key: h.key, amount: h.amount, request: h.request}
 	line := appendRecord(nil, &rec)
 	line = line[:len(line)-1]
 	open := strconv.FormatInt(h.user, 10) + " " + strconv.FormatInt(h.key, 10) + " " + strconv.FormatInt(int64(h.amount), 10)
-	keys := []string{s.userKey(h.user), s.keyKey(h.key), s.prefix + "j", s.openKey(s.node)}
-	args := []any{int64(h.amount), int64(h.quota), s.hasKey(h), h.charge, line, open, -int64(h.amount)}
+	keys = append(keys, s.userKey(h.user), s.keyKey(h.key), s.prefix+"j", s.openKey(s.node))
+	args = append(args, int64(h.amount), int64(h.quota), s.hasKey(h), h.charge, line, open, -int64(h.amount))
+	return keys, args
+}
+
+func (s *redisState) reserve(ctx context.Context, h *hold) error {
+	keys, args := s.reserveArgs(make([]string, 0, 4), make([]any, 0, 7), h)
 	for attempt := 0; ; attempt++ {
 		res, err := reserveScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
-		if err != nil {
-			return fmt.Errorf("%w: reserve: %v", ErrHotState, err)
-		}
-		switch res[0] {
-		case 1:
-			return nil
-		case 0:
-			return &ShortError{Need: h.amount, Available: Micros(res[1])}
-		case -2:
-			return &ShortError{Quota: true, Need: h.amount, Available: max(Micros(res[1]), 0)}
-		}
-		if attempt > 0 {
-			return fmt.Errorf("%w: reserve: account of user %d not loaded", ErrHotState, h.user)
+		if done, err := s.reserved(h, res, err, attempt > 0); done {
+			return err
 		}
 		if err := s.loadAccounts(ctx, h.user, h.key); err != nil {
 			return err
 		}
 	}
+}
+
+// reserved reads the reserve script's answer; done false means the
+// accounts are not loaded yet (load them and run it again).
+func (s *redisState) reserved(h *hold, res []int64, err error, retried bool) (bool, error) {
+	if err != nil {
+		return true, fmt.Errorf("%w: reserve: %v", ErrHotState, err)
+	}
+	if len(res) == 0 || (res[0] != 1 && res[0] != -1 && len(res) < 2) {
+		return true, fmt.Errorf("%w: reserve: script answered %v", ErrHotState, res)
+	}
+	switch res[0] {
+	case 1:
+		return true, nil
+	case 0:
+		return true, &ShortError{Need: h.amount, Available: Micros(res[1])}
+	case -2:
+		return true, &ShortError{Quota: true, Need: h.amount, Available: max(Micros(res[1]), 0)}
+	}
+	if retried {
+		return true, fmt.Errorf("%w: reserve: account of user %d not loaded", ErrHotState, h.user)
+	}
+	return false, nil
+}
+
+// queueReserve queues h's reserve script on b; queuedReserve reads out
+// once b ran.
+func (s *redisState) queueReserve(b *luabatch.Batch, h *hold, out *luabatch.Reply) {
+	keys, args := b.Buffers()
+	keys, args = s.reserveArgs(keys, args, h)
+	b.Commit(reserveFragment, out, keys, args)
+}
+
+// queuedReserve reads a queued reserve. When the accounts were not loaded
+// yet, nothing was reserved: they are loaded and the reserve is made again
+// on its own, as reserve does (a round trip or two, once per account).
+func (s *redisState) queuedReserve(ctx context.Context, h *hold, reply *luabatch.Reply) error {
+	var buf [2]int64
+	res, err := reply.Int64s(buf[:0])
+	if done, err := s.reserved(h, res, err, false); done {
+		return err
+	}
+	if err := s.loadAccounts(ctx, h.user, h.key); err != nil {
+		return err
+	}
+	return s.reserve(ctx, h)
 }
 
 // loadAccounts creates the accounts of a user and key from the ledger.
@@ -233,9 +284,19 @@ func (s *redisState) settle(ctx context.Context, h *hold, cost, overdraft Micros
 }
 
 func (s *redisState) settleIn(ctx context.Context, open string, h *hold, cost, overdraft Micros) (Micros, error) {
-	keys := []string{s.userKey(h.user), s.keyKey(h.key), s.prefix + "j", open}
-	c, err := settleScript.Run(ctx, s.rdb, keys, h.charge, int64(cost), int64(overdraft), int64(h.quota), s.hasKey(h),
-		h.user, h.key, int64(h.amount)).Text()
+	keys, args := s.settleArgs(make([]string, 0, 4), make([]any, 0, 8), open, h, cost, overdraft)
+	c, err := settleScript.Run(ctx, s.rdb, keys, args...).Text()
+	return settledCharge(h, c, err)
+}
+
+// settleArgs appends the settle script's keys and arguments to keys and
+// args.
+func (s *redisState) settleArgs(keys []string, args []any, open string, h *hold, cost, overdraft Micros) ([]string, []any) {
+	return append(keys, s.userKey(h.user), s.keyKey(h.key), s.prefix+"j", open),
+		append(args, h.charge, int64(cost), int64(overdraft), int64(h.quota), s.hasKey(h), h.user, h.key, int64(h.amount))
+}
+
+func settledCharge(h *hold, c string, err error) (Micros, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: settle %s: %v", ErrHotState, h.charge, err)
 	}
@@ -246,9 +307,27 @@ func (s *redisState) settleIn(ctx context.Context, open string, h *hold, cost, o
 	return Micros(n), nil
 }
 
-func (s *redisState) usage(ctx context.Context, row []byte) error {
-	line := make([]byte, 0, len(row)+2)
-	line = append(append(line, recUsage, ' '), row...)
+// queueSettle queues h's settle on b; queuedSettle reads out once b ran.
+// The journal record goes in the same script call as the settle, so it
+// stays atomic with it.
+func (s *redisState) queueSettle(b *luabatch.Batch, h *hold, cost, overdraft Micros, out *luabatch.Reply) {
+	keys, args := b.Buffers()
+	keys, args = s.settleArgs(keys, args, s.openKey(s.node), h, cost, overdraft)
+	b.Commit(settleFragment, out, keys, args)
+}
+
+// queuedSettle reads a queued settle.
+func queuedSettle(h *hold, reply *luabatch.Reply) (Micros, error) {
+	c, err := reply.Text()
+	return settledCharge(h, c, err)
+}
+
+// usage queues one usage row for the journal, in the compact form
+// without its newline (a list element is one record). A node of a version
+// before the compact form skips such a row as unreadable if it drains
+// during a rolling upgrade; the row carries no money.
+func (s *redisState) usage(ctx context.Context, row *usage.Row) error {
+	line := usage.AppendCompact(append(make([]byte, 0, 256), recUsageRow, ' '), row)
 	s.usageMu.Lock()
 	if len(s.usageRows) >= usageMaxRows {
 		s.usageDropped++

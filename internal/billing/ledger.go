@@ -165,7 +165,8 @@ var errRepeat = errors.New("ledger: batch holds entries posted before")
 
 // postBatch is PostBatch, running also (when not nil) in the same
 // transaction after the entries, so that the drainer commits its ledger
-// entries and its usage rows at once.
+// entries and its usage rows at once; also may return errRepeat when it
+// was optimistic.
 //
 // It first posts optimistically, assuming no entry is a repeat: that is
 // the drainer's steady state (repeats follow only a crash between posting
@@ -173,7 +174,7 @@ var errRepeat = errors.New("ledger: batch holds entries posted before")
 // it saves reading the ledger for the batch's request ids before writing.
 // An insert that writes fewer rows than it was given rolls the
 // transaction back, and the batch is posted again reading first.
-func (l *Ledger) postBatch(ctx context.Context, entries []Entry, also func(*sql.Tx) error) ([]Result, error) {
+func (l *Ledger) postBatch(ctx context.Context, entries []Entry, also func(tx *sql.Tx, optimistic bool) error) ([]Result, error) {
 	if err := l.rows.Prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -188,7 +189,7 @@ func (l *Ledger) postBatch(ctx context.Context, entries []Entry, also func(*sql.
 				return err
 			}
 			if also != nil {
-				return also(tx)
+				return also(tx, optimistic)
 			}
 			return nil
 		})
@@ -408,6 +409,7 @@ func (l *Ledger) applyRun(ctx context.Context, tx *sql.Tx, bal map[int64]Micros,
 	}
 
 	args := make([]any, 0, 8*n)
+	boxes := store.NewArgBoxes(len(ledgerColumns))
 	inserted := 0
 	took := 0
 	for i, e := range entries {
@@ -427,9 +429,10 @@ func (l *Ledger) applyRun(ctx context.Context, tx *sql.Tx, bal map[int64]Micros,
 		}
 		var key any
 		if e.KeyID != 0 {
-			key = e.KeyID
+			key = boxes.Int64(1, e.KeyID)
 		}
-		args = append(args, e.UserID, key, e.RequestID, string(e.Kind), int64(e.Amount), int64(newBal), clip(e.Note, maxNote), now)
+		args = append(args, boxes.Int64(0, e.UserID), key, boxes.String(2, e.RequestID), boxes.String(3, string(e.Kind)),
+			boxes.Int64(4, int64(e.Amount)), boxes.Int64(5, int64(newBal)), boxes.String(6, clip(e.Note, maxNote)), boxes.Time(7, now))
 		inserted++
 		seen[k] = posted{user: e.UserID, amount: int64(e.Amount), balAfter: int64(newBal)}
 		bal[e.UserID] = newBal

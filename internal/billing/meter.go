@@ -2,9 +2,9 @@ package billing
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +20,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/switchyard/switchyard/internal/ids"
+	"github.com/switchyard/switchyard/internal/luabatch"
+	"github.com/switchyard/switchyard/internal/pace"
 	"github.com/switchyard/switchyard/internal/store"
 	"github.com/switchyard/switchyard/internal/usage"
 )
@@ -232,7 +235,10 @@ func (m *Meter) loop(ctx context.Context) {
 		case <-m.stop:
 			return
 		case <-drain.C:
-			if err := m.Drain(ctx); err != nil {
+			// Paced: a drain is milliseconds of CPU (the SQLite batch
+			// inserts above all), which on one core must not hold the P
+			// while requests wait runnable (issue 22).
+			if err := m.drain(pace.Background(ctx), false); err != nil {
 				m.log.Warn("billing drain failed; will retry", "error", err.Error())
 			}
 		case <-refresh.C:
@@ -284,34 +290,69 @@ func (m *Meter) Close() error {
 
 // Drain posts the journal to the ledger and the usage log until it is
 // empty (or, with several nodes, until another node holds the drain).
-func (m *Meter) Drain(ctx context.Context) error {
+func (m *Meter) Drain(ctx context.Context) error { return m.drain(ctx, true) }
+
+// drain posts the journal, then checkpoints SQLite's WAL. The drainer's
+// tick (untilEmpty false) posts one round unless that round was a full
+// batch: under load the file journal is never empty, and going on would
+// post, in its own commit, only what arrived during the previous round's
+// post (eight small commits a tick instead of one, each rewriting the
+// same pages).
+func (m *Meter) drain(ctx context.Context, untilEmpty bool) error {
 	m.drainMu.Lock()
 	defer m.drainMu.Unlock()
-	if err := m.hot.reap(ctx, m.o.Overdraft); err != nil {
+	posted, err := m.rounds(ctx, untilEmpty)
+	if err != nil || !posted {
 		return err
+	}
+	// The WAL pages of the rounds go to the database file now, after a
+	// yield, rather than inside some later commit (store.Checkpoint).
+	pace.Yield(ctx)
+	if _, err := m.o.DB.Checkpoint(ctx); err != nil {
+		m.log.Warn("billing drain: checkpoint failed", "error", err.Error())
+	}
+	return nil
+}
+
+// rounds runs drain's rounds and reports whether one posted anything.
+func (m *Meter) rounds(ctx context.Context, untilEmpty bool) (posted bool, err error) {
+	if err := m.hot.reap(ctx, m.o.Overdraft); err != nil {
+		return false, err
 	}
 	// A bounded number of rounds: under steady load the journal never
 	// stays empty, and the next tick goes on.
 	for range 8 {
 		b, err := m.hot.take(ctx, drainBatch)
 		if err != nil || b == nil {
-			return err
+			return posted, err
 		}
-		if err := m.post(ctx, b.recs); err != nil {
-			return err
+		// Paced work gets at most a quarter of the core: a batch this
+		// large means the drain fell behind, and it catches up unpaced.
+		pctx := ctx
+		if len(b.recs) >= drainBatch {
+			pctx = pace.Unpaced(ctx)
 		}
+		pace.Yield(pctx)
+		if err := m.post(pctx, b.recs); err != nil {
+			return posted, err
+		}
+		posted = true
+		pace.Yield(pctx)
 		fresh, err := m.durable(ctx, recordDeltas(b.recs))
 		if err != nil {
-			return err
+			return posted, err
 		}
 		if err := m.hot.ack(ctx, b, fresh); err != nil {
-			return err
+			return posted, err
 		}
 		if b.path == "" && b.n < drainBatch {
-			return nil // the Redis journal is empty up to what was taken
+			return posted, nil // the Redis journal is empty up to what was taken
+		}
+		if !untilEmpty && len(b.recs) < drainBatch {
+			return posted, nil // what arrived meanwhile goes with the next tick
 		}
 	}
-	return nil
+	return posted, nil
 }
 
 // post writes records to the ledger and the usage log, in one
@@ -322,11 +363,19 @@ func (m *Meter) post(ctx context.Context, recs []record) error {
 	ents := entries(recs)
 	var rows []usage.Row
 	for _, r := range recs {
-		if r.kind != recUsage {
+		var (
+			row usage.Row
+			err error
+		)
+		switch r.kind {
+		case recUsageRow:
+			row, err = usage.ParseCompact(r.row)
+		case recUsage:
+			row, err = jsonUsageRow(r.usage)
+		default:
 			continue
 		}
-		var row usage.Row
-		if err := json.Unmarshal(r.usage, &row); err != nil {
+		if err != nil {
 			m.log.Error("billing journal: unreadable usage row skipped", "error", err.Error())
 			continue
 		}
@@ -338,11 +387,18 @@ func (m *Meter) post(ctx context.Context, recs []record) error {
 	if err := m.usage.Prepare(ctx); err != nil {
 		return err
 	}
-	res, err := m.ledger.postBatch(ctx, ents, func(tx *sql.Tx) error {
-		if len(rows) == 0 {
-			return nil
+	res, err := m.ledger.postBatch(ctx, ents, func(tx *sql.Tx, optimistic bool) error {
+		if !optimistic {
+			return m.usage.InsertTx(ctx, tx, rows)
 		}
-		return m.usage.InsertTx(ctx, tx, rows)
+		// Optimistic like the entries (postBatch): no lookup of the
+		// rows' charge ids, and a repeat posts the batch again carefully.
+		if err := m.usage.InsertNewTx(ctx, tx, rows); errors.Is(err, usage.ErrStored) {
+			return errRepeat
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
 	if errors.Is(err, ErrUserNotFound) {
 		// A user deleted with charges in flight: post the others and
@@ -359,6 +415,15 @@ func (m *Meter) post(ctx context.Context, recs []record) error {
 		}
 	}
 	return nil
+}
+
+// jsonUsageRow reads a usage row journalled as JSON (before the compact
+// form). Apart from post's loop so that the row there, for every record,
+// does not escape to the heap for json.Unmarshal's sake.
+func jsonUsageRow(b []byte) (usage.Row, error) {
+	var row usage.Row
+	err := json.Unmarshal(b, &row)
+	return row, err
 }
 
 func (m *Meter) insertUsage(ctx context.Context, rows []usage.Row) error {
@@ -493,6 +558,8 @@ type Hold struct {
 	m       *Meter
 	h       hold
 	settled atomic.Bool
+	queued  bool           // QueueReserve's or QueueSettle's script, until read
+	reply   luabatch.Reply // its answer
 }
 
 // Charge is the hold's id: the request id of its ledger rows.
@@ -501,22 +568,39 @@ func (h *Hold) Charge() string { return h.h.charge }
 // Amount is what the hold reserved.
 func (h *Hold) Amount() Micros { return h.h.amount }
 
-// NewChargeID is a fresh charge id: 'c' and 26 base32 characters (130
-// bits). Ledger rows are keyed by it, never by the client's request id,
-// which a client may choose and repeat.
+// NewChargeID is a fresh charge id: 'c' and 26 base32 characters (128
+// bits: the time in milliseconds, 48 bits, then 80 random ones). Ledger
+// rows are keyed by it, never by the client's request id, which a client
+// may choose and repeat. Ids sort by their time (ids.Timed), so the
+// unique indexes keyed by them (ledger, usage_logs) grow at their right
+// edge: a drain writes a few of their pages, not one per row (issue 22).
 func NewChargeID() string {
 	var b [16]byte
 	var out [27]byte
-	_, _ = rand.Read(b[:])
+	ids.Timed(b[:])
 	out[0] = 'c'
-	idEncoding.Encode(out[1:], b[:])
+	chargeEncoding.Encode(out[1:], b[:])
 	return string(out[:])
 }
+
+// chargeEncoding has idEncoding's characters, in byte order.
+var chargeEncoding = base32.NewEncoding(ids.Lower).WithPadding(base32.NoPadding)
 
 // Reserve holds r.Amount from the user's wallet and the key's quota, both
 // or neither. It fails with a *ShortError when either is short, and with
 // an error wrapping ErrHotState when the hot state cannot be written.
 func (m *Meter) Reserve(ctx context.Context, r Reservation) (*Hold, error) {
+	h, err := m.newHold(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.hot.reserve(ctx, &h.h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func (m *Meter) newHold(r Reservation) (*Hold, error) {
 	if r.Amount < 0 || r.UserID <= 0 {
 		return nil, fmt.Errorf("billing: bad reservation %+v", r)
 	}
@@ -528,10 +612,43 @@ func (m *Meter) Reserve(ctx context.Context, r Reservation) (*Hold, error) {
 	if r.KeyID == 0 {
 		h.h.quota = NoCap
 	}
-	if err := m.hot.reserve(ctx, &h.h); err != nil {
+	return h, nil
+}
+
+// Pipelines reports whether QueueReserve can put reservations on a Redis
+// script batch (the hot state is in Redis).
+func (m *Meter) Pipelines() bool {
+	_, ok := m.hot.(*redisState)
+	return ok
+}
+
+// QueueReserve is Reserve in two steps, for a caller that runs other
+// scripts in the same call: it queues the reservation on b, and the
+// returned Hold's Reserved reads the answer once b ran. Until Reserved
+// returned nil the Hold holds nothing and must not be settled. The hot
+// state must be Redis (Pipelines).
+func (m *Meter) QueueReserve(b *luabatch.Batch, r Reservation) (*Hold, error) {
+	rs, ok := m.hot.(*redisState)
+	if !ok {
+		return nil, errors.New("billing: reservations can be batched only with Redis")
+	}
+	h, err := m.newHold(r)
+	if err != nil {
 		return nil, err
 	}
+	h.queued = true
+	rs.queueReserve(b, &h.h, &h.reply)
 	return h, nil
+}
+
+// Reserved reads the answer of QueueReserve: nil when the hold is made,
+// else what Reserve would have returned. A hold not queued is made.
+func (h *Hold) Reserved(ctx context.Context) error {
+	if !h.queued {
+		return nil
+	}
+	h.queued = false
+	return h.m.hot.(*redisState).queuedReserve(ctx, &h.h, &h.reply)
 }
 
 // Settle releases the hold and charges cost (capped by the overdraft
@@ -543,11 +660,29 @@ func (h *Hold) Settle(ctx context.Context, cost Micros) (Micros, error) {
 	return h.m.hot.settle(ctx, &h.h, max(cost, 0), h.m.o.Overdraft)
 }
 
+// QueueSettle is Settle in two steps, for a caller that runs other
+// scripts in the same call: it queues the settle on b, and Settled reads
+// what was charged once b ran. The hot state must be Redis (Pipelines); a
+// second settle charges nothing.
+func (h *Hold) QueueSettle(b *luabatch.Batch, cost Micros) {
+	rs, ok := h.m.hot.(*redisState)
+	if !ok || !h.settled.CompareAndSwap(false, true) {
+		return
+	}
+	h.queued = true
+	rs.queueSettle(b, &h.h, max(cost, 0), h.m.o.Overdraft, &h.reply)
+}
+
+// Settled reads the settle QueueSettle queued: what was charged.
+func (h *Hold) Settled() (Micros, error) {
+	if !h.queued {
+		return 0, fmt.Errorf("settle %s: not queued, or read already", h.h.charge)
+	}
+	h.queued = false
+	return queuedSettle(&h.h, &h.reply)
+}
+
 // LogUsage journals one usage row; the drainer writes it to the usage log.
 func (m *Meter) LogUsage(ctx context.Context, row usage.Row) error {
-	b, err := json.Marshal(row)
-	if err != nil {
-		return fmt.Errorf("encode usage row: %w", err)
-	}
-	return m.hot.usage(ctx, b)
+	return m.hot.usage(ctx, &row) // the compact form, without JSON (journal.go)
 }

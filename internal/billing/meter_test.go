@@ -1,11 +1,14 @@
 package billing
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -572,4 +575,229 @@ func TestMeterDrainFolds(t *testing.T) {
 		}
 		me.audit(t)
 	})
+}
+
+// A journal file left by a version that wrote usage rows as JSON (U lines)
+// is posted at start beside rows in the compact form (u lines); a torn
+// compact line at the end is skipped.
+func TestJournalUpgradeJSONRows(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		uid := e.user(t, "a@example.com")
+		e.fund(t, uid, 1000)
+		me := &meterEnv{env: e, kind: hotKinds[0], dir: t.TempDir()}
+		kid := me.key(t, "a@example.com", nil)
+		old, err := json.Marshal(usage.Row{ChargeID: "ca", RequestID: "req-json", Time: e.clock.now(), UserID: uid, KeyID: kid,
+			Model: "m", Status: 200, CostMicros: 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b []byte
+		b = appendRecord(b, &record{kind: recReserve, charge: "ca", user: uid, key: kid, amount: 100, request: "req-json"})
+		b = appendRecord(b, &record{kind: recSettle, charge: "ca", user: uid, key: kid, released: 100, charged: 30})
+		b = appendRecord(b, &record{kind: recUsage, usage: old})
+		b = appendRecord(b, &record{kind: recReserve, charge: "cb", user: uid, key: kid, amount: 100, request: "req-compact"})
+		b = appendRecord(b, &record{kind: recSettle, charge: "cb", user: uid, key: kid, released: 100, charged: 20})
+		b = appendUsageRow(b, &usage.Row{ChargeID: "cb", RequestID: "req-compact", Time: e.clock.now(), UserID: uid, KeyID: kid,
+			Model: "m", Status: 200, CostMicros: 20, Error: "two\nlines"})
+		torn := appendUsageRow(nil, &usage.Row{ChargeID: "cc", RequestID: "req-torn", Time: e.clock.now(), UserID: uid})
+		b = append(b, torn[:len(torn)-5]...)
+		if err := os.MkdirAll(me.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(me.dir, journalName(1)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m := me.meter(t, 0)
+		if n, sum := me.rows(t, uid, KindSettle); n != 2 || sum != -50 {
+			t.Fatalf("settles %d summing %d, want 2 and -50", n, sum)
+		}
+		if bal := me.balance(t, uid); bal != 950 {
+			t.Fatalf("balance %d, want 950", bal)
+		}
+		me.audit(t)
+		st := usage.NewStore(e.da)
+		for _, c := range []struct {
+			req  string
+			cost int64
+			err  string
+		}{{"req-json", 30, ""}, {"req-compact", 20, "two\nlines"}} {
+			rows, err := st.Query(ctx, usage.Filter{RequestID: c.req})
+			if err != nil || len(rows) != 1 || rows[0].CostMicros != c.cost || rows[0].UserID != uid || rows[0].Error != c.err {
+				t.Fatalf("usage rows of %s: %+v, %v", c.req, rows, err)
+			}
+		}
+		if rows, err := st.Query(ctx, usage.Filter{RequestID: "req-torn"}); err != nil || len(rows) != 0 {
+			t.Fatalf("torn row posted: %+v, %v", rows, err)
+		}
+		_ = m
+	})
+}
+
+// A hold still open when its reserve row was posted is marked posted
+// (recPosted) in the journal file that holds its carried copy: that file
+// posts no reserve entry for it again (the ledger would drop it, but only after the drain's
+// optimistic post met the repeat and started over), and its settle still
+// posts release and settle.
+func TestMeterCarriedPostedOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		uid := e.user(t, "a@example.com")
+		e.fund(t, uid, 1000)
+		me := &meterEnv{env: e, kind: hotKinds[0], dir: t.TempDir()}
+		m := me.meter(t, 0)
+		open, err := m.Reserve(ctx, Reservation{UserID: uid, Amount: 200, RequestID: "r-open"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		drain(t, m) // the reserve row is posted; the hold stays open
+		other, err := m.Reserve(ctx, Reservation{UserID: uid, Amount: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Settle(ctx, 5); err != nil {
+			t.Fatal(err)
+		}
+		b, err := m.hot.take(ctx, drainBatch)
+		if err != nil || b == nil {
+			t.Fatalf("take: %v, %v", b, err)
+		}
+		carried, posted := false, false
+		for _, r := range b.recs {
+			if r.charge == open.Charge() {
+				carried = carried || (r.kind == recReserve && r.carried)
+				posted = posted || r.kind == recPosted
+			}
+		}
+		if !carried || !posted {
+			t.Fatalf("records %+v: want the hold's carried copy and its posted mark", b.recs)
+		}
+		for _, en := range entries(b.recs) {
+			if en.RequestID == open.Charge() {
+				t.Fatalf("entry %+v for the posted hold", en)
+			}
+		}
+		if err := m.post(ctx, b.recs); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := m.durable(ctx, recordDeltas(b.recs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.hot.ack(ctx, b, fresh); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := open.Settle(ctx, 70); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, m)
+		for _, c := range []struct {
+			kind Kind
+			n    int
+			sum  Micros
+		}{{KindReserve, 1, -200}, {KindRelease, 1, 200}, {KindSettle, 2, -75}} {
+			if n, sum := me.rows(t, uid, c.kind); n != c.n || sum != c.sum {
+				t.Fatalf("%d %s rows summing %d, want %d and %d", n, c.kind, sum, c.n, c.sum)
+			}
+		}
+		if bal := me.balance(t, uid); bal != 925 {
+			t.Fatalf("balance %d, want 925", bal)
+		}
+		me.audit(t)
+	})
+}
+
+// A drain round posts its usage rows without looking them up first; a
+// batch posted again (a crash between post and ack), or one whose entries
+// are new but whose usage rows are not, stores each row once and counts it
+// once in the rollups.
+func TestMeterPostsUsageRowsOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		uid := e.user(t, "a@example.com")
+		e.fund(t, uid, 1000)
+		me := &meterEnv{env: e, kind: hotKinds[0], dir: t.TempDir()}
+		kid := me.key(t, "a@example.com", nil)
+		m := me.meter(t, 0)
+		charge := func(c string) []record {
+			return []record{
+				{kind: recReserve, charge: c, user: uid, key: kid, amount: 100, file: 1},
+				{kind: recSettle, charge: c, user: uid, key: kid, released: 100, charged: 30, file: 1},
+			}
+		}
+		usageRow := func(c string) record {
+			var b []byte
+			b = appendUsageRow(b, &usage.Row{ChargeID: c, RequestID: "req-" + c, Time: e.clock.now(), UserID: uid, KeyID: kid,
+				Model: "m", Status: 200, CostMicros: 30})
+			r, err := parseRecord(bytes.TrimSuffix(b, []byte("\n")))
+			if err != nil {
+				t.Fatalf("usage record %q: %v", b, err)
+			}
+			return r
+		}
+		counts := func() (logged, rolled int64) {
+			t.Helper()
+			if err := e.da.Read().QueryRowContext(ctx, "SELECT COUNT(*) FROM usage_logs").Scan(&logged); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.da.Read().QueryRowContext(ctx, "SELECT COALESCE(SUM(requests), 0) FROM usage_rollup_day").Scan(&rolled); err != nil {
+				t.Fatal(err)
+			}
+			return logged, rolled
+		}
+		first := append(charge("ca"), usageRow("ca"))
+		if err := m.post(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		logged, one := counts()
+		if logged != 1 || one == 0 {
+			t.Fatalf("after the first post: %d rows logged, %d rolled up", logged, one)
+		}
+		if err := m.post(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		if l, r := counts(); l != 1 || r != one {
+			t.Fatalf("posted again: %d rows logged, %d rolled up; want 1 and %d", l, r, one)
+		}
+		// New entries, and a usage row posted before beside a new one.
+		mixed := append(charge("cb"), usageRow("ca"), usageRow("cb"), usageRow("cb"))
+		if err := m.post(ctx, mixed); err != nil {
+			t.Fatal(err)
+		}
+		if l, r := counts(); l != 2 || r != 2*one {
+			t.Fatalf("mixed batch: %d rows logged, %d rolled up; want 2 and %d", l, r, 2*one)
+		}
+		if n, sum := me.rows(t, uid, KindSettle); n != 2 || sum != -60 {
+			t.Fatalf("%d settles summing %d, want 2 and -60", n, sum)
+		}
+		if b := me.balance(t, uid); b != 940 {
+			t.Fatalf("balance %d, want 940", b)
+		}
+		me.audit(t)
+	})
+}
+
+// Charge ids are unique, of one shape, and sort by the time they were made.
+func TestChargeIDsSortByTime(t *testing.T) {
+	prev := NewChargeID()
+	seen := map[string]bool{prev: true}
+	for i := range 2000 {
+		if i%100 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		id := NewChargeID()
+		if len(id) != 27 || id[0] != 'c' || strings.Trim(id[1:], "234567abcdefghijklmnopqrstuvwxyz") != "" {
+			t.Fatalf("charge id %q: want 'c' and 26 lower-case base32 characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("charge id %q made twice", id)
+		}
+		seen[id] = true
+		// Within one millisecond the random part orders them; across
+		// milliseconds the time does.
+		if i%100 == 0 && id <= prev {
+			t.Fatalf("charge id %q made after %q sorts before it", id, prev)
+		}
+		prev = id
+	}
 }

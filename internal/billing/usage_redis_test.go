@@ -2,10 +2,12 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,6 +107,31 @@ func TestRedisUsageBatches(t *testing.T) {
 	}
 	if got := count(); got != n {
 		t.Fatalf("usage log holds %d rows after the first drain, want %d", got, n)
+	}
+
+	// A row goes through the Redis journal whole: every field the log
+	// keeps comes back as it was logged.
+	full := usage.Row{ChargeID: "c-full", RequestID: "r-full", Time: time.Now().UTC().Truncate(time.Second), UserID: u.ID,
+		Model: "gpt-4o-mini", ServedModel: "gpt-4o-mini-2024", Channel: "chan a", CredentialID: 7, Attempts: 2, Stream: true,
+		Status: 200, Error: "first try: 502", PromptTokens: 11, CompletionTokens: 22, CachedTokens: 3, ReasoningTokens: 4,
+		Images: 1, Estimated: true, CostMicros: 1234, TTFB: 15 * time.Millisecond, Duration: 250 * time.Millisecond,
+		ClientIP: "192.0.2.1", Route: json.RawMessage(`[{"channel":"chan a","status":502},{"channel":"chan a","status":200}]`)}
+	if err := m.LogUsage(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	if err := m.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := usage.NewStore(db).Query(ctx, usage.Filter{RequestID: "r-full"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("the full row read back: %v, %d rows", err, len(got))
+	}
+	back := got[0]
+	back.ID, back.User, back.KeyName = 0, "", ""
+	back.Time = back.Time.UTC()
+	if !reflect.DeepEqual(back, full) {
+		t.Fatalf("the row came back changed:\n got  %+v\n want %+v", back, full)
 	}
 
 	// Fewer rows than a batch go when the timer fires.

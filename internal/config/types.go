@@ -89,7 +89,10 @@ type Database struct {
 type Redis struct {
 	URL Secret `yaml:"url"`
 	// Prefix starts every key the gateway writes, so that two deployments
-	// (or a deployment and its tests) can share one Redis.
+	// (or a deployment and its tests) can share one Redis. On Redis
+	// Cluster it needs a hash tag ("{sy}:"): the scripts of the limiter,
+	// billing and the pool run together, one script call per request
+	// phase (luabatch), so their keys must share a slot.
 	Prefix string `yaml:"prefix"`
 }
 

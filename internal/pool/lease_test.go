@@ -30,7 +30,7 @@ func TestLeaseRenewalAndExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.leases.Delete(dead.(*lease).id) // as if its node were gone
+	p.leases.Delete(dead.(*lease)) // as if its node were gone
 	leases := func() map[int64]int {
 		snaps, err := state.Snapshot(ctx, []int64{1, 2}, now)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/luabatch"
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
@@ -61,7 +62,7 @@ type Pool struct {
 	grants    map[string]TokenGrant
 	only      map[string]bool
 	rt        atomic.Pointer[routing]
-	leases    sync.Map // lease id → *lease, for renewal
+	leases    sync.Map // *lease → struct{}: the leases held, for renewal
 	writes    chan statusWrite
 	probe     func(ctx context.Context, t *relay.Target, model string) error
 	stop      context.CancelFunc
@@ -69,7 +70,8 @@ type Pool struct {
 	reloadMu  sync.Mutex
 	leaseBase string
 	leaseSeq  atomic.Uint64
-	savedJSON string // the memory state as last saved (single node)
+	today     atomic.Pointer[dayName] // Day's answer for the current day (day)
+	savedJSON string                  // the memory state as last saved (single node)
 
 	// Suspicion probes (suspect.go) run on bg, which Close cancels before
 	// waiting for probes; suspects holds each credential's last probe.
@@ -480,19 +482,8 @@ func (p *Pool) Pick(ctx context.Context, q *relay.PickQuery) (relay.Lease, error
 	served, limited := false, false
 	var order [16]*channel
 	for _, t := range tiers {
-		chs := order[:0]
-		weights := 0
-		for _, ch := range t.channels {
-			if !ch.groups[group] {
-				continue
-			}
-			served = true
-			if q.Accept != nil && !q.Accept(ch.cfg.Type) {
-				continue
-			}
-			chs = append(chs, ch)
-			weights += max(ch.cfg.Weight, 1)
-		}
+		chs, weights, some := t.eligible(group, q.Accept, order[:0])
+		served = served || some
 		for len(chs) > 0 {
 			i := pickWeighted(chs, weights)
 			ch := chs[i]
@@ -536,6 +527,20 @@ func pickWeighted(chs []*channel, total int) int {
 // none is usable it says when one may be, and whether one only waits for a
 // rate limit to pass (Grant.RateLimited).
 func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now time.Time, force bool) (*lease, time.Time, bool, error) {
+	cands := candidates(ch, exclude)
+	if len(cands) == 0 {
+		return nil, time.Time{}, false, nil
+	}
+	id := p.newLeaseID()
+	q := p.acquireArgs(ch, cands, id, now, force)
+	g, err := p.state.Acquire(ctx, q)
+	*q = Acquire{}
+	acquirePool.Put(q)
+	return p.granted(ctx, ch, id, now, g, err)
+}
+
+// candidates is ch's credentials not in exclude.
+func candidates(ch *channel, exclude []int64) []Cand {
 	cands := ch.cands
 	if len(exclude) > 0 {
 		cands = make([]Cand, 0, len(ch.cands))
@@ -545,19 +550,27 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 			}
 		}
 	}
-	if len(cands) == 0 {
-		return nil, time.Time{}, false, nil
-	}
-	id := p.leaseBase + strconv.FormatUint(p.leaseSeq.Add(1), 36)
+	return cands
+}
+
+func (p *Pool) newLeaseID() string {
+	var idb [64]byte
+	return string(strconv.AppendUint(append(idb[:0], p.leaseBase...), p.leaseSeq.Add(1), 36)) // one allocation, not two
+}
+
+// acquireArgs fills an Acquire from acquirePool; put it back when done.
+func (p *Pool) acquireArgs(ch *channel, cands []Cand, id string, now time.Time, force bool) *Acquire {
 	q := acquirePool.Get().(*Acquire)
 	*q = Acquire{
-		Channel: ch.cfg.Name, Cands: cands, Strategy: ch.strategy, Now: now, Day: Day(now),
+		Channel: ch.cfg.Name, Cands: cands, Strategy: ch.strategy, Now: now, Day: p.day(now),
 		MinInterval: p.sched.MinInterval, Ratio: p.sched.DailyUsageRatio, Rand: mrand.Float64(),
 		LeaseID: id, LeaseTTL: LeaseTTL, Force: force,
 	}
-	g, err := p.state.Acquire(ctx, q)
-	*q = Acquire{}
-	acquirePool.Put(q)
+	return q
+}
+
+// granted turns the state's answer into the lease of id on ch.
+func (p *Pool) granted(ctx context.Context, ch *channel, id string, now time.Time, g Grant, err error) (*lease, time.Time, bool, error) {
 	if err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("acquire a credential of channel %s: %w", ch.cfg.Name, err)
 	}
@@ -581,8 +594,9 @@ func (p *Pool) acquire(ctx context.Context, ch *channel, exclude []int64, now ti
 				slog.String("channel", ch.cfg.Name), slog.Int64("credential", c.id), slog.String("error", err.Error()))
 		}
 	}
-	l.target = relay.NewTarget(&ch.cfg, c.id, c.token(), c.client)
-	p.leases.Store(id, l)
+	// NewTarget is inlined, its target copied: no allocation of its own.
+	l.target = *relay.NewTarget(&ch.cfg, c.id, c.token(), c.client)
+	p.leases.Store(l, struct{}{}) // a pointer key, unlike the id string, is not boxed
 	return l, time.Time{}, false, nil
 }
 
@@ -592,14 +606,31 @@ var acquirePool = sync.Pool{New: func() any { return new(Acquire) }}
 
 // pinned serves the admin headers X-Switchyard-Channel and -Credential.
 func (p *Pool) pinned(ctx context.Context, rt *routing, q *relay.PickQuery) (relay.Lease, error) {
+	ch, force, err := pinnedChannel(rt, q)
+	if err != nil {
+		return nil, err
+	}
+	now := p.now()
+	// A pinned credential is leased whatever its health (testing a disabled
+	// account is the point); a pinned channel still picks a healthy one.
+	l, at, limited, err := p.acquire(ctx, ch, q.Exclude, now, force)
+	if err != nil || l != nil {
+		return l, err
+	}
+	return nil, &relay.NoTargetError{RetryAt: at, RateLimited: limited}
+}
+
+// pinnedChannel is the channel an admin's headers pin, and whether its
+// one credential is forced.
+func pinnedChannel(rt *routing, q *relay.PickQuery) (*channel, bool, error) {
 	var ch *channel
 	if q.PinCredential != 0 {
 		c := rt.creds[q.PinCredential]
 		if c == nil || (q.PinChannel != "" && c.ch.cfg.Name != q.PinChannel) {
-			return nil, apierror.InvalidRequest(fmt.Sprintf("X-Switchyard-Credential: no credential %d in an enabled channel%s", q.PinCredential, pinSuffix(q.PinChannel)), "")
+			return nil, false, apierror.InvalidRequest(fmt.Sprintf("X-Switchyard-Credential: no credential %d in an enabled channel%s", q.PinCredential, pinSuffix(q.PinChannel)), "")
 		}
 		if slices.Contains(q.Exclude, c.id) {
-			return nil, &relay.NoTargetError{}
+			return nil, false, &relay.NoTargetError{}
 		}
 		ch = c.ch
 		only := *ch
@@ -608,20 +639,13 @@ func (p *Pool) pinned(ctx context.Context, rt *routing, q *relay.PickQuery) (rel
 	} else {
 		ch = rt.byName[q.PinChannel]
 		if ch == nil {
-			return nil, apierror.InvalidRequest(fmt.Sprintf("X-Switchyard-Channel: no enabled channel named %q", q.PinChannel), "")
+			return nil, false, apierror.InvalidRequest(fmt.Sprintf("X-Switchyard-Channel: no enabled channel named %q", q.PinChannel), "")
 		}
 	}
 	if q.Accept != nil && !q.Accept(ch.cfg.Type) {
-		return nil, apierror.InvalidRequest(fmt.Sprintf("channel %s (type %s) cannot serve this endpoint", ch.cfg.Name, ch.cfg.Type), "")
+		return nil, false, apierror.InvalidRequest(fmt.Sprintf("channel %s (type %s) cannot serve this endpoint", ch.cfg.Name, ch.cfg.Type), "")
 	}
-	now := p.now()
-	// A pinned credential is leased whatever its health (testing a disabled
-	// account is the point); a pinned channel still picks a healthy one.
-	l, at, limited, err := p.acquire(ctx, ch, q.Exclude, now, q.PinCredential != 0)
-	if err != nil || l != nil {
-		return l, err
-	}
-	return nil, &relay.NoTargetError{RetryAt: at, RateLimited: limited}
+	return ch, q.PinCredential != 0, nil
 }
 
 func pinSuffix(ch string) string {
@@ -634,18 +658,39 @@ func pinSuffix(ch string) string {
 // Day is the UTC day of t, the key of daily counters.
 func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
+// dayName is Day's answer for the UTC day [start, start+86400) in Unix
+// seconds.
+type dayName struct {
+	start int64
+	name  string
+}
+
+// day is Day(t), formatted once per day rather than twice per attempt.
+func (p *Pool) day(t time.Time) string {
+	u := t.Unix()
+	if d := p.today.Load(); d != nil && u >= d.start && u-d.start < 86400 {
+		return d.name
+	}
+	start := u - ((u%86400)+86400)%86400
+	d := &dayName{start: start, name: Day(t)}
+	p.today.Store(d)
+	return d.name
+}
+
 // lease is one attempt's hold on a credential.
 type lease struct {
 	p      *Pool
 	c      *cred
 	id     string
-	target *relay.Target
+	target relay.Target // held here: one allocation for the lease and its target
 	probe  bool
 	start  time.Time
 	done   atomic.Bool
+	// release is QueueDone's queued release, until Released reads it.
+	release queuedRelease
 }
 
-func (l *lease) Target() *relay.Target { return l.target }
+func (l *lease) Target() *relay.Target { return &l.target }
 
 // Done implements relay.Lease: it classifies the outcome, releases the
 // lease with it, and for an OAuth credential answered 401 refreshes the
@@ -654,11 +699,35 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 	if !l.done.CompareAndSwap(false, true) {
 		return false
 	}
+	so, now, again, suspect := l.classify(ctx, o)
+	// Released whether or not the client is still there: a non-stream
+	// client has its answer before this runs and may already have gone.
+	if err := l.p.state.Release(uncancelled(ctx), l.c.id, l.id, so, now); err != nil {
+		l.p.log.LogAttrs(ctx, slog.LevelWarn, "release credential",
+			slog.Int64("credential", l.c.id), slog.String("error", err.Error()))
+	}
+	if suspect {
+		l.p.suspect(ctx, l.c, so.Err)
+	}
+	return again
+}
+
+// uncancelled is context.WithoutCancel(ctx), or ctx itself when nothing
+// can cancel it (the relay ends a committed attempt with its detached
+// context): no allocation then.
+func uncancelled(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
+// classify turns what the relay saw into what the state learns.
+func (l *lease) classify(ctx context.Context, o relay.Outcome) (so Outcome, now time.Time, again, suspect bool) {
 	p := l.p
-	p.leases.Delete(l.id)
-	now := p.now()
-	so := Outcome{Err: o.Err, Day: Day(now), CircuitFailures: p.sched.CircuitFailures, CircuitPause: p.sched.CircuitPause}
-	again, suspect := false, false
+	p.leases.Delete(l)
+	now = p.now()
+	so = Outcome{Err: o.Err, Day: p.day(now), CircuitFailures: p.sched.CircuitFailures, CircuitPause: p.sched.CircuitPause}
 	switch {
 	case o.Committed && o.Status >= 500:
 		so.Kind = Failed // the stream broke after it reached the client
@@ -696,16 +765,37 @@ func (l *lease) Done(ctx context.Context, o relay.Outcome) bool {
 	default:
 		so.Kind = Neutral // 400-class answers caused by the request itself
 	}
-	// Released whether or not the client is still there: a non-stream
-	// client has its answer before this runs and may already have gone.
-	if err := p.state.Release(context.WithoutCancel(ctx), l.c.id, l.id, so, now); err != nil {
-		p.log.LogAttrs(ctx, slog.LevelWarn, "release credential",
+	return so, now, again, suspect
+}
+
+// QueueDone implements relay.PipelineLease: Done for a committed answer,
+// its release queued on b (with the request's settle) and read by
+// Released. A lease whose state is not Redis, or an outcome that is not a
+// committed answer, is done at once as by Done. Done after it does nothing.
+func (l *lease) QueueDone(ctx context.Context, b *luabatch.Batch, o relay.Outcome) {
+	rs, ok := l.p.state.(*RedisState)
+	if !ok || !o.Committed {
+		l.Done(ctx, o)
+		return
+	}
+	if !l.done.CompareAndSwap(false, true) {
+		return
+	}
+	so, now, _, _ := l.classify(ctx, o) // committed: never again, never suspect
+	rs.queueRelease(b, &l.release, l.c.id, l.id, so, now)
+}
+
+// Released reads the release QueueDone queued.
+func (l *lease) Released(ctx context.Context) {
+	if !l.release.queued {
+		return
+	}
+	err := released(&l.release)
+	l.release = queuedRelease{}
+	if err != nil {
+		l.p.log.LogAttrs(ctx, slog.LevelWarn, "release credential",
 			slog.Int64("credential", l.c.id), slog.String("error", err.Error()))
 	}
-	if suspect {
-		p.suspect(ctx, l.c, so.Err)
-	}
-	return again
 }
 
 // statusWrite is a durable status change, written off the hot path.
@@ -803,8 +893,8 @@ func (p *Pool) writeStatus(ctx context.Context, w statusWrite) {
 
 func (p *Pool) renewLeases(ctx context.Context) {
 	now := p.now()
-	p.leases.Range(func(_, v any) bool {
-		l := v.(*lease)
+	p.leases.Range(func(k, _ any) bool {
+		l := k.(*lease)
 		if err := p.state.Renew(ctx, l.c.id, l.id, now, LeaseTTL); err != nil && ctx.Err() == nil {
 			p.log.Warn("renew lease", "credential", l.c.id, "error", err.Error())
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchyard/switchyard/internal/luabatch"
 )
 
 // RedisState shares the scheduler state between nodes through Redis. Every
@@ -28,7 +30,9 @@ import (
 // Every key expires (keyTTL after its last write), so credentials that were
 // deleted leave nothing behind. An Acquire script touches the keys of all
 // its candidates: on Redis Cluster the prefix must carry a hash tag, such
-// as "{sy}:pool:", so that they share one slot.
+// as "{sy}:pool:", so that they share one slot; the same tag as the
+// limiter's and billing's, whose scripts the relay runs with Acquire and
+// Release in one script call (luabatch).
 type RedisState struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -44,6 +48,9 @@ var (
 	//go:embed lua/acquire.lua
 	acquireLua    string
 	acquireScript = redis.NewScript(acquireLua)
+	//go:embed lua/cancel.lua
+	cancelLua    string
+	cancelScript = redis.NewScript(cancelLua)
 	//go:embed lua/release.lua
 	releaseLua    string
 	releaseScript = redis.NewScript(releaseLua)
@@ -59,6 +66,10 @@ var (
 	//go:embed lua/unlock.lua
 	unlockLua    string
 	unlockScript = redis.NewScript(unlockLua)
+
+	// acquire.lua and release.lua in a relay's batch (luabatch).
+	acquireFragment = luabatch.NewFragment("pool.acquire", acquireLua)
+	releaseFragment = luabatch.NewFragment("pool.release", releaseLua)
 )
 
 // NewRedisState returns a state kept in rdb under prefix (e.g. "sy:pool:").
@@ -84,14 +95,20 @@ func fmtInt(i int64) string { return strconv.FormatInt(i, 10) }
 
 // Acquire implements State.
 func (s *RedisState) Acquire(ctx context.Context, q *Acquire) (Grant, error) {
-	n := len(q.Cands)
-	if n == 0 {
+	if len(q.Cands) == 0 {
 		return Grant{}, nil
 	}
+	n := len(q.Cands)
+	keys, args := s.acquireArgs(make([]string, 0, 1+2*n), make([]any, 0, 11+4*n), q)
+	r, err := acquireScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	return grantOf(r, err, q.Cands)
+}
+
+// acquireArgs appends the acquire script's keys and arguments to keys
+// and args.
+func (s *RedisState) acquireArgs(keys []string, args []any, q *Acquire) ([]string, []any) {
 	a := newAcquireArgs(q)
-	keys := make([]string, 0, 1+2*n)
 	keys = append(keys, s.prefix+"rr:"+q.Channel)
-	args := make([]any, 0, 11+4*n)
 	force := "0"
 	if q.Force {
 		force = "1"
@@ -104,7 +121,11 @@ func (s *RedisState) Acquire(ctx context.Context, q *Acquire) (Grant, error) {
 		keys = append(keys, s.hashKey(c.ID), s.leaseKey(c.ID))
 		args = append(args, fmtInt(int64(c.Weight)), fmtInt(c.DailyRequests), fmtInt(c.DailyTokens), fmtInt(c.DailySpend))
 	}
-	r, err := acquireScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	return keys, args
+}
+
+// grantOf reads the acquire script's answer over cands.
+func grantOf(r []int64, err error, cands []Cand) (Grant, error) {
 	if err != nil {
 		return Grant{}, unavailable("acquire", err)
 	}
@@ -114,11 +135,60 @@ func (s *RedisState) Acquire(ctx context.Context, q *Acquire) (Grant, error) {
 	if r[0] == 0 {
 		return Grant{RetryAt: msTime(r[2]), RateLimited: r[3] == 1}, nil
 	}
+	n := len(cands)
 	i := int(r[1]) - 1
 	if i < 0 || i >= n {
 		return Grant{}, unavailable("acquire", fmt.Errorf("script picked index %d of %d", r[1], n))
 	}
-	return Grant{Found: true, CredID: q.Cands[i].ID, Probe: r[3] == 1}, nil
+	return Grant{Found: true, CredID: cands[i].ID, Probe: r[3] == 1}, nil
+}
+
+// queuedAcquire is an Acquire queued on a batch.
+type queuedAcquire struct {
+	cands   []Cand
+	queued  bool
+	reply   luabatch.Reply
+	nowMS   int64
+	day     string
+	lastUse int64 // when granted: the credential's last use before
+}
+
+// queueAcquire queues q on b; acquired reads it once b ran. q.Cands must
+// stay unchanged until then.
+func (s *RedisState) queueAcquire(b *luabatch.Batch, q *Acquire, out *queuedAcquire) {
+	out.cands, out.nowMS, out.day = q.Cands, q.Now.UnixMilli(), q.Day
+	if len(q.Cands) == 0 {
+		return
+	}
+	keys, args := b.Buffers()
+	keys, args = s.acquireArgs(keys, args, q)
+	out.queued = true
+	b.Commit(acquireFragment, &out.reply, keys, args)
+}
+
+// acquired reads a queued Acquire.
+func (s *RedisState) acquired(qa *queuedAcquire) (Grant, error) {
+	if !qa.queued {
+		return Grant{}, nil
+	}
+	var buf [4]int64
+	r, err := qa.reply.Int64s(buf[:0])
+	if err == nil && len(r) == 4 && r[0] == 1 {
+		qa.lastUse = r[2]
+	}
+	return grantOf(r, err, qa.cands)
+}
+
+// cancel undoes the grant of a queued Acquire (cancel.lua): the request
+// it was for was refused before any attempt, so the credential's use
+// today, last use (what min_interval waits on) and lease are given back.
+func (s *RedisState) cancel(ctx context.Context, credID int64, leaseID string, qa *queuedAcquire) error {
+	err := cancelScript.Run(ctx, s.rdb, []string{s.hashKey(credID), s.leaseKey(credID)},
+		leaseID, fmtInt(max(qa.nowMS, qa.lastUse)), fmtInt(qa.lastUse), qa.day).Err()
+	if err != nil {
+		return unavailable("cancel", err)
+	}
+	return nil
 }
 
 // outcomeKinds names the kinds for the release script.
@@ -128,15 +198,43 @@ var outcomeKinds = [...]string{
 
 // Release implements State.
 func (s *RedisState) Release(ctx context.Context, credID int64, leaseID string, o Outcome, now time.Time) error {
+	keys, args := s.releaseArgs(make([]string, 0, 2), make([]any, 0, 13), credID, leaseID, o, now)
+	if err := releaseScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return unavailable("release", err)
+	}
+	return nil
+}
+
+// releaseArgs appends the release script's keys and arguments to keys
+// and args.
+func (s *RedisState) releaseArgs(keys []string, args []any, credID int64, leaseID string, o Outcome, now time.Time) ([]string, []any) {
 	kind := "neutral"
 	if int(o.Kind) < len(outcomeKinds) {
 		kind = outcomeKinds[o.Kind]
 	}
-	err := releaseScript.Run(ctx, s.rdb, []string{s.hashKey(credID), s.leaseKey(credID)},
+	return append(keys, s.hashKey(credID), s.leaseKey(credID)), append(args,
 		leaseID, fmtInt(now.UnixMilli()), kind, fmtInt(o.Cooldown.Milliseconds()), fmtInt(int64(o.TTFB)),
 		fmtInt(o.Tokens), fmtInt(o.Spend), o.Err, o.Day, fmtInt(int64(o.CircuitFailures)),
-		fmtInt(o.CircuitPause.Milliseconds()), fmtFloat(EWMAWeight), fmtInt(keyTTL.Milliseconds())).Err()
-	if err != nil {
+		fmtInt(o.CircuitPause.Milliseconds()), fmtFloat(EWMAWeight), fmtInt(keyTTL.Milliseconds()))
+}
+
+// queuedRelease is a Release queued on a batch.
+type queuedRelease struct {
+	queued bool
+	reply  luabatch.Reply
+}
+
+// queueRelease queues a Release on b into qr; released reads it.
+func (s *RedisState) queueRelease(b *luabatch.Batch, qr *queuedRelease, credID int64, leaseID string, o Outcome, now time.Time) {
+	keys, args := b.Buffers()
+	keys, args = s.releaseArgs(keys, args, credID, leaseID, o, now)
+	qr.queued = true
+	b.Commit(releaseFragment, &qr.reply, keys, args)
+}
+
+// released reads a queued Release.
+func released(qr *queuedRelease) error {
+	if err := qr.reply.Err(); err != nil {
 		return unavailable("release", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/apierror"
+	"github.com/switchyard/switchyard/internal/bodyread"
 	"github.com/switchyard/switchyard/internal/provider"
 	"github.com/switchyard/switchyard/internal/sse"
 )
@@ -105,6 +105,11 @@ type ExchangeCall struct {
 	// ahead (decoding uploaded images). An error ends the request as the
 	// *apierror.Error in its chain, with nothing charged.
 	Prepare func(ctx context.Context) error
+	// Admission, when set, is the key's rate-limit admission the handler
+	// deferred (limit.Gate.AuthenticateDeferred): the relay resolves it
+	// before anything else is answered, in one round trip with the
+	// reservation and the lease when it can (pipeline.go).
+	Admission Admission
 }
 
 // Route says who asks (the group channels must serve) and any route an
@@ -121,45 +126,86 @@ type Route struct {
 // returns nil, or returns an error (an *apierror.Error in its chain) when
 // nothing was written.
 func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *ExchangeCall, x Exchange) error {
+	return r.exchange(ctx, w, call, x, &exchangeState{})
+}
+
+// exchange is Exchange with the state the request keeps for its whole life
+// allocated by the caller (Chat's comes with its call).
+func (r *Relay) exchange(ctx context.Context, w http.ResponseWriter, call *ExchangeCall, x Exchange, st *exchangeState) error {
 	start := time.Now()
 	if r.inFlight != nil {
 		r.inFlight(ctx, 1)
 		defer r.inFlight(ctx, -1)
 	}
-	res := Result{RequestID: call.RequestID, Model: call.Model, Group: call.Route.Group, Stream: call.Stream}
+	// The result, the pick query and its exclusions all outlive calls
+	// through interfaces: one allocation for the three instead of three.
+	res := &st.res
+	*res = Result{RequestID: call.RequestID, Model: call.Model, Group: call.Route.Group, Stream: call.Stream,
+		adm: call.Admission}
 	if call.Result != nil {
-		defer func() { *call.Result = res }()
+		defer func() { *call.Result = *res }()
 	}
 	if call.Route.PinChannel == "" && call.Route.PinCredential == 0 && len(r.sched.ChannelTypes(call.Model)) == 0 {
+		// A deferred admission still answers first, as the gate did.
+		if err := admit(ctx, call); err != nil {
+			return err
+		}
 		// Checked before the reservation, so an unknown model is answered
 		// as such rather than as an unpriced one.
 		ae := apierror.ModelNotFound(call.Model)
 		res.Status, res.Err = ae.Status, ErrNoRoute
-		r.done(ctx, &res, start)
+		r.done(ctx, res, start)
 		return fmt.Errorf("%w: %w", ae, ErrNoRoute)
 	}
-	if r.meter != nil && !call.Unbilled {
-		h, err := r.meter.Reserve(ctx, call)
-		if err != nil {
-			res.Status, res.Err = apierror.As(err).Status, err
-			r.done(ctx, &res, start)
-			return err
-		}
-		res.hold = h
-	}
-	if call.Prepare != nil {
-		if err := call.Prepare(ctx); err != nil {
-			res.Status, res.Err = apierror.As(err).Status, err
-			if ctx.Err() != nil {
-				res.Status = 499
-			}
-			r.done(ctx, &res, start)
-			return err
-		}
-	}
-	var excluded [8]int64
-	q := PickQuery{Model: call.Model, Group: call.Route.Group, Accept: x.Accepts, Exclude: excluded[:0],
+	q := &st.q
+	*q = PickQuery{Model: call.Model, Group: call.Route.Group, Exclude: st.excluded[:0],
 		PinChannel: call.Route.PinChannel, PinCredential: call.Route.PinCredential}
+	if _, all := x.(*chatExchange); !all {
+		// The chat exchange serves every channel type; a nil filter says
+		// so without a method value to allocate.
+		q.Accept = x.Accepts
+	}
+	// first is the first Pick's answer when start made it (pipelined).
+	var first Lease
+	var firstErr error
+	picked := false
+	if r.pipelines(call) {
+		lease, pickErr, admitErr, reserveErr := r.start(ctx, call, q, res)
+		if admitErr != nil {
+			// Refused by the rate limits: answered as the gate answers,
+			// without a usage row, as if the relay had not been reached.
+			return admitErr
+		}
+		if reserveErr != nil {
+			res.Status, res.Err = apierror.As(reserveErr).Status, reserveErr
+			r.done(ctx, res, start)
+			return reserveErr
+		}
+		first, firstErr, picked = lease, pickErr, true
+	} else {
+		if err := admit(ctx, call); err != nil {
+			return err
+		}
+		if r.meter != nil && !call.Unbilled {
+			h, err := r.meter.Reserve(ctx, call)
+			if err != nil {
+				res.Status, res.Err = apierror.As(err).Status, err
+				r.done(ctx, res, start)
+				return err
+			}
+			res.hold = h
+		}
+		if call.Prepare != nil {
+			if err := call.Prepare(ctx); err != nil {
+				res.Status, res.Err = apierror.As(err).Status, err
+				if ctx.Err() != nil {
+					res.Status = 499
+				}
+				r.done(ctx, res, start)
+				return err
+			}
+		}
+	}
 	var last *attemptError
 	saw429 := false
 	var minRetry time.Duration
@@ -169,7 +215,13 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 	var rested time.Duration
 	all429 := true
 	for res.Attempts < r.maxAttempts {
-		lease, err := r.sched.Pick(ctx, &q)
+		var lease Lease
+		var err error
+		if picked {
+			lease, err, picked = first, firstErr, false
+		} else {
+			lease, err = r.sched.Pick(ctx, q)
+		}
 		if err != nil {
 			if last != nil {
 				// Tried some; answer with the last failure, knowing when
@@ -181,35 +233,36 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 			}
 			ae := r.pickError(ctx, call, err)
 			res.Status, res.Err = ae.Status, err
-			r.done(ctx, &res, start)
+			r.done(ctx, res, start)
 			return fmt.Errorf("%w: %w", ae, err)
 		}
 		t := lease.Target()
+		res.lease = lease
 		res.Attempts++
 		res.Channel, res.Credential = t.Channel.Name, t.CredentialID
 		res.Upstream = upstreamModel(t.Channel, call.Model)
 		res.LastStart = time.Since(start)
-		committed, aerr, err := r.exchangeAttempt(ctx, w, t, call, x, &res, start)
+		committed, aerr, err := r.exchangeAttempt(ctx, w, t, call, x, res, start)
 		if err != nil {
 			lease.Done(ctx, Outcome{Model: call.Model, ClientGone: true})
 			res.Status, res.Err = apierror.As(err).Status, err
-			r.done(ctx, &res, start)
+			r.done(ctx, res, start)
 			return err
 		}
 		if aerr != nil && aerr.answered {
 			// A 4xx the request met, not a fault of the credential.
 			lease.Done(ctx, Outcome{Status: aerr.status, Model: call.Model, ClientGone: ctx.Err() != nil})
-			r.done(ctx, &res, start)
+			r.done(ctx, res, start)
 			return nil
 		}
 		if aerr == nil || committed {
-			o := Outcome{Status: res.Status, Committed: true, TTFB: res.attemptTTFB, Model: call.Model, Usage: res.Usage,
-				ClientGone: res.Status == 499}
-			if res.Err != nil {
-				o.Err = res.Err.Error()
+			if !res.released { // else ended with the settle
+				// With the request's context detached, as the settle
+				// and OnDone have it: the lease ends whether or not the
+				// client is still there.
+				lease.Done(res.detachOnce(ctx), committedOutcome(call, res))
 			}
-			lease.Done(ctx, o)
-			r.done(ctx, &res, start)
+			r.done(ctx, res, start)
 			return nil
 		}
 		last = aerr
@@ -250,12 +303,29 @@ func (r *Relay) Exchange(ctx context.Context, w http.ResponseWriter, call *Excha
 	}
 	if ctx.Err() != nil {
 		res.Status, res.Err = 499, ctx.Err()
-		r.done(ctx, &res, start)
+		r.done(ctx, res, start)
 		return fmt.Errorf("%w: client gone: %w", ae, ctx.Err())
 	}
 	res.Status, res.Err = ae.Status, last
-	r.done(ctx, &res, start)
+	r.done(ctx, res, start)
 	return ae
+}
+
+// exchangeState is what Exchange keeps for the request's whole life.
+type exchangeState struct {
+	res      Result
+	q        PickQuery
+	excluded [8]int64 // q.Exclude's first backing array
+}
+
+// committedOutcome is what an attempt that reached the client teaches.
+func committedOutcome(call *ExchangeCall, res *Result) Outcome {
+	o := Outcome{Status: res.Status, Committed: true, TTFB: res.attemptTTFB, Model: call.Model, Usage: res.Usage,
+		ClientGone: res.Status == 499}
+	if res.Err != nil {
+		o.Err = res.Err.Error()
+	}
+	return o
 }
 
 // pickError maps a failure to find any first target to the client's error.
@@ -286,7 +356,14 @@ func (r *Relay) pickError(ctx context.Context, call *ExchangeCall, err error) *a
 }
 
 func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *Target, call *ExchangeCall, x Exchange, res *Result, start time.Time) (bool, *attemptError, error) {
-	actx, cancel := context.WithCancelCause(ctx)
+	// A stream's attempt is cancelled on its own (the idle timer, the
+	// attempt's end). A non-stream attempt has read and closed the answer
+	// before it returns, and what else its request started ends with the
+	// request's context: it saves the cancel context (five allocations).
+	actx, cancel := ctx, context.CancelCauseFunc(func(error) {})
+	if call.Stream {
+		actx, cancel = context.WithCancelCause(ctx)
+	}
 	defer cancel(nil)
 	attemptStart := time.Now()
 	req, err := x.NewRequest(actx, t, r.adapters[t.Channel.Type], res.Upstream)
@@ -324,7 +401,7 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 	res.attemptTTFB = time.Since(attemptStart)
 	r.metrics.ttfb(call.Model, t.Channel.Name, res.TTFB)
 	if !call.Stream {
-		b, err := readBody(resp.Body, resp.ContentLength, r.maxResponse)
+		b, err := bodyread.Read(resp.Body, resp.ContentLength, r.maxResponse)
 		if err != nil {
 			return false, &attemptError{err: fmt.Errorf("read upstream body: %w", err)}, nil
 		}
@@ -336,24 +413,45 @@ func (r *Relay) exchangeAttempt(ctx context.Context, w http.ResponseWriter, t *T
 		if err != nil {
 			return false, &attemptError{status: http.StatusBadGateway, err: fmt.Errorf("translate upstream body: %w", err)}, nil
 		}
-		// Charged before the client has the answer (see the package doc).
+		// Charged before the client has the answer (see the package doc),
+		// and the lease ended in the same round trip: the outcome is known.
 		res.Usage, res.Status, res.Relayed = u, http.StatusOK, true
 		res.Duration = time.Since(start)
-		r.settle(ctx, res)
+		o := committedOutcome(call, res)
+		r.settleAll(ctx, res, &o)
 		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", strconv.Itoa(len(out)))
+		h["Content-Type"] = contentTypeJSON
+		res.contentLength[0] = strconv.Itoa(len(out))
+		h["Content-Length"] = res.contentLength[:] // as Set would, without the slice's allocation
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(out)
 		// Out now, not when the handler returns: what follows (the lease's
 		// outcome, OnDone's usage row and token charge, each a Redis call
 		// with several nodes) is no reason for the client to wait.
-		_ = http.NewResponseController(w).Flush()
+		_ = flush(w)
 		return true, nil, nil
 	}
 	body := newIdleReader(resp.Body, r.streamIdle, cancel)
 	defer body.stop()
 	return r.exchangeStream(ctx, w, body, t, x.NewStream(t), call, res, start)
+}
+
+// contentTypeJSON is the Content-Type value of a JSON answer, shared by
+// every answer rather than made per request by Header.Set; net/http copies
+// the values when it writes the header, and nothing here edits them.
+var contentTypeJSON = []string{"application/json"}
+
+// flush is http.NewResponseController(w).Flush() without the controller's
+// allocation for the writers the relay meets, which flush themselves.
+func flush(w http.ResponseWriter) error {
+	switch f := w.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
+	return http.NewResponseController(w).Flush()
 }
 
 // warn puts this attempt's warnings on the answer's headers (replacing an
@@ -379,26 +477,11 @@ func earliest(a, b time.Duration) time.Duration {
 	return min(a, b)
 }
 
-// readBody reads at most max+1 bytes of a body whose length is size
-// (or -1): with the size known, into one buffer of the right capacity,
-// instead of the doubling copies of io.ReadAll (a 2.7 MB image answer
-// was copied about twice over).
-func readBody(r io.Reader, size, max int64) ([]byte, error) {
-	lr := io.LimitReader(r, max+1)
-	if size < 0 || size > max {
-		return io.ReadAll(lr)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
-	_, err := buf.ReadFrom(lr)
-	return buf.Bytes(), err
-}
-
 // closingEvent names the events that end a complete stream in the formats
 // relayed as they are (Anthropic Messages, OpenAI Responses).
 var closingEvent = map[string]bool{"message_stop": true, "response.completed": true, "response.incomplete": true}
 
 func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body *idleReader, t *Target, st EventStream, call *ExchangeCall, res *Result, start time.Time) (bool, *attemptError, error) {
-	rc := http.NewResponseController(w)
 	sw := sse.NewWriter(w)
 	// Flushed below rather than after every event: events that arrived
 	// together from the upstream leave together, in one write(2).
@@ -419,7 +502,7 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 	}
 	final := false // the upstream stream ended: Finish is writing the closing events
 	emit := func(event string, data []byte) error {
-		if (final || closingEvent[event]) && res.hold != nil {
+		if (final || event != "" && closingEvent[event]) && res.hold != nil { // chat events are unnamed: no lookup
 			// Charge before the closing events, the client's sign of a
 			// complete answer, leave; a Finish that fails before writing
 			// anything leaves the hold for the retry or the failure.
@@ -476,7 +559,7 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 		// Flush unless another event is already read and waiting: then
 		// the next round writes it too without waiting on the upstream.
 		if committed && writeErr == nil && !rd.EventReady() {
-			if err := rc.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				writeErr = err
 				break
 			}
@@ -511,7 +594,7 @@ func (r *Relay) exchangeStream(ctx context.Context, w http.ResponseWriter, body 
 			slog.String("error", streamErr.Error()))
 		name, data := st.Abort()
 		if sw.WriteEvent(name, data) == nil {
-			_ = rc.Flush()
+			_ = flush(w)
 		}
 		res.Status, res.Err = http.StatusBadGateway, streamErr
 		return true, nil, nil

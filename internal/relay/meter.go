@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/luabatch"
 )
 
 // Billing hooks; the package doc says when the relay reserves and settles.
@@ -64,22 +66,96 @@ type Hold interface {
 }
 
 // settle settles res's hold, if any, at most once.
-func (r *Relay) settle(ctx context.Context, res *Result) {
+func (r *Relay) settle(ctx context.Context, res *Result) { r.settleAll(ctx, res, nil) }
+
+// settleAll settles res's hold and counts its tokens (OnCounted, or the
+// Admission's TokenCharger) and, when o is given, ends res's lease with o:
+// with Redis, in one script call (a luabatch), so that the client's answer
+// waits for one round trip rather than one per step.
+func (r *Relay) settleAll(ctx context.Context, res *Result, o *Outcome) {
 	res.Images = max(res.Images, res.Usage.Images)
 	h := res.hold
 	counted := r.onCounted != nil && !res.counted
-	if h == nil && !counted {
+	var pl PipelineLease
+	if o != nil && r.rdb != nil {
+		pl, _ = res.lease.(PipelineLease)
+	}
+	if h == nil && !counted && pl == nil {
 		return
 	}
-	dctx := detach(ctx)
+	dctx := res.detachOnce(ctx)
+	var b *luabatch.Batch
+	var ph PipelineHold
+	var tc TokenCharger
+	if r.rdb != nil {
+		ph, _ = h.(PipelineHold)
+		if counted {
+			tc, _ = res.adm.(TokenCharger)
+		}
+		if ph != nil || tc != nil || pl != nil {
+			b = r.batch()
+			defer r.pipes.Put(b)
+		}
+	}
 	if h != nil {
 		res.hold = nil
-		h.Settle(dctx, res)
+		if ph != nil {
+			ph.QueueSettle(dctx, b, res)
+		} else {
+			h.Settle(dctx, res)
+		}
 	}
-	if counted {
+	if counted && tc != nil {
+		res.counted = true
+		tc.QueueCharge(b, int64(res.Usage.PromptTokens+res.Usage.CompletionTokens))
+	}
+	if pl != nil {
+		res.lease = nil
+		res.released = true
+		pl.QueueDone(dctx, b, *o)
+	}
+	if b != nil {
+		_ = b.Exec(dctx, r.rdb) // each call's answer, or this error, is read below
+		if ph != nil {
+			ph.Settled(dctx, res)
+		}
+		if tc != nil {
+			tc.Charged(dctx)
+		}
+		if pl != nil {
+			pl.Released(dctx)
+		}
+	}
+	if counted && !res.counted {
 		res.counted = true
 		r.onCounted(dctx, *res)
 	}
+}
+
+// PipelineHold is a Hold that can queue its settle on a batch.
+type PipelineHold interface {
+	Hold
+	QueueSettle(ctx context.Context, b *luabatch.Batch, res *Result)
+	// Settled reads it once the batch ran, as Settle would end.
+	Settled(ctx context.Context, res *Result)
+}
+
+// PipelineLease is a Lease that can queue its Done on a batch, for a
+// committed answer (it tells nothing back: such an attempt is not tried
+// again). Done after QueueDone does nothing.
+type PipelineLease interface {
+	Lease
+	QueueDone(ctx context.Context, b *luabatch.Batch, o Outcome)
+	// Released reads it once the batch ran.
+	Released(ctx context.Context)
+}
+
+// TokenCharger is an Admission that also charges the request's tokens to
+// its key's token limits once its usage is final, on the settle's batch.
+// The relay does that instead of calling OnCounted for the request.
+type TokenCharger interface {
+	QueueCharge(b *luabatch.Batch, tokens int64)
+	Charged(ctx context.Context)
 }
 
 // detach is context.WithoutCancel for the settle and the request's end:

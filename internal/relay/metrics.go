@@ -91,7 +91,7 @@ func (m *Metrics) ttfb(model, channel string, d time.Duration) {
 
 func (m *Metrics) attemptFailed(model, channel string, status int) {
 	if m != nil {
-		m.attempts.WithLabelValues(model, channel, strconv.Itoa(status)).Inc()
+		m.attempts.WithLabelValues(model, channel, statusLabel(status)).Inc()
 	}
 }
 
@@ -99,7 +99,7 @@ func (m *Metrics) done(r *Result) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(r.Model, r.Channel, strconv.Itoa(r.Status)).Inc()
+	m.requests.WithLabelValues(r.Model, r.Channel, statusLabel(r.Status)).Inc()
 	m.duration.WithLabelValues(r.Model, r.Channel).Observe(r.Duration.Seconds())
 	if r.Usage.PromptTokens > 0 {
 		m.tokens.WithLabelValues(r.Model, "input").Add(float64(r.Usage.PromptTokens))
@@ -107,4 +107,22 @@ func (m *Metrics) done(r *Result) {
 	if r.Usage.CompletionTokens > 0 {
 		m.tokens.WithLabelValues(r.Model, "output").Add(float64(r.Usage.CompletionTokens))
 	}
+}
+
+// statusLabels holds the label of every status an answer can carry, made
+// once: strconv.Itoa allocates a string for a number of three digits.
+var statusLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+// statusLabel is strconv.Itoa(status), without an allocation for a status
+// from 0 to 599.
+func statusLabel(status int) string {
+	if status >= 0 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/config"
 	"github.com/switchyard/switchyard/internal/sse"
@@ -31,6 +33,8 @@ type ChatCall struct {
 	SignedReasoning bool
 	Route           Route
 	Estimate        Estimate // for the Meter's reservation
+	// Admission is the handler's deferred admission (ExchangeCall's).
+	Admission Admission
 }
 
 // Usage is what the upstream reported for one request.
@@ -107,9 +111,24 @@ type Result struct {
 	Duration  time.Duration
 	Err       error // nil on success
 
-	attemptTTFB time.Duration // of the last attempt alone, for the scheduler's latency average
-	hold        Hold          // the Meter's reservation, until settled
-	counted     bool          // OnCounted has run
+	attemptTTFB time.Duration   // of the last attempt alone, for the scheduler's latency average
+	hold        Hold            // the Meter's reservation, until settled
+	counted     bool            // OnCounted has run
+	adm         Admission       // the call's, for its TokenCharger
+	lease       Lease           // of the current attempt
+	released    bool            // the lease was ended with the settle (settleAll)
+	detached    context.Context // the request's context detached (detachOnce)
+	// contentLength holds a non-stream answer's Content-Length header value.
+	contentLength [1]string
+}
+
+// detachOnce is detach(ctx), made once per request: the settle and the
+// request's end both need it.
+func (res *Result) detachOnce(ctx context.Context) context.Context {
+	if res.detached == nil {
+		res.detached = detach(ctx)
+	}
+	return res.detached
 }
 
 // Attempt is one upstream attempt that failed: the routing story of a
@@ -165,6 +184,8 @@ type Options struct {
 	// or when the request ends. The gateway charges the key's token limits
 	// there, so that a client with its answer cannot send the next request
 	// before this one's tokens count. Same context as OnDone.
+	// A request whose Admission is a TokenCharger charges its tokens
+	// through it instead, in the settle's script batch.
 	OnCounted func(ctx context.Context, r Result)
 	// InFlight, when set, is called with +1 as a request starts and -1
 	// as it ends, always paired, with the request's context: the
@@ -174,6 +195,10 @@ type Options struct {
 	// MaxResponse caps a non-stream upstream answer, which is read whole
 	// to be translated; 0 → DefaultMaxResponse.
 	MaxResponse int64
+	// Redis, when set, is the client that runs a request's admission,
+	// reservation and first lease as one script call (a luabatch), if the
+	// Meter and the Pool can queue theirs (pipeline.go).
+	Redis redis.UniversalClient
 }
 
 // Relay is the chat pipeline.
@@ -186,6 +211,10 @@ type Relay struct {
 	streamIdle  time.Duration
 	metrics     *Metrics
 	meter       Meter
+	rdb         redis.UniversalClient // nil: no pipelining
+	pmeter      PipelineMeter         // meter, when it pipelines
+	psched      PipelineScheduler     // sched, when it pipelines
+	pipes       sync.Pool             // of *luabatch.Batch, empty
 	onDone      func(context.Context, Result)
 	onCounted   func(context.Context, Result)
 	inFlight    func(context.Context, int)
@@ -214,6 +243,16 @@ func New(opts Options) (*Relay, error) {
 	}
 	if r.maxAttempts <= 0 {
 		r.maxAttempts = 3
+	}
+	if opts.Redis != nil {
+		pm, mok := opts.Meter.(PipelineMeter)
+		ps, sok := opts.Pool.(PipelineScheduler)
+		if mok && pm.Pipelines() {
+			r.pmeter = pm
+		}
+		if sok && ps.Pipelines() && (opts.Meter == nil || r.pmeter != nil) {
+			r.rdb, r.psched = opts.Redis, ps
+		}
 	}
 	return r, nil
 }
@@ -286,10 +325,24 @@ func (e *attemptError) clientError(saw429 bool, retryAfter time.Duration) *apier
 // nil, or returns an error (an *apierror.Error in its chain) when nothing
 // was written, for the caller to answer in its own shape. It is the
 // Exchange loop with the chat adapters as the translators.
+//
+// The relay works on its own copy of call (attempts set UpstreamModel),
+// held with the exchange and its state in one allocation; the caller's
+// stays its own.
 func (r *Relay) Chat(ctx context.Context, w http.ResponseWriter, call *ChatCall) error {
-	x := &chatExchange{call: call, adapters: r.adapters, reportsUsage: r.reportsUsage}
-	return r.Exchange(ctx, w, &ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream,
-		Route: call.Route, Estimate: call.Estimate}, x)
+	c := &chatCall{chat: *call}
+	c.x = chatExchange{call: &c.chat, adapters: r.adapters, reportsUsage: r.reportsUsage}
+	c.ex = ExchangeCall{RequestID: call.RequestID, Model: call.Model, Stream: call.Stream,
+		Route: call.Route, Estimate: call.Estimate, Admission: call.Admission}
+	return r.exchange(ctx, w, &c.ex, &c.x, &c.st)
+}
+
+// chatCall is what Chat hands to Exchange.
+type chatCall struct {
+	chat ChatCall
+	x    chatExchange
+	ex   ExchangeCall
+	st   exchangeState
 }
 
 // chatExchange adapts the per-channel-type ChatAdapter to Exchange.
@@ -367,7 +420,7 @@ func (r *Relay) done(ctx context.Context, res *Result, start time.Time) {
 			slog.Duration("ttfb", res.TTFB), slog.Duration("duration", res.Duration))
 	}
 	if r.onDone != nil {
-		r.onDone(detach(ctx), *res)
+		r.onDone(res.detachOnce(ctx), *res)
 	}
 }
 

@@ -94,6 +94,11 @@ func newTransport(cfg config.Upstream, proxy string) (*http.Transport, error) {
 		// Streams must reach the client as they arrive; a gzip layer would
 		// buffer, and the upstream bodies are small JSON anyway.
 		DisableCompression: true,
+		// The write buffer holds a request's headers and the start of its
+		// body, once per request, yet lives as long as the connection: 4 KiB
+		// (the default) per held stream. A request over 1 KiB costs one
+		// write(2) more; a large body goes past the buffer either way.
+		WriteBufferSize: upstreamWriteBuffer,
 	}
 	if proxy != "" {
 		u, err := url.Parse(proxy)
@@ -116,6 +121,9 @@ func safeScheme(u *url.URL) string {
 	}
 	return u.Scheme
 }
+
+// upstreamWriteBuffer is each upstream connection's write buffer size.
+const upstreamWriteBuffer = 1 << 10
 
 var errStreamIdle = errors.New("upstream stream idle timeout")
 

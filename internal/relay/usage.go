@@ -41,6 +41,9 @@ type countingChat struct {
 	cheap   bool         // learned was set: sum text bytes, don't tokenize
 	bytes   int          // text bytes seen in cheap mode
 	seenID  bool
+
+	emit     func(string, []byte) error // Feed's, for observed
+	observed func([]byte) error         // c.observeAndEmit, made once
 }
 
 // rawStringLen is the length of a JSON string's body, v starting just after
@@ -82,28 +85,52 @@ func (c *countingChat) observe(d []byte) {
 		c.id, _ = jsonStringAt(d, keyID)
 		c.crt = numberAt(d, keyCreated)
 	}
+	// One pass over the chunk's string members, rather than one
+	// bytes.Index pass per key or a stop at every quote: `":"` ends every
+	// key whose value is a string and occurs nowhere else (a string holds
+	// no unescaped quote), about one in seven of a chunk's quotes.
+	for rest := d; ; {
+		i := bytes.Index(rest, keyEnd)
+		if i < 0 {
+			break
+		}
+		k := deltaKeyBefore(rest[:i])
+		if k == nil {
+			rest = rest[i+2:] // from the value's opening quote
+			continue
+		}
+		// From the key's opening quote.
+		rest = rest[i+len(keyEnd)-len(k):]
+		if c.cheap { // an estimate: escaped length is close enough
+			n := rawStringLen(rest[len(k):])
+			c.bytes += n
+			rest = rest[min(len(k)+n+1, len(rest)):]
+			continue
+		}
+		s, n := jsonStringAt(rest, k)
+		if len(s) > 0 {
+			if c.ctr == nil {
+				c.ctr = tokens.NewCounter(c.enc())
+			}
+			c.ctr.Write(string(s))
+		}
+		rest = rest[len(k)+n:]
+	}
+}
+
+// keyEnd ends a key whose value is a string.
+var keyEnd = []byte(`":"`)
+
+// deltaKeyBefore is the delta key whose name (opening quote included)
+// b ends with, b being what precedes a keyEnd, or nil.
+func deltaKeyBefore(b []byte) []byte {
 	for _, k := range deltaKeys {
-		for rest := d; ; {
-			i := bytes.Index(rest, k)
-			if i < 0 {
-				break
-			}
-			if c.cheap { // an estimate: escaped length is close enough
-				n := rawStringLen(rest[i+len(k):])
-				c.bytes += n
-				rest = rest[min(i+len(k)+n+1, len(rest)):]
-				continue
-			}
-			s, n := jsonStringAt(rest[i:], k)
-			if len(s) > 0 {
-				if c.ctr == nil {
-					c.ctr = tokens.NewCounter(c.enc())
-				}
-				c.ctr.Write(string(s))
-			}
-			rest = rest[i+len(k)+n:]
+		name := k[:len(k)-len(keyEnd)]
+		if len(b) >= len(name) && b[len(b)-1] == name[len(name)-1] && bytes.HasSuffix(b, name) {
+			return k
 		}
 	}
+	return nil
 }
 
 // deltaKeys are the members of an OpenAI chunk whose text costs completion
@@ -158,7 +185,19 @@ func numberAt(b, key []byte) []byte {
 }
 
 func (c *countingChat) Feed(ev sse.Event, emit func(string, []byte) error) error {
-	return c.st.Feed(ev, func(d []byte) error { c.observe(d); return emit("", d) })
+	// A closure over emit would be allocated for every chunk: the
+	// translator's callback is made once per stream and reads emit here.
+	c.emit = emit
+	if c.observed == nil {
+		c.observed = c.observeAndEmit
+	}
+	return c.st.Feed(ev, c.observed)
+}
+
+// observeAndEmit is Feed's callback for the translator's chunks.
+func (c *countingChat) observeAndEmit(d []byte) error {
+	c.observe(d)
+	return c.emit("", d)
 }
 
 // Finish ends the stream; a client that asked for include_usage gets a

@@ -90,3 +90,42 @@ func BenchmarkCountingChat(b *testing.B) {
 		})
 	}
 }
+
+// TestCountingChatFindsEveryDeltaKey counts the text of every delta key
+// wherever it stands, and nothing that only looks like a key from inside
+// a string value, in both the exact and the learned (byte-summing) modes.
+func TestCountingChatFindsEveryDeltaKey(t *testing.T) {
+	evs := []sse.Event{
+		{Data: []byte(`{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"think \"content\":\"not a key\""},"finish_reason":null}]}`)},
+		{Data: []byte(`{"id":"c1","choices":[{"index":0,"delta":{"content":"a\\\":\"b","refusal":"no"},"finish_reason":null}]}`)},
+		{Data: []byte(`{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"x_content\":\"1\"}"}}]}}]}`)},
+		{Data: []byte(`{"id":"c1","choices":[{"index":0,"delta":{"content":""},"finish_reason":"stop"}],"x_content":"skip","content_filter":"skip"}`)},
+	}
+	texts := []string{`think "content":"not a key"`, `a\":"b`, `no`, `{"x_content":"1"}`}
+	raw := []string{`think \"content\":\"not a key\"`, `a\\\":\"b`, `no`, `{\"x_content\":\"1\"}`}
+	wantBytes := 0
+	for _, r := range raw {
+		wantBytes += len(r)
+	}
+	emit := func(string, []byte) error { return nil }
+	for _, cheap := range []bool{false, true} {
+		c := newCountingChat(echoStream{}, &ChatCall{Model: "gpt-4o-mini"})
+		c.cheap = cheap
+		for _, ev := range evs {
+			if err := c.Feed(ev, emit); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cheap {
+			if c.bytes != wantBytes {
+				t.Errorf("learned mode summed %d text bytes, want %d", c.bytes, wantBytes)
+			}
+			continue
+		}
+		// The counter reads the texts as one, in order.
+		want := tokens.ForModel("gpt-4o-mini").Count(strings.Join(texts, ""))
+		if got := c.ctr.Tokens(); got != want {
+			t.Errorf("exact mode counted %d tokens, want %d", got, want)
+		}
+	}
+}

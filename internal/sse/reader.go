@@ -28,7 +28,15 @@ import (
 // DefaultMaxLine is the longest line NewReader accepts when maxLine <= 0.
 const DefaultMaxLine = 8 << 20
 
-const initialBufSize = 4 << 10
+// A Reader starts with initialBufSize bytes and doubles its buffer up to
+// burstBufSize while reads keep filling it (events arriving faster than
+// they are read), so that events that came together are read, and a relay
+// writes them, together. A slow stream, one event per read, keeps the small
+// buffer for its whole life: a thousand held streams hold 1 KiB each, not 4.
+const (
+	initialBufSize = 1 << 10
+	burstBufSize   = 4 << 10
+)
 
 var bom = []byte("\xEF\xBB\xBF")
 
@@ -53,6 +61,7 @@ type Reader struct {
 	skipLF     bool // the previous line ended in CR; a following LF belongs to it
 	readErr    error
 	bomChecked bool
+	burst      bool // the last read filled all the room there was
 
 	data    []byte
 	hasData bool
@@ -236,7 +245,10 @@ func (r *Reader) fill() {
 		n := copy(r.buf, r.buf[r.start:r.end])
 		r.start, r.end = 0, n
 	}
-	if r.end == len(r.buf) {
+	grow := r.end == len(r.buf) ||
+		r.burst && len(r.buf) < burstBufSize && len(r.buf) < r.maxLine+2
+	r.burst = false
+	if grow {
 		size := 2 * len(r.buf)
 		if limit := r.maxLine + 2; size > limit {
 			size = limit // a CRLF-terminated line of maxLine bytes must still fit
@@ -250,6 +262,7 @@ func (r *Reader) fill() {
 	}
 	// Retry a few times on (0, nil), as io.Reader permits it.
 	for range 100 {
+		room := len(r.buf) - r.end
 		n, err := r.r.Read(r.buf[r.end:])
 		r.end += n
 		if err != nil {
@@ -257,6 +270,7 @@ func (r *Reader) fill() {
 			return
 		}
 		if n > 0 {
+			r.burst = n == room
 			return
 		}
 	}

@@ -349,3 +349,57 @@ func TestEventReady(t *testing.T) {
 		}
 	}
 }
+
+// eventPerRead returns one event per Read, as a slow upstream delivers them.
+type eventPerRead struct{ events []string }
+
+func (e *eventPerRead) Read(p []byte) (int, error) {
+	if len(e.events) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, e.events[0])
+	e.events[0] = e.events[0][n:]
+	if e.events[0] == "" {
+		e.events = e.events[1:]
+	}
+	return n, nil
+}
+
+// A held stream keeps its reader for its whole life; one that delivers an
+// event per read must not make it hold more than the initial buffer (a
+// thousand held streams held 4 KiB each before). A burst still grows it, so
+// events that arrive together are read together.
+func TestReaderBufferStaysSmallForSlowStreams(t *testing.T) {
+	event := "data: " + `{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"` +
+		strings.Repeat("word ", 40) + `"}}]}` + "\n\n"
+	var slow eventPerRead
+	for range 200 {
+		slow.events = append(slow.events, event)
+	}
+	r := NewReader(&slow, 0)
+	for n := 0; ; n++ {
+		if _, err := r.Next(); err == io.EOF {
+			if n != 200 {
+				t.Fatalf("read %d events, want 200", n)
+			}
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cap(r.buf); got > initialBufSize {
+		t.Errorf("slow stream: buffer %d bytes, want at most %d", got, initialBufSize)
+	}
+
+	burst := NewReader(strings.NewReader(strings.Repeat(event, 200)), 0)
+	for {
+		if _, err := burst.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(burst.buf); got != burstBufSize {
+		t.Errorf("burst: buffer %d bytes, want %d", got, burstBufSize)
+	}
+}

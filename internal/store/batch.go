@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+
+	"github.com/switchyard/switchyard/internal/pace"
 )
 
 // batchSizes are the row counts of a BatchInsert's statements, largest
@@ -14,6 +16,13 @@ import (
 // INSERT of a length never seen before costs SQLite a parse of the whole
 // text, and PostgreSQL and MySQL a server-side prepare.
 var batchSizes = []int{256, 64, 16, 4, 1}
+
+// pacedMaxRows caps the statements of a paced batch (pace.Background) on
+// SQLite, which runs them on the caller's P: a statement cannot yield
+// inside, and 16 rows of the widest table (the usage log, its indexes) take
+// about pace.Slice there. A server database runs them elsewhere, and more
+// statements would only add round trips.
+const pacedMaxRows = 16
 
 // BatchInsert inserts rows into one table with multi-row INSERTs that
 // ignore rows whose conflict key exists (Dialect.InsertIgnoreRows), or,
@@ -64,8 +73,15 @@ func (b *BatchInsert) Exec(ctx context.Context, tx *sql.Tx, args []any) (int64, 
 		return 0, fmt.Errorf("insert into %s: %d values for rows of %d columns", b.table, len(args), w)
 	}
 	var inserted int64
+	paced := b.db.dialect == SQLite && pace.Active(ctx)
 	for len(args) > 0 {
+		// Between statements: a background batch (pace.Background) gives
+		// the CPU to requests here once it has run a slice.
+		pace.Yield(ctx)
 		rows := len(args) / w
+		if paced {
+			rows = min(rows, pacedMaxRows)
+		}
 		n := b.sizes[len(b.sizes)-1]
 		for _, s := range b.sizes {
 			if s <= rows {
@@ -87,18 +103,22 @@ func (b *BatchInsert) Exec(ctx context.Context, tx *sql.Tx, args []any) (int64, 
 	return inserted, nil
 }
 
-// Prepare prepares the statements on the write pool, once. Call it before
-// beginning the transaction Exec will run in: on SQLite the pool's one
-// connection is the transaction's until it ends, so preparing from inside
-// would wait for itself.
+// Prepare prepares, once each, the statements Exec may use in ctx: on
+// SQLite with a paced ctx only those of up to pacedMaxRows rows, since
+// parsing a statement of 256 wide rows costs more than a drain round, and
+// one never run would be parsed for nothing (an unpaced ctx later prepares
+// the rest). Call it before beginning the transaction Exec will run in: on
+// SQLite the pool's one connection is the transaction's until it ends, so
+// preparing from inside would wait for itself.
 func (b *BatchInsert) Prepare(ctx context.Context) error {
+	most := b.sizes[0]
+	if b.db.dialect == SQLite && pace.Active(ctx) {
+		most = pacedMaxRows
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.stmts) == len(b.sizes) {
-		return nil
-	}
 	for _, n := range b.sizes {
-		if b.stmts[n] != nil {
+		if n > most || b.stmts[n] != nil {
 			continue
 		}
 		st, err := b.db.write.PrepareContext(ctx, b.query(n))

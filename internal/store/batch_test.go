@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"testing"
+
+	"github.com/switchyard/switchyard/internal/pace"
 )
 
 // TestBatchInsert inserts batches of many lengths, prepared and not, on
@@ -73,6 +75,39 @@ func TestBatchInsert(t *testing.T) {
 	})
 }
 
+// A paced batch on SQLite runs statements of at most pacedMaxRows rows, so
+// Prepare parses no larger one until an unpaced batch may use it.
+func TestBatchPreparePaced(t *testing.T) {
+	db := open(t, "sqlite://"+t.TempDir()+"/paced.db")
+	ctx := t.Context()
+	if _, err := db.Write().ExecContext(ctx, "CREATE TABLE batch_t (k VARCHAR(40) NOT NULL, v BIGINT NOT NULL, UNIQUE (k))"); err != nil {
+		t.Fatal(err)
+	}
+	b := db.NewBatchInsert("batch_t", []string{"k", "v"}, []string{"k"})
+	count := func() (small, large int) {
+		for n := range b.stmts {
+			if n <= pacedMaxRows {
+				small++
+			} else {
+				large++
+			}
+		}
+		return small, large
+	}
+	if err := b.Prepare(pace.Background(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	if small, large := count(); small == 0 || large != 0 {
+		t.Fatalf("paced: %d statements of up to %d rows prepared and %d larger; want some and none", small, pacedMaxRows, large)
+	}
+	if err := b.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.stmts) != len(b.sizes) {
+		t.Fatalf("unpaced: %d statements prepared, want %d", len(b.stmts), len(b.sizes))
+	}
+}
+
 func inTx(ctx context.Context, db *DB, fn func(*sql.Tx) error) error {
 	tx, err := db.Write().BeginTx(ctx, nil)
 	if err != nil {
@@ -83,4 +118,22 @@ func inTx(ctx context.Context, db *DB, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// Checkpoint runs on the writer's WAL, which a write filled, and the
+// automatic checkpoint is only the backstop set in the DSN.
+func TestCheckpoint(t *testing.T) {
+	db := open(t, "sqlite://"+t.TempDir()+"/ckpt.db")
+	ctx := t.Context()
+	if _, err := db.Write().ExecContext(ctx, "CREATE TABLE ckpt_t (v INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	frames, err := db.Checkpoint(ctx)
+	if err != nil || frames == 0 {
+		t.Fatalf("checkpoint after a write: %d frames, %v; want some", frames, err)
+	}
+	var auto int
+	if err := db.Write().QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != walAutoCheckpoint {
+		t.Fatalf("wal_autocheckpoint %d, %v; want %d", auto, err, walAutoCheckpoint)
+	}
 }

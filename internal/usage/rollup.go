@@ -128,29 +128,54 @@ func newRollup() *rollup {
 func IsError(status int) bool { return status < 200 || status > 299 }
 
 // add sums r into every row it belongs to: the total and each dimension,
-// for the whole gateway and for its user, in every table.
-func (ru *rollup) add(r *Row) {
+// for the whole gateway and for its user, in every table. ids keeps the
+// id strings of the batch's rows (the rows of a batch mostly share their
+// user, key and credential); nil computes them for this row.
+func (ru *rollup) add(r *Row, ids map[int64]string) {
+	vals := rollupVals(r, ids)
 	for gi := range grains {
-		ru.addTo(gi, r)
+		ru.addVals(gi, r, &vals)
 	}
 }
 
-// addTo sums r into the rows of one table. Values are clipped like the
-// log's columns, so a rollup groups exactly as a GROUP BY on the log would.
+// addTo sums r into the rows of one table.
 func (ru *rollup) addTo(gi int, r *Row) {
+	vals := rollupVals(r, nil)
+	ru.addVals(gi, r, &vals)
+}
+
+// rollupVals are the values r is grouped by, per dimension. Values are
+// clipped like the log's columns, so a rollup groups exactly as a GROUP BY
+// on the log would.
+func rollupVals(r *Row, ids map[int64]string) [DimUser + 1]string {
+	return [...]string{
+		DimTotal:      "",
+		DimModel:      store.Clip(r.Model, maxName),
+		DimChannel:    store.Clip(r.Channel, maxName),
+		DimCredential: cachedIDVal(ids, r.CredentialID),
+		DimKey:        cachedIDVal(ids, r.KeyID),
+		DimUser:       cachedIDVal(ids, r.UserID),
+	}
+}
+
+func cachedIDVal(ids map[int64]string, id int64) string {
+	if ids == nil || id == 0 {
+		return idVal(id)
+	}
+	v, ok := ids[id]
+	if !ok {
+		v = idVal(id)
+		ids[id] = v
+	}
+	return v
+}
+
+func (ru *rollup) addVals(gi int, r *Row, vals *[DimUser + 1]string) {
 	one := sums{requests: 1, prompt: r.PromptTokens, completion: r.CompletionTokens, cost: r.CostMicros}
 	if IsError(r.Status) {
 		one.errors = 1
 	}
 	one.lat[latencyBucket(r.Duration.Milliseconds())] = 1
-	vals := [...]string{
-		DimTotal:      "",
-		DimModel:      store.Clip(r.Model, maxName),
-		DimChannel:    store.Clip(r.Channel, maxName),
-		DimCredential: idVal(r.CredentialID),
-		DimKey:        idVal(r.KeyID),
-		DimUser:       idVal(r.UserID),
-	}
 	b := grains[gi].floor(r.Time.Unix())
 	for d, v := range vals {
 		ru.put(gi, rollupKey{bucket: b, dim: Dim(d), val: v}, &one)

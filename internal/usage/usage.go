@@ -139,7 +139,7 @@ func (s *Store) insertTx(ctx context.Context, rows []Row) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := s.insert(ctx, tx, rows); err != nil {
+	if err := s.insert(ctx, tx, rows, true); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -168,8 +168,31 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, rows []Row) error {
 	if err := check(rows); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, tx, rows); err != nil {
+	if err := s.insert(ctx, tx, rows, true); err != nil {
 		return fmt.Errorf("insert %d usage rows: %w", len(rows), err)
+	}
+	return nil
+}
+
+// ErrStored is returned by InsertNewTx when a row of the batch was stored
+// before.
+var ErrStored = errors.New("usage rows stored before")
+
+// InsertNewTx is InsertTx for rows the caller expects to be new, as the
+// billing drainer's are but after a crash between posting a batch and
+// acknowledging it: it does not look the batch's charge ids up first. When
+// some row was stored before, it returns an error wrapping ErrStored, and
+// the caller must roll tx back (the rows inserted meanwhile would be
+// missing from the rollups) and insert again with InsertTx.
+func (s *Store) InsertNewTx(ctx context.Context, tx *sql.Tx, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := check(rows); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, tx, rows, false); err != nil {
+		return fmt.Errorf("insert %d new usage rows: %w", len(rows), err)
 	}
 	return nil
 }
@@ -179,8 +202,11 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, rows []Row) error {
 // count them twice, so the transaction is rolled back and run again.
 var errRaced = errors.New("usage rows stored concurrently")
 
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []Row) error {
-	fresh, err := s.unstored(ctx, tx, rows)
+// insert writes the rows not yet stored, and adds them to the rollups.
+// Without lookup, it takes every row as new and fails with ErrStored when
+// one was not.
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []Row, lookup bool) error {
+	fresh, err := s.unstored(ctx, tx, rows, lookup)
 	if err != nil {
 		return err
 	}
@@ -189,11 +215,12 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []Row) error {
 	}
 	chunk := s.rows.MaxRows()
 	args := make([]any, 0, min(len(fresh), chunk)*len(columns))
+	boxes := store.NewArgBoxes(len(columns))
 	var inserted int64
 	for start := 0; start < len(fresh); start += chunk {
 		args = args[:0]
 		for _, r := range fresh[start:min(start+chunk, len(fresh))] {
-			args = appendArgs(args, r)
+			args = appendArgs(args, r, boxes)
 		}
 		n, err := s.rows.Exec(ctx, tx, args)
 		if err != nil {
@@ -201,31 +228,42 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []Row) error {
 		}
 		inserted += n
 	}
-	if inserted != int64(len(fresh)) {
+	switch {
+	case inserted == int64(len(fresh)):
+	case !lookup:
+		return fmt.Errorf("%w: %d of %d rows inserted", ErrStored, inserted, len(fresh))
+	default:
 		return fmt.Errorf("%w: %d of %d new rows inserted", errRaced, inserted, len(fresh))
 	}
 	ru := newRollup()
+	ids := map[int64]string{}
 	for _, r := range fresh {
-		ru.add(r)
+		ru.add(r, ids)
 	}
 	return s.rollups.write(ctx, tx, ru)
 }
 
 // unstored returns the rows of the batch whose charge id is neither stored
-// nor taken by an earlier row of the batch: a batch may be posted again
-// after a crash, and only rows stored now may count in the rollups.
-func (s *Store) unstored(ctx context.Context, tx *sql.Tx, rows []Row) ([]*Row, error) {
+// (looked up only with lookup) nor taken by an earlier row of the batch: a
+// batch may be posted again after a crash, and only rows stored now may
+// count in the rollups.
+func (s *Store) unstored(ctx context.Context, tx *sql.Tx, rows []Row, lookup bool) ([]*Row, error) {
 	seen := make(map[string]bool, len(rows))
-	ids := make([]any, 0, len(rows))
+	var ids []any // boxed for the lookup only: a box is an allocation per row
+	if lookup {
+		ids = make([]any, 0, len(rows))
+	}
 	for i := range rows {
 		id := store.Clip(rows[i].ChargeID, maxChargeID)
-		if !seen[id] {
+		if _, dup := seen[id]; !dup {
 			seen[id] = false
-			ids = append(ids, id)
+			if lookup {
+				ids = append(ids, id)
+			}
 		}
 	}
 	const perQuery = 500
-	for start := 0; start < len(ids); start += perQuery {
+	for start := 0; lookup && start < len(ids); start += perQuery {
 		part := ids[start:min(start+perQuery, len(ids))]
 		q := "SELECT charge_id FROM usage_logs WHERE charge_id IN (" +
 			strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + ")"
@@ -258,16 +296,22 @@ func (s *Store) unstored(ctx context.Context, tx *sql.Tx, rows []Row) ([]*Row, e
 	return fresh, nil
 }
 
-// appendArgs appends r's values in the order of columns. Ids of 0 are
-// stored as NULL; times in UTC to the microsecond, the finest that
-// PostgreSQL and MySQL keep, so that a row reads back the same everywhere.
-func appendArgs(args []any, r *Row) []any {
+// appendArgs appends r's values in the order of columns, boxed by boxes.
+// Ids of 0 are stored as NULL; times in UTC to the microsecond, the finest
+// that PostgreSQL and MySQL keep, so that a row reads back the same
+// everywhere. The small ints (attempts, status, images) are boxed without
+// allocating.
+func appendArgs(args []any, r *Row, b *store.ArgBoxes) []any {
 	return append(args,
-		store.Clip(r.ChargeID, maxChargeID), store.Clip(r.RequestID, maxRequestID), r.Time.UTC().Truncate(time.Microsecond),
-		nullID(r.UserID), nullID(r.KeyID), store.Clip(r.Model, maxName), store.Clip(r.ServedModel, maxName), store.Clip(r.Channel, maxName),
-		nullID(r.CredentialID), r.Attempts, r.Stream, r.Status, store.Clip(r.Error, maxError),
-		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.ReasoningTokens, r.Images, r.Estimated, r.CostMicros,
-		r.TTFB.Milliseconds(), r.Duration.Milliseconds(), store.Clip(r.ClientIP, maxClientIP), nullRoute(r.Route))
+		b.String(0, store.Clip(r.ChargeID, maxChargeID)), b.String(1, store.Clip(r.RequestID, maxRequestID)),
+		b.Time(2, r.Time.UTC().Truncate(time.Microsecond)),
+		nullID(b, 3, r.UserID), nullID(b, 4, r.KeyID), b.String(5, store.Clip(r.Model, maxName)),
+		b.String(6, store.Clip(r.ServedModel, maxName)), b.String(7, store.Clip(r.Channel, maxName)),
+		nullID(b, 8, r.CredentialID), r.Attempts, r.Stream, r.Status, b.String(12, store.Clip(r.Error, maxError)),
+		b.Int64(13, r.PromptTokens), b.Int64(14, r.CompletionTokens), b.Int64(15, r.CachedTokens),
+		b.Int64(16, r.ReasoningTokens), r.Images, r.Estimated, b.Int64(19, r.CostMicros),
+		b.Int64(20, r.TTFB.Milliseconds()), b.Int64(21, r.Duration.Milliseconds()),
+		b.String(22, store.Clip(r.ClientIP, maxClientIP)), nullRoute(r.Route))
 }
 
 func nullRoute(r json.RawMessage) any {
@@ -277,11 +321,11 @@ func nullRoute(r json.RawMessage) any {
 	return string(r)
 }
 
-func nullID(id int64) any {
+func nullID(b *store.ArgBoxes, col int, id int64) any {
 	if id == 0 {
 		return nil
 	}
-	return id
+	return b.Int64(col, id)
 }
 
 // Filter selects log rows; zero fields select everything.

@@ -21,6 +21,7 @@
 package anthropic
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	"github.com/switchyard/switchyard/internal/api"
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/limit"
 	"github.com/switchyard/switchyard/internal/relay"
 )
 
@@ -96,7 +98,10 @@ func (r *request) estimate() relay.Estimate {
 
 // request is an authenticated, parsed inbound request.
 type request struct {
-	key     *auth.Key
+	key *auth.Key
+	// adm is the key's rate-limit admission, left to the relay (nil when
+	// taken already): see limit.Gate.AuthenticateDeferred.
+	adm     *limit.Admission
 	route   relay.Route
 	body    []byte
 	peek    peek
@@ -106,7 +111,7 @@ type request struct {
 
 // Messages serves POST /v1/messages.
 func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r)
+	req, ok := h.begin(w, r, true)
 	if !ok {
 		return
 	}
@@ -117,6 +122,9 @@ func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
 	}
 	call := &relay.ExchangeCall{RequestID: x.requestID, Model: req.peek.Model, Stream: req.peek.Stream,
 		Route: req.route, Estimate: req.estimate()}
+	if req.adm != nil {
+		call.Admission = req.adm
+	}
 	if err := h.relay.Exchange(auth.WithKey(ctx, req.key), w, call, x); err != nil {
 		h.fail(w, r, err)
 	}
@@ -124,7 +132,7 @@ func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
 
 // CountTokens serves POST /v1/messages/count_tokens.
 func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r)
+	req, ok := h.begin(w, r, false)
 	if !ok {
 		return
 	}
@@ -155,45 +163,71 @@ func (h *Handler) CountTokens(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// deferredAuthenticator is an authenticator that can leave the rate-limit
+// admission to the relay (limit.Gate), which then sends it in one Redis
+// round trip with the reservation and the lease.
+type deferredAuthenticator interface {
+	AuthenticateDeferred(r *http.Request, clientIP netip.Addr) (*auth.Key, *limit.Admission, error)
+}
+
 // begin authenticates and reads the request; false means the error is
-// already answered.
-func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool) {
-	key, err := h.keys.Authenticate(r, api.ClientIP(r.Context()))
+// already answered. With deferAdmission the rate limits may be left to
+// the relay (req.adm): the body is then read before them, and an error
+// found here is answered only once the request is admitted, so a
+// rate-limited client still gets its 429 first, as before.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, deferAdmission bool) (*request, bool) {
+	var key *auth.Key
+	var adm *limit.Admission
+	var err error
+	if d, ok := h.keys.(deferredAuthenticator); ok && deferAdmission {
+		key, adm, err = d.AuthenticateDeferred(r, api.ClientIP(r.Context()))
+	} else {
+		key, err = h.keys.Authenticate(r, api.ClientIP(r.Context()))
+	}
 	if err != nil {
 		apierror.WriteAnthropic(w, r, err)
 		return nil, false
 	}
-	req := &request{key: key, version: r.Header.Get("anthropic-version")}
+	fail := func(err error) {
+		if adm != nil {
+			// Counted even for a client gone meanwhile, as before.
+			if aerr := adm.Take(context.WithoutCancel(r.Context())); aerr != nil {
+				err = aerr
+			}
+		}
+		h.fail(w, r, err)
+	}
+	req := &request{key: key, adm: adm, version: r.Header.Get("anthropic-version")}
 	if req.version == "" {
 		req.version = Versions[0]
 	} else if !slices.Contains(Versions, req.version) {
-		h.fail(w, r, apierror.InvalidRequest(fmt.Sprintf(
+		fail(apierror.InvalidRequest(fmt.Sprintf(
 			"anthropic-version: %q is not a supported version (use one of %s).",
 			req.version, strings.Join(Versions, ", ")), ""))
 		return nil, false
 	}
 	req.beta = strings.Join(r.Header.Values("anthropic-beta"), ",")
 	if req.body, err = api.ReadJSONBody(r); err != nil {
-		h.fail(w, r, err)
+		fail(err)
 		return nil, false
 	}
 	var v [6]api.Peeked
 	if err := api.PeekJSON(req.body, members, v[:]); err != nil {
-		h.fail(w, r, err)
+		fail(err)
 		return nil, false
 	}
 	req.peek = peek{Model: v[0].Str, Stream: v[1].Bool, MaxTokens: int(v[2].Int)}
 	if req.peek.Model == "" {
-		h.fail(w, r, apierror.InvalidRequest("model: Field required", "model"))
+		fail(apierror.InvalidRequest("model: Field required", "model"))
 		return nil, false
 	}
 	if err := key.AllowModel(req.peek.Model); err != nil {
-		h.fail(w, r, err)
+		fail(err)
 		return nil, false
 	}
 	g, ch, cred, err := key.Route(r)
 	if err != nil {
-		h.fail(w, r, err)
+		fail(err)
 		return nil, false
 	}
 	req.route = relay.Route{Group: g, PinChannel: ch, PinCredential: cred}

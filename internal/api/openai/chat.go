@@ -57,7 +57,7 @@ func estimate(body []byte, maxOutput, choices int) relay.Estimate {
 
 // ChatCompletions serves POST /v1/chat/completions.
 func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r, chatMembers)
+	req, ok := h.begin(w, r, chatMembers, true)
 	if !ok {
 		return
 	}
@@ -65,7 +65,7 @@ func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 	// Every upstream refuses a chat without messages, each in its own
 	// words and without naming the field: say it here, once.
 	if !p.HasMessages {
-		h.fail(w, r, apierror.InvalidRequest("The messages field is required.", "messages"))
+		h.failAdmitted(w, r, req.adm, apierror.InvalidRequest("The messages field is required.", "messages"))
 		return
 	}
 	call := &relay.ChatCall{
@@ -76,7 +76,8 @@ func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		Stream:       p.Stream,
 		IncludeUsage: p.Stream && p.IncludeUsage,
 		// Either cap may be sent; the larger bounds each answer.
-		Estimate: estimate(req.body, max(p.MaxTokens, p.MaxCompletionTokens), p.N),
+		Estimate:  estimate(req.body, max(p.MaxTokens, p.MaxCompletionTokens), p.N),
+		Admission: req.admission(),
 	}
 	if err := h.relay.Chat(req.ctx, w, call); err != nil {
 		h.fail(w, r, err)

@@ -17,7 +17,7 @@ var completionAdapters = map[string]relay.ChatAdapter{
 
 // Completions serves POST /v1/completions.
 func (h *Handler) Completions(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r, completionsMembers)
+	req, ok := h.begin(w, r, completionsMembers, false)
 	if !ok {
 		return
 	}
@@ -27,7 +27,7 @@ func (h *Handler) Completions(w http.ResponseWriter, r *http.Request) {
 	p := req.peek
 	// best_of answers are generated (n of them returned), each up to
 	// max_tokens.
-	call := exchangeCall(req, p.MaxTokens, max(p.N, p.BestOf))
+	call := exchangeCall(&req, p.MaxTokens, max(p.N, p.BestOf))
 	x := &completionsExchange{chatShaped{adapters: completionAdapters, call: relay.ChatCall{
 		RequestID: call.RequestID, Body: req.body, Model: p.Model, Stream: p.Stream,
 		IncludeUsage: p.Stream && p.IncludeUsage,

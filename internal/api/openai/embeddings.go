@@ -26,7 +26,7 @@ func embeddingsAccepts(typ string) bool { return typ == "gemini" || embeddingAda
 
 // Embeddings serves POST /v1/embeddings.
 func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r, embeddingsMembers)
+	req, ok := h.begin(w, r, embeddingsMembers, false)
 	if !ok {
 		return
 	}
@@ -37,7 +37,7 @@ func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) {
 	if !h.servable(w, r, req.peek.Model, "embeddings", embeddingsAccepts) {
 		return
 	}
-	call := exchangeCall(req, 0, 0) // embeddings produce no output tokens
+	call := exchangeCall(&req, 0, 0) // embeddings produce no output tokens
 	x := &embeddingsExchange{chatShaped: chatShaped{adapters: embeddingAdapters, call: relay.ChatCall{
 		RequestID: call.RequestID, Body: req.body, Model: req.peek.Model,
 	}}}

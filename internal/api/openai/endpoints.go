@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/switchyard/switchyard/internal/api"
 	"github.com/switchyard/switchyard/internal/apierror"
 	"github.com/switchyard/switchyard/internal/auth"
+	"github.com/switchyard/switchyard/internal/limit"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
 )
@@ -36,37 +38,78 @@ type request struct {
 	body  []byte
 	peek  chatPeek
 	route relay.Route
+	// adm is the key's rate-limit admission, left to the relay (nil when
+	// taken already): see limit.Gate.AuthenticateDeferred.
+	adm *limit.Admission
+}
+
+// deferredAuthenticator is an authenticator that can leave the rate-limit
+// admission to the relay (limit.Gate), which then sends it in one Redis
+// round trip with the reservation and the lease.
+type deferredAuthenticator interface {
+	AuthenticateDeferred(r *http.Request, clientIP netip.Addr) (*auth.Key, *limit.Admission, error)
 }
 
 // begin authenticates, reads the body and peeks at the members the
-// endpoint judges; on failure it has answered.
-func (h *Handler) begin(w http.ResponseWriter, r *http.Request, members []api.Judged) (*request, bool) {
+// endpoint judges; on failure it has answered. With deferAdmission the
+// rate limits may be left to the relay (req.adm, to be passed on in the
+// call): the body is then read before them, and an error found here is
+// answered only once the request is admitted, so a rate-limited client
+// still gets its 429 first, as before.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, members []api.Judged, deferAdmission bool) (request, bool) {
 	ctx := r.Context()
-	key, err := h.keys.Authenticate(r, api.ClientIP(ctx))
+	var key *auth.Key
+	var adm *limit.Admission
+	var err error
+	if d, ok := h.keys.(deferredAuthenticator); ok && deferAdmission {
+		key, adm, err = d.AuthenticateDeferred(r, api.ClientIP(ctx))
+	} else {
+		key, err = h.keys.Authenticate(r, api.ClientIP(ctx))
+	}
 	if err != nil {
 		apierror.WriteOpenAI(w, r, err)
-		return nil, false
+		return request{}, false
 	}
 	body, err := api.ReadJSONBody(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return nil, false
+		h.failAdmitted(w, r, adm, err)
+		return request{}, false
 	}
 	peek, err := peekBody(body, members)
 	if err != nil {
-		h.fail(w, r, err)
-		return nil, false
+		h.failAdmitted(w, r, adm, err)
+		return request{}, false
 	}
 	if err := key.AllowModel(peek.Model); err != nil {
-		h.fail(w, r, err)
-		return nil, false
+		h.failAdmitted(w, r, adm, err)
+		return request{}, false
 	}
 	route, err := routeOf(r, key)
 	if err != nil {
-		h.fail(w, r, err)
-		return nil, false
+		h.failAdmitted(w, r, adm, err)
+		return request{}, false
 	}
-	return &request{ctx: auth.WithKey(ctx, key), body: body, peek: peek, route: route}, true
+	return request{ctx: auth.WithKey(ctx, key), body: body, peek: peek, route: route, adm: adm}, true
+}
+
+// failAdmitted answers err, or the rate limits' refusal when adm, still
+// pending, refuses: today's order of answers.
+func (h *Handler) failAdmitted(w http.ResponseWriter, r *http.Request, adm *limit.Admission, err error) {
+	if adm != nil {
+		// Counted even for a client gone meanwhile, as before.
+		if aerr := adm.Take(context.WithoutCancel(r.Context())); aerr != nil {
+			err = aerr
+		}
+	}
+	h.fail(w, r, err)
+}
+
+// admission is req's deferred admission for the relay's call.
+func (req *request) admission() relay.Admission {
+	if req.adm == nil {
+		return nil // not a typed nil
+	}
+	return req.adm
 }
 
 // routeOf is the key's group and any route its admin forces by header.
@@ -153,7 +196,7 @@ var (
 // estimate.
 func exchangeCall(r *request, maxOutput, choices int) *relay.ExchangeCall {
 	return &relay.ExchangeCall{RequestID: api.RequestID(r.ctx), Model: r.peek.Model, Stream: r.peek.Stream,
-		Route: r.route, Estimate: estimate(r.body, maxOutput, choices)}
+		Route: r.route, Estimate: estimate(r.body, maxOutput, choices), Admission: r.admission()}
 }
 
 // newResponseID is a Responses id for a translated answer.

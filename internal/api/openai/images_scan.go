@@ -3,7 +3,8 @@ package openai
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
+
+	"github.com/switchyard/switchyard/internal/jsonscan"
 )
 
 // An image answer is a few small members around megabytes of base64.
@@ -164,7 +165,7 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 		for j < len(b) && !isDelim(b[j]) {
 			j++
 		}
-		if j == i || !json.Valid(b[i:j]) {
+		if j == i || !jsonscan.Valid(b[i:j]) {
 			return i, false
 		}
 		return j, true

@@ -2,7 +2,9 @@ package openai_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,9 +22,11 @@ import (
 // on a client request's behalf: those whose context came from the HTTP
 // server (a pipeline is one round trip). The node's background work
 // (heartbeats, the drainer, usage batches) runs on its own contexts.
+// cmds counts the commands of those trips (a pipeline's each).
 type requestTrips struct {
 	mu    sync.Mutex
 	names []string
+	cmds  int
 }
 
 func (c *requestTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -43,7 +47,7 @@ func (c *requestTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 			setup = setup && connSetup[cmd.Name()]
 		}
 		if !setup {
-			c.record(ctx, "pipeline("+strings.Join(names, ",")+")")
+			c.recordN(ctx, "pipeline("+strings.Join(names, ",")+")", len(cmds))
 		}
 		return next(ctx, cmds)
 	}
@@ -53,43 +57,71 @@ func (c *requestTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 // are the pool's, once per connection, not the request's.
 var connSetup = map[string]bool{"hello": true, "client": true, "auth": true, "select": true}
 
-// tripName is the command's name and, for a script, the first key's
-// namespace (limit:, bill:, pool:, ...) after the test's prefix.
+// tripName is the command's name and, for a script, the namespaces
+// (limit:, bill:, pool:, ...) of its keys after the test's prefix, in the
+// order they first appear: a batch of scripts (luabatch) shows each
+// package whose script it carries.
 func tripName(cmd redis.Cmder) string {
 	name := cmd.Name()
 	args := cmd.Args()
-	if (name == "evalsha" || name == "eval") && len(args) > 3 {
-		if k, ok := args[3].(string); ok {
-			if i := strings.Index(k, ":"); i >= 0 { // the test prefix's own colon
-				rest := k[i+1:]
-				if j := strings.Index(rest, ":"); j >= 0 {
-					return name + " " + rest[:j+1]
-				}
-			}
+	if (name != "evalsha" && name != "eval") || len(args) < 3 {
+		return name
+	}
+	nkeys, ok := args[2].(int)
+	if !ok {
+		return name
+	}
+	var spaces []string
+	for _, a := range args[3:min(3+nkeys, len(args))] {
+		k, _ := a.(string)
+		i := strings.Index(k, ":") // the test prefix's own colon
+		if i < 0 {
+			continue
+		}
+		rest := k[i+1:]
+		if j := strings.Index(rest, ":"); j >= 0 && !slices.Contains(spaces, rest[:j+1]) {
+			spaces = append(spaces, rest[:j+1])
 		}
 	}
-	return name
+	return name + " " + strings.Join(spaces, "")
 }
 
-func (c *requestTrips) record(ctx context.Context, name string) {
+func (c *requestTrips) record(ctx context.Context, name string) { c.recordN(ctx, name, 1) }
+
+func (c *requestTrips) recordN(ctx context.Context, name string, cmds int) {
 	if ctx.Value(http.ServerContextKey) == nil || connSetup[name] {
 		return
 	}
 	c.mu.Lock()
 	c.names = append(c.names, name)
+	c.cmds += cmds
 	c.mu.Unlock()
 }
 
-func (c *requestTrips) take() []string {
+// take returns the trips recorded since the last take and their commands.
+func (c *requestTrips) take() ([]string, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := c.names
-	c.names = nil
-	return n
+	n, k := c.names, c.cmds
+	c.names, c.cmds = nil, 0
+	return n, k
 }
 
-// maxTripsBeforeUpstream is the count measured when the test was written.
-const maxTripsBeforeUpstream = 3
+// maxTripsBeforeUpstream and maxTripsAfterAnswer are the counts issue 22
+// asked for: the admission, the reservation and the lease go in one
+// script call; the settle, the token charge and the lease's release in
+// another. (3 and 3 round trips when the test was written; then 1 and 1
+// round trips of 3 EVALSHA each, pipelined.) A round trip here is one
+// command: the test fails as well if a phase goes back to a pipeline of
+// several scripts.
+const (
+	maxTripsBeforeUpstream = 1
+	maxTripsAfterAnswer    = 1
+)
+
+// beforeUpstream is what the one script call before the upstream carries:
+// the limiter's take, the reservation and the lease, in that order.
+const beforeUpstream = "evalsha limit:bill:pool:"
 
 // TestRedisTripsBeforeUpstream counts the Redis round trips a billed,
 // limited non-stream request waits for before the gateway calls the
@@ -100,12 +132,13 @@ func TestRedisTripsBeforeUpstream(t *testing.T) {
 	trips := &requestTrips{}
 	var mu sync.Mutex
 	var before []string
+	var beforeCmds int
 	seen := make(chan struct{}, 1)
 	wrap := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasSuffix(r.URL.Path, "/chat/completions") {
 				mu.Lock()
-				before = trips.take()
+				before, beforeCmds = trips.take()
 				mu.Unlock()
 				seen <- struct{}{}
 			}
@@ -121,10 +154,11 @@ func TestRedisTripsBeforeUpstream(t *testing.T) {
 		cfg.Billing.NewUserCredit = 1e6
 		limitKey(cfg)
 	}, app.WithRedisHook(trips))
-	body := `{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":"Hello there"}]}`
 	var after []string
-	post := func() {
+	var afterCmds int
+	post := func(body string) {
 		resp := g.post(t, testKey, body)
+		_, _ = io.Copy(io.Discard, resp.Body) // a stream, to its end
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d", resp.StatusCode)
@@ -141,22 +175,48 @@ func TestRedisTripsBeforeUpstream(t *testing.T) {
 			}
 			last = n
 		}
-		after = trips.take()
+		after, afterCmds = trips.take()
 	}
-	post() // loads the key's accounts and the scripts (NOSCRIPT, then EVAL)
-	post()
-	for range 3 {
-		post()
-		mu.Lock()
-		got := before
-		mu.Unlock()
-		t.Logf("before the upstream call: %d round trips %v; after it: %d %v", len(got), got, len(after), after)
-		// Today: the limiter's take, the billing reserve and the
-		// credential lease, one script each, in three packages with three
-		// key namespaces (each its own Redis Cluster slot). Issue 22 asks
-		// for one; this keeps the count from growing until they are folded.
-		if len(got) > maxTripsBeforeUpstream {
-			t.Errorf("%d Redis round trips before the upstream call (%v), want at most %d", len(got), got, maxTripsBeforeUpstream)
+	for _, c := range []struct {
+		name      string
+		body      string
+		wantAfter int
+		after     []string // the script calls after the answer, in order
+	}{
+		{"non-stream", `{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":"Hello there"}]}`, maxTripsAfterAnswer,
+			[]string{"evalsha bill:limit:pool:"}},
+		// A stream's settle and charge go together at its closing events;
+		// its lease is released once the stream is over (2, from 3).
+		{"stream", `{"model":"gpt-4o-mini","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Hello there"}]}`, 2,
+			[]string{"evalsha bill:limit:", "evalsha pool:"}},
+	} {
+		post(c.body) // the first loads the key's accounts and the scripts (NOSCRIPT, then EVAL)
+		post(c.body)
+		for range 3 {
+			post(c.body)
+			mu.Lock()
+			got, gotCmds := before, beforeCmds
+			mu.Unlock()
+			t.Logf("%s: before the upstream call: %d round trips, %d commands %v; after it: %d, %d %v",
+				c.name, len(got), gotCmds, got, len(after), afterCmds, after)
+			// The limiter's take, the billing reserve and the credential
+			// lease, one script each in its own key namespace, run as one
+			// script call (relay/pipeline.go, luabatch).
+			if len(got) > maxTripsBeforeUpstream || gotCmds > maxTripsBeforeUpstream {
+				t.Errorf("%s: %d Redis round trips, %d commands before the upstream call (%v), want at most %d",
+					c.name, len(got), gotCmds, got, maxTripsBeforeUpstream)
+			}
+			if !slices.Equal(got, []string{beforeUpstream}) {
+				t.Errorf("%s: before the upstream call %q, want %q", c.name, got, beforeUpstream)
+			}
+			// The settle, the tpm charge and the release, likewise.
+			if len(after) > c.wantAfter || afterCmds > c.wantAfter {
+				t.Errorf("%s: %d Redis round trips, %d commands after the upstream call (%v), want at most %d",
+					c.name, len(after), afterCmds, after, c.wantAfter)
+			}
+			if !slices.Equal(after, c.after) {
+				t.Errorf("%s: after the upstream call %q, want %q", c.name, after, c.after)
+			}
 		}
 	}
 }

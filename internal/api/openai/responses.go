@@ -23,11 +23,11 @@ var responsesPassthrough = map[string]*oaup.ResponsesUpstream{
 
 // Responses serves POST /v1/responses.
 func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.begin(w, r, responsesMembers)
+	req, ok := h.begin(w, r, responsesMembers, true)
 	if !ok {
 		return
 	}
-	call := exchangeCall(req, req.peek.MaxOutputTokens, 0) // the Responses API has no n
+	call := exchangeCall(&req, req.peek.MaxOutputTokens, 0) // the Responses API has no n
 	x := &responsesExchange{body: req.body, call: call}
 	if err := h.relay.Exchange(req.ctx, w, call, x); err != nil {
 		h.fail(w, r, err)

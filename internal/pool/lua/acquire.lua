@@ -7,7 +7,8 @@
 -- ARGV[1..11]        now, day, min_interval, ratio, rand, lease_id,
 --                    lease_ttl, force (1/0), strategy, next midnight, key_ttl
 -- ARGV[12+4(i-1)..]  weight, daily_requests, daily_tokens, daily_spend of i
--- Returns {found (1/0), index (1-based) or 0, retry_at ms or 0, probe (1/0)};
+-- Returns {found (1/0), index (1-based) or 0, retry_at ms or (when found)
+-- the last use before this one (for cancel.lua), probe (1/0)};
 -- when not found, the last value is 1 if some candidate rests only until a
 -- rate limit passes (cooldown or min_interval; Grant.RateLimited).
 local now = tonumber(ARGV[1])
@@ -83,7 +84,7 @@ local function grant(i, c, probe)
   redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
   redis.call('ZADD', leases, now + lease_ttl, lease_id)
   redis.call('PEXPIRE', leases, math.max(key_ttl, lease_ttl))
-  return { 1, i, 0, probe and 1 or 0 }
+  return { 1, i, c.last_use, probe and 1 or 0 }
 end
 
 if n < 1 then return { 0, 0, 0, 0 } end

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/switchyard/switchyard/internal/config"
+	"github.com/switchyard/switchyard/internal/jsonscan"
 	"github.com/switchyard/switchyard/internal/jsonw"
 	"github.com/switchyard/switchyard/internal/relay"
 	"github.com/switchyard/switchyard/internal/sse"
@@ -23,6 +25,10 @@ import (
 type Upstream struct {
 	url  func(t *relay.Target, call *relay.ChatCall) string
 	auth func(h http.Header, secret string)
+	// bearer: auth is the Bearer token, which NewChatRequest sets itself
+	// without Header.Set's allocation.
+	bearer bool
+	urls   urlCache // u.url's answers, parsed
 }
 
 var _ relay.ChatAdapter = (*Upstream)(nil)
@@ -30,10 +36,21 @@ var _ relay.ChatAdapter = (*Upstream)(nil)
 // NewUpstream returns the adapter for "openai" channels: {base}/v1/chat/completions
 // (a base URL already ending in /v1 is not doubled) with a Bearer token.
 func NewUpstream() *Upstream {
-	return NewUpstreamWith(
-		func(t *relay.Target, _ *relay.ChatCall) string { return ChatURL(t.Channel.BaseURL) },
+	var urls sync.Map // base URL → ChatURL(base), made once rather than per request
+	u := NewUpstreamWith(
+		func(t *relay.Target, _ *relay.ChatCall) string {
+			base := t.Channel.BaseURL
+			if v, ok := urls.Load(base); ok {
+				return v.(string)
+			}
+			u := ChatURL(base)
+			urls.Store(base, u) // as many as channels' base URLs ever were
+			return u
+		},
 		func(h http.Header, secret string) { h.Set("Authorization", "Bearer "+secret) },
 	)
+	u.bearer = true
+	return u
 }
 
 // NewUpstreamWith returns an adapter for an OpenAI-shaped server with its
@@ -65,18 +82,23 @@ func (u *Upstream) NewChatRequest(ctx context.Context, t *relay.Target, call *re
 			return nil, err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.url(t, call), bytes.NewReader(body))
+	target, err := u.urls.parse(u.url(t, call))
 	if err != nil {
 		return nil, fmt.Errorf("build chat request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req, parts := newPost(ctx, target, body)
+	req.Header["Content-Type"] = parts.value(0, "application/json")
 	if call.Stream {
-		req.Header.Set("Accept", "text/event-stream")
+		req.Header["Accept"] = parts.value(1, "text/event-stream")
 	}
 	if secret := t.Secret(); secret != "" {
 		// A keyless local server's credential has no key, and some of
 		// them refuse an Authorization header they cannot check.
-		u.auth(req.Header, secret)
+		if u.bearer {
+			req.Header["Authorization"] = parts.value(2, "Bearer "+secret)
+		} else {
+			u.auth(req.Header, secret)
+		}
 	}
 	return req, nil
 }
@@ -121,7 +143,8 @@ var includeUsageTrue = []byte(`{"include_usage":true}`)
 func EditChatBody(body []byte, asked, upstream string, stream bool) ([]byte, error) {
 	var err error
 	if upstream != "" && upstream != asked {
-		if body, err = SetMember(body, "model", jsonw.String(nil, upstream)); err != nil {
+		var q [64]byte // the quoted name, on the stack: SetMember copies it
+		if body, err = SetMember(body, "model", jsonw.String(q[:0], upstream)); err != nil {
 			return nil, fmt.Errorf("set model: %w", err)
 		}
 	}
@@ -150,7 +173,7 @@ func EditChatBody(body []byte, asked, upstream string, stream bool) ([]byte, err
 // whole answer to find it cost ten allocations per request (json.Valid
 // checks the rest without any).
 func (u *Upstream) ChatResponse(body []byte, call *relay.ChatCall) ([]byte, relay.Usage, error) {
-	if !json.Valid(body) {
+	if !jsonscan.Valid(body) {
 		return nil, relay.Usage{}, fmt.Errorf("decode chat response: %w", errNotJSON)
 	}
 	s, e, ok, err := FindMember(body, "usage")
@@ -165,7 +188,8 @@ func (u *Upstream) ChatResponse(body []byte, call *relay.ChatCall) ([]byte, rela
 		}
 		ru = RelayUsage(usage)
 	}
-	out, err := SetMember(body, "model", jsonw.String(nil, call.Model))
+	var q [64]byte // the quoted name, on the stack: SetMember copies it
+	out, err := SetMember(body, "model", jsonw.String(q[:0], call.Model))
 	if err != nil {
 		return nil, relay.Usage{}, fmt.Errorf("set model: %w", err)
 	}
@@ -213,6 +237,10 @@ var (
 	finishMarker = []byte(`"finish_reason":"`)
 )
 
+// chunkMembers are the top-level members of a chunk Feed reads: choices,
+// usage and model, in that order.
+var chunkMembers = []string{"choices", "usage", "model"}
+
 func (s *passthroughStream) Feed(ev sse.Event, emit func([]byte) error) error {
 	data := ev.Data
 	if bytes.Equal(data, doneMarker) {
@@ -225,19 +253,19 @@ func (s *passthroughStream) Feed(ev sse.Event, emit func([]byte) error) error {
 	// The chunk goes to the client nearly as it came, so it is checked
 	// first: a cut-off or garbled line must end the stream with an error
 	// (and a retry while nothing was sent), not reach an SDK that fails on
-	// it after the gateway charged a complete answer. json.Valid scans
-	// without allocating.
-	if !json.Valid(data) {
+	// it after the gateway charged a complete answer. The same pass finds
+	// the members the relay reads, without allocating.
+	var m [3][2]int
+	if !jsonscan.Members(data, chunkMembers, m[:]) {
 		return ErrMalformedChunk
 	}
 	if !s.finished && bytes.Contains(data, finishMarker) {
 		s.finished = true
 	}
-	cs, ce, hasChoices, _ := FindMember(data, "choices")
-	noChoices := hasChoices && isEmptyArray(data[cs:ce])
-	if us, ue, ok, _ := FindMember(data, "usage"); ok && data[us] == '{' {
-		var cu Usage
-		if err := json.Unmarshal(data[us:ue], &cu); err == nil {
+	choices, usage, model := m[0], m[1], m[2]
+	noChoices := choices[1] != 0 && isEmptyArray(data[choices[0]:choices[1]])
+	if us, ue := usage[0], usage[1]; ue != 0 && data[us] == '{' {
+		if cu, err := decodeUsage(data[us:ue]); err == nil {
 			s.usage = RelayUsage(cu)
 		}
 		if !s.call.IncludeUsage && noChoices {
@@ -249,9 +277,12 @@ func (s *passthroughStream) Feed(ev sse.Event, emit func([]byte) error) error {
 		// can use, and strict clients reject it.
 		return nil
 	}
-	ms, me, ok, err := FindMember(data, "model")
-	if err != nil || !ok {
+	ms, me := model[0], model[1]
+	if me == 0 {
 		return emit(data) // not ours to judge: an error event, or a server's extension
+	}
+	if bytes.Equal(data[ms:me], s.model) {
+		return emit(data) // already the client's name: no copy
 	}
 	s.buf = append(s.buf[:0], data[:ms]...)
 	s.buf = append(s.buf, s.model...)

@@ -258,11 +258,11 @@ func eachMember(b []byte, fn func(key, value []byte) bool) error {
 // case-insensitively, numbers it would refuse, null objects) goes to
 // json.Unmarshal, so the result and the errors are Unmarshal's.
 func decodeUsage(b []byte) (Usage, error) {
-	var u Usage
-	if usageFast(b, &u) {
-		return u, nil
+	var fast Usage // apart from u, which Unmarshal's interface moves to the heap
+	if usageFast(b, &fast) {
+		return fast, nil
 	}
-	u = Usage{}
+	var u Usage
 	err := json.Unmarshal(b, &u)
 	return u, err
 }

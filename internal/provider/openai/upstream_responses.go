@@ -62,7 +62,8 @@ func (u *ResponsesUpstream) Response(body []byte, model string) ([]byte, relay.U
 	if err := json.Unmarshal(body, &head); err != nil {
 		return nil, relay.Usage{}, fmt.Errorf("decode response: %w", err)
 	}
-	out, err := SetMember(body, "model", jsonw.String(nil, model))
+	var q [64]byte // the quoted name, on the stack: SetMember copies it
+	out, err := SetMember(body, "model", jsonw.String(q[:0], model))
 	if err != nil {
 		return nil, relay.Usage{}, fmt.Errorf("set model: %w", err)
 	}
