@@ -21,17 +21,30 @@ type row struct {
 	SustainedWorkers int          `json:"sustained_workers,omitempty"`
 	SustainTried     bool         `json:"sustain_tried,omitempty"`
 	Open             *load.Result `json:"open,omitempty"`
-	Held             *held        `json:"held,omitempty"` // held-streams scenarios only, instead of Closed and Open
+	// OpenSchedWait is how long the target's goroutines waited runnable
+	// over the open loop (and its settle pause): the gateways only.
+	OpenSchedWait *schedWait `json:"open_sched_wait,omitempty"`
+	Held          *held      `json:"held,omitempty"` // held-streams scenarios only, instead of Closed and Open
 	// CPU time of the target process over each measured phase (including
 	// the settle pause after it, so work a request leaves behind, such as
 	// the billing journal's drain, is charged to it).
 	ClosedCPU time.Duration `json:"closed_cpu_ns"`
 	OpenCPU   time.Duration `json:"open_cpu_ns"`
 	// CPUPer1k is CPU-seconds per 1000 requests over both phases.
-	CPUPer1k   float64 `json:"cpu_s_per_1k"`
-	PeakRSSKiB int64   `json:"peak_rss_kib"` // VmHWM after the scenario: the process's peak so far
-	RSSKiB     int64   `json:"rss_kib"`      // VmRSS after the scenario
-	Threads    int64   `json:"threads"`
+	CPUPer1k float64 `json:"cpu_s_per_1k"`
+	// ServicesCPU is PostgreSQL's and Redis's CPU time over both phases,
+	// for a target that uses them (servicesCPU), and ServicesPer1k the
+	// same per 1000 requests.
+	ServicesCPU   time.Duration `json:"services_cpu_ns,omitempty"`
+	ServicesPer1k float64       `json:"services_cpu_s_per_1k,omitempty"`
+	// ServicesByName splits ServicesCPU by process name (postgres,
+	// redis-server).
+	ServicesByName map[string]time.Duration `json:"services_cpu_ns_by_name,omitempty"`
+	PeakRSSKiB     int64                    `json:"peak_rss_kib"` // VmHWM after the scenario: the process's peak so far
+	RSSKiB         int64                    `json:"rss_kib"`      // VmRSS after the scenario
+	AnonKiB        int64                    `json:"rss_anon_kib"` // of which anonymous
+	FileKiB        int64                    `json:"rss_file_kib"` // of which file-backed (the binary's pages)
+	Threads        int64                    `json:"threads"`
 	// Against the floors of the same scenario in the same run.
 	RPSvsMock  float64       `json:"rps_vs_mock"`
 	RPSvsProxy float64       `json:"rps_vs_proxy"`
@@ -79,7 +92,8 @@ func measureScenario(ctx context.Context, o options, sc scenario, targets []*tar
 		if err != nil {
 			return err
 		}
-		rows[i].Closed, rows[i].ClosedCPU = res, cpu
+		rows[i].Closed, rows[i].ClosedCPU = res, cpu.own
+		rows[i].addServices(cpu.services)
 		logf("%-10s %-20s closed: %6.0f req/s  p50 %-9v p99 %-9v errors %d",
 			sc.Name, t.Name, res.RPS(), ms(res.Latency.P50), ms(res.Latency.P99), res.Errors)
 		if sc.Sustain {
@@ -90,11 +104,23 @@ func measureScenario(ctx context.Context, o options, sc scenario, targets []*tar
 		}
 	}
 	for i, t := range targets {
+		before, err := readSched(ctx, t)
+		if err != nil {
+			return err
+		}
 		res, cpu, err := phase(ctx, o, client, sc, t, open)
 		if err != nil {
 			return err
 		}
-		rows[i].Open, rows[i].OpenCPU = res, cpu
+		rows[i].Open, rows[i].OpenCPU = res, cpu.own
+		rows[i].addServices(cpu.services)
+		if before != nil {
+			after, err := readSched(ctx, t)
+			if err != nil {
+				return err
+			}
+			rows[i].OpenSchedWait = waits(before, after)
+		}
 		logf("%-10s %-20s open %v/s: p50 %-9v p99 %-9v p99.9 %-9v late %d missed %d errors %d",
 			sc.Name, t.Name, sc.Rate, ms(res.Latency.P50), ms(res.Latency.P99), ms(res.Latency.P999),
 			res.Late, res.Missed, res.Errors)
@@ -106,9 +132,9 @@ func measureScenario(ctx context.Context, o options, sc scenario, targets []*tar
 		}
 		r := rows[i]
 		r.PeakRSSKiB, r.RSSKiB, r.Threads = s.HWMKiB, s.RSSKiB, s.Threads
-		if n := r.Closed.OK + r.Closed.Errors + r.Open.OK + r.Open.Errors; n > 0 {
-			r.CPUPer1k = (r.ClosedCPU + r.OpenCPU).Seconds() * 1000 / float64(n)
-		}
+		r.AnonKiB, r.FileKiB = s.AnonKiB, s.FileKiB
+		r.CPUPer1k = r.per1k(r.ClosedCPU + r.OpenCPU)
+		r.ServicesPer1k = r.per1k(r.ServicesCPU)
 		if r.Closed.OK > 0 {
 			r.MeanBytes = r.Closed.Bytes / r.Closed.OK
 		}
@@ -167,27 +193,70 @@ func (o options) sustainBound() time.Duration {
 	return sustainP99
 }
 
-// phase runs one measured load phase on t and returns the target's CPU
-// time over it.
-func phase(ctx context.Context, o options, client *http.Client, sc scenario, t *target, cfg load.Config) (*load.Result, time.Duration, error) {
+// per1k is CPU time d in seconds per 1000 of the row's requests (both
+// phases); 0 with none.
+func (r *row) per1k(d time.Duration) float64 {
+	n := r.Closed.OK + r.Closed.Errors + r.Open.OK + r.Open.Errors
+	if n == 0 {
+		return 0
+	}
+	return d.Seconds() * 1000 / float64(n)
+}
+
+// addServices adds a phase's service CPU to the row's.
+func (r *row) addServices(by map[string]time.Duration) {
+	for name, d := range by {
+		if r.ServicesByName == nil {
+			r.ServicesByName = map[string]time.Duration{}
+		}
+		r.ServicesByName[name] += d
+		r.ServicesCPU += d
+	}
+}
+
+// phaseCPU is the CPU time a phase cost: the target's own, and that of
+// the services it uses (zero for a target that uses none).
+type phaseCPU struct {
+	own      time.Duration
+	services map[string]time.Duration // by process name
+}
+
+// phase runs one measured load phase on t and returns the CPU time it
+// cost.
+func phase(ctx context.Context, o options, client *http.Client, sc scenario, t *target, cfg load.Config) (*load.Result, phaseCPU, error) {
+	var cpu phaseCPU
 	before, err := t.proc.stats()
 	if err != nil {
-		return nil, 0, err
+		return nil, cpu, err
+	}
+	var svcBefore map[int]svcProc
+	if t.services {
+		if svcBefore, err = servicesCPU(); err != nil {
+			return nil, cpu, fmt.Errorf("read the services' CPU: %w", err)
+		}
 	}
 	res, err := load.Run(ctx, client, sc.request(t), cfg)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s %s loop on %s: %w", sc.Name, cfg.Mode, t.Name, err)
+		return nil, cpu, fmt.Errorf("%s %s loop on %s: %w", sc.Name, cfg.Mode, t.Name, err)
 	}
 	select {
 	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+		return nil, cpu, ctx.Err()
 	case <-time.After(settle(o)):
 	}
 	after, err := t.proc.stats()
 	if err != nil {
-		return nil, 0, err
+		return nil, cpu, err
 	}
-	return res, after.CPU - before.CPU, nil
+	cpu.own = after.CPU - before.CPU
+	if t.services {
+		svcAfter, err := servicesCPU()
+		if err != nil {
+			return nil, cpu, fmt.Errorf("read the services' CPU: %w", err)
+		}
+		cpu.services = servicesDelta(svcBefore, svcAfter)
+	}
+	return res, cpu, nil
 }
 
 // ms rounds a duration for the progress log.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -149,6 +148,8 @@ type procStats struct {
 	CPU     time.Duration // user + system time so far
 	HWMKiB  int64         // peak resident set (VmHWM)
 	RSSKiB  int64         // resident set now (VmRSS)
+	AnonKiB int64         // of which anonymous (RssAnon)
+	FileKiB int64         // of which file-backed (RssFile)
 	Threads int64
 }
 
@@ -164,19 +165,11 @@ func (p *proc) stats() (procStats, error) {
 	if err != nil {
 		return s, fmt.Errorf("read %s stat: %w", p.name, err)
 	}
-	// The command name (field 2) may hold spaces; fields after its closing
-	// parenthesis are plain. utime and stime are fields 14 and 15.
-	rest := stat[bytes.LastIndexByte(stat, ')')+2:]
-	f := strings.Fields(string(rest))
-	if len(f) < 13 {
+	cpu, _, ok := parseStat(stat)
+	if !ok {
 		return s, fmt.Errorf("parse %s stat: %q", p.name, stat)
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return s, fmt.Errorf("parse %s stat times: %q", p.name, stat)
-	}
-	s.CPU = time.Duration(ut+st) * time.Second / clockTicks
+	s.CPU = cpu
 
 	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -188,6 +181,7 @@ func (p *proc) stats() (procStats, error) {
 		return s, fmt.Errorf("%s: %w", p.name, err)
 	}
 	s.HWMKiB, s.RSSKiB, s.Threads = f2.HWMKiB, f2.RSSKiB, f2.Threads
+	s.AnonKiB, s.FileKiB = f2.AnonKiB, f2.FileKiB
 	return s, nil
 }
 

@@ -169,12 +169,13 @@ func (r *report) loadTable(b *strings.Builder, rows []*row) {
 		} else if w.SustainTried {
 			sustained = "none"
 		}
-		fmt.Fprintf(b, "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %.0f/s | %s | %s | %s | %s | %s | %.3f | %.1f MiB | %.1f MiB | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %.0f/s | %s | %s | %s | %s | %s | %.3f | %.1f MiB | %.1f MiB (%.1f) | %s |\n",
 			w.Scenario, w.Target, w.Closed.RPS(), w.RPSvsMock, w.RPSvsProxy, dur(w.Closed.Latency.P99), sustained, w.Open.Rate,
 			dur(w.Open.Latency.P50), dur(w.Open.Latency.P99), dur(w.Open.Latency.P999), added50, added99,
-			w.CPUPer1k, mib(w.PeakRSSKiB), mib(w.RSSKiB), errorCell(errs))
+			w.CPUPer1k, mib(w.PeakRSSKiB), mib(w.RSSKiB), mib(w.FileKiB), errorCell(errs))
 	}
-	b.WriteString("\nPeak RSS is the process's VmHWM after the scenario (its peak since start); RSS after is VmRSS then. " +
+	b.WriteString("\nPeak RSS is the process's VmHWM after the scenario (its peak since start); RSS after is VmRSS then, " +
+		"with the file-backed part (RssFile: mostly the binary's own pages) in parentheses. " +
 		"CPU-s / 1k req is the target process's own user+system time over both phases. " +
 		"Added latency is the open-loop percentile minus the mock-direct one in the same scenario. " +
 		fmt.Sprintf("Req/s at p99 < %v is the closed loop at the most workers tried (the table's count, then fewer) whose p99 stayed under %v; "+
@@ -182,6 +183,18 @@ func (r *report) loadTable(b *strings.Builder, rows []*row) {
 	for _, w := range rows {
 		if w.MeanBytes >= 1<<20 {
 			fmt.Fprintf(b, "\n- %s / %s: answers averaged %.2f MB.", w.Scenario, w.Target, float64(w.MeanBytes)/1e6)
+		}
+	}
+	for _, w := range rows {
+		if w.ServicesCPU > 0 {
+			fmt.Fprintf(b, "\n- %s / %s: PostgreSQL and Redis used %.3f CPU-s / 1k req (postgres %.3f, redis-server %.3f) besides the gateway's %.3f (both phases, all their processes).",
+				w.Scenario, w.Target, w.ServicesPer1k, w.per1k(w.ServicesByName["postgres"]), w.per1k(w.ServicesByName["redis-server"]), w.CPUPer1k)
+		}
+	}
+	for _, w := range rows {
+		if s := w.OpenSchedWait; s != nil {
+			fmt.Fprintf(b, "\n- %s / %s open loop: goroutines waited runnable p99 %s, p99.9 %s, %.2f%% over 1 ms (%d waits; the runtime's /sched/latencies).",
+				w.Scenario, w.Target, dur(s.P99), dur(s.P999), 100*s.Over1ms, s.Count)
 		}
 	}
 	for _, w := range rows {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,7 @@ VmPeak:	 1300000 kB
 VmHWM:	  120344 kB
 VmRSS:	   98765 kB
 RssAnon:	   80000 kB
+RssFile:	   18765 kB
 Threads:	12
 SigQ:	0/31574
 `
@@ -117,7 +119,7 @@ SigQ:	0/31574
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f != (statusFields{HWMKiB: 120344, RSSKiB: 98765, Threads: 12}) {
+	if f != (statusFields{HWMKiB: 120344, RSSKiB: 98765, Threads: 12, AnonKiB: 80000, FileKiB: 18765}) {
 		t.Errorf("got %+v", f)
 	}
 	if _, err := parseStatus(strings.NewReader("VmRSS:\tlots kB\n")); err == nil {
@@ -157,5 +159,37 @@ func TestSoakMarkdown(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// Fields after the name: state ppid pgrp session tty tpgid flags
+	// minflt cminflt majflt cmajflt utime stime ...
+	line := []byte("4242 (postgres: a (b) c) S 1 4242 4242 0 -1 4194560 10 0 0 0 250 50 0 0 20 0 1 0\n")
+	cpu, name, ok := parseStat(line)
+	if !ok || name != "postgres: a (b) c" || cpu != 3*time.Second {
+		t.Errorf("got %v %q %v, want 3s \"postgres: a (b) c\" true", cpu, name, ok)
+	}
+	if _, _, ok := parseStat([]byte("4242 (short) S 1 2")); ok {
+		t.Error("a short stat line parsed")
+	}
+	own, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	if _, name, ok := parseStat(own); !ok || name == "" {
+		t.Errorf("own stat: %q %v", name, ok)
+	}
+}
+
+func TestServicesDelta(t *testing.T) {
+	pg, rd := "postgres", "redis-server"
+	before := map[int]svcProc{1: {pg, time.Second}, 2: {pg, 2 * time.Second}, 3: {rd, 5 * time.Second}, 5: {pg, 9 * time.Second}}
+	// 1 grew by 500 ms, 2 exited (lost, never negative), 3 grew by 100 ms,
+	// 4 started and ran 250 ms, 5 is a new process that took an old pid.
+	after := map[int]svcProc{1: {pg, 1500 * time.Millisecond}, 3: {rd, 5100 * time.Millisecond}, 4: {pg, 250 * time.Millisecond}, 5: {rd, 40 * time.Millisecond}}
+	got := servicesDelta(before, after)
+	if got[pg] != 750*time.Millisecond || got[rd] != 140*time.Millisecond || len(got) != 2 {
+		t.Errorf("servicesDelta = %v, want postgres 750ms, redis-server 140ms", got)
 	}
 }

@@ -174,9 +174,12 @@ func mean(xs []float64) float64 {
 // statusFields are the /proc/<pid>/status lines the harness reads, in KiB.
 type statusFields struct {
 	HWMKiB, RSSKiB, Threads int64
+	// RSS split: anonymous (heap, stacks, the runtime's and SQLite's
+	// memory) and file-backed (mostly the binary's own pages).
+	AnonKiB, FileKiB int64
 }
 
-// parseStatus reads VmHWM, VmRSS and Threads from /proc/<pid>/status text.
+// parseStatus reads VmHWM, VmRSS, RssAnon, RssFile and Threads from /proc/<pid>/status text.
 // A missing line leaves its field 0 (a zombie has no Vm lines).
 func parseStatus(r io.Reader) (statusFields, error) {
 	var f statusFields
@@ -194,6 +197,10 @@ func parseStatus(r io.Reader) (statusFields, error) {
 			dst = &f.RSSKiB
 		case "Threads":
 			dst = &f.Threads
+		case "RssAnon":
+			dst = &f.AnonKiB
+		case "RssFile":
+			dst = &f.FileKiB
 		default:
 			continue
 		}

@@ -23,6 +23,9 @@ type target struct {
 	Base string // http://127.0.0.1:port
 	Auth string // Authorization header value
 	proc *proc
+	// services: the target makes PostgreSQL and Redis work, whose CPU
+	// is measured beside its own (servicesCPU).
+	services bool
 }
 
 // The models the gateway serves and the mock answers. Prices are about the
@@ -121,7 +124,7 @@ func startGateway(ctx context.Context, bin, work, logDir, mockURL string, env ga
 		p.stop(5 * time.Second)
 		return nil, err
 	}
-	return &target{Name: env.name, Base: base, Auth: "Bearer " + apiKey, proc: p}, nil
+	return &target{Name: env.name, Base: base, Auth: "Bearer " + apiKey, proc: p, services: env.dbURL != "" && env.redisURL != ""}, nil
 }
 
 // startHelper re-runs this binary in a helper role (mock or proxy).
