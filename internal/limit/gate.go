@@ -273,10 +273,14 @@ func (g *Gate) Charge(ctx context.Context, k *auth.Key, tokens int64) {
 
 // tpmRules are k's token limits, key then group (Limit 0: none).
 func tpmRules(k *auth.Key) [2]Rule {
-	return [2]Rule{
-		{Key: keyID(k, "tpm"), Kind: GCRA, Limit: k.TPM, Period: time.Minute},
-		{Key: "g:" + k.Group + ":tpm", Kind: GCRA, Limit: k.GroupTPM, Period: time.Minute},
+	var rules [2]Rule
+	if k.TPM > 0 {
+		rules[0] = Rule{Key: keyRules(k).tpm, Kind: GCRA, Limit: k.TPM, Period: time.Minute}
 	}
+	if k.GroupTPM > 0 {
+		rules[1] = Rule{Key: groupRules(k).tpm, Kind: GCRA, Limit: k.GroupTPM, Period: time.Minute}
+	}
+	return rules
 }
 
 func (g *Gate) chargeFailed(ctx context.Context, rule string, err error) {
@@ -287,29 +291,81 @@ func (g *Gate) chargeFailed(ctx context.Context, rule string, err error) {
 		slog.String("rule", rule), slog.String("error", err.Error()))
 }
 
-func keyID(k *auth.Key, what string) string {
-	return "k:" + strconv.FormatInt(k.ID, 10) + ":" + what
+// ruleKeys are the limiter's names for one key's or one group's rules.
+type ruleKeys struct{ rpm, day, tpm string }
+
+// maxMemoKeys bounds each of ruleMemo's maps; past it a map starts over.
+const maxMemoKeys = 1 << 14
+
+// ruleMemo keeps the rule names of the keys and groups seen lately:
+// building them per request was two allocations of every limited request.
+var ruleMemo struct {
+	mu     sync.RWMutex
+	keys   map[int64]*ruleKeys
+	groups map[string]*ruleKeys
+}
+
+func keyRules(k *auth.Key) *ruleKeys {
+	ruleMemo.mu.RLock()
+	n := ruleMemo.keys[k.ID]
+	ruleMemo.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	p := "k:" + strconv.FormatInt(k.ID, 10) + ":"
+	n = &ruleKeys{rpm: p + "rpm", day: p + "day", tpm: p + "tpm"}
+	ruleMemo.mu.Lock()
+	if ruleMemo.keys == nil || len(ruleMemo.keys) >= maxMemoKeys {
+		ruleMemo.keys = make(map[int64]*ruleKeys)
+	}
+	ruleMemo.keys[k.ID] = n
+	ruleMemo.mu.Unlock()
+	return n
+}
+
+func groupRules(k *auth.Key) *ruleKeys {
+	ruleMemo.mu.RLock()
+	n := ruleMemo.groups[k.Group]
+	ruleMemo.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	p := "g:" + k.Group + ":"
+	n = &ruleKeys{rpm: p + "rpm", day: p + "day", tpm: p + "tpm"}
+	ruleMemo.mu.Lock()
+	if ruleMemo.groups == nil || len(ruleMemo.groups) >= maxMemoKeys {
+		ruleMemo.groups = make(map[string]*ruleKeys)
+	}
+	ruleMemo.groups[k.Group] = n
+	ruleMemo.mu.Unlock()
+	return n
 }
 
 // appendRules lists k's limits: requests take one unit, tpm is check-only.
 func appendRules(rules []Rule, k *auth.Key) []Rule {
-	if k.RPM > 0 {
-		rules = append(rules, Rule{Key: keyID(k, "rpm"), Kind: GCRA, Limit: int64(k.RPM), Period: time.Minute, Cost: 1})
+	if k.RPM > 0 || k.DailyRequests > 0 || k.TPM > 0 {
+		n := keyRules(k)
+		if k.RPM > 0 {
+			rules = append(rules, Rule{Key: n.rpm, Kind: GCRA, Limit: int64(k.RPM), Period: time.Minute, Cost: 1})
+		}
+		if k.DailyRequests > 0 {
+			rules = append(rules, Rule{Key: n.day, Kind: Daily, Limit: int64(k.DailyRequests), Cost: 1})
+		}
+		if k.TPM > 0 {
+			rules = append(rules, Rule{Key: n.tpm, Kind: GCRA, Limit: k.TPM, Period: time.Minute})
+		}
 	}
-	if k.DailyRequests > 0 {
-		rules = append(rules, Rule{Key: keyID(k, "day"), Kind: Daily, Limit: int64(k.DailyRequests), Cost: 1})
-	}
-	if k.TPM > 0 {
-		rules = append(rules, Rule{Key: keyID(k, "tpm"), Kind: GCRA, Limit: k.TPM, Period: time.Minute})
-	}
-	if k.GroupRPM > 0 {
-		rules = append(rules, Rule{Key: "g:" + k.Group + ":rpm", Kind: GCRA, Limit: int64(k.GroupRPM), Period: time.Minute, Cost: 1})
-	}
-	if k.GroupDailyRequests > 0 {
-		rules = append(rules, Rule{Key: "g:" + k.Group + ":day", Kind: Daily, Limit: int64(k.GroupDailyRequests), Cost: 1})
-	}
-	if k.GroupTPM > 0 {
-		rules = append(rules, Rule{Key: "g:" + k.Group + ":tpm", Kind: GCRA, Limit: k.GroupTPM, Period: time.Minute})
+	if k.GroupRPM > 0 || k.GroupDailyRequests > 0 || k.GroupTPM > 0 {
+		n := groupRules(k)
+		if k.GroupRPM > 0 {
+			rules = append(rules, Rule{Key: n.rpm, Kind: GCRA, Limit: int64(k.GroupRPM), Period: time.Minute, Cost: 1})
+		}
+		if k.GroupDailyRequests > 0 {
+			rules = append(rules, Rule{Key: n.day, Kind: Daily, Limit: int64(k.GroupDailyRequests), Cost: 1})
+		}
+		if k.GroupTPM > 0 {
+			rules = append(rules, Rule{Key: n.tpm, Kind: GCRA, Limit: k.GroupTPM, Period: time.Minute})
+		}
 	}
 	return rules
 }
