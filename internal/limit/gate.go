@@ -294,51 +294,46 @@ func (g *Gate) chargeFailed(ctx context.Context, rule string, err error) {
 // ruleKeys are the limiter's names for one key's or one group's rules.
 type ruleKeys struct{ rpm, day, tpm string }
 
-// maxMemoKeys bounds each of ruleMemo's maps; past it a map starts over.
+// maxMemoKeys bounds each nameMemo; past it a memo starts over.
 const maxMemoKeys = 1 << 14
 
-// ruleMemo keeps the rule names of the keys and groups seen lately:
+// nameMemo keeps the rule names of the keys (or groups) seen lately:
 // building them per request was two allocations of every limited request.
-var ruleMemo struct {
-	mu     sync.RWMutex
-	keys   map[int64]*ruleKeys
-	groups map[string]*ruleKeys
+type nameMemo[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]*ruleKeys
 }
 
-func keyRules(k *auth.Key) *ruleKeys {
-	ruleMemo.mu.RLock()
-	n := ruleMemo.keys[k.ID]
-	ruleMemo.mu.RUnlock()
+// get is k's names, made from prefix(k) when they are not kept.
+func (m *nameMemo[K]) get(k K, prefix func(K) string) *ruleKeys {
+	m.mu.RLock()
+	n := m.m[k]
+	m.mu.RUnlock()
 	if n != nil {
 		return n
 	}
-	p := "k:" + strconv.FormatInt(k.ID, 10) + ":"
+	p := prefix(k)
 	n = &ruleKeys{rpm: p + "rpm", day: p + "day", tpm: p + "tpm"}
-	ruleMemo.mu.Lock()
-	if ruleMemo.keys == nil || len(ruleMemo.keys) >= maxMemoKeys {
-		ruleMemo.keys = make(map[int64]*ruleKeys)
+	m.mu.Lock()
+	if m.m == nil || len(m.m) >= maxMemoKeys {
+		m.m = make(map[K]*ruleKeys)
 	}
-	ruleMemo.keys[k.ID] = n
-	ruleMemo.mu.Unlock()
+	m.m[k] = n
+	m.mu.Unlock()
 	return n
+}
+
+var (
+	keyNames   nameMemo[int64]
+	groupNames nameMemo[string]
+)
+
+func keyRules(k *auth.Key) *ruleKeys {
+	return keyNames.get(k.ID, func(id int64) string { return "k:" + strconv.FormatInt(id, 10) + ":" })
 }
 
 func groupRules(k *auth.Key) *ruleKeys {
-	ruleMemo.mu.RLock()
-	n := ruleMemo.groups[k.Group]
-	ruleMemo.mu.RUnlock()
-	if n != nil {
-		return n
-	}
-	p := "g:" + k.Group + ":"
-	n = &ruleKeys{rpm: p + "rpm", day: p + "day", tpm: p + "tpm"}
-	ruleMemo.mu.Lock()
-	if ruleMemo.groups == nil || len(ruleMemo.groups) >= maxMemoKeys {
-		ruleMemo.groups = make(map[string]*ruleKeys)
-	}
-	ruleMemo.groups[k.Group] = n
-	ruleMemo.mu.Unlock()
-	return n
+	return groupNames.get(k.Group, func(g string) string { return "g:" + g + ":" })
 }
 
 // appendRules lists k's limits: requests take one unit, tpm is check-only.

@@ -21,9 +21,9 @@ func TestRuleNamesMemo(t *testing.T) {
 			t.Fatalf("group %s: names %+v", grp, *g)
 		}
 	}
-	ruleMemo.mu.RLock()
-	size := len(ruleMemo.keys)
-	ruleMemo.mu.RUnlock()
+	keyNames.mu.RLock()
+	size := len(keyNames.m)
+	keyNames.mu.RUnlock()
 	if size > maxMemoKeys {
 		t.Errorf("the memo holds %d keys, bound %d", size, maxMemoKeys)
 	}
